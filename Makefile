@@ -1,0 +1,64 @@
+# eidetic — build.  `make` builds build/eidetic; `make test` builds and runs the test suite.
+# Dependencies (Debian): libopenblas-dev (BLAS), libcjson-dev (JSON), gcc's libgomp (OpenMP).
+CC      ?= cc
+OPT     ?= -O3 -march=native -ffp-contract=fast
+CFLAGS  ?= $(OPT) -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -g
+BUILD   ?= build
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CJSON_CFLAGS:= $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS  := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+CPPFLAGS += -Isrc $(BLAS_CFLAGS) $(CJSON_CFLAGS)
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
+
+LIB_SRC := $(wildcard src/core/*.c src/kernels/cpu/*.c src/layers/*.c src/model/*.c \
+                      src/train/*.c src/tasks/*.c src/io/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC:= $(wildcard tests/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# The test build is double precision (layers.md §0.1: fp64 in test builds) for tight gradient checks.
+LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTS32  := $(BUILD)/tests/test_equiv_fp32
+
+.PHONY: all test clean deps-check bench
+all: deps-check $(BUILD)/eidetic
+
+deps-check:
+	@printf '#include <cblas.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
+	  echo "error: OpenBLAS headers not found (cblas.h). Install the Debian package: libopenblas-dev" >&2; exit 1; }
+	@printf '#include <cjson/cJSON.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
+	  echo "error: cJSON headers not found (cjson/cJSON.h). Install the Debian package: libcjson-dev" >&2; exit 1; }
+	@printf '#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}\n' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null || { \
+	  echo "error: OpenMP not available in $(CC). Install the Debian package: libgomp1 (gcc) or libomp-dev (clang)" >&2; exit 1; }
+
+$(BUILD)/eidetic: $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/fp64/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB64_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(LIB64_OBJ) $(LDLIBS)
+
+# The same equivalence test, single precision (what users run).
+$(TESTS32): tests/test_equiv.c tests/testutil.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+test: all $(TESTS) $(TESTS32)
+	@bash tests/run_all.sh $(BUILD)
+
+bench: all
+	@bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

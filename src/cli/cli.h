@@ -1,0 +1,13 @@
+/* cli.h — subcommands of the `eidetic` program. Each returns the process exit code. */
+#ifndef EIDETIC_CLI_H
+#define EIDETIC_CLI_H
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+/* helpers */
+int cli_fail(const char *cmd);                                  /* prints the last error, returns 1 */
+int cli_wants_help(int argc, char **argv);
+int parse_token_list(const char *s, int **out, int *n, const char *flag); /* "3,1,4" */
+#endif

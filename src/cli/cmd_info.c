@@ -1,0 +1,55 @@
+/* cmd_info.c — `eidetic info`: architecture, parameters and recurrent state per layer. */
+#include <string.h>
+#include "cli/cli.h"
+#include "core/runtime.h"
+#include "io/checkpoint.h"
+#include "train/train_cfg.h"
+
+int cmd_info(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: eidetic info --ckpt DIR\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
+               "Per layer: mixer, parameter count, recurrent decode state (floats and bytes, fp32) and the Zoology\n"
+               "state_size convention (tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n");
+        return 0;
+    }
+    Model *m = NULL;
+    int L = 0;
+    if (argc >= 4 && !strcmp(argv[2], "--ckpt")) {
+        m = ckpt_load_model(argv[3], NULL);
+        if (!m) return cli_fail("info");
+    } else {
+        TrainCfg c;
+        preset_apply(&c, "default");
+        for (int i = 2; i + 1 < argc; i++)
+            if (!strcmp(argv[i], "--preset") && preset_apply(&c, argv[i + 1]) != 0) return cli_fail("info");
+        if (opts_parse(train_opts, n_train_opts, &c, argc - 2, argv + 2, "info") != 0) return cli_fail("info");
+        if (c.config[0] && train_cfg_load_file(&c, c.config) != 0) return cli_fail("info");
+        if (train_cfg_resolve(&c) != 0) return cli_fail("info");
+        m = model_new(&c.model);
+        if (!m) return cli_fail("info");
+        L = c.task.seq_len;
+    }
+    const ModelCfg *c = &m->cfg;
+    printf("model: vocab %d, d_model %d, %d layers, %s head, norm_eps %g\n", c->vocab_size, c->d_model, c->n_layer,
+           c->tie_embeddings ? "tied" : "untied", c->norm_eps);
+    printf("%-5s %-10s %6s %12s %14s %12s %16s\n", "layer", "mixer", "d_ff", "params", "state floats", "state bytes",
+           "zoology state");
+    size_t tot_state = 0;
+    double tot_zoo = 0;
+    for (int s = 0; s < m->n_sub; s++) {
+        const Layer *l = &m->sub[s].op;
+        size_t np = (size_t)c->d_model; /* the sublayer's pre-norm */
+        for (int j = 0; j < m->nparam; j++)
+            if (m->param[j].owner == l) np += m->param[j].numel;
+        size_t st = model_state_floats(m, s);
+        double zoo = l->ops->zoology_state(l->cfg, c->d_model, L);
+        tot_state += st, tot_zoo += zoo;
+        printf("%-5d %-10s %6d %12zu %14zu %12zu %16.0f\n", m->sub_block[s], l->ops->name, l->cfg->d_ff, np, st,
+               st * 4, zoo);
+    }
+    printf("total: %zu parameters (%.2f M); recurrent state %zu floats = %zu bytes per sequence; "
+           "Zoology state size %.0f (x4 = %.0f bytes)\n",
+           m->n_weights, m->n_weights / 1e6, tot_state, tot_state * 4, tot_zoo, tot_zoo * 4);
+    model_free(m);
+    return 0;
+}

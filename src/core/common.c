@@ -1,0 +1,67 @@
+/* common.c — error buffer, logging, allocation helpers. */
+#include "core/common.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char g_err[1024];
+int eid_log_level = 1;
+
+void eid_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    va_end(ap);
+}
+const char *eid_last_error(void) { return g_err[0] ? g_err : "unknown error"; }
+void eid_clear_error(void) { g_err[0] = 0; }
+
+void eid_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("eidetic: internal error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+void eid_log(const char *fmt, ...) {
+    if (eid_log_level < 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("eidetic: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *eid_xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) eid_fatal("out of memory allocating %zu bytes", n);
+    return p;
+}
+void *eid_xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) eid_fatal("out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+void *eid_aligned_alloc(size_t n) {
+    size_t sz = EID_CDIV(n ? n : 1, EID_ALIGN) * EID_ALIGN;
+    void *p = aligned_alloc(EID_ALIGN, sz);
+    if (!p) eid_fatal("out of memory allocating %zu bytes", n);
+    memset(p, 0, sz);
+    return p;
+}
+char *eid_xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = eid_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+double eid_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}

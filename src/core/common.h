@@ -1,0 +1,53 @@
+/* common.h — the numeric type, error reporting and small helpers every file uses.
+ *
+ * `real` is float in the normal build and double in the test build (-DEIDETIC_FP64), so that
+ * finite-difference gradient checks can be tight (layers.md §0.1). Use rexp/rlog/rsqrt on `real`
+ * values so each build runs at its own precision. */
+#ifndef EIDETIC_COMMON_H
+#define EIDETIC_COMMON_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <math.h>
+
+#ifdef EIDETIC_FP64
+typedef double real;
+#define REAL_NAME "F64"
+#define rexp exp
+#define rlog log
+#define rsqrt sqrt
+#else
+typedef float real;
+#define REAL_NAME "F32"
+#define rexp expf
+#define rlog logf
+#define rsqrt sqrtf
+#endif
+
+#define EID_ALIGN 64
+#define EID_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define EID_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define EID_CDIV(a, b) (((a) + (b) - 1) / (b))
+
+/* Error handling: library functions return 0 on success and -1 on failure after recording a
+ * one-line message (what, where, hint) with eid_error(); the CLI prints it and exits non-zero.
+ * Nothing in the library calls exit() except eid_fatal for programming errors (broken invariants). */
+void eid_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *eid_last_error(void);
+void eid_clear_error(void);
+_Noreturn void eid_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Logging to stderr, prefixed with "eidetic: ". Level 0 = quiet, 1 = info (default), 2 = debug. */
+extern int eid_log_level;
+void eid_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that never returns NULL (out of memory is fatal: nothing sensible to recover). */
+void *eid_xmalloc(size_t n);
+void *eid_xcalloc(size_t n, size_t size);
+void *eid_aligned_alloc(size_t n); /* zeroed, EID_ALIGN-aligned */
+char *eid_xstrdup(const char *s);
+
+double eid_now(void); /* monotonic seconds */
+
+#endif

@@ -1,0 +1,85 @@
+/* runtime.c — BLAS detection and the GEMM entry point. */
+#include "core/runtime.h"
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* OpenBLAS extensions (declared in its cblas.h; re-declared here so other BLASes still link
+ * when these are provided as weak fallbacks below). */
+char *openblas_get_corename(void) __attribute__((weak));
+char *openblas_get_config(void) __attribute__((weak));
+void openblas_set_num_threads(int) __attribute__((weak));
+
+static int g_threads = 1;
+int eid_threads(void) { return g_threads; }
+
+const char *eid_blas_core(void) { return openblas_get_corename ? openblas_get_corename() : "unknown (not OpenBLAS)"; }
+
+/* The core OpenBLAS should have picked on this CPU, from the instruction sets it supports. */
+static const char *expected_core(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        return "SKYLAKEX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "HASWELL";
+#endif
+    return NULL;
+}
+
+static int core_is_generic(const char *c) {
+    static const char *generic[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai",
+                                    "Coppermine", "Northwood", "Banias", "Barcelona", "Opteron", NULL};
+    for (int i = 0; generic[i]; i++)
+        if (strcasecmp(c, generic[i]) == 0) return 1;
+    return 0;
+}
+
+void eid_runtime_init(char **argv, int threads, int verbose) {
+    const char *core = eid_blas_core();
+    const char *want = expected_core();
+    int misdetected = openblas_get_corename && want && core_is_generic(core);
+    if (misdetected && !getenv("OPENBLAS_CORETYPE") && argv && !getenv("EIDETIC_NO_REEXEC")) {
+        /* OpenBLAS fixes its kernels when the library loads: set the variable and start again. */
+        setenv("OPENBLAS_CORETYPE", want, 1);
+        setenv("EIDETIC_REEXEC_FROM", core, 1);
+        execv("/proc/self/exe", argv);
+        /* execv failed: carry on slowly, but say so */
+    }
+    if (threads <= 0) threads = omp_get_max_threads();
+    if (threads < 1) threads = 1;
+    g_threads = threads;
+    omp_set_num_threads(threads);
+    if (openblas_set_num_threads) openblas_set_num_threads(threads);
+    if (verbose) {
+        const char *from = getenv("EIDETIC_REEXEC_FROM");
+        if (from)
+            eid_log("BLAS: OpenBLAS misdetected this CPU as %s; set OPENBLAS_CORETYPE=%s (now core %s), %d threads",
+                    from, getenv("OPENBLAS_CORETYPE"), eid_blas_core(), threads);
+        else if (misdetected)
+            eid_log("BLAS: warning: OpenBLAS core %s looks misdetected (expected %s); matrix products may be ~5x slow",
+                    core, want);
+        else
+            eid_log("BLAS: %s core %s, %d threads", openblas_get_corename ? "OpenBLAS" : "BLAS", eid_blas_core(),
+                    threads);
+    }
+}
+
+void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
+              real beta, real *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* BLAS may skip scaling C by beta when K == 0: do it here */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+#ifdef EIDETIC_FP64
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
+#endif
+}

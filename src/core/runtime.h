@@ -1,0 +1,22 @@
+/* runtime.h — process start-up: BLAS core-type check, thread counts, the one GEMM entry point.
+ *
+ * Every matrix product in eidetic goes through eid_gemm(), so a CUDA or other backend replaces
+ * one function, not every layer. */
+#ifndef EIDETIC_RUNTIME_H
+#define EIDETIC_RUNTIME_H
+#include "core/common.h"
+
+/* Call first in main(). If OpenBLAS misdetected the CPU (0.3.21 reports "Prescott" on some recent
+ * Xeons and runs ~5x slow), sets OPENBLAS_CORETYPE to the right core and re-executes the program
+ * (OpenBLAS reads it only at load time). Logs BLAS core type and thread counts. threads <= 0 means
+ * all cores (or OMP_NUM_THREADS). */
+void eid_runtime_init(char **argv, int threads, int verbose);
+int eid_threads(void);
+const char *eid_blas_core(void);
+
+/* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, row-major; ta/tb: 0 = as stored, 1 = transposed.
+ * lda/ldb/ldc are the row strides of A, B, C as stored. */
+void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
+              real beta, real *C, int ldc);
+
+#endif

@@ -1,0 +1,21 @@
+/* checkpoint.h — a checkpoint is a directory:
+ *   config.json              the architecture (global sizes + per-layer list), layers.md §0.2
+ *   model.safetensors        weights, Hugging Face tensor names
+ *   training_state.safetensors  (training runs) AdamW moments per tensor + metadata: step, data
+ *                            cursor, RNG key, the resolved training config
+ * Each file is written atomically; model and training state carry the same "step" metadata and a
+ * mismatch is rejected on resume. */
+#ifndef EIDETIC_CHECKPOINT_H
+#define EIDETIC_CHECKPOINT_H
+#include "model/model.h"
+
+int config_to_json(const ModelCfg *c, char **out);                   /* malloc'd string */
+int config_from_json(const char *text, const char *where, ModelCfg *c); /* -1 + eid_error */
+int config_load(const char *path, ModelCfg *c);
+
+int ckpt_save_model(const Model *m, const char *dir, long step);   /* config.json + model.safetensors */
+Model *ckpt_load_model(const char *dir, long *step);               /* NULL + eid_error */
+int ckpt_dir_exists(const char *dir);
+int ensure_dir(const char *dir);
+
+#endif

@@ -1,0 +1,272 @@
+/* safetensors.c — see safetensors.h. */
+#include "io/safetensors.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static size_t dtype_size(const char *dt) {
+    if (!strcmp(dt, "F64") || !strcmp(dt, "I64") || !strcmp(dt, "U64")) return 8;
+    if (!strcmp(dt, "F32") || !strcmp(dt, "I32") || !strcmp(dt, "U32")) return 4;
+    if (!strcmp(dt, "F16") || !strcmp(dt, "BF16") || !strcmp(dt, "I16") || !strcmp(dt, "U16")) return 2;
+    if (!strcmp(dt, "I8") || !strcmp(dt, "U8") || !strcmp(dt, "BOOL")) return 1;
+    return 0;
+}
+
+static int read_all(const char *path, uint8_t **out, size_t *n) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return eid_error("%s: cannot open (%s)", path, strerror(errno)), -1;
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return eid_error("%s: not a regular file", path), -1;
+    }
+    *n = (size_t)st.st_size;
+    *out = eid_xmalloc(*n + 1);
+    size_t got = fread(*out, 1, *n, fp);
+    fclose(fp);
+    if (got != *n) return free(*out), eid_error("%s: short read (%zu of %zu bytes)", path, got, *n), -1;
+    return 0;
+}
+
+/* Validate one header entry against the data section. */
+static int check_entry(const StFile *f, const cJSON *e) {
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+        return eid_error("%s: tensor '%s' has a malformed header entry (need dtype, shape, data_offsets)", f->path,
+                         e->string), -1;
+    size_t es = dtype_size(dt->valuestring);
+    if (!es) return eid_error("%s: tensor '%s' has unknown dtype '%s'", f->path, e->string, dt->valuestring), -1;
+    if (cJSON_GetArraySize(sh) > 8) return eid_error("%s: tensor '%s' has more than 8 dims", f->path, e->string), -1;
+    double numel = 1;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, sh) {
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0)
+            return eid_error("%s: tensor '%s' has a bad shape", f->path, e->string), -1;
+        numel *= d->valuedouble;
+    }
+    double b = cJSON_GetArrayItem(off, 0)->valuedouble, en = cJSON_GetArrayItem(off, 1)->valuedouble;
+    if (b < 0 || en < b || en > (double)f->data_size)
+        return eid_error("%s: tensor '%s' lies outside the file (offsets %.0f..%.0f, data is %zu bytes): file truncated or corrupt",
+                         f->path, e->string, b, en, f->data_size), -1;
+    if (en - b != numel * es)
+        return eid_error("%s: tensor '%s' has %.0f bytes but its shape needs %.0f", f->path, e->string, en - b,
+                         numel * es), -1;
+    return 0;
+}
+
+int st_open(StFile *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    if (read_all(path, &f->bytes, &f->size) != 0) return -1;
+    if (f->size < 8) return st_close(f), eid_error("%s: too short to be a safetensors file (%zu bytes)", path, f->size), -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | f->bytes[i];
+    if (hl == 0 || hl > f->size - 8 || hl > (100u << 20))
+        return st_close(f), eid_error("%s: header length %llu does not fit the %zu-byte file: truncated or not safetensors",
+                                      path, (unsigned long long)hl, f->size), -1;
+    f->header = cJSON_ParseWithLength((const char *)f->bytes + 8, (size_t)hl);
+    if (!f->header || !cJSON_IsObject((cJSON *)f->header))
+        return st_close(f), eid_error("%s: header is not valid JSON: file corrupt", path), -1;
+    f->data = f->bytes + 8 + hl;
+    f->data_size = f->size - 8 - hl;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, (cJSON *)f->header) {
+        if (!strcmp(e->string, "__metadata__")) continue;
+        if (check_entry(f, e) != 0) return st_close(f), -1;
+    }
+    return 0;
+}
+
+void st_close(StFile *f) {
+    if (f->header) cJSON_Delete((cJSON *)f->header);
+    free(f->bytes);
+    f->bytes = NULL, f->header = NULL;
+}
+
+int st_find(const StFile *f, const char *name, StTensor *t) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive((cJSON *)f->header, name);
+    if (!e || !strcmp(name, "__metadata__")) return -1;
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape"), *d;
+    t->dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype")->valuestring;
+    t->ndim = 0;
+    cJSON_ArrayForEach(d, sh) t->shape[t->ndim++] = (int64_t)d->valuedouble;
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    size_t b = (size_t)cJSON_GetArrayItem(off, 0)->valuedouble, en = (size_t)cJSON_GetArrayItem(off, 1)->valuedouble;
+    t->data = f->data + b;
+    t->nbytes = en - b;
+    return 0;
+}
+
+const char *st_meta(const StFile *f, const char *key) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive((cJSON *)f->header, "__metadata__");
+    const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, key) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *s) {
+    size_t k = snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++) k += snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+int st_read_real(const StFile *f, const char *name, int ndim, const int *shape, real *dst) {
+    StTensor t;
+    if (st_find(f, name, &t) != 0)
+        return eid_error("%s: tensor '%s' is missing (checkpoint does not match config.json?)", f->path, name), -1;
+    int64_t want[8];
+    for (int i = 0; i < ndim; i++) want[i] = shape[i];
+    int same = t.ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t.shape[i] == want[i];
+    if (!same) {
+        char a[96], b[96];
+        shape_str(a, sizeof a, t.ndim, t.shape), shape_str(b, sizeof b, ndim, want);
+        return eid_error("%s: tensor '%s' has shape %s, expected %s from config.json", f->path, name, a, b), -1;
+    }
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    if (!strcmp(t.dtype, "F32")) {
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, t.data + 4 * i, 4);
+            dst[i] = v;
+        }
+    } else if (!strcmp(t.dtype, "F64")) {
+        for (size_t i = 0; i < n; i++) {
+            double v;
+            memcpy(&v, t.data + 8 * i, 8);
+            dst[i] = (real)v;
+        }
+    } else {
+        return eid_error("%s: tensor '%s' has dtype %s; expected F32 or F64", f->path, name, t.dtype), -1;
+    }
+    return 0;
+}
+
+void st_writer_init(StWriter *w) { memset(w, 0, sizeof *w); }
+
+void st_add(StWriter *w, const char *name, const char *dtype, int ndim, const int64_t *shape, const void *data,
+            size_t nbytes) {
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->t = realloc(w->t, sizeof *w->t * w->cap);
+        if (!w->t) eid_fatal("out of memory");
+    }
+    struct StOut *o = &w->t[w->n++];
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->dtype = dtype, o->ndim = ndim, o->data = data, o->nbytes = nbytes;
+    for (int i = 0; i < ndim; i++) o->shape[i] = shape[i];
+}
+
+/* Tensors are always written as F32 or F64 matching `real`; data must stay alive until st_write. */
+void st_add_real(StWriter *w, const char *name, int ndim, const int *shape, const real *data) {
+    int64_t s[8];
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) s[i] = shape[i], n *= shape[i];
+    st_add(w, name, REAL_NAME, ndim, s, data, n * sizeof(real));
+}
+
+void st_meta_set(StWriter *w, const char *key, const char *val) {
+    if (w->nmeta == 32) eid_fatal("too many safetensors metadata entries");
+    snprintf(w->meta_key[w->nmeta], 64, "%s", key);
+    w->meta_val[w->nmeta++] = eid_xstrdup(val);
+}
+
+static void writer_free(StWriter *w) {
+    for (int i = 0; i < w->nmeta; i++) free(w->meta_val[i]);
+    free(w->t);
+    memset(w, 0, sizeof *w);
+}
+
+static int fsync_dir_of(const char *path) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return 0;
+    fsync(fd);
+    close(fd);
+    return 0;
+}
+
+/* Write to PATH.tmp.PID, fsync, rename over PATH, fsync the directory: a crash leaves either the
+ * old file or the new one, never a torn one. */
+static int write_chunks_atomic(const char *path, const void *const *parts, const size_t *sizes, int nparts) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return eid_error("%s: cannot create (%s)", tmp, strerror(errno)), -1;
+    for (int i = 0; i < nparts; i++) {
+        const uint8_t *p = parts[i];
+        size_t left = sizes[i];
+        while (left > 0) {
+            ssize_t k = write(fd, p, left);
+            if (k < 0) {
+                if (errno == EINTR) continue;
+                int e = errno;
+                close(fd), unlink(tmp);
+                return eid_error("%s: write failed (%s)", tmp, strerror(e)), -1;
+            }
+            p += k, left -= (size_t)k;
+        }
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return eid_error("%s: fsync/close failed (%s)", tmp, strerror(e)), -1;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return eid_error("%s: rename failed (%s)", path, strerror(e)), -1;
+    }
+    return fsync_dir_of(path);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t n) {
+    const void *parts[1] = {data};
+    size_t sizes[1] = {n};
+    return write_chunks_atomic(path, parts, sizes, 1);
+}
+
+int st_write(StWriter *w, const char *path) {
+    cJSON *h = cJSON_CreateObject();
+    if (w->nmeta) {
+        cJSON *m = cJSON_AddObjectToObject(h, "__metadata__");
+        for (int i = 0; i < w->nmeta; i++) cJSON_AddStringToObject(m, w->meta_key[i], w->meta_val[i]);
+    }
+    size_t off = 0;
+    for (int i = 0; i < w->n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(h, w->t[i].name);
+        cJSON_AddStringToObject(e, "dtype", w->t[i].dtype);
+        cJSON *s = cJSON_AddArrayToObject(e, "shape");
+        for (int d = 0; d < w->t[i].ndim; d++) cJSON_AddItemToArray(s, cJSON_CreateNumber((double)w->t[i].shape[d]));
+        cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)(off + w->t[i].nbytes)));
+        off += w->t[i].nbytes;
+    }
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    size_t jl = strlen(js), padded = EID_CDIV(jl, 8) * 8; /* pad the header with spaces to 8 bytes */
+    char *hdr = eid_xmalloc(8 + padded);
+    uint64_t hl = padded;
+    for (int i = 0; i < 8; i++) hdr[i] = (char)((hl >> (8 * i)) & 0xff);
+    memcpy(hdr + 8, js, jl);
+    memset(hdr + 8 + jl, ' ', padded - jl);
+    free(js);
+    int np = w->n + 1;
+    const void **parts = eid_xmalloc(sizeof(void *) * np);
+    size_t *sizes = eid_xmalloc(sizeof(size_t) * np);
+    parts[0] = hdr, sizes[0] = 8 + padded;
+    for (int i = 0; i < w->n; i++) parts[i + 1] = w->t[i].data, sizes[i + 1] = w->t[i].nbytes;
+    int rc = write_chunks_atomic(path, parts, sizes, np);
+    free(parts), free(sizes), free(hdr);
+    writer_free(w);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* norm_act.c — RMSNorm and activations (CPU). */
+#include <math.h>
+#include "kernels/kernels.h"
+#include "core/common.h"
+
+void k_rmsnorm_fwd(const real *x, const real *w, real *y, real *rstd, int N, int D, real eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const real *xr = x + (size_t)r * D;
+        real *yr = y + (size_t)r * D;
+        double ss = 0;
+        for (int j = 0; j < D; j++) ss += (double)xr[j] * xr[j];
+        real s = (real)(1.0 / sqrt(ss / D + eps));
+        rstd[r] = s;
+        for (int j = 0; j < D; j++) yr[j] = w[j] * xr[j] * s;
+    }
+}
+
+/* With n = x·s (s = rstd): y = w⊙n,  dx = s·(w⊙dy − n·mean(w⊙dy⊙n)),  dw = Σ_rows dy⊙n.
+ * Two passes so that neither races nor needs per-thread buffers: rows for dx, column blocks for dw. */
+void k_rmsnorm_bwd(const real *dy, const real *x, const real *w, const real *rstd, real *dx, real *dw, int N, int D) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const real *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
+        real *dxr = dx + (size_t)r * D;
+        real s = rstd[r];
+        double dot = 0;
+        for (int j = 0; j < D; j++) dot += (double)dyr[j] * w[j] * xr[j] * s;
+        real m = (real)(dot / D);
+        for (int j = 0; j < D; j++) dxr[j] += s * (w[j] * dyr[j] - xr[j] * s * m);
+    }
+    const int JB = 16;
+#pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < D; j0 += JB) {
+        int j1 = EID_MIN(D, j0 + JB);
+        real acc[16] = {0};
+        for (int r = 0; r < N; r++) {
+            const real *xr = x + (size_t)r * D, *dyr = dy + (size_t)r * D;
+            for (int j = j0; j < j1; j++) acc[j - j0] += dyr[j] * xr[j] * rstd[r];
+        }
+        for (int j = j0; j < j1; j++) dw[j] += acc[j - j0];
+    }
+}
+
+void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++)
+        for (int c = 0; c < C; c++) {
+            real v = x[(size_t)r * ldx + c];
+            y[(size_t)r * ldy + c] = v / (1 + rexp(-v));
+        }
+}
+
+void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out) {
+    const int JB = 16;
+#pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < C; j0 += JB) {
+        int j1 = EID_MIN(C, j0 + JB);
+        real acc[16] = {0};
+        for (int m = 0; m < M; m++) {
+            const real *ar = a + (size_t)m * lda;
+            if (b) {
+                const real *br = b + (size_t)m * ldb;
+                for (int j = j0; j < j1; j++) acc[j - j0] += ar[j] * br[j];
+            } else {
+                for (int j = j0; j < j1; j++) acc[j - j0] += ar[j];
+            }
+        }
+        for (int j = j0; j < j1; j++) out[j] += acc[j - j0];
+    }
+}

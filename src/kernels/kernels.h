@@ -1,0 +1,57 @@
+/* kernels.h — the compute kernels layers call (CPU implementations in kernels/cpu/).
+ *
+ * Layers never loop over big tensors themselves for anything but trivial elementwise work: they
+ * call eid_gemm() (core/runtime.h) and these functions. A CUDA backend provides the same symbols.
+ * Layout conventions: activations are row-major [B, T, C] with a row stride `ld` (>= C) so that
+ * slices of a fused projection (e.g. the x half of in_proj's output) are used in place. */
+#ifndef EIDETIC_KERNELS_H
+#define EIDETIC_KERNELS_H
+#include "core/common.h"
+
+static inline real k_sigmoid(real x) { return 1 / (1 + rexp(-x)); }
+
+/* RMSNorm, layers.md §0.3: y = w ⊙ x / sqrt(mean(x²) + eps). x,y [N, D]; rstd [N] saved. */
+void k_rmsnorm_fwd(const real *x, const real *w, real *y, real *rstd, int N, int D, real eps);
+/* dx += ∂L/∂x, dw += ∂L/∂w (dw accumulation reduced over rows without races). */
+void k_rmsnorm_bwd(const real *dy, const real *x, const real *w, const real *rstd, real *dx, real *dw, int N, int D);
+
+/* y = silu(x) elementwise on [N, C] views with strides. */
+void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C);
+
+/* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
+void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);
+
+/* Causal depthwise conv1d, layers.md §0.5, segment-aware (flags may be NULL).
+ * x [B,T,C] stride ldx; w [C,K]; b [C]; y [B,T,C] stride ldy. */
+void k_conv1d_fwd(const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int B, int T, int C,
+                  int K, const uint8_t *flags);
+/* dx += , dw += , db += ; dy [B,T,C] stride lddy; dx stride lddx. */
+void k_conv1d_bwd(const real *dy, int lddy, const real *x, int ldx, const real *w, real *dx, int lddx, real *dw,
+                  real *db, int B, int T, int C, int K, const uint8_t *flags);
+/* One token: ring [nseq, C, K-1] holds the last K-1 inputs; x [nseq, C] stride ldx; y [nseq,C] stride ldy. */
+void k_conv1d_step(real *ring, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int nseq,
+                   int C, int K);
+
+/* Longhorn diagonal scan, layers.md §2.2:
+ *   S_t[i,n] = (1 − ε_t[i] k_t[n]²) S_{t−1}[i,n] + ε_t[i] u_t[i] k_t[n] ;  y_t[i] = Σ_n S_t[i,n] q_t[n]
+ * u, eps, y: [B,T,I] (stride I). k, q: [B,T,N] with row stride ldkq. Reset at SEG_START.
+ * Sck [B, nchunks, I, N] receives the state entering every chunk of `chunk` tokens (for backward);
+ * may be NULL. Sfinal [B,I,N] receives the state after the last token; may be NULL. */
+void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y, int B, int T,
+                         int I, int N, int chunk, const uint8_t *flags, real *Sck, real *Sfinal);
+/* Adjoint of the scan (layers.md §2.5) with chunk recompute from Sck (§0.7, never divides).
+ * dy [B,T,I] = ∂L/∂y (scan output, without the D skip). Accumulates du, dk, dq; writes deps.
+ * work: k_longhorn_scan_bwd_work(...) reals. */
+size_t k_longhorn_scan_bwd_work(int I, int N, int chunk, int nthreads);
+void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, const real *dy,
+                         const real *Sck, real *du, real *deps, real *dk, real *dq, int B, int T, int I, int N,
+                         int chunk, const uint8_t *flags, real *work);
+/* One token for nseq sequences; S [nseq, I, N]. */
+void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y,
+                          int nseq, int I, int N);
+
+/* Softmax cross-entropy over rows: logits [M,V] is overwritten by dL/dlogits = (p − onehot)·scale.
+ * Returns the summed loss; correct[m] = (argmax == label). */
+double k_xent_fwd_bwd(real *logits, const int *labels, int M, int V, real scale, uint8_t *correct);
+
+#endif

@@ -1,0 +1,74 @@
+/* layer.h — the one interface every sequence layer implements (mixers and the SwiGLU MLP).
+ *
+ * A layer is a table of functions over a Layer instance. The model knows nothing else about it:
+ * a new mixer is one file plus one line in layers/registry.c.
+ *
+ *   params      the parameter table (names relative to the block, shapes, init, weight decay)
+ *   plan        take activation/scratch slices from the arena for a (B, T) sequence pass
+ *   forward     y[B,T,D] = layer(x[B,T,D]); saves what backward needs (chunk-boundary states)
+ *   backward    grads += dL/dparams, dx += dL/dx  (accumulating: residual branches compose)
+ *   state_size  floats of recurrent state per sequence (constant in T, except full attention)
+ *   plan_step   take slices for one-token decoding of nseq sequences
+ *   step        y[nseq,D] = layer(x[nseq,D]) advancing state[nseq, state_size]; no allocation
+ */
+#ifndef EIDETIC_LAYER_H
+#define EIDETIC_LAYER_H
+#include "core/arena.h"
+#include "core/common.h"
+#include "core/rng.h"
+#include "model/config.h"
+
+enum { FLAG_SEG_START = 1, FLAG_CAUSAL = 2, FLAG_PAD = 4 }; /* per-token flags, layers.md §0.6 */
+
+typedef struct {
+    int B, T;
+    const uint8_t *flags; /* [B*T] or NULL (one segment per row, no padding) */
+} SeqInfo;
+
+typedef enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM, INIT_NORMAL, INIT_CUSTOM } InitKind;
+
+#define EID_MAX_DIMS 4
+#define EID_MAX_PARAMS 16
+#define EID_MAX_BUFS 24
+
+typedef struct {
+    char name[64]; /* leaf name under the layer, e.g. "mixer.in_proj.weight" */
+    int ndim, shape[EID_MAX_DIMS];
+    InitKind init;
+    double a;      /* uniform bound or normal std */
+    int decay;     /* 1 = AdamW weight decay applies */
+} ParamSpec;
+
+typedef struct Layer Layer;
+
+typedef struct {
+    const char *name;
+    int (*resolve)(LayerCfg *c, int D);                              /* defaults + validation */
+    int (*params)(const LayerCfg *c, int D, int n_layer_total, ParamSpec *out); /* returns count */
+    void (*init_custom)(const LayerCfg *c, int D, int idx, real *p, Rng *r);
+    void (*plan)(Layer *l, Arena *a, int B, int T);
+    void (*forward)(Layer *l, const real *x, real *y, const SeqInfo *s);
+    void (*backward)(Layer *l, const real *dy, real *dx, const SeqInfo *s);
+    size_t (*state_size)(const LayerCfg *c, int D);
+    void (*plan_step)(Layer *l, Arena *a, int nseq);
+    void (*step)(Layer *l, real *state, const real *x, real *y, int nseq);
+    double (*zoology_state)(const LayerCfg *c, int D, int L); /* tasks.md §1.4 convention, floats */
+} LayerOps;
+
+struct Layer {
+    const LayerOps *ops;
+    const LayerCfg *cfg;
+    int D;
+    int nparam;
+    real *p[EID_MAX_PARAMS]; /* parameters, in table order */
+    real *g[EID_MAX_PARAMS]; /* their gradients */
+    real *buf[EID_MAX_BUFS]; /* activation / scratch slices; meaning private to the layer */
+    int B, T;                /* planned sequence shape */
+    int nseq;                /* planned decode batch */
+};
+
+const LayerOps *layer_find(const char *name); /* registry.c; NULL if unknown */
+const char *layer_names(void);                /* "longhorn, ..." for messages */
+extern const LayerOps mlp_ops;                /* the SwiGLU MLP as a layer */
+
+#endif

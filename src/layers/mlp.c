@@ -1,0 +1,100 @@
+/* mlp.c — SwiGLU MLP as a stateless layer (layers.md §0.3):  y = W_down·(silu(W_gate·x) ⊙ (W_up·x)).
+ * Shapes: x, y [M, D]; gate, up, h [M, F]. */
+#include <string.h>
+#include <math.h>
+#include "core/runtime.h"
+#include "kernels/kernels.h"
+#include "layers/layer.h"
+
+enum { P_GATE, P_UP, P_DOWN, NPARAM };
+enum { X_IN, GATE, UP, H, D_H, D_GATE, D_UP, S_GATE, S_UP, S_H };
+
+static int mlp_resolve(LayerCfg *c, int D) {
+    if (c->d_ff < 0) return eid_error("mlp: d_ff must be >= 0, got %d", c->d_ff), -1;
+    return 0;
+}
+
+static void spec(ParamSpec *p, const char *name, int d0, int d1, double a) {
+    snprintf(p->name, sizeof p->name, "mlp.%s", name);
+    p->ndim = 2, p->shape[0] = d0, p->shape[1] = d1;
+    p->init = INIT_UNIFORM, p->a = a, p->decay = 1;
+}
+
+static int mlp_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
+    if (!o) return NPARAM;
+    int F = c->d_ff;
+    spec(&o[P_GATE], "gate_proj.weight", F, D, 1 / sqrt((double)D));
+    spec(&o[P_UP], "up_proj.weight", F, D, 1 / sqrt((double)D));
+    spec(&o[P_DOWN], "down_proj.weight", D, F, 1 / sqrt((double)F) / sqrt((double)n_res_layers));
+    return NPARAM;
+}
+
+static void mlp_plan(Layer *l, Arena *a, int B, int T) {
+    size_t MF = (size_t)B * T * l->cfg->d_ff;
+    for (int k = GATE; k <= D_UP; k++) l->buf[k] = arena_take(a, MF);
+    l->B = B, l->T = T;
+}
+
+/* h = silu(gate) ⊙ up */
+static void swiglu(const real *g, const real *u, real *h, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) h[j] = g[j] * k_sigmoid(g[j]) * u[j];
+}
+
+static void mlp_run(Layer *l, const real *x, real *y, int M, real *gate, real *up, real *h) {
+    int D = l->D, F = l->cfg->d_ff;
+    eid_gemm(0, 1, M, F, D, 1, x, D, l->p[P_GATE], D, 0, gate, F);
+    eid_gemm(0, 1, M, F, D, 1, x, D, l->p[P_UP], D, 0, up, F);
+    swiglu(gate, up, h, (size_t)M * F);
+    eid_gemm(0, 1, M, D, F, 1, h, F, l->p[P_DOWN], F, 0, y, D);
+}
+
+static void mlp_forward(Layer *l, const real *x, real *y, const SeqInfo *s) {
+    l->buf[X_IN] = (real *)x;
+    mlp_run(l, x, y, s->B * s->T, l->buf[GATE], l->buf[UP], l->buf[H]);
+}
+
+static void mlp_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s) {
+    int M = s->B * s->T, D = l->D, F = l->cfg->d_ff;
+    real **b = l->buf, **p = l->p, **g = l->g;
+    eid_gemm(0, 0, M, F, D, 1, dy, D, p[P_DOWN], F, 0, b[D_H], F);
+    eid_gemm(1, 0, D, F, M, 1, dy, D, b[H], F, 1, g[P_DOWN], F);
+    size_t n = (size_t)M * F;
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real ga = b[GATE][j], sg = k_sigmoid(ga);
+        b[D_UP][j] = b[D_H][j] * ga * sg;
+        b[D_GATE][j] = b[D_H][j] * b[UP][j] * sg * (1 + ga * (1 - sg));
+    }
+    eid_gemm(1, 0, F, D, M, 1, b[D_GATE], F, b[X_IN], D, 1, g[P_GATE], D);
+    eid_gemm(1, 0, F, D, M, 1, b[D_UP], F, b[X_IN], D, 1, g[P_UP], D);
+    eid_gemm(0, 0, M, D, F, 1, b[D_GATE], F, p[P_GATE], D, 1, dx, D);
+    eid_gemm(0, 0, M, D, F, 1, b[D_UP], F, p[P_UP], D, 1, dx, D);
+}
+
+static size_t mlp_state_size(const LayerCfg *c, int D) { return 0; }
+
+static void mlp_plan_step(Layer *l, Arena *a, int nseq) {
+    size_t n = (size_t)nseq * l->cfg->d_ff;
+    l->buf[S_GATE] = arena_take(a, n), l->buf[S_UP] = arena_take(a, n), l->buf[S_H] = arena_take(a, n);
+    l->nseq = nseq;
+}
+
+static void mlp_step(Layer *l, real *state, const real *x, real *y, int nseq) {
+    mlp_run(l, x, y, nseq, l->buf[S_GATE], l->buf[S_UP], l->buf[S_H]);
+}
+
+static double mlp_zoology_state(const LayerCfg *c, int D, int L) { return 0; }
+
+const LayerOps mlp_ops = {
+    .name = "swiglu",
+    .resolve = mlp_resolve,
+    .params = mlp_params,
+    .plan = mlp_plan,
+    .forward = mlp_forward,
+    .backward = mlp_backward,
+    .state_size = mlp_state_size,
+    .plan_step = mlp_plan_step,
+    .step = mlp_step,
+    .zoology_state = mlp_zoology_state,
+};

@@ -1,0 +1,31 @@
+/* config.h — model architecture: global sizes and a per-layer list (layers may differ in type and
+ * size: hybrid stacks, StateX surgery). Serialised to/from config.json (io/config_json.c). */
+#ifndef EIDETIC_CONFIG_H
+#define EIDETIC_CONFIG_H
+
+#define EID_MAX_LAYERS 64
+#define EID_NAME_LEN 16
+
+typedef struct {
+    char mixer[EID_NAME_LEN]; /* "longhorn", ... (layers/registry.c) */
+    int d_ff;                 /* SwiGLU hidden size of this block's MLP; 0 = no MLP */
+    /* mixer size fields; 0 = the mixer's default (filled in by its resolve()) */
+    int expand, d_state, d_conv, dt_rank;
+    int num_heads, num_kv_heads, head_dim, headdim, ngroups, window, gate_low_rank_dim;
+    double expand_k, expand_v;
+    int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
+} LayerCfg;
+
+typedef struct {
+    int vocab_size, d_model, n_layer;
+    int tie_embeddings; /* only tied heads are implemented (the spec's default) */
+    double norm_eps;
+    LayerCfg layer[EID_MAX_LAYERS];
+} ModelCfg;
+
+/* Fill defaults and validate (every layer's resolve()). 0 ok, -1 with eid_error set. */
+int modelcfg_resolve(ModelCfg *c);
+/* "longhorn,longhorn" -> layers (d_ff applied to each). */
+int modelcfg_set_layers(ModelCfg *c, const char *list, int d_ff);
+
+#endif

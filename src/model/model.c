@@ -1,0 +1,297 @@
+/* model.c — parameter table, forward/backward of the whole model, loss, recurrent decoding. */
+#include "model/model.h"
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "core/runtime.h"
+#include "kernels/kernels.h"
+
+#define PARAM_ALIGN 16 /* reals: every tensor starts on a 64-byte boundary */
+
+static void add_param(Model *m, int *cap, const char *name, int ndim, const int *shape, InitKind init, double a,
+                      int decay, int layer, const Layer *owner, int owner_idx) {
+    if (m->nparam == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        m->param = realloc(m->param, sizeof(ParamEntry) * *cap);
+        if (!m->param) eid_fatal("out of memory");
+    }
+    ParamEntry *p = &m->param[m->nparam++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) p->shape[i] = shape[i], p->numel *= shape[i];
+    p->init = init, p->a = a, p->decay = decay, p->layer = layer, p->owner = owner, p->owner_idx = owner_idx;
+    p->offset = m->n_reals;
+    m->n_reals += EID_CDIV(p->numel, PARAM_ALIGN) * PARAM_ALIGN;
+    m->n_weights += p->numel;
+}
+
+static void add_layer_params(Model *m, int *cap, int blk, Layer *l, int n_res_layers) {
+    ParamSpec specs[EID_MAX_PARAMS];
+    int n = l->ops->params(l->cfg, l->D, n_res_layers, NULL);
+    if (n > EID_MAX_PARAMS) eid_fatal("layer %s has too many parameters", l->ops->name);
+    l->ops->params(l->cfg, l->D, n_res_layers, specs);
+    l->nparam = n;
+    for (int i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "backbone.layers.%d.%s", blk, specs[i].name);
+        add_param(m, cap, name, specs[i].ndim, specs[i].shape, specs[i].init, specs[i].a, specs[i].decay, blk, l, i);
+    }
+}
+
+Model *model_new(const ModelCfg *cfg_in) {
+    Model *m = eid_xcalloc(1, sizeof *m);
+    m->cfg = *cfg_in;
+    ModelCfg *c = &m->cfg;
+    if (modelcfg_resolve(c) != 0) return free(m), NULL;
+    if (!c->tie_embeddings) c->tie_embeddings = 0;
+    int D = c->d_model, V = c->vocab_size, cap = 0, has_mlp = 0;
+    for (int i = 0; i < c->n_layer; i++) has_mlp |= c->layer[i].d_ff > 0;
+    int n_res_layers = (has_mlp ? 2 : 1) * c->n_layer; /* residual rescale, layers.md §0.4 */
+    int shapeVD[2] = {V, D}, shapeD[1] = {D};
+    add_param(m, &cap, "backbone.embeddings.weight", 2, shapeVD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
+    /* sublayers and their parameter entries (norm first, as HF orders them) */
+    int norm_entry[2 * EID_MAX_LAYERS];
+    for (int i = 0; i < c->n_layer; i++) {
+        for (int mlp = 0; mlp <= 1; mlp++) {
+            if (mlp && c->layer[i].d_ff <= 0) continue;
+            Sublayer *s = &m->sub[m->n_sub];
+            s->op.ops = mlp ? &mlp_ops : layer_find(c->layer[i].mixer);
+            s->op.cfg = &c->layer[i];
+            s->op.D = D;
+            m->sub_block[m->n_sub] = i;
+            char name[96];
+            snprintf(name, sizeof name, "backbone.layers.%d.%s.weight", i, mlp ? "mlp_norm" : "norm");
+            norm_entry[m->n_sub] = m->nparam;
+            add_param(m, &cap, name, 1, shapeD, INIT_ONE, 0, 0, i, NULL, 0);
+            add_layer_params(m, &cap, i, &s->op, n_res_layers);
+            m->n_sub++;
+        }
+    }
+    add_param(m, &cap, "backbone.norm_f.weight", 1, shapeD, INIT_ONE, 0, 0, -1, NULL, 0);
+    if (!c->tie_embeddings) add_param(m, &cap, "lm_head.weight", 2, shapeVD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
+    /* one flat buffer each for weights and gradients; hand out views */
+    m->w = eid_aligned_alloc(sizeof(real) * m->n_reals);
+    m->grad = eid_aligned_alloc(sizeof(real) * m->n_reals);
+    for (int j = 0; j < m->nparam; j++) {
+        ParamEntry *p = &m->param[j];
+        if (p->owner) {
+            Layer *l = (Layer *)p->owner;
+            l->p[p->owner_idx] = m->w + p->offset;
+            l->g[p->owner_idx] = m->grad + p->offset;
+        }
+    }
+    for (int s = 0; s < m->n_sub; s++) {
+        m->sub[s].norm_w = m->w + m->param[norm_entry[s]].offset;
+        m->sub[s].norm_g = m->grad + m->param[norm_entry[s]].offset;
+    }
+    m->embed = m->w, m->embed_g = m->grad;
+    int nf = c->tie_embeddings ? m->nparam - 1 : m->nparam - 2;
+    m->norm_f = m->w + m->param[nf].offset, m->norm_f_g = m->grad + m->param[nf].offset;
+    m->head = c->tie_embeddings ? m->embed : m->w + m->param[m->nparam - 1].offset;
+    m->head_g = c->tie_embeddings ? m->embed_g : m->grad + m->param[m->nparam - 1].offset;
+    return m;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    arena_free(&m->act);
+    free(m->param), free(m->w), free(m->grad);
+    free(m);
+}
+
+void model_init_params(Model *m, uint64_t seed) {
+    for (int j = 0; j < m->nparam; j++) {
+        ParamEntry *p = &m->param[j];
+        real *w = m->w + p->offset;
+        Rng r;
+        rng_init(&r, rng_derive(seed, 0x1000 + j), 0); /* one stream per tensor: order-independent */
+        switch (p->init) {
+        case INIT_ZERO: memset(w, 0, sizeof(real) * p->numel); break;
+        case INIT_ONE: for (size_t i = 0; i < p->numel; i++) w[i] = 1; break;
+        case INIT_UNIFORM: for (size_t i = 0; i < p->numel; i++) w[i] = (real)((2 * rng_uniform(&r) - 1) * p->a); break;
+        case INIT_NORMAL: for (size_t i = 0; i < p->numel; i++) w[i] = (real)(rng_normal(&r) * p->a); break;
+        case INIT_CUSTOM: p->owner->ops->init_custom(p->owner->cfg, p->owner->D, p->owner_idx, w, &r); break;
+        }
+    }
+}
+
+void model_zero_grad(Model *m) { memset(m->grad, 0, sizeof(real) * m->n_reals); }
+
+int model_plan(Model *m, int B, int T, int max_labels) {
+    if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels) return 0;
+    arena_free(&m->act);
+    int D = m->cfg.d_model, V = m->cfg.vocab_size, S = m->n_sub;
+    size_t M = (size_t)B * T;
+    if (max_labels <= 0 || (size_t)max_labels > M) max_labels = (int)M;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0 measures, pass 1 carves */
+        Arena *a = &m->act;
+        if (pass == 0) arena_begin_measure(a); else arena_commit(a);
+        m->resid = arena_take(a, (S + 1) * M * D);
+        m->normed = arena_take(a, (S ? S : 1) * M * D);
+        m->rstd = arena_take(a, (S + 1) * M);
+        m->fn = arena_take(a, M * D);
+        m->gath = arena_take(a, (size_t)max_labels * D);
+        m->logits = arena_take(a, (size_t)max_labels * V);
+        m->dresid = arena_take(a, M * D);
+        m->dnormed = arena_take(a, M * D);
+        m->tmp = arena_take(a, M * D);
+        m->dgath = arena_take(a, (size_t)max_labels * D);
+        m->rows = arena_take_bytes(a, sizeof(int) * max_labels);
+        m->row_labels = arena_take_bytes(a, sizeof(int) * max_labels);
+        m->correct = arena_take_bytes(a, max_labels);
+        for (int s = 0; s < S; s++) m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
+    }
+    m->B = B, m->T = T, m->max_labels = max_labels;
+    return 0;
+}
+
+size_t model_act_bytes(const Model *m) { return m->act.cap; }
+
+int model_check_tokens(const Model *m, const int *tokens, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size)
+            return eid_error("%s: token %d at position %zu is outside the vocabulary [0, %d)", what, tokens[i], i,
+                             m->cfg.vocab_size),
+                   -1;
+    return 0;
+}
+
+void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int B, int T) {
+    if (B != m->B || T != m->T) eid_fatal("model_trunk_forward: planned for (%d,%d), got (%d,%d)", m->B, m->T, B, T);
+    int D = m->cfg.d_model;
+    size_t M = (size_t)B * T;
+    real eps = (real)m->cfg.norm_eps;
+    SeqInfo si = {B, T, flags};
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < M; i++) memcpy(m->resid + i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
+    for (int s = 0; s < m->n_sub; s++) {
+        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
+        k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
+        m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < M * D; i++) hn[i] = h[i] + m->tmp[i];
+    }
+    k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D, eps);
+}
+
+int model_loss(Model *m, const Batch *b, LossOut *out) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size, M = b->B * b->T, n = 0;
+    for (int i = 0; i < M; i++) {
+        int y = b->labels[i];
+        if (y == -100) continue;
+        if (y < 0 || y >= V) return eid_error("label %d at position %d is outside [0, %d)", y, i, V), -1;
+        if (n == m->max_labels) return eid_error("batch has more labelled positions than planned (%d)", n), -1;
+        m->rows[n] = i, m->row_labels[n++] = y;
+    }
+    m->n_rows = n;
+    memset(out, 0, sizeof *out);
+    if (n == 0) return 0;
+    for (int r = 0; r < n; r++) memcpy(m->gath + (size_t)r * D, m->fn + (size_t)m->rows[r] * D, sizeof(real) * D);
+    eid_gemm(0, 1, n, V, D, 1, m->gath, D, m->head, D, 0, m->logits, V);
+    double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / n), m->correct);
+    out->loss = sum / n;
+    out->n_labels = n;
+    /* accuracy: per example fraction correct, then mean over examples (tasks.md §0) */
+    double acc = 0;
+    int ex = 0;
+    for (int r = 0; r < n;) {
+        int e = m->rows[r] / b->T, cnt = 0, ok = 0;
+        for (; r < n && m->rows[r] / b->T == e; r++) cnt++, ok += m->correct[r];
+        out->n_correct += ok;
+        acc += (double)ok / cnt, ex++;
+    }
+    out->accuracy = acc / ex;
+    out->n_examples = ex;
+    return 0;
+}
+
+void model_backward(Model *m, const Batch *b) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size, n = m->n_rows;
+    size_t M = (size_t)b->B * b->T;
+    SeqInfo si = {b->B, b->T, b->flags};
+    /* head: logits = gath · Wᵀ */
+    memset(m->tmp, 0, sizeof(real) * M * D);
+    if (n > 0) {
+        eid_gemm(1, 0, V, D, n, 1, m->logits, V, m->gath, D, 1, m->head_g, D);
+        eid_gemm(0, 0, n, D, V, 1, m->logits, V, m->head, D, 0, m->dgath, D);
+        for (int r = 0; r < n; r++) memcpy(m->tmp + (size_t)m->rows[r] * D, m->dgath + (size_t)r * D, sizeof(real) * D);
+    }
+    memset(m->dresid, 0, sizeof(real) * M * D);
+    k_rmsnorm_bwd(m->tmp, m->resid + m->n_sub * M * D, m->norm_f, m->rstd + m->n_sub * M, m->dresid, m->norm_f_g,
+                  (int)M, D);
+    for (int s = m->n_sub - 1; s >= 0; s--) {
+        /* h_{s+1} = h_s + op(norm(h_s)): dresid flows through unchanged and gains the branch's part */
+        memset(m->dnormed, 0, sizeof(real) * M * D);
+        m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
+        k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
+                      (int)M, D);
+    }
+    /* embedding rows: parallel over columns so that repeated tokens never race */
+#pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < D; j0 += 16)
+        for (size_t i = 0; i < M; i++) {
+            real *g = m->embed_g + (size_t)b->tokens[i] * D;
+            const real *d = m->dresid + i * D;
+            for (int j = j0; j < EID_MIN(D, j0 + 16); j++) g[j] += d[j];
+        }
+}
+
+void model_logits_all(Model *m, real *out) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size;
+    eid_gemm(0, 1, m->B * m->T, V, D, 1, m->fn, D, m->head, D, 0, out, V);
+}
+
+/* ---- recurrent decoding ---- */
+
+size_t model_state_floats(const Model *m, int s) { return m->sub[s].op.ops->state_size(m->sub[s].op.cfg, m->cfg.d_model); }
+
+Decoder *decoder_new(Model *m, int nseq) {
+    Decoder *d = eid_xcalloc(1, sizeof *d);
+    d->nseq = nseq;
+    int D = m->cfg.d_model, V = m->cfg.vocab_size;
+    for (int pass = 0; pass < 2; pass++) {
+        Arena *a = &d->arena;
+        if (pass == 0) arena_begin_measure(a); else arena_commit(a);
+        size_t off = 0;
+        for (int s = 0; s < m->n_sub; s++) d->state_off[s] = off, off += (size_t)nseq * model_state_floats(m, s);
+        d->state = arena_take(a, off);
+        d->h = arena_take(a, (size_t)nseq * D);
+        d->xn = arena_take(a, (size_t)nseq * D);
+        d->y = arena_take(a, (size_t)nseq * D);
+        d->rstd = arena_take(a, nseq);
+        d->logits = arena_take(a, (size_t)nseq * V);
+        for (int s = 0; s < m->n_sub; s++) m->sub[s].op.ops->plan_step(&m->sub[s].op, a, nseq);
+    }
+    return d;
+}
+
+void decoder_free(Decoder *d) {
+    if (!d) return;
+    arena_free(&d->arena);
+    free(d);
+}
+
+void decoder_reset(Decoder *d) {
+    size_t total = d->state_off[0];
+    (void)total;
+    memset(d->arena.base, 0, d->arena.cap);
+    d->pos = 0;
+}
+
+const real *decoder_step(Model *m, Decoder *d, const int *tokens) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size, n = d->nseq;
+    real eps = (real)m->cfg.norm_eps;
+    for (int i = 0; i < n; i++) memcpy(d->h + (size_t)i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
+    for (int s = 0; s < m->n_sub; s++) {
+        Sublayer *sl = &m->sub[s];
+        k_rmsnorm_fwd(d->h, sl->norm_w, d->xn, d->rstd, n, D, eps);
+        sl->op.ops->step(&sl->op, d->state + d->state_off[s], d->xn, d->y, n);
+        for (size_t i = 0; i < (size_t)n * D; i++) d->h[i] += d->y[i];
+    }
+    k_rmsnorm_fwd(d->h, m->norm_f, d->xn, d->rstd, n, D, eps);
+    eid_gemm(0, 1, n, V, D, 1, d->xn, D, m->head, D, 0, d->logits, V);
+    d->pos++;
+    return d->logits;
+}

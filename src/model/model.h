@@ -1,0 +1,101 @@
+/* model.h — embedding → blocks (pre-norm mixer + residual, optional pre-norm MLP + residual) →
+ * final RMSNorm → LM head (tied to the embedding unless configured otherwise). layers.md §0.3.
+ *
+ * Parameters live in one flat buffer described by a table (name, shape, offset): the table drives
+ * initialisation, safetensors names, `info`, weight decay and the gradient checks. */
+#ifndef EIDETIC_MODEL_H
+#define EIDETIC_MODEL_H
+#include "core/arena.h"
+#include "layers/layer.h"
+#include "model/config.h"
+
+typedef struct {
+    char name[96]; /* Hugging Face name, e.g. backbone.layers.0.mixer.in_proj.weight */
+    int ndim, shape[EID_MAX_DIMS];
+    size_t offset, numel; /* in reals, into Model.w / Model.grad */
+    int decay;
+    InitKind init;
+    double a;
+    int layer;         /* block index, −1 for embedding / final norm / head */
+    const Layer *owner; /* NULL unless the parameter belongs to a Layer */
+    int owner_idx;
+} ParamEntry;
+
+typedef struct {
+    real *norm_w, *norm_g; /* pre-norm of this sublayer */
+    Layer op;              /* the mixer or the MLP */
+} Sublayer;
+
+typedef struct {
+    ModelCfg cfg;
+    int n_sub;          /* sublayers: each block's mixer, then its MLP when d_ff > 0 */
+    Sublayer sub[2 * EID_MAX_LAYERS];
+    int sub_block[2 * EID_MAX_LAYERS];
+    int nparam;
+    ParamEntry *param;
+    size_t n_reals;     /* flat parameter buffer length (with alignment padding) */
+    size_t n_weights;   /* number of actual parameters */
+    real *w, *grad;
+    real *embed, *embed_g, *head, *head_g, *norm_f, *norm_f_g;
+    /* activation plan for (B, T, max_labels) */
+    Arena act;
+    int B, T, max_labels;
+    real *resid;  /* [(n_sub+1), M, D] residual stream before each sublayer, and after the last */
+    real *normed; /* [n_sub, M, D] each sublayer's normed input */
+    real *rstd;   /* [n_sub+1, M] */
+    real *fn;     /* [M, D] final normed hidden */
+    real *gath;   /* [max_labels, D] rows of fn that carry a label */
+    real *logits; /* [max_labels, V]; dL/dlogits after the loss */
+    real *dresid, *dnormed, *dgath, *tmp; /* backward: [M, D] each (dgath [max_labels, D]) */
+    int *rows, *row_labels; /* [max_labels] positions (b·T+t) and their labels */
+    uint8_t *correct;
+    int n_rows;
+} Model;
+
+/* Batch of token sequences: tokens/labels [B*T]; label −100 = none; flags [B*T] or NULL. */
+typedef struct {
+    const int *tokens, *labels;
+    const uint8_t *flags;
+    int B, T;
+} Batch;
+
+typedef struct {
+    double loss;     /* mean cross-entropy over labelled positions */
+    int n_labels, n_correct;
+    double accuracy; /* mean over examples of the fraction of correct labelled positions */
+    int n_examples;  /* examples with at least one label */
+} LossOut;
+
+Model *model_new(const ModelCfg *cfg); /* NULL + eid_error on an invalid configuration */
+void model_free(Model *m);
+void model_init_params(Model *m, uint64_t seed);
+int model_plan(Model *m, int B, int T, int max_labels); /* (re)plans activations when the shape changes */
+size_t model_act_bytes(const Model *m);
+/* token ids must be in [0, V): checked, -1 + eid_error otherwise */
+int model_check_tokens(const Model *m, const int *tokens, size_t n, const char *what);
+
+void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int B, int T); /* → m->fn */
+/* Loss over labelled positions (LM head only there); keeps dL/dlogits for backward. -1 if more
+ * labels than planned. */
+int model_loss(Model *m, const Batch *b, LossOut *out);
+void model_backward(Model *m, const Batch *b); /* grads += ; call after model_loss */
+void model_zero_grad(Model *m);
+/* logits at every position [B*T, V] into out (for `eidetic forward`) */
+void model_logits_all(Model *m, real *out);
+
+/* Recurrent decoding: O(1) memory per token. */
+typedef struct {
+    int nseq;
+    Arena arena;
+    real *state;               /* all sublayers' states, [Σ nseq·state_size] */
+    size_t state_off[2 * EID_MAX_LAYERS];
+    real *h, *xn, *y, *rstd, *logits; /* [nseq, D] ×3, [nseq], [nseq, V] */
+    int pos;
+} Decoder;
+Decoder *decoder_new(Model *m, int nseq); /* plans each layer's step buffers */
+void decoder_free(Decoder *d);
+void decoder_reset(Decoder *d);
+const real *decoder_step(Model *m, Decoder *d, const int *tokens); /* → logits [nseq, V] */
+size_t model_state_floats(const Model *m, int sub); /* per sequence, one sublayer */
+
+#endif

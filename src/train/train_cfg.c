@@ -1,0 +1,299 @@
+/* train_cfg.c — option table, presets, config files. */
+#include "train/train_cfg.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/checkpoint.h"
+#include "layers/layer.h"
+
+#define O(n, t, f, h) {n, t, offsetof(TrainCfg, f), sizeof(((TrainCfg *)0)->f), h}
+const OptDesc train_opts[] = {
+    O("preset", OPT_STR, preset, "start from a named preset (see below); flags override it"),
+    O("config", OPT_STR, config, "JSON file of options (same names as the flags); may hold a \"model\" section in config.json format"),
+    O("layers", OPT_STR, layers, "comma list of mixers, one per block (e.g. longhorn,longhorn)"),
+    O("d-model", OPT_INT, d_model, "model width D"),
+    O("d-ff", OPT_INT, d_ff, "SwiGLU MLP hidden size after every mixer; 0 = no MLP"),
+    O("d-state", OPT_INT, d_state, "recurrent state size N per channel (0 = mixer default)"),
+    O("expand", OPT_INT, expand, "inner width factor E (0 = mixer default)"),
+    O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
+    O("task", OPT_STR, task.name, "task name: mqar"),
+    O("seq-len", OPT_INT, task.seq_len, "sequence length L"),
+    O("kv-pairs", OPT_INT, task.kv_pairs, "MQAR key-value pairs K"),
+    O("power-a", OPT_DBL, task.power_a, "MQAR query-gap power law exponent a"),
+    O("num-passes", OPT_INT, task.num_passes, "MQAR context repetitions (read-twice variant when > 1)"),
+    O("random-non-queries", OPT_FLAG, task.random_non_queries, "MQAR: fill empty positions with random tokens"),
+    O("batch", OPT_INT, batch, "sequences per step"),
+    O("steps", OPT_INT, steps, "optimizer steps"),
+    O("warmup", OPT_INT, warmup, "linear warm-up steps"),
+    O("lr", OPT_DBL, lr, "peak learning rate"),
+    O("min-lr", OPT_DBL, min_lr, "final learning rate of the cosine schedule"),
+    O("weight-decay", OPT_DBL, weight_decay, "AdamW decoupled weight decay (not on norms, biases, D)"),
+    O("beta1", OPT_DBL, beta1, "AdamW beta1"),
+    O("beta2", OPT_DBL, beta2, "AdamW beta2"),
+    O("grad-clip", OPT_DBL, grad_clip, "clip the global gradient norm to this (0 = off)"),
+    O("train-examples", OPT_LONG, train_examples, "training set size (examples cycle); 0 = fresh examples forever"),
+    O("eval-every", OPT_INT, eval_every, "evaluate on the test stream every N steps (0 = only at the end)"),
+    O("eval-examples", OPT_INT, eval_examples, "test examples per evaluation"),
+    O("target-acc", OPT_DBL, target_acc, "stop early once test accuracy reaches this (0 = never)"),
+    O("ckpt-every", OPT_INT, ckpt_every, "write a checkpoint every N steps (and always at the end)"),
+    O("seed", OPT_U64, seed, "seed of initialisation and data"),
+    O("threads", OPT_INT, threads, "threads (0 = all cores)"),
+    O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
+    O("resume", OPT_STR, resume, "continue a run from its output directory"),
+    O("quiet", OPT_FLAG, quiet, "no progress line"),
+};
+const int n_train_opts = sizeof train_opts / sizeof train_opts[0];
+
+/* ---- presets ---- */
+typedef struct {
+    const char *name, *help;
+    const char *layers;
+    int d_model, d_ff, vocab, seq_len, kv, batch, steps, warmup, eval_every, eval_examples;
+    double lr, target;
+    long train_examples;
+} Preset;
+
+static const Preset presets[] = {
+    {"default", "Longhorn x2, D=64, MQAR L=64 K=4, V=8192 (the first run; ~minutes on 2 cores)", "longhorn,longhorn",
+     64, 0, 8192, 64, 4, 64, 3000, 50, 250, 1000, 3e-3, 0.99, 0},
+    {"mqar-256", "Longhorn x2, D=128, MQAR L=256 K=16, V=8192", "longhorn,longhorn", 128, 0, 8192, 256, 16, 32, 6000,
+     100, 500, 1000, 2e-3, 0.99, 0},
+    {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
+     32, 200, 10, 100, 256, 3e-3, 0, 0},
+};
+#define N_PRESETS (int)(sizeof presets / sizeof presets[0])
+
+const char *preset_list(void) {
+    static char buf[2048];
+    if (!buf[0])
+        for (int i = 0; i < N_PRESETS; i++) {
+            size_t k = strlen(buf);
+            snprintf(buf + k, sizeof buf - k, "  %-10s %s\n", presets[i].name, presets[i].help);
+        }
+    return buf;
+}
+
+int preset_apply(TrainCfg *c, const char *name) {
+    for (int i = 0; i < N_PRESETS; i++) {
+        const Preset *p = &presets[i];
+        if (strcmp(p->name, name)) continue;
+        memset(c, 0, sizeof *c);
+        snprintf(c->preset, sizeof c->preset, "%s", p->name);
+        snprintf(c->layers, sizeof c->layers, "%s", p->layers);
+        c->d_model = p->d_model, c->d_ff = p->d_ff, c->vocab_size = p->vocab;
+        snprintf(c->task.name, sizeof c->task.name, "mqar");
+        c->task.seq_len = p->seq_len, c->task.kv_pairs = p->kv, c->task.power_a = 0.01, c->task.num_passes = 1;
+        c->batch = p->batch, c->steps = p->steps, c->warmup = p->warmup;
+        c->lr = p->lr, c->min_lr = p->lr * 0.1, c->weight_decay = 0.1, c->beta1 = 0.9, c->beta2 = 0.999;
+        c->grad_clip = 1.0;
+        c->train_examples = p->train_examples;
+        c->eval_every = p->eval_every, c->eval_examples = p->eval_examples, c->target_acc = p->target;
+        c->ckpt_every = 1000, c->seed = 1;
+        snprintf(c->out, sizeof c->out, "runs/%s", p->name);
+        return 0;
+    }
+    return eid_error("--preset: unknown preset '%s'; presets:\n%s", name, preset_list()), -1;
+}
+
+/* ---- option parsing ---- */
+const OptDesc *opt_find(const OptDesc *opts, int n, const char *name) {
+    char norm[128];
+    snprintf(norm, sizeof norm, "%s", name);
+    for (char *p = norm; *p; p++)
+        if (*p == '_') *p = '-';
+    for (int i = 0; i < n; i++)
+        if (!strcmp(opts[i].name, norm)) return &opts[i];
+    return NULL;
+}
+
+int opt_set(const OptDesc *o, void *base, const char *val, const char *where) {
+    char *end;
+    void *dst = (char *)base + o->offset;
+    errno = 0;
+    switch (o->type) {
+    case OPT_INT: case OPT_LONG: {
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || errno || (o->type == OPT_INT && (v < -2147483647L || v > 2147483647L)))
+            return eid_error("%s --%s: expected an integer, got '%s'", where, o->name, val), -1;
+        if (o->type == OPT_INT) *(int *)dst = (int)v; else *(long *)dst = v;
+        return 0;
+    }
+    case OPT_U64: {
+        unsigned long long v = strtoull(val, &end, 10);
+        if (!*val || *end || errno || val[0] == '-')
+            return eid_error("%s --%s: expected a non-negative integer, got '%s'", where, o->name, val), -1;
+        *(uint64_t *)dst = v;
+        return 0;
+    }
+    case OPT_DBL: {
+        double v = strtod(val, &end);
+        if (!*val || *end || errno) return eid_error("%s --%s: expected a number, got '%s'", where, o->name, val), -1;
+        *(double *)dst = v;
+        return 0;
+    }
+    case OPT_STR:
+        if (strlen(val) >= o->size) return eid_error("%s --%s: value too long (max %zu chars)", where, o->name, o->size - 1), -1;
+        snprintf(dst, o->size, "%s", val);
+        return 0;
+    case OPT_FLAG:
+        if (!strcmp(val, "1") || !strcmp(val, "true")) *(int *)dst = 1;
+        else if (!strcmp(val, "0") || !strcmp(val, "false")) *(int *)dst = 0;
+        else return eid_error("%s --%s: expected true or false, got '%s'", where, o->name, val), -1;
+        return 0;
+    }
+    return -1;
+}
+
+int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd) {
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            return eid_error("%s: unexpected argument '%s' (options start with --; see eidetic %s --help)", cmd, a, cmd), -1;
+        char name[128];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) return eid_error("%s: option too long: %s", cmd, a), -1;
+        memcpy(name, a + 2, len), name[len] = 0;
+        const OptDesc *o = opt_find(opts, n, name);
+        if (!o) return eid_error("%s: unknown option --%s (see eidetic %s --help)", cmd, name, cmd), -1;
+        const char *val;
+        if (eq) val = eq + 1;
+        else if (o->type == OPT_FLAG) val = "1";
+        else if (i + 1 < argc) val = argv[++i];
+        else return eid_error("%s: option --%s needs a value", cmd, o->name), -1;
+        if (opt_set(o, base, val, cmd) != 0) return -1;
+    }
+    return 0;
+}
+
+void opts_help(const OptDesc *opts, int n, FILE *f) {
+    for (int i = 0; i < n; i++) {
+        const char *t = opts[i].type == OPT_FLAG ? "" : opts[i].type == OPT_STR ? " S" : opts[i].type == OPT_DBL ? " X" : " N";
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", opts[i].name, t);
+        fprintf(f, "  %-24s %s\n", left, opts[i].help);
+    }
+}
+
+static void opt_to_json(cJSON *j, const OptDesc *o, const void *base) {
+    const void *src = (const char *)base + o->offset;
+    switch (o->type) {
+    case OPT_INT: case OPT_FLAG: cJSON_AddNumberToObject(j, o->name, *(const int *)src); break;
+    case OPT_LONG: cJSON_AddNumberToObject(j, o->name, (double)*(const long *)src); break;
+    case OPT_U64: { char b[32]; snprintf(b, sizeof b, "%llu", (unsigned long long)*(const uint64_t *)src);
+        cJSON_AddStringToObject(j, o->name, b); break; }
+    case OPT_DBL: cJSON_AddNumberToObject(j, o->name, *(const double *)src); break;
+    case OPT_STR: cJSON_AddStringToObject(j, o->name, (const char *)src); break;
+    }
+}
+
+char *train_cfg_to_json(const TrainCfg *c) {
+    cJSON *j = cJSON_CreateObject();
+    for (int i = 0; i < n_train_opts; i++)
+        if (strcmp(train_opts[i].name, "config") && strcmp(train_opts[i].name, "resume"))
+            opt_to_json(j, &train_opts[i], c);
+    char *mj;
+    config_to_json(&c->model, &mj);
+    cJSON_AddItemToObject(j, "model", cJSON_Parse(mj));
+    free(mj);
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where) {
+    cJSON *j = cJSON_Parse(text);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return eid_error("%s: not valid JSON (expected an object of option names)", where), -1;
+    }
+    int rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        if (!strcmp(e->string, "model")) {
+            char *mtext = cJSON_PrintUnformatted(e), w[600];
+            snprintf(w, sizeof w, "%s: \"model\"", where);
+            rc = config_from_json(mtext, w, &c->model);
+            free(mtext);
+            if (rc) break;
+            c->model_from_file = 1;
+            continue;
+        }
+        const OptDesc *o = opt_find(train_opts, n_train_opts, e->string);
+        if (!o || !strcmp(o->name, "config")) {
+            rc = -1, eid_error("%s: unknown key \"%s\" (keys are the train flags without --)", where, e->string);
+            break;
+        }
+        char val[600];
+        if (cJSON_IsString(e)) snprintf(val, sizeof val, "%s", e->valuestring);
+        else if (cJSON_IsBool(e)) snprintf(val, sizeof val, "%s", cJSON_IsTrue(e) ? "true" : "false");
+        else if (cJSON_IsNumber(e)) {
+            if (o->type == OPT_DBL) snprintf(val, sizeof val, "%.17g", e->valuedouble);
+            else snprintf(val, sizeof val, "%.0f", e->valuedouble);
+        } else {
+            rc = -1, eid_error("%s: \"%s\" must be a string, number or boolean", where, e->string);
+            break;
+        }
+        if ((rc = opt_set(o, c, val, where)) != 0) break;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+int train_cfg_load_file(TrainCfg *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return eid_error("--config %s: cannot open (%s)", path, strerror(errno)), -1;
+    char *buf = eid_xmalloc(1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    int rc = train_cfg_apply_json(c, buf, path);
+    free(buf);
+    return rc;
+}
+
+int train_cfg_resolve(TrainCfg *c) {
+    if (c->vocab_size <= 0) return eid_error("--vocab: must be > 0"), -1;
+    c->task.vocab_size = c->vocab_size;
+    if (task_resolve(&c->task) != 0) return -1;
+    if (!c->model_from_file) {
+        ModelCfg *m = &c->model;
+        memset(m, 0, sizeof *m);
+        m->vocab_size = c->vocab_size, m->d_model = c->d_model, m->tie_embeddings = 1, m->norm_eps = 1e-5;
+        if (c->d_model <= 0) return eid_error("--d-model: must be > 0, got %d", c->d_model), -1;
+        if (c->d_ff < 0) return eid_error("--d-ff: must be >= 0, got %d", c->d_ff), -1;
+        if (modelcfg_set_layers(m, c->layers, c->d_ff) != 0) return -1;
+        for (int i = 0; i < m->n_layer; i++) m->layer[i].d_state = c->d_state, m->layer[i].expand = c->expand;
+        if (modelcfg_resolve(m) != 0) return -1;
+    } else if (c->model.vocab_size != c->vocab_size) {
+        return eid_error("--vocab %d differs from the model section's vocab_size %d", c->vocab_size, c->model.vocab_size), -1;
+    }
+    if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
+    if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
+    if (c->warmup < 0) return eid_error("--warmup: must be >= 0"), -1;
+    if (!(c->lr > 0) || c->lr > 10) return eid_error("--lr: must be in (0, 10], got %g", c->lr), -1;
+    if (c->min_lr < 0 || c->min_lr > c->lr) return eid_error("--min-lr: must be in [0, lr], got %g", c->min_lr), -1;
+    if (c->weight_decay < 0) return eid_error("--weight-decay: must be >= 0"), -1;
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return eid_error("--beta1/--beta2: must be in [0, 1)"), -1;
+    if (c->grad_clip < 0) return eid_error("--grad-clip: must be >= 0"), -1;
+    if (c->train_examples < 0) return eid_error("--train-examples: must be >= 0"), -1;
+    if (c->eval_every < 0 || c->ckpt_every < 0) return eid_error("--eval-every/--ckpt-every: must be >= 0"), -1;
+    if (c->eval_examples < 1) return eid_error("--eval-examples: must be >= 1"), -1;
+    if (c->target_acc < 0 || c->target_acc > 1) return eid_error("--target-acc: must be in [0, 1]"), -1;
+    if (!c->out[0]) return eid_error("--out: an output directory is required"), -1;
+    return 0;
+}
+
+void train_cfg_print(const TrainCfg *c, FILE *f) {
+    char *s = train_cfg_to_json(c);
+    fprintf(f, "resolved config:\n%s\n", s);
+    free(s);
+}
+
+OptimCfg train_cfg_optim(const TrainCfg *c) {
+    return (OptimCfg){.lr = c->lr, .min_lr = c->min_lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8,
+                      .weight_decay = c->weight_decay, .grad_clip = c->grad_clip, .warmup = c->warmup,
+                      .total_steps = c->steps};
+}

@@ -1,0 +1,57 @@
+/* train_cfg.h — everything a training run needs, as one struct with a table of options.
+ * The same table parses command-line flags (--kebab-case), config files (JSON keys, kebab or
+ * snake case), presets, prints the resolved config, and is stored in the training state. */
+#ifndef EIDETIC_TRAIN_CFG_H
+#define EIDETIC_TRAIN_CFG_H
+#include <stdint.h>
+#include "model/config.h"
+#include "tasks/task.h"
+#include "train/optim.h"
+
+typedef struct {
+    char preset[32];
+    /* architecture (ignored when a "model" section comes from --config or when resuming) */
+    char layers[512];
+    int d_model, d_ff, d_state, expand, vocab_size;
+    /* task */
+    TaskCfg task;
+    /* optimisation */
+    int batch, steps, warmup;
+    double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
+    long train_examples; /* size of the training set; 0 = a fresh example every time */
+    /* evaluation, checkpoints */
+    int eval_every, eval_examples, ckpt_every;
+    double target_acc;
+    uint64_t seed;
+    int threads, quiet;
+    char out[512], resume[512], config[512];
+    ModelCfg model; /* resolved architecture */
+    int model_from_file; /* model came from --config's "model" section */
+} TrainCfg;
+
+typedef enum { OPT_INT, OPT_LONG, OPT_U64, OPT_DBL, OPT_STR, OPT_FLAG } OptType;
+typedef struct {
+    const char *name; /* flag without "--" */
+    OptType type;
+    size_t offset, size;
+    const char *help;
+} OptDesc;
+
+extern const OptDesc train_opts[];
+extern const int n_train_opts;
+
+int preset_apply(TrainCfg *c, const char *name); /* -1 + eid_error listing presets */
+const char *preset_list(void);
+/* Parse argv (flags of train_opts); unknown flags are errors. */
+int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd);
+int opt_set(const OptDesc *o, void *base, const char *val, const char *where);
+const OptDesc *opt_find(const OptDesc *opts, int n, const char *name);
+void opts_help(const OptDesc *opts, int n, FILE *f);
+char *train_cfg_to_json(const TrainCfg *c); /* malloc'd */
+int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where);
+int train_cfg_load_file(TrainCfg *c, const char *path);
+int train_cfg_resolve(TrainCfg *c); /* task + model + optimiser checks */
+void train_cfg_print(const TrainCfg *c, FILE *f);
+OptimCfg train_cfg_optim(const TrainCfg *c);
+
+#endif

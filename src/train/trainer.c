@@ -1,0 +1,231 @@
+/* trainer.c — the training loop: batch → forward → loss → backward → clip → AdamW, with periodic
+ * evaluation, early stop, atomic checkpoints, a metrics file and a live progress line. */
+#include "train/trainer.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+
+int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalResult *r) {
+    int L = t->seq_len, K = task_labels_per_example(t);
+    if (batch > n) batch = n;
+    if (model_plan(m, batch, L, batch * K) != 0) return -1;
+    int *in = eid_xmalloc(sizeof(int) * batch * L), *lab = eid_xmalloc(sizeof(int) * batch * L);
+    double acc = 0, loss = 0;
+    long done = 0;
+    int rc = 0;
+    for (long i = 0; i < n; i += batch) {
+        /* a short last batch is padded with unlabelled copies so the plan stays fixed */
+        int nb = (int)EID_MIN((long)batch, n - i);
+        task_batch(t, seed, STREAM_TEST, (uint64_t)i, 0, nb, in, lab);
+        for (int b = nb; b < batch; b++) {
+            memcpy(in + (size_t)b * L, in, sizeof(int) * L);
+            for (int j = 0; j < L; j++) lab[(size_t)b * L + j] = -100;
+        }
+        if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
+        model_trunk_forward(m, in, NULL, batch, L);
+        Batch bt = {in, lab, NULL, batch, L};
+        LossOut lo;
+        if ((rc = model_loss(m, &bt, &lo)) != 0) break;
+        acc += lo.accuracy * lo.n_examples, loss += lo.loss * lo.n_examples, done += lo.n_examples;
+    }
+    free(in), free(lab);
+    r->accuracy = done ? acc / done : 0, r->loss = done ? loss / done : 0, r->examples = done;
+    return rc;
+}
+
+/* ---- training state: AdamW moments per tensor + metadata ---- */
+
+static int save_state(const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
+    StWriter w;
+    st_writer_init(&w);
+    char b[64], name[160];
+    snprintf(b, sizeof b, "%ld", step), st_meta_set(&w, "eidetic_step", b);
+    snprintf(b, sizeof b, "%ld", o->t), st_meta_set(&w, "adam_t", b);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)cursor), st_meta_set(&w, "data_cursor", b);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)c->seed), st_meta_set(&w, "seed", b);
+    char *js = train_cfg_to_json(c);
+    st_meta_set(&w, "train_config", js);
+    free(js);
+    for (int i = 0; i < m->nparam; i++) {
+        const ParamEntry *p = &m->param[i];
+        snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
+        st_add_real(&w, name, p->ndim, p->shape, o->m + p->offset);
+        snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
+        st_add_real(&w, name, p->ndim, p->shape, o->v + p->offset);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/training_state.safetensors", c->out);
+    return st_write(&w, path);
+}
+
+static int save_all(const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
+    /* weights first, then the state: on resume both must carry the same step */
+    if (ckpt_save_model(m, c->out, step) != 0) return -1;
+    return save_state(c, m, o, step, cursor);
+}
+
+static int meta_long(const StFile *f, const char *key, long *v) {
+    const char *s = st_meta(f, key);
+    char *end;
+    if (!s || !*s) return eid_error("%s: metadata \"%s\" missing: not an eidetic training state", f->path, key), -1;
+    *v = strtol(s, &end, 10);
+    if (*end) return eid_error("%s: metadata \"%s\" is not an integer", f->path, key), -1;
+    return 0;
+}
+
+/* Load weights, moments, step and data cursor from a run directory; cfg gets the stored options
+ * (with --steps possibly raised by the caller's flags). */
+static Model *load_resume(TrainCfg *c, AdamW *o, long *step, uint64_t *cursor) {
+    long mstep;
+    Model *m = ckpt_load_model(c->resume, &mstep);
+    if (!m) return NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/training_state.safetensors", c->resume);
+    StFile f;
+    if (st_open(&f, path) != 0) return model_free(m), NULL;
+    long s, t, cur;
+    if (meta_long(&f, "eidetic_step", &s) || meta_long(&f, "adam_t", &t) || meta_long(&f, "data_cursor", &cur)) goto fail;
+    if (s != mstep) {
+        eid_error("%s: training state is at step %ld but model.safetensors at step %ld (interrupted write?)", path, s, mstep);
+        goto fail;
+    }
+    adamw_init(o, m);
+    char name[160];
+    for (int i = 0; i < m->nparam; i++) {
+        const ParamEntry *p = &m->param[i];
+        snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
+        if (st_read_real(&f, name, p->ndim, p->shape, o->m + p->offset)) goto fail_o;
+        snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
+        if (st_read_real(&f, name, p->ndim, p->shape, o->v + p->offset)) goto fail_o;
+    }
+    o->t = t;
+    *step = s, *cursor = (uint64_t)cur;
+    st_close(&f);
+    return m;
+fail_o:
+    adamw_free(o);
+fail:
+    st_close(&f);
+    model_free(m);
+    return NULL;
+}
+
+static void fmt_eta(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "--");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+    else snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+}
+
+int train_run(TrainCfg *c, EvalResult *final) {
+    AdamW opt = {0};
+    long step0 = 0;
+    uint64_t cursor = 0;
+    Model *m;
+    if (c->resume[0]) {
+        m = load_resume(c, &opt, &step0, &cursor);
+        if (!m) return -1;
+        c->model = m->cfg;
+        eid_log("resumed %s at step %ld (data cursor %llu)", c->resume, step0, (unsigned long long)cursor);
+    } else {
+        m = model_new(&c->model);
+        if (!m) return -1;
+        model_init_params(m, c->seed);
+        adamw_init(&opt, m);
+    }
+    if (ensure_dir(c->out) != 0) goto fail;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c->out);
+    FILE *mf = fopen(path, step0 > 0 ? "a" : "w");
+    if (!mf) { eid_error("%s: cannot write metrics file", path); goto fail; }
+    const TaskCfg *t = &c->task;
+    int B = c->batch, L = t->seq_len, K = task_labels_per_example(t);
+    int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
+    OptimCfg oc = train_cfg_optim(c);
+    int tty = isatty(2) && !c->quiet;
+    double t_start = eid_now(), t_last = 0, best = 0;
+    EvalResult ev = {0};
+    long step = step0;
+    int rc = 0, stopped_early = 0;
+    eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
+            (model_plan(m, B, L, B * K), model_act_bytes(m) / 1048576.0), B, L);
+    for (; step < c->steps; step++) {
+        if (model_plan(m, B, L, B * K) != 0) { rc = -1; break; }
+        task_batch(t, c->seed, STREAM_TRAIN, cursor, (uint64_t)c->train_examples, B, in, lab);
+        cursor += B;
+        double lr = lr_at(&oc, step);
+        model_zero_grad(m);
+        model_trunk_forward(m, in, NULL, B, L);
+        Batch bt = {in, lab, NULL, B, L};
+        LossOut lo;
+        if (model_loss(m, &bt, &lo) != 0) { rc = -1; break; }
+        if (!isfinite(lo.loss)) {
+            eid_error("non-finite loss at step %ld (lr %.3g): training diverged; the last checkpoint in %s is untouched. "
+                      "Hint: lower --lr or raise --warmup", step, lr, c->out);
+            rc = -1;
+            break;
+        }
+        model_backward(m, &bt);
+        double gn = grad_norm(m), scale = 1;
+        if (!isfinite(gn)) {
+            eid_error("non-finite gradient at step %ld: the last checkpoint in %s is untouched. Hint: lower --lr", step, c->out);
+            rc = -1;
+            break;
+        }
+        if (c->grad_clip > 0 && gn > c->grad_clip) scale = c->grad_clip / gn;
+        adamw_step(&opt, m, &oc, lr, scale);
+        double now = eid_now() - t_start;
+        long done = step + 1 - step0;
+        double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
+        int last = step + 1 == c->steps, evaluated = 0;
+        if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
+            if (evaluate(m, t, c->seed, c->eval_examples, B, &ev) != 0) { rc = -1; break; }
+            evaluated = 1;
+            if (ev.accuracy > best) best = ev.accuracy;
+        }
+        fprintf(mf, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f",
+                step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
+        if (evaluated) fprintf(mf, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
+        fprintf(mf, "}\n");
+        double eta = (now / done) * (c->steps - step - 1);
+        if ((tty && now - t_last > 0.25) || evaluated || last) {
+            char es[32];
+            fmt_eta(eta, es, sizeof es);
+            char line[256];
+            snprintf(line, sizeof line, "step %ld/%d  loss %.4f  acc %.3f  test %.3f  %.0f tok/s  %.1fs  ETA %s",
+                     step + 1, c->steps, lo.loss, lo.accuracy, ev.accuracy, tps, now, es);
+            if (tty) fprintf(stderr, "\r%-100s%s", line, evaluated ? "\n" : "");
+            else if (evaluated && !c->quiet) fprintf(stderr, "%s\n", line);
+            t_last = now;
+        }
+        if (evaluated && c->target_acc > 0 && ev.accuracy >= c->target_acc) {
+            fprintf(stderr, "reached target accuracy %.3f >= %.3f at step %ld (%.1fs)\n", ev.accuracy, c->target_acc,
+                    step + 1, now);
+            step++;
+            stopped_early = 1;
+            break;
+        }
+        if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
+            if (save_all(c, m, &opt, step + 1, cursor) != 0) { rc = -1; break; }
+    }
+    fclose(mf);
+    if (rc == 0) {
+        if (!stopped_early && step == step0) /* nothing to do: report the resumed model */
+            rc = evaluate(m, t, c->seed, c->eval_examples, B, &ev);
+        if (rc == 0) rc = save_all(c, m, &opt, step, cursor);
+        if (rc == 0) {
+            eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
+            *final = ev;
+        }
+    }
+    free(in), free(lab);
+    adamw_free(&opt);
+    model_free(m);
+    return rc;
+fail:
+    adamw_free(&opt);
+    model_free(m);
+    return -1;
+}
