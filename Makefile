@@ -4,8 +4,17 @@ CC      ?= cc
 OPT     ?= -O3 -march=native -ffp-contract=fast
 CFLAGS  ?= $(OPT) -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -g
 BUILD   ?= build
-BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas)
+# OpenBLAS built for OpenMP (Debian: libopenblas-openmp-dev) shares our OpenMP thread pool, so BLAS
+# calls and our own parallel loops never fight over the cores; the pthread build is a fallback.
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
+OB_OMP      := /usr/lib/$(MULTIARCH)/openblas-openmp
+ifneq ($(wildcard $(OB_OMP)/libopenblas.so),)
+BLAS_CFLAGS := -I/usr/include/$(MULTIARCH)/openblas-openmp
+BLAS_LIBS   := -L$(OB_OMP) -Wl,-rpath,$(OB_OMP) -lopenblas
+else
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/openblas)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
 CJSON_CFLAGS:= $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS  := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 CPPFLAGS += -Isrc $(BLAS_CFLAGS) $(CJSON_CFLAGS)
