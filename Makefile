@@ -54,12 +54,12 @@ $(BUILD)/fp64/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB64_OBJ)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB64_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(LIB64_OBJ) $(LDLIBS)
 
 # The same equivalence test, single precision (what users run).
-$(TESTS32): tests/test_equiv.c tests/testutil.h $(LIB_OBJ)
+$(TESTS32): tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
