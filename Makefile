@@ -33,6 +33,8 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTS32  := $(BUILD)/tests/test_equiv_fp32
 
 .PHONY: all test clean deps-check bench
+# object files are real products, never intermediates to delete after linking a test
+.SECONDARY:
 all: deps-check $(BUILD)/eidetic
 
 deps-check:

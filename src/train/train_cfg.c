@@ -37,6 +37,7 @@ const OptDesc train_opts[] = {
     O("eval-examples", OPT_INT, eval_examples, "test examples per evaluation"),
     O("target-acc", OPT_DBL, target_acc, "stop early once test accuracy reaches this (0 = never)"),
     O("ckpt-every", OPT_INT, ckpt_every, "write a checkpoint every N steps (and always at the end)"),
+    O("stop-after", OPT_INT, stop_after, "stop this invocation after N steps with a checkpoint, as if interrupted (0 = off)"),
     O("seed", OPT_U64, seed, "seed of initialisation and data"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
@@ -279,6 +280,7 @@ int train_cfg_resolve(TrainCfg *c) {
         return eid_error("--beta1/--beta2: must be in [0, 1)"), -1;
     if (c->grad_clip < 0) return eid_error("--grad-clip: must be >= 0"), -1;
     if (c->train_examples < 0) return eid_error("--train-examples: must be >= 0"), -1;
+    if (c->stop_after < 0) return eid_error("--stop-after: must be >= 0"), -1;
     if (c->eval_every < 0 || c->ckpt_every < 0) return eid_error("--eval-every/--ckpt-every: must be >= 0"), -1;
     if (c->eval_examples < 1) return eid_error("--eval-examples: must be >= 1"), -1;
     if (c->target_acc < 0 || c->target_acc > 1) return eid_error("--target-acc: must be in [0, 1]"), -1;

@@ -21,6 +21,7 @@ typedef struct {
     long train_examples; /* size of the training set; 0 = a fresh example every time */
     /* evaluation, checkpoints */
     int eval_every, eval_examples, ckpt_every;
+    int stop_after; /* end this invocation after N steps, checkpointed (resume continues) */
     double target_acc;
     uint64_t seed;
     int threads, quiet;

@@ -128,7 +128,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         m = load_resume(c, &opt, &step0, &cursor);
         if (!m) return -1;
         c->model = m->cfg;
-        eid_log("resumed %s at step %ld (data cursor %llu)", c->resume, step0, (unsigned long long)cursor);
+        if (!c->quiet) eid_log("resumed %s at step %ld (data cursor %llu)", c->resume, step0, (unsigned long long)cursor);
     } else {
         m = model_new(&c->model);
         if (!m) return -1;
@@ -145,13 +145,15 @@ int train_run(TrainCfg *c, EvalResult *final) {
     int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
     OptimCfg oc = train_cfg_optim(c);
     int tty = isatty(2) && !c->quiet;
-    double t_start = eid_now(), t_last = 0, best = 0;
+    double t_start = eid_now(), t_last = 0;
     EvalResult ev = {0};
     long step = step0;
-    int rc = 0, stopped_early = 0;
-    eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
+    int rc = 0;
+    long evaluated_at = -1;
+    if (!c->quiet) eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
             (model_plan(m, B, L, B * K), model_act_bytes(m) / 1048576.0), B, L);
     for (; step < c->steps; step++) {
+        if (c->stop_after > 0 && step - step0 >= c->stop_after) break;
         if (model_plan(m, B, L, B * K) != 0) { rc = -1; break; }
         task_batch(t, c->seed, STREAM_TRAIN, cursor, (uint64_t)c->train_examples, B, in, lab);
         cursor += B;
@@ -183,7 +185,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
             if (evaluate(m, t, c->seed, c->eval_examples, B, &ev) != 0) { rc = -1; break; }
             evaluated = 1;
-            if (ev.accuracy > best) best = ev.accuracy;
+            evaluated_at = step + 1;
         }
         fprintf(mf, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f",
                 step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
@@ -204,7 +206,6 @@ int train_run(TrainCfg *c, EvalResult *final) {
             fprintf(stderr, "reached target accuracy %.3f >= %.3f at step %ld (%.1fs)\n", ev.accuracy, c->target_acc,
                     step + 1, now);
             step++;
-            stopped_early = 1;
             break;
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
@@ -212,11 +213,11 @@ int train_run(TrainCfg *c, EvalResult *final) {
     }
     fclose(mf);
     if (rc == 0) {
-        if (!stopped_early && step == step0) /* nothing to do: report the resumed model */
+        if (evaluated_at != step) /* stopped between evaluations, or nothing left to do */
             rc = evaluate(m, t, c->seed, c->eval_examples, B, &ev);
         if (rc == 0) rc = save_all(c, m, &opt, step, cursor);
         if (rc == 0) {
-            eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
+            if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
             *final = ev;
         }
     }

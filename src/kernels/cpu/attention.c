@@ -1,0 +1,247 @@
+/* attention.c — softmax attention kernels (layers.md §5), CPU.
+ *
+ * Forward: flash-style. Parallel over (batch, head, query block); each task walks the key blocks of
+ * its query block, keeping a running max m and sum ℓ per row (online softmax), so memory is
+ * O(block²) per thread, never O(T²). lse = m + log ℓ is saved per (token, head).
+ * Backward: D_i = dO_i·O_i, then two passes that recompute P = exp(S − lse) block by block:
+ *   pass 1, parallel over (batch, head, query block):  dQ = Σ_blocks dS·K / √dh
+ *   pass 2, parallel over (batch, kv head, key block): dV = Σ Pᵀ·dO, dK = Σ dSᵀ·Q / √dh
+ * (each output row is written by exactly one task: no atomics, deterministic). */
+#include <omp.h>
+#include <string.h>
+#include "core/runtime.h"
+#include "kernels/attention.h"
+#include "layers/layer.h"
+
+void k_attn_positions(const uint8_t *flags, int B, int T, int *pos) {
+    for (int b = 0; b < B; b++) {
+        int p = 0;
+        for (int t = 0; t < T; t++) {
+            size_t i = (size_t)b * T + t;
+            if (t == 0 || (flags && (flags[i] & FLAG_SEG_START))) p = 0;
+            pos[i] = p++;
+        }
+    }
+}
+
+/* cos/sin of pos·θ_i, θ_i = theta^(−2i/dh), in double (shared by the table and the decode step,
+ * so that both round to the same reals). */
+static inline void rope_cs(long pos, int i, int dh, double theta, real *c, real *s) {
+    double phi = (double)pos * pow(theta, -2.0 * i / dh);
+    *c = (real)cos(phi), *s = (real)sin(phi);
+}
+
+void k_rope_table(int T, int dh, double theta, real *cs, real *sn) {
+    int half = dh / 2;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) rope_cs(t, i, dh, theta, cs + (size_t)t * half + i, sn + (size_t)t * half + i);
+}
+
+/* x'[i] = x[i]·c − x[i+h]·s ;  x'[i+h] = x[i+h]·c + x[i]·s   (s negated for the inverse) */
+static inline void rope_row(real *x, int nh, int dh, const real *c, const real *s, int inverse) {
+    int half = dh / 2;
+    for (int h = 0; h < nh; h++) {
+        real *a = x + (size_t)h * dh, *b = a + half;
+        for (int i = 0; i < half; i++) {
+            real si = inverse ? -s[i] : s[i], x0 = a[i], x1 = b[i];
+            a[i] = x0 * c[i] - x1 * si;
+            b[i] = x1 * c[i] + x0 * si;
+        }
+    }
+}
+
+void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const real *cs, const real *sn, int inverse) {
+    int half = dh / 2;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++)
+        rope_row(x + (size_t)m * ld, nh, dh, cs + (size_t)pos[m] * half, sn + (size_t)pos[m] * half, inverse);
+}
+
+/* first key query i (row-relative index, token bt) may see */
+static inline int lo_of(const int *pos, size_t bt, int i, int window) {
+    int back = pos[bt];
+    if (window > 0 && back > window - 1) back = window - 1;
+    return i - back;
+}
+
+static inline real attn_scale(int dh) { return (real)(1.0 / sqrt((double)dh)); }
+
+size_t k_attn_work(int block, int nthreads) {
+    return (size_t)nthreads * (2 * (size_t)block * block + 2 * (size_t)block);
+}
+
+void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
+                int window, int block, const int *pos, real *work) {
+    int nqb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
+    size_t per = 2 * (size_t)block * block + 2 * (size_t)block;
+    real scale = attn_scale(dh);
+#pragma omp parallel for collapse(3) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int qb = 0; qb < nqb; qb++) {
+                real *S = work + (size_t)omp_get_thread_num() * per;
+                real *m = S + (size_t)block * block, *l = m + block;
+                int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
+                size_t bt0 = (size_t)b * T;
+                const real *qblk = q + (bt0 + i0) * ldq + (size_t)h * dh;
+                real *oblk = o + (bt0 + i0) * ldq + (size_t)h * dh;
+                const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
+                for (int r = 0; r < nq; r++) {
+                    memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
+                    m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
+                }
+                for (int j0 = lo_of(pos, bt0 + i0, i0, window); j0 < i1; j0 += block) {
+                    int j1 = EID_MIN(i1, j0 + block), nk = j1 - j0;
+                    eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
+                    for (int r = 0; r < nq; r++) {
+                        int i = i0 + r, lo = lo_of(pos, bt0 + i, i, window);
+                        int a = EID_MAX(lo, j0) - j0, e = EID_MIN(i, j1 - 1) - j0;
+                        real *s = S + (size_t)r * nk;
+                        if (a > e) { memset(s, 0, sizeof(real) * nk); continue; }
+                        real mx = s[a];
+                        for (int c = a + 1; c <= e; c++) mx = s[c] > mx ? s[c] : mx;
+                        real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
+                        real f = l[r] > 0 ? rexp(m[r] - mnew) : 0, sum = 0;
+                        for (int c = 0; c < nk; c++) {
+                            real p = (c >= a && c <= e) ? rexp(s[c] - mnew) : 0;
+                            s[c] = p, sum += p;
+                        }
+                        if (l[r] > 0 && f != 1) {
+                            real *orow = oblk + (size_t)r * ldq;
+                            for (int d = 0; d < dh; d++) orow[d] *= f;
+                        }
+                        l[r] = l[r] * f + sum, m[r] = mnew;
+                    }
+                    eid_gemm(0, 0, nq, dh, nk, 1, S, nk, vb + (size_t)j0 * ldk, ldk, 1, oblk, ldq);
+                }
+                for (int r = 0; r < nq; r++) {
+                    real inv = 1 / l[r], *orow = oblk + (size_t)r * ldq;
+                    for (int d = 0; d < dh; d++) orow[d] *= inv;
+                    lse[(bt0 + i0 + r) * H + h] = m[r] + rlog(l[r]);
+                }
+            }
+}
+
+/* For query rows [i0, i0+nq) of head h and keys [j0, j0+nk) of its kv head: P = exp(S − lse)
+ * (0 where masked) and dS = P ⊙ (dO·Vᵀ − D). qblk, doblk point at row i0, column h·dh. */
+static void block_p_ds(const real *qblk, const real *doblk, const real *kb, const real *vb, const real *lse,
+                       const real *dvec, size_t bt0, int i0, int nq, int j0, int nk, int H, int h, int dh, int ldq,
+                       int ldk, int window, const int *pos, real scale, real *P, real *dS) {
+    eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, P, nk);
+    eid_gemm(0, 1, nq, nk, dh, 1, doblk, ldq, vb + (size_t)j0 * ldk, ldk, 0, dS, nk);
+    for (int r = 0; r < nq; r++) {
+        int i = i0 + r, lo = lo_of(pos, bt0 + i, i, window);
+        int a = EID_MAX(lo, j0) - j0, e = EID_MIN(i, j0 + nk - 1) - j0;
+        real L = lse[(bt0 + i) * H + h], Dv = dvec[(bt0 + i) * H + h];
+        real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk;
+        for (int c = 0; c < nk; c++) {
+            real pv = (c >= a && c <= e) ? rexp(p[c] - L) : 0;
+            p[c] = pv;
+            ds[c] = pv * (ds[c] - Dv);
+        }
+    }
+}
+
+void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int window, int block,
+                const int *pos, real *work) {
+    int nb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
+    size_t per = 2 * (size_t)block * block + 2 * (size_t)block, MH = (size_t)B * T * H;
+    real scale = attn_scale(dh);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < MH; i++) {
+        const real *a = dout + i * dh, *c = o + i * dh; /* [M, H, dh] rows are contiguous per (token, head) */
+        real acc = 0;
+        for (int d = 0; d < dh; d++) acc += a[d] * c[d];
+        dvec[i] = acc;
+    }
+    /* pass 1: dQ */
+#pragma omp parallel for collapse(3) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int qb = 0; qb < nb; qb++) {
+                real *P = work + (size_t)omp_get_thread_num() * per, *dS = P + (size_t)block * block;
+                int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
+                size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
+                const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
+                for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
+                for (int j0 = lo_of(pos, bt0 + i0, i0, window); j0 < i1; j0 += block) {
+                    int nk = EID_MIN(i1, j0 + block) - j0;
+                    block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, window,
+                               pos, scale, P, dS);
+                    eid_gemm(0, 0, nq, dh, nk, scale, dS, nk, kb + (size_t)j0 * ldk, ldk, 1, dq + off, ldq);
+                }
+            }
+    /* pass 2: dK, dV (all query heads of a kv head in one task) */
+#pragma omp parallel for collapse(3) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < Hkv; g++)
+            for (int kbi = 0; kbi < nb; kbi++) {
+                real *P = work + (size_t)omp_get_thread_num() * per, *dS = P + (size_t)block * block;
+                int j0 = kbi * block, j1 = EID_MIN(T, j0 + block), nk = j1 - j0;
+                size_t bt0 = (size_t)b * T, koff = (bt0 + j0) * ldk + (size_t)g * dh;
+                const real *kb = k + bt0 * ldk + (size_t)g * dh, *vb = v + bt0 * ldk + (size_t)g * dh;
+                for (int c = 0; c < nk; c++) {
+                    memset(dk + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
+                    memset(dv + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
+                }
+                int ihi = j1 - 1; /* last query that sees a key of this block (lo_i is nondecreasing in i) */
+                while (ihi + 1 < T && lo_of(pos, bt0 + ihi + 1, ihi + 1, window) <= j1 - 1) ihi++;
+                for (int h = g * G; h < (g + 1) * G; h++)
+                    for (int i0 = j0; i0 <= ihi; i0 += block) {
+                        int nq = EID_MIN(ihi + 1, i0 + block) - i0;
+                        size_t off = (bt0 + i0) * ldq + (size_t)h * dh;
+                        block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk,
+                                   window, pos, scale, P, dS);
+                        eid_gemm(1, 0, nk, dh, nq, 1, P, nk, dout + off, ldq, 1, dv + koff, ldk);
+                        eid_gemm(1, 0, nk, dh, nq, scale, dS, nk, q + off, ldq, 1, dk + koff, ldk);
+                    }
+            }
+}
+
+size_t k_attn_state_size(int Hkv, int dh, int cap) { return 2 * (size_t)Hkv * cap * dh + 1; }
+
+void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc, int nseq, int H, int Hkv, int dh,
+                 int cap, double theta) {
+    size_t ss = k_attn_state_size(Hkv, dh, cap), kv = (size_t)Hkv * cap * dh;
+    int G = H / Hkv, ldq = H * dh, ldk = Hkv * dh, half = dh / 2;
+    real scale = attn_scale(dh);
+#pragma omp parallel for schedule(static) if (nseq > 1)
+    for (int s = 0; s < nseq; s++) {
+        real *Kc = state + (size_t)s * ss, *Vc = Kc + kv, *cnt = Vc + kv;
+        long p = (long)cnt[0];
+        int slot = (int)(p % cap), n = p + 1 < cap ? (int)(p + 1) : cap;
+        real *qs = q + (size_t)s * ldq, *ks = k + (size_t)s * ldk;
+        for (int i = 0; i < half; i++) { /* rotate q (H heads) and k (Hkv heads) by position p */
+            real c, sn;
+            rope_cs(p, i, dh, theta, &c, &sn);
+            for (int h = 0; h < H; h++) {
+                real *a = qs + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
+                a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
+            }
+            for (int h = 0; h < Hkv; h++) {
+                real *a = ks + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
+                a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
+            }
+        }
+        for (int g = 0; g < Hkv; g++) {
+            memcpy(Kc + ((size_t)g * cap + slot) * dh, ks + (size_t)g * dh, sizeof(real) * dh);
+            memcpy(Vc + ((size_t)g * cap + slot) * dh, v + (size_t)s * ldk + (size_t)g * dh, sizeof(real) * dh);
+        }
+        /* slots [0, n) hold exactly the visible tokens (before wrap-around n = p+1 = filled slots) */
+        for (int g = 0; g < Hkv; g++) {
+            real *sg = sc + ((size_t)s * H + (size_t)g * G) * cap; /* G rows of n */
+            eid_gemm(0, 1, G, n, dh, scale, qs + (size_t)g * G * dh, dh, Kc + (size_t)g * cap * dh, dh, 0, sg, n);
+            for (int r = 0; r < G; r++) {
+                real *row = sg + (size_t)r * n, mx = row[0], sum = 0;
+                for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+                for (int j = 0; j < n; j++) row[j] = rexp(row[j] - mx), sum += row[j];
+                for (int j = 0; j < n; j++) row[j] /= sum;
+            }
+            eid_gemm(0, 0, G, dh, n, 1, sg, n, Vc + (size_t)g * cap * dh, dh, 0, o + (size_t)s * ldq + (size_t)g * G * dh,
+                     dh);
+        }
+        cnt[0] = (real)(p + 1);
+    }
+}

@@ -1,0 +1,305 @@
+/* gla_chunk.c — GLA chunked form with secondary chunking (layers.md §4.3, §4.5), CPU.
+ *
+ * Work is split over (sequence, head) pairs; each walks its chunks in order (forward) or in reverse
+ * (backward) with the chunk's rows copied into per-thread scratch. Inside a chunk of Cn rows:
+ *   G_r   = inclusive cumulative log decay per key dim, restarted at every SEG_START row;
+ *   seg_r = number of SEG_START rows in 0..r (rows with seg 0 continue the entering state);
+ *   O     = (Q̂ ⊙ exp G)[seg 0 rows] · S_in  +  A · V
+ *   A     = lower-triangular intra-chunk scores, same segment only. For a sub-chunk a (rows a0..),
+ *           all earlier rows j of a0's segment form one GEMM block with the reference point
+ *           ref = G_{a0}: (Q̂_a ⊙ exp(G_a − ref)) · (K_j ⊙ exp(ref − G_j))ᵀ, both exponents ≤ 0;
+ *           the diagonal sub-block is a plain loop over exp(G_i − G_j), j ≤ i.
+ *   S_out = [no reset in chunk] diag(exp G_L) S_in + (K ⊙ exp(G_L − G))[rows of L's segment]ᵀ · V
+ * Backward recomputes A from the saved S_in, runs the transposed products with the same reference
+ * points, and gets dgk from dG = Q̂ ⊙ dQ̂ − K ⊙ dK by a reverse cumulative sum inside each segment. */
+#include <omp.h>
+#include <string.h>
+#include "core/runtime.h"
+#include "kernels/gla.h"
+#include "layers/layer.h"
+
+#define GLA_SUB 16 /* secondary (sub-)chunk length */
+
+typedef struct {
+    real *Q, *K, *G, *T1, *T2, *T3, *T4, *A, *dA, *dQ, *dK, *S, *dS, *dS2, *acc;
+    int *seg;
+} Work;
+
+static size_t work_per_thread(int dk, int dv, int chunk) {
+    size_t C = (size_t)chunk, Ck = C * dk, kv = (size_t)dk * dv;
+    return 9 * Ck + 2 * C * C + 3 * kv + (size_t)dk + C + 16 * 8; /* + room for the int seg[] and alignment */
+}
+
+size_t k_gla_work(int dk, int dv, int chunk, int nthreads) { return (size_t)nthreads * work_per_thread(dk, dv, chunk); }
+
+static Work work_slices(real *base, int dk, int dv, int chunk) {
+    size_t C = (size_t)chunk, Ck = C * dk, kv = (size_t)dk * dv;
+    Work w;
+    real *p = base;
+    w.Q = p, p += Ck;
+    w.K = p, p += Ck;
+    w.G = p, p += Ck;
+    w.T1 = p, p += Ck;
+    w.T2 = p, p += Ck;
+    w.T3 = p, p += Ck;
+    w.T4 = p, p += Ck;
+    w.dQ = p, p += Ck;
+    w.dK = p, p += Ck;
+    w.A = p, p += C * C;
+    w.dA = p, p += C * C;
+    w.S = p, p += kv;
+    w.dS = p, p += kv;
+    w.dS2 = p, p += kv;
+    w.acc = p, p += dk;
+    w.seg = (int *)p; /* C ints fit in C reals */
+    return w;
+}
+
+static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
+
+/* Copy rows t0..t0+Cn−1 of head h: Q̂ = scale·q, K, G (restarted at resets), seg. */
+static void load_chunk(Work *w, const real *q, const real *k, const real *gk, const uint8_t *flags, size_t row0, int Cn,
+                       int h, int HK, int dk, real scale) {
+    int s = 0;
+    for (int i = 0; i < Cn; i++) {
+        size_t m = row0 + i, off = m * HK + (size_t)h * dk;
+        int reset = reset_at(flags, m);
+        s += reset;
+        w->seg[i] = s;
+        real *Q = w->Q + (size_t)i * dk, *K = w->K + (size_t)i * dk, *G = w->G + (size_t)i * dk;
+        const real *Gp = G - dk;
+        for (int d = 0; d < dk; d++) {
+            Q[d] = scale * q[off + d];
+            K[d] = k[off + d];
+            G[d] = (i == 0 || reset) ? gk[off + d] : Gp[d] + gk[off + d];
+        }
+    }
+}
+
+/* Rows [j0, a0) before sub-chunk a0 that share a0's segment, and rows [a0, ae) of the sub-chunk in it. */
+static void sub_ranges(const int *seg, int a0, int a1, int *j0, int *ae) {
+    int s = seg[a0], j = a0, e = a0;
+    while (j > 0 && seg[j - 1] == s) j--;
+    while (e < a1 && seg[e] == s) e++;
+    *j0 = j, *ae = e;
+}
+
+/* Qa = Q̂ ⊙ exp(G − ref) for rows [a0, ae) into T2; Kp = K ⊙ exp(ref − G) for rows [j0, a0) into T1. */
+static void sub_factors(Work *w, int j0, int a0, int ae, int dk) {
+    const real *ref = w->G + (size_t)a0 * dk;
+    for (int i = a0; i < ae; i++) {
+        const real *Q = w->Q + (size_t)i * dk, *G = w->G + (size_t)i * dk;
+        real *o = w->T2 + (size_t)(i - a0) * dk;
+        for (int d = 0; d < dk; d++) o[d] = Q[d] * rexp(G[d] - ref[d]);
+    }
+    for (int j = j0; j < a0; j++) {
+        const real *K = w->K + (size_t)j * dk, *G = w->G + (size_t)j * dk;
+        real *o = w->T1 + (size_t)(j - j0) * dk;
+        for (int d = 0; d < dk; d++) o[d] = K[d] * rexp(ref[d] - G[d]);
+    }
+}
+
+/* A [Cn, Cn] (row stride Cn): masked intra-chunk scores. */
+static void build_A(Work *w, int Cn, int dk) {
+    memset(w->A, 0, sizeof(real) * (size_t)Cn * Cn);
+    int c = EID_MIN(GLA_SUB, Cn);
+    for (int a0 = 0; a0 < Cn; a0 += c) {
+        int a1 = EID_MIN(Cn, a0 + c), j0, ae;
+        sub_ranges(w->seg, a0, a1, &j0, &ae);
+        if (j0 < a0) {
+            sub_factors(w, j0, a0, ae, dk);
+            eid_gemm(0, 1, ae - a0, a0 - j0, dk, 1, w->T2, dk, w->T1, dk, 0, w->A + (size_t)a0 * Cn + j0, Cn);
+        }
+        for (int i = a0; i < a1; i++) {
+            const real *Q = w->Q + (size_t)i * dk, *Gi = w->G + (size_t)i * dk;
+            for (int j = a0; j <= i; j++) {
+                if (w->seg[j] != w->seg[i]) continue;
+                const real *K = w->K + (size_t)j * dk, *Gj = w->G + (size_t)j * dk;
+                real acc = 0;
+                for (int d = 0; d < dk; d++) acc += Q[d] * K[d] * rexp(Gi[d] - Gj[d]);
+                w->A[(size_t)i * Cn + j] = acc;
+            }
+        }
+    }
+}
+
+static int seg0_rows(const int *seg, int Cn) {
+    int n = 0;
+    while (n < Cn && seg[n] == 0) n++;
+    return n;
+}
+
+static int last_seg_start(const int *seg, int Cn) {
+    int j = Cn - 1;
+    while (j > 0 && seg[j - 1] == seg[Cn - 1]) j--;
+    return j;
+}
+
+void k_gla_chunk_fwd(const real *q, const real *k, const real *v, const real *gk, real *o, int B, int T, int H,
+                     int dk, int dv, real scale, int chunk, const uint8_t *flags, real *Sin, real *work) {
+    int nck = EID_CDIV(T, chunk), HK = H * dk, HV = H * dv;
+    size_t kv = (size_t)dk * dv, wpt = work_per_thread(dk, dv, chunk);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        Work w = work_slices(work + (size_t)omp_get_thread_num() * wpt, dk, dv, chunk);
+        memset(w.S, 0, sizeof(real) * kv);
+        for (int c = 0; c < nck; c++) {
+            int t0 = c * chunk, Cn = EID_MIN(chunk, T - t0);
+            size_t row0 = (size_t)b * T + t0;
+            memcpy(Sin + (((size_t)b * nck + c) * H + h) * kv, w.S, sizeof(real) * kv);
+            load_chunk(&w, q, k, gk, flags, row0, Cn, h, HK, dk, scale);
+            real *O = o + row0 * HV + (size_t)h * dv;
+            const real *V = v + row0 * HV + (size_t)h * dv;
+            /* inter-chunk: rows still in the entering segment read S_in */
+            int n0 = seg0_rows(w.seg, Cn);
+            for (int i = 0; i < n0; i++)
+                for (int d = 0; d < dk; d++) w.T1[(size_t)i * dk + d] = w.Q[(size_t)i * dk + d] * rexp(w.G[(size_t)i * dk + d]);
+            eid_gemm(0, 0, n0, dv, dk, 1, w.T1, dk, w.S, dv, 0, O, HV);
+            for (int i = n0; i < Cn; i++) memset(O + (size_t)i * HV, 0, sizeof(real) * dv);
+            /* intra-chunk */
+            build_A(&w, Cn, dk);
+            eid_gemm(0, 0, Cn, dv, Cn, 1, w.A, Cn, V, HV, 1, O, HV);
+            /* state leaving the chunk */
+            int jL = last_seg_start(w.seg, Cn);
+            const real *GL = w.G + (size_t)(Cn - 1) * dk;
+            if (w.seg[Cn - 1] == 0)
+                for (int d = 0; d < dk; d++) {
+                    real e = rexp(GL[d]);
+                    for (int j = 0; j < dv; j++) w.S[(size_t)d * dv + j] *= e;
+                }
+            else
+                memset(w.S, 0, sizeof(real) * kv);
+            for (int j = jL; j < Cn; j++)
+                for (int d = 0; d < dk; d++)
+                    w.T1[(size_t)(j - jL) * dk + d] = w.K[(size_t)j * dk + d] * rexp(GL[d] - w.G[(size_t)j * dk + d]);
+            eid_gemm(1, 0, dk, dv, Cn - jL, 1, w.T1, dk, V + (size_t)jL * HV, HV, 1, w.S, dv);
+        }
+    }
+}
+
+void k_gla_chunk_bwd(const real *q, const real *k, const real *v, const real *gk, const real *do_, const real *Sin,
+                     real *dq, real *dk_, real *dv_, real *dgk, int B, int T, int H, int dk, int dv, real scale,
+                     int chunk, const uint8_t *flags, real *work) {
+    int nck = EID_CDIV(T, chunk), HK = H * dk, HV = H * dv;
+    size_t kv = (size_t)dk * dv, wpt = work_per_thread(dk, dv, chunk);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        Work w = work_slices(work + (size_t)omp_get_thread_num() * wpt, dk, dv, chunk);
+        memset(w.dS, 0, sizeof(real) * kv); /* ∂L/∂(state leaving the current chunk) */
+        memset(w.acc, 0, sizeof(real) * dk);
+        for (int c = nck - 1; c >= 0; c--) {
+            int t0 = c * chunk, Cn = EID_MIN(chunk, T - t0), cs = EID_MIN(GLA_SUB, Cn);
+            size_t row0 = (size_t)b * T + t0;
+            const real *S = Sin + (((size_t)b * nck + c) * H + h) * kv;
+            load_chunk(&w, q, k, gk, flags, row0, Cn, h, HK, dk, scale);
+            const real *dO = do_ + row0 * HV + (size_t)h * dv, *V = v + row0 * HV + (size_t)h * dv;
+            real *dV = dv_ + row0 * HV + (size_t)h * dv;
+            memset(w.dQ, 0, sizeof(real) * (size_t)Cn * dk);
+            memset(w.dK, 0, sizeof(real) * (size_t)Cn * dk);
+            /* O += A·V:  dA = dO·Vᵀ (valid entries only), dV += Aᵀ·dO */
+            build_A(&w, Cn, dk);
+            eid_gemm(0, 1, Cn, Cn, dv, 1, dO, HV, V, HV, 0, w.dA, Cn);
+            for (int i = 0; i < Cn; i++)
+                for (int j = 0; j < Cn; j++)
+                    if (j > i || w.seg[j] != w.seg[i]) w.dA[(size_t)i * Cn + j] = 0;
+            eid_gemm(1, 0, Cn, dv, Cn, 1, w.A, Cn, dO, HV, 1, dV, HV);
+            /* O += (Q̂ ⊙ exp G)·S_in on the entering segment's rows */
+            int n0 = seg0_rows(w.seg, Cn);
+            for (int i = 0; i < n0; i++)
+                for (int d = 0; d < dk; d++) w.T1[(size_t)i * dk + d] = w.Q[(size_t)i * dk + d] * rexp(w.G[(size_t)i * dk + d]);
+            eid_gemm(0, 1, n0, dk, dv, 1, dO, HV, S, dv, 0, w.T3, dk);
+            for (int i = 0; i < n0; i++)
+                for (int d = 0; d < dk; d++)
+                    w.dQ[(size_t)i * dk + d] += w.T3[(size_t)i * dk + d] * rexp(w.G[(size_t)i * dk + d]);
+            eid_gemm(1, 0, dk, dv, n0, 1, w.T1, dk, dO, HV, 0, w.dS2, dv); /* ∂L/∂S_in, first part */
+            /* S_out = keep·diag(exp G_L)·S_in + Kdᵀ·V[jL..] */
+            int jL = last_seg_start(w.seg, Cn), nL = Cn - jL;
+            const real *GL = w.G + (size_t)(Cn - 1) * dk;
+            for (int j = jL; j < Cn; j++)
+                for (int d = 0; d < dk; d++)
+                    w.T1[(size_t)(j - jL) * dk + d] = w.K[(size_t)j * dk + d] * rexp(GL[d] - w.G[(size_t)j * dk + d]);
+            eid_gemm(0, 0, nL, dv, dk, 1, w.T1, dk, w.dS, dv, 1, dV + (size_t)jL * HV, HV);
+            eid_gemm(0, 1, nL, dk, dv, 1, V + (size_t)jL * HV, HV, w.dS, dv, 0, w.T3, dk);
+            for (int j = jL; j < Cn; j++)
+                for (int d = 0; d < dk; d++)
+                    w.dK[(size_t)j * dk + d] += w.T3[(size_t)(j - jL) * dk + d] * rexp(GL[d] - w.G[(size_t)j * dk + d]);
+            if (w.seg[Cn - 1] == 0)
+                for (int d = 0; d < dk; d++) {
+                    real e = rexp(GL[d]);
+                    for (int j = 0; j < dv; j++) w.dS2[(size_t)d * dv + j] += e * w.dS[(size_t)d * dv + j];
+                }
+            /* intra-chunk scores */
+            for (int a0 = 0; a0 < Cn; a0 += cs) {
+                int a1 = EID_MIN(Cn, a0 + cs), j0, ae;
+                sub_ranges(w.seg, a0, a1, &j0, &ae);
+                if (j0 < a0) {
+                    const real *ref = w.G + (size_t)a0 * dk, *dAb = w.dA + (size_t)a0 * Cn + j0;
+                    sub_factors(&w, j0, a0, ae, dk);
+                    eid_gemm(0, 0, ae - a0, dk, a0 - j0, 1, dAb, Cn, w.T1, dk, 0, w.T3, dk); /* ∂L/∂Qa */
+                    eid_gemm(1, 0, a0 - j0, dk, ae - a0, 1, dAb, Cn, w.T2, dk, 0, w.T4, dk); /* ∂L/∂Kp */
+                    for (int i = a0; i < ae; i++)
+                        for (int d = 0; d < dk; d++)
+                            w.dQ[(size_t)i * dk + d] += w.T3[(size_t)(i - a0) * dk + d] * rexp(w.G[(size_t)i * dk + d] - ref[d]);
+                    for (int j = j0; j < a0; j++)
+                        for (int d = 0; d < dk; d++)
+                            w.dK[(size_t)j * dk + d] += w.T4[(size_t)(j - j0) * dk + d] * rexp(ref[d] - w.G[(size_t)j * dk + d]);
+                }
+                for (int i = a0; i < a1; i++) {
+                    const real *Qi = w.Q + (size_t)i * dk, *Gi = w.G + (size_t)i * dk;
+                    real *dQi = w.dQ + (size_t)i * dk;
+                    for (int j = a0; j <= i; j++) {
+                        real g = w.dA[(size_t)i * Cn + j];
+                        if (g == 0) continue; /* masked (or exactly zero): contributes nothing */
+                        const real *Kj = w.K + (size_t)j * dk, *Gj = w.G + (size_t)j * dk;
+                        real *dKj = w.dK + (size_t)j * dk;
+                        for (int d = 0; d < dk; d++) {
+                            real e = g * rexp(Gi[d] - Gj[d]);
+                            dQi[d] += e * Kj[d];
+                            dKj[d] += e * Qi[d];
+                        }
+                    }
+                }
+            }
+            /* write back; dgk = reverse cumulative sum of dG = Q̂⊙dQ̂ − K⊙dK inside each segment */
+            for (int i = Cn - 1; i >= 0; i--) {
+                size_t m = row0 + i, off = m * HK + (size_t)h * dk;
+                const real *Q = w.Q + (size_t)i * dk, *K = w.K + (size_t)i * dk;
+                const real *dQ = w.dQ + (size_t)i * dk, *dK = w.dK + (size_t)i * dk;
+                for (int d = 0; d < dk; d++) {
+                    w.acc[d] += Q[d] * dQ[d] - K[d] * dK[d];
+                    dgk[off + d] = w.acc[d];
+                    dq[off + d] += scale * dQ[d];
+                    dk_[off + d] += dK[d];
+                }
+                if (reset_at(flags, m)) memset(w.acc, 0, sizeof(real) * dk);
+            }
+            real *t = w.dS;
+            w.dS = w.dS2, w.dS2 = t; /* ∂L/∂S_in becomes ∂L/∂(state leaving the previous chunk) */
+        }
+    }
+}
+
+void k_gla_step(real *S, const real *q, const real *k, const real *v, const real *gk, real *o, int nseq, int H,
+                int dk, int dv, real scale) {
+    int HK = H * dk, HV = H * dv;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)nseq * H * dk * dv >= 16384)
+    for (int s = 0; s < nseq; s++)
+        for (int h = 0; h < H; h++) {
+            real *Sh = S + ((size_t)s * H + h) * dk * dv;
+            const real *qh = q + (size_t)s * HK + (size_t)h * dk, *kh = k + (size_t)s * HK + (size_t)h * dk;
+            const real *gh = gk + (size_t)s * HK + (size_t)h * dk, *vh = v + (size_t)s * HV + (size_t)h * dv;
+            real *oh = o + (size_t)s * HV + (size_t)h * dv;
+            for (int j = 0; j < dv; j++) oh[j] = 0;
+            for (int d = 0; d < dk; d++) {
+                real a = rexp(gh[d]), kd = kh[d], qd = scale * qh[d];
+                real *row = Sh + (size_t)d * dv;
+                for (int j = 0; j < dv; j++) {
+                    real x = a * row[j] + kd * vh[j];
+                    row[j] = x;
+                    oh[j] += qd * x;
+                }
+            }
+        }
+}

@@ -1,0 +1,254 @@
+/* gla.c — the GLA mixer (gated linear attention, per-key-channel gate; layers.md §4).
+ *
+ *   q = W_q h, k = W_k h, v = W_v h, g = W_g h        Q, K [M, Dk]; V, G [M, Dv]   (M = B·T tokens)
+ *   h0 = W_gk0 h ; pre = W_gk1 h0 + b                  H0 [M, r]; PRE [M, Dk]
+ *   gk = logsigmoid(pre) / τ                            GK [M, Dk]   (≤ 0, per key channel)
+ *   per head: S_t = diag(exp gk_t) S_{t−1} + k_t ⊗ v_t ;  o_t = S_tᵀ (q_t · dk^−1/2)      O [M, Dv]
+ *   gated = RMSNorm_dv(o; g_norm) ⊙ swish(g)            GATED [M, Dv] (RSTD [M·H])
+ *   out = W_o · gated
+ * Training runs the chunked form with secondary chunking (kernels/cpu/gla_chunk.c); decoding runs
+ * the recurrence. Optional short convs on q/k/v are not implemented (off by default in the spec). */
+#include <string.h>
+#include <math.h>
+#include "core/runtime.h"
+#include "kernels/gla.h"
+#include "kernels/kernels.h"
+#include "layers/layer.h"
+
+enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM };
+enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, /* kept for backward */
+       D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, WORK,  /* backward scratch */
+       STEP };                                               /* one-token step scratch */
+
+typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk; real tau, scale; } Dims;
+
+static int round_size(double e, int D) { return (int)lround(e * D); }
+
+static Dims dims(const Layer *l) {
+    const LayerCfg *c = l->cfg;
+    Dims d;
+    d.D = l->D, d.Dk = round_size(c->expand_k, l->D), d.Dv = round_size(c->expand_v, l->D), d.H = c->num_heads;
+    d.dk = d.Dk / d.H, d.dv = d.Dv / d.H, d.r = c->gate_low_rank_dim, d.chunk = c->chunk;
+    d.tau = (real)c->gate_logit_normalizer, d.scale = (real)(1 / sqrt((double)d.dk));
+    return d;
+}
+
+static int gla_resolve(LayerCfg *c, int D) {
+    if (c->expand_k == 0) c->expand_k = 0.5;
+    if (c->expand_v == 0) c->expand_v = 1;
+    if (!c->num_heads) c->num_heads = 4;
+    if (!c->gate_low_rank_dim) c->gate_low_rank_dim = 16;
+    if (c->gate_logit_normalizer == 0) c->gate_logit_normalizer = 16;
+    if (!c->chunk) c->chunk = 64;
+    double ek = c->expand_k * D, ev = c->expand_v * D;
+    if (!(ek >= 1) || fabs(ek - lround(ek)) > 1e-9)
+        return eid_error("gla: expand_k·d_model must be a positive integer, got %g (expand_k %g, d_model %d)", ek,
+                         c->expand_k, D), -1;
+    if (!(ev >= 1) || fabs(ev - lround(ev)) > 1e-9)
+        return eid_error("gla: expand_v·d_model must be a positive integer, got %g (expand_v %g, d_model %d)", ev,
+                         c->expand_v, D), -1;
+    int Dk = (int)lround(ek), Dv = (int)lround(ev);
+    if (c->num_heads < 1) return eid_error("gla: num_heads must be >= 1, got %d", c->num_heads), -1;
+    if (Dk % c->num_heads)
+        return eid_error("gla: num_heads must divide the key dim expand_k·d_model = %d, got %d", Dk, c->num_heads), -1;
+    if (Dv % c->num_heads)
+        return eid_error("gla: num_heads must divide the value dim expand_v·d_model = %d, got %d", Dv, c->num_heads), -1;
+    if (c->gate_low_rank_dim < 1)
+        return eid_error("gla: gate_low_rank_dim must be >= 1, got %d", c->gate_low_rank_dim), -1;
+    if (!(c->gate_logit_normalizer > 0))
+        return eid_error("gla: gate_logit_normalizer must be > 0, got %g", c->gate_logit_normalizer), -1;
+    if (c->chunk < 1) return eid_error("gla: chunk must be >= 1, got %d", c->chunk), -1;
+    return 0;
+}
+
+static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, InitKind init, double a, int decay) {
+    snprintf(p->name, sizeof p->name, "mixer.%s", name);
+    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = 0, p->shape[3] = 0;
+    p->init = init, p->a = a, p->decay = decay;
+}
+
+/* xavier_uniform with gain 2^−2.5 (layers.md §4.1): bound = gain·sqrt(6/(fan_in + fan_out)) */
+static double xavier(int fan_out, int fan_in) { return pow(2.0, -2.5) * sqrt(6.0 / (fan_in + fan_out)); }
+
+static int gla_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
+    if (!o) return NPARAM;
+    int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D), r = c->gate_low_rank_dim;
+    int dv = Dv / c->num_heads;
+    spec(&o[P_Q], "q_proj.weight", 2, Dk, D, INIT_UNIFORM, xavier(Dk, D), 1);
+    spec(&o[P_K], "k_proj.weight", 2, Dk, D, INIT_UNIFORM, xavier(Dk, D), 1);
+    spec(&o[P_V], "v_proj.weight", 2, Dv, D, INIT_UNIFORM, xavier(Dv, D), 1);
+    spec(&o[P_G], "g_proj.weight", 2, Dv, D, INIT_UNIFORM, xavier(Dv, D), 1);
+    spec(&o[P_GK0], "gk_proj.0.weight", 2, r, D, INIT_UNIFORM, xavier(r, D), 1);
+    spec(&o[P_GK1], "gk_proj.1.weight", 2, Dk, r, INIT_UNIFORM, xavier(Dk, r), 1);
+    spec(&o[P_GK1B], "gk_proj.1.bias", 1, Dk, 0, INIT_ZERO, 0, 0);
+    spec(&o[P_NORM], "g_norm.weight", 1, dv, 0, INIT_ONE, 0, 0);
+    spec(&o[P_O], "o_proj.weight", 2, D, Dv, INIT_UNIFORM, xavier(D, Dv) / sqrt((double)n_res_layers), 1);
+    return NPARAM;
+}
+
+static void gla_plan(Layer *l, Arena *a, int B, int T) {
+    Dims d = dims(l);
+    size_t M = (size_t)B * T;
+    int nck = EID_CDIV(T, d.chunk);
+    l->buf[Q] = arena_take(a, M * d.Dk);
+    l->buf[K] = arena_take(a, M * d.Dk);
+    l->buf[V] = arena_take(a, M * d.Dv);
+    l->buf[G] = arena_take(a, M * d.Dv);
+    l->buf[H0] = arena_take(a, M * d.r);
+    l->buf[PRE] = arena_take(a, M * d.Dk);
+    l->buf[GK] = arena_take(a, M * d.Dk);
+    l->buf[O] = arena_take(a, M * d.Dv);
+    l->buf[RSTD] = arena_take(a, M * d.H);
+    l->buf[GATED] = arena_take(a, M * d.Dv);
+    l->buf[SIN] = arena_take(a, (size_t)B * nck * d.H * d.dk * d.dv);
+    l->buf[D_GATED] = arena_take(a, M * d.Dv);
+    l->buf[D_O] = arena_take(a, M * d.Dv);
+    l->buf[D_Q] = arena_take(a, M * d.Dk);
+    l->buf[D_K] = arena_take(a, M * d.Dk);
+    l->buf[D_V] = arena_take(a, M * d.Dv);
+    l->buf[D_G] = arena_take(a, M * d.Dv);
+    l->buf[D_PRE] = arena_take(a, M * d.Dk);
+    l->buf[D_H0] = arena_take(a, M * d.r);
+    l->buf[WORK] = arena_take(a, k_gla_work(d.dk, d.dv, d.chunk, eid_threads()));
+    l->B = B, l->T = T;
+}
+
+/* logsigmoid(x) = −softplus(−x), evaluated stably for either sign */
+static inline real logsigmoid(real x) { return (real)(fmin((double)x, 0) - log1p(exp(-fabs((double)x)))); }
+
+/* Projections and gate for M tokens: q, k, v, g, h0, pre, gk. */
+static void project(const Dims *d, real *const *p, const real *x, int M, real *q, real *k, real *v, real *g, real *h0,
+                    real *pre, real *gk) {
+    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_Q], d->D, 0, q, d->Dk);
+    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_K], d->D, 0, k, d->Dk);
+    eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_V], d->D, 0, v, d->Dv);
+    eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_G], d->D, 0, g, d->Dv);
+    eid_gemm(0, 1, M, d->r, d->D, 1, x, d->D, p[P_GK0], d->D, 0, h0, d->r);
+    eid_gemm(0, 1, M, d->Dk, d->r, 1, h0, d->r, p[P_GK1], d->r, 0, pre, d->Dk);
+    const real *bias = p[P_GK1B];
+    real inv_tau = 1 / d->tau;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < d->Dk; j++) {
+            size_t i = (size_t)m * d->Dk + j;
+            pre[i] += bias[j];
+            gk[i] = logsigmoid(pre[i]) * inv_tau;
+        }
+}
+
+/* gated = RMSNorm(o per head; w) ⊙ swish(g) */
+static void norm_gate(const Dims *d, const real *w, const real *o, const real *g, real *rstd, real *gated, int M) {
+    k_rmsnorm_fwd(o, w, gated, rstd, M * d->H, d->dv, (real)1e-5);
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < d->Dv; j++) {
+            size_t i = (size_t)m * d->Dv + j;
+            gated[i] *= g[i] * k_sigmoid(g[i]);
+        }
+}
+
+static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T;
+    real **b = l->buf, **p = l->p;
+    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    project(&d, p, x, M, b[Q], b[K], b[V], b[G], b[H0], b[PRE], b[GK]);
+    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, b[SIN],
+                    b[WORK]);
+    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
+    eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
+}
+
+static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T;
+    real **b = l->buf, **p = l->p, **g = l->g;
+    const real *x = b[X_IN];
+    /* out = W_o·gated */
+    eid_gemm(0, 0, M, d.Dv, d.D, 1, dout, d.D, p[P_O], d.Dv, 0, b[D_GATED], d.Dv);
+    eid_gemm(1, 0, d.D, d.Dv, M, 1, dout, d.D, b[GATED], d.Dv, 1, g[P_O], d.Dv);
+    /* gated = y ⊙ swish(g), y = w ⊙ o·rstd: dg, and dy into D_GATED */
+    const real *w = p[P_NORM];
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < d.Dv; j++) {
+            size_t i = (size_t)m * d.Dv + j;
+            real gg = b[G][i], sg = k_sigmoid(gg), dgt = b[D_GATED][i];
+            real y = w[j % d.dv] * b[O][i] * b[RSTD][(size_t)m * d.H + j / d.dv];
+            b[D_G][i] = dgt * y * sg * (1 + gg * (1 - sg));
+            b[D_GATED][i] = dgt * gg * sg;
+        }
+    memset(b[D_O], 0, sizeof(real) * (size_t)M * d.Dv);
+    k_rmsnorm_bwd(b[D_GATED], b[O], w, b[RSTD], b[D_O], g[P_NORM], M * d.H, d.dv);
+    /* the recurrence */
+    memset(b[D_Q], 0, sizeof(real) * (size_t)M * d.Dk);
+    memset(b[D_K], 0, sizeof(real) * (size_t)M * d.Dk);
+    memset(b[D_V], 0, sizeof(real) * (size_t)M * d.Dv);
+    k_gla_chunk_bwd(b[Q], b[K], b[V], b[GK], b[D_O], b[SIN], b[D_Q], b[D_K], b[D_V], b[D_PRE], s->B, s->T, d.H, d.dk,
+                    d.dv, d.scale, d.chunk, s->flags, b[WORK]);
+    /* gk = logsigmoid(pre)/τ: d pre = dgk·(1 − σ(pre))/τ */
+    real inv_tau = 1 / d.tau;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < d.Dk; j++) {
+            size_t i = (size_t)m * d.Dk + j;
+            b[D_PRE][i] *= k_sigmoid(-b[PRE][i]) * inv_tau;
+        }
+    /* pre = W_gk1·h0 + b ; h0 = W_gk0·x */
+    eid_gemm(1, 0, d.Dk, d.r, M, 1, b[D_PRE], d.Dk, b[H0], d.r, 1, g[P_GK1], d.r);
+    k_colsum_add(b[D_PRE], d.Dk, NULL, 0, M, d.Dk, g[P_GK1B]);
+    eid_gemm(0, 0, M, d.r, d.Dk, 1, b[D_PRE], d.Dk, p[P_GK1], d.r, 0, b[D_H0], d.r);
+    eid_gemm(1, 0, d.r, d.D, M, 1, b[D_H0], d.r, x, d.D, 1, g[P_GK0], d.D);
+    eid_gemm(0, 0, M, d.D, d.r, 1, b[D_H0], d.r, p[P_GK0], d.D, 1, dx, d.D);
+    /* q, k, v, g projections */
+    const int pi[4] = {P_Q, P_K, P_V, P_G}, bi[4] = {D_Q, D_K, D_V, D_G}, n[4] = {d.Dk, d.Dk, d.Dv, d.Dv};
+    for (int t = 0; t < 4; t++) {
+        eid_gemm(1, 0, n[t], d.D, M, 1, b[bi[t]], n[t], x, d.D, 1, g[pi[t]], d.D);
+        eid_gemm(0, 0, M, d.D, n[t], 1, b[bi[t]], n[t], p[pi[t]], d.D, 1, dx, d.D);
+    }
+}
+
+static size_t gla_state_size(const LayerCfg *c, int D) {
+    int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);
+    return (size_t)Dk * (Dv / c->num_heads); /* S [H, dk, dv] (layers.md §4.4) */
+}
+
+/* step scratch per sequence: q, k, pre, gk [Dk]; v, g, o, gated [Dv]; h0 [r]; rstd [H] */
+static void gla_plan_step(Layer *l, Arena *a, int nseq) {
+    Dims d = dims(l);
+    l->buf[STEP] = arena_take(a, (size_t)nseq * (4 * d.Dk + 4 * d.Dv + d.r + d.H));
+    l->nseq = nseq;
+}
+
+/* state layout for nseq sequences: S [nseq, H, dk, dv]. */
+static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) {
+    Dims d = dims(l);
+    real **p = l->p, *w = l->buf[STEP];
+    size_t n = nseq;
+    real *q = w, *k = q + n * d.Dk, *pre = k + n * d.Dk, *gk = pre + n * d.Dk;
+    real *v = gk + n * d.Dk, *g = v + n * d.Dv, *o = g + n * d.Dv, *gated = o + n * d.Dv;
+    real *h0 = gated + n * d.Dv, *rstd = h0 + n * d.r;
+    project(&d, p, x, nseq, q, k, v, g, h0, pre, gk);
+    k_gla_step(state, q, k, v, gk, o, nseq, d.H, d.dk, d.dv, d.scale);
+    norm_gate(&d, p[P_NORM], o, g, rstd, gated, nseq);
+    eid_gemm(0, 1, nseq, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
+}
+
+/* tasks.md §1.4: key_dim · head_v_dim */
+static double gla_zoology_state(const LayerCfg *c, int D, int L) {
+    int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);
+    return (double)Dk * (Dv / c->num_heads);
+}
+
+const LayerOps gla_ops = {
+    .name = "gla",
+    .resolve = gla_resolve,
+    .params = gla_params,
+    .plan = gla_plan,
+    .forward = gla_forward,
+    .backward = gla_backward,
+    .state_size = gla_state_size,
+    .plan_step = gla_plan_step,
+    .step = gla_step,
+    .zoology_state = gla_zoology_state,
+};

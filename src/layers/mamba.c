@@ -1,0 +1,285 @@
+/* mamba.c — the Mamba-1 mixer (layers.md §1): selective state-space scan (S6).
+ *
+ *   [x, z]     = W_in·h                         xz    [M, 2I]   (M = B·T tokens)
+ *   u          = silu(conv(x))                  xc, u [M, I]
+ *   [r, B, C]  = W_x·u                          xdbl  [M, R+2N]
+ *   Δ          = softplus(W_dt·r + b_dt)        dtpre, delta [M, I]
+ *   A          = −exp(A_log)                    A     [I, N]
+ *   h_t        = exp(Δ_t A) ⊙ h_{t−1} + Δ_t u_t B_tᵀ ;  y = h C + D ⊙ u      y [M, I]
+ *   out        = W_out·(y ⊙ silu(z))            gated [M, I] → out [M, D]
+ *
+ * The scan (kernels/cpu/scan_mamba.c) saves the state entering every cfg->chunk tokens; backward
+ * recomputes the states inside each chunk from it (layers.md §0.7).
+ * Decode state per sequence: conv ring [I, K−1] (pre-conv x), then h [I, N]. */
+#include <string.h>
+#include <math.h>
+#include "core/runtime.h"
+#include "kernels/kernels.h"
+#include "kernels/mamba.h"
+#include "layers/layer.h"
+
+#ifdef EIDETIC_FP64
+#define rlog1p log1p
+#else
+#define rlog1p log1pf
+#endif
+
+enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_A_LOG, P_D, P_OUT, NPARAM };
+enum { X_IN, XZ, XC, U, XDBL, DTPRE, DELTA, Y, GATED, SCK, AD,           /* kept for backward; AD = [A ; dA] */
+       D_GATED, D_XZ, D_U, D_XDBL, D_DELTA, SCAN_WORK,                   /* backward scratch */
+       S_XZ, S_XC, S_U, S_XDBL, S_DELTA, S_Y };                          /* one-token step */
+
+typedef struct { int D, I, N, K, R, chunk; } Dims;
+static Dims dims(const Layer *l) {
+    const LayerCfg *c = l->cfg;
+    return (Dims){l->D, c->expand * l->D, c->d_state, c->d_conv, c->dt_rank, c->chunk};
+}
+
+static int mb_resolve(LayerCfg *c, int D) {
+    if (!c->expand) c->expand = 2;
+    if (!c->d_state) c->d_state = 16;
+    if (!c->d_conv) c->d_conv = 4;
+    if (!c->dt_rank) c->dt_rank = EID_CDIV(D, 16);
+    if (!c->chunk) c->chunk = 64;
+    if (c->expand < 1 || c->expand > 16) return eid_error("mamba: expand must be in [1, 16], got %d", c->expand), -1;
+    if (c->d_state < 1 || c->d_state > 256)
+        return eid_error("mamba: d_state must be in [1, 256], got %d", c->d_state), -1;
+    if (c->d_conv < 1 || c->d_conv > 16) return eid_error("mamba: d_conv must be in [1, 16], got %d", c->d_conv), -1;
+    if (c->dt_rank < 1) return eid_error("mamba: dt_rank must be >= 1, got %d", c->dt_rank), -1;
+    if (c->chunk < 1) return eid_error("mamba: chunk must be >= 1, got %d", c->chunk), -1;
+    return 0;
+}
+
+static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, int d2, InitKind init, double a, int decay) {
+    snprintf(p->name, sizeof p->name, "mixer.%s", name);
+    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = d2, p->shape[3] = 0;
+    p->init = init, p->a = a, p->decay = decay;
+}
+
+static int mb_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
+    if (!o) return NPARAM;
+    int I = c->expand * D, N = c->d_state, K = c->d_conv, R = c->dt_rank;
+    spec(&o[P_IN], "in_proj.weight", 2, 2 * I, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    spec(&o[P_CONV_W], "conv1d.weight", 3, I, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
+    spec(&o[P_CONV_B], "conv1d.bias", 1, I, 0, 0, INIT_UNIFORM, 1 / sqrt((double)K), 0);
+    spec(&o[P_X], "x_proj.weight", 2, R + 2 * N, I, 0, INIT_UNIFORM, 1 / sqrt((double)I), 1);
+    spec(&o[P_DT_W], "dt_proj.weight", 2, I, R, 0, INIT_UNIFORM, 1 / sqrt((double)R), 1); /* R^-1/2·dt_scale, dt_scale = 1 */
+    spec(&o[P_DT_B], "dt_proj.bias", 1, I, 0, 0, INIT_CUSTOM, 0, 0);
+    spec(&o[P_A_LOG], "A_log", 2, I, N, 0, INIT_CUSTOM, 0, 0);
+    spec(&o[P_D], "D", 1, I, 0, 0, INIT_ONE, 0, 0);
+    spec(&o[P_OUT], "out_proj.weight", 2, D, I, 0, INIT_UNIFORM, 1 / sqrt((double)I) / sqrt((double)n_res_layers), 1);
+    return NPARAM;
+}
+
+/* dt_proj.bias: dt = exp(U(log 1e-3, log 0.1)), clamp ≥ 1e-4, bias = softplus⁻¹(dt) = dt + log(−expm1(−dt)).
+ * A_log[i, n] = log(n + 1). */
+static void mb_init_custom(const LayerCfg *c, int D, int idx, real *p, Rng *r) {
+    int I = c->expand * D, N = c->d_state;
+    if (idx == P_DT_B) {
+        const double lo = log(1e-3), hi = log(0.1);
+        for (int i = 0; i < I; i++) {
+            double dt = exp(lo + (hi - lo) * rng_uniform(r));
+            if (dt < 1e-4) dt = 1e-4;
+            p[i] = (real)(dt + log(-expm1(-dt)));
+        }
+    } else if (idx == P_A_LOG) {
+        for (int i = 0; i < I; i++)
+            for (int n = 0; n < N; n++) p[(size_t)i * N + n] = (real)log((double)(n + 1));
+    } else {
+        eid_fatal("mamba: no custom init for parameter %d", idx);
+    }
+}
+
+static void mb_plan(Layer *l, Arena *a, int B, int T) {
+    Dims d = dims(l);
+    size_t M = (size_t)B * T;
+    int nck = EID_CDIV(T, d.chunk);
+    l->buf[XZ] = arena_take(a, M * 2 * d.I);
+    l->buf[XC] = arena_take(a, M * d.I);
+    l->buf[U] = arena_take(a, M * d.I);
+    l->buf[XDBL] = arena_take(a, M * (d.R + 2 * d.N));
+    l->buf[DTPRE] = arena_take(a, M * d.I);
+    l->buf[DELTA] = arena_take(a, M * d.I);
+    l->buf[Y] = arena_take(a, M * d.I);
+    l->buf[GATED] = arena_take(a, M * d.I);
+    l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
+    l->buf[AD] = arena_take(a, (size_t)2 * d.I * d.N);
+    l->buf[D_GATED] = arena_take(a, M * d.I);
+    l->buf[D_XZ] = arena_take(a, M * 2 * d.I);
+    l->buf[D_U] = arena_take(a, M * d.I);
+    l->buf[D_XDBL] = arena_take(a, M * (d.R + 2 * d.N));
+    l->buf[D_DELTA] = arena_take(a, M * d.I);
+    l->buf[SCAN_WORK] = arena_take(a, k_mamba_scan_bwd_work(B, T, d.I, d.N, d.chunk, eid_threads()));
+    l->B = B, l->T = T;
+}
+
+static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
+
+/* A = −exp(A_log) */
+static void neg_exp(const real *alog, real *A, size_t n) {
+    for (size_t j = 0; j < n; j++) A[j] = -rexp(alog[j]);
+}
+
+/* pre += b_dt (in place), Δ = softplus(pre) for M tokens. */
+static void make_delta(const Dims *d, const real *bias, real *pre, real *delta, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int i = 0; i < d->I; i++) {
+            size_t j = m * d->I + i;
+            pre[j] += bias[i];
+            delta[j] = softplus(pre[j]);
+        }
+}
+
+/* y += D ⊙ u ;  gated = y ⊙ silu(z) */
+static void skip_and_gate(const Dims *d, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int i = 0; i < d->I; i++) {
+            size_t j = m * d->I + i;
+            real z = xz[m * 2 * d->I + d->I + i];
+            y[j] += Dp[i] * u[j];
+            gated[j] = y[j] * z * k_sigmoid(z);
+        }
+}
+
+static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T, ldx = d.R + 2 * d.N;
+    real **b = l->buf, **p = l->p;
+    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    eid_gemm(0, 1, M, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[XZ], 2 * d.I);
+    k_conv1d_fwd(b[XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[XC], d.I, s->B, s->T, d.I, d.K, s->flags);
+    k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
+    eid_gemm(0, 1, M, ldx, d.I, 1, b[U], d.I, p[P_X], d.I, 0, b[XDBL], ldx);
+    eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[DTPRE], d.I);
+    make_delta(&d, p[P_DT_B], b[DTPRE], b[DELTA], M);
+    neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
+    k_mamba_scan_fwd(b[U], b[DELTA], b[AD], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N,
+                     d.chunk, s->flags, b[SCK], NULL);
+    skip_and_gate(&d, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
+    eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
+}
+
+/* Through the gate: dy_core = dgated ⊙ silu(z) (into D_GATED), dz into the z half of D_XZ,
+ * du = D ⊙ dy_core. y here includes the D skip (it is what the gate multiplied). */
+static void gate_bwd(const Dims *d, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
+                     size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int i = 0; i < d->I; i++) {
+            size_t j = m * d->I + i;
+            real z = xz[m * 2 * d->I + d->I + i], sz = k_sigmoid(z);
+            real g = dgated[j];
+            dxz[m * 2 * d->I + d->I + i] = g * y[j] * sz * (1 + z * (1 - sz));
+            dgated[j] = g * z * sz;
+            du[j] = Dp[i] * dgated[j];
+        }
+}
+
+/* d(pre-softplus) = dΔ ⊙ σ(pre), in place. */
+static void softplus_bwd_inplace(real *dd, const real *pre, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) dd[j] *= k_sigmoid(pre[j]);
+}
+
+static void silu_bwd_inplace(real *du, const real *xc, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real s = k_sigmoid(xc[j]);
+        du[j] *= s * (1 + xc[j] * (1 - s));
+    }
+}
+
+static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T, ldx = d.R + 2 * d.N;
+    size_t IN = (size_t)d.I * d.N;
+    real **b = l->buf, **p = l->p, **g = l->g;
+    real *A = b[AD], *dA = b[AD] + IN;
+    /* out = W_out·gated */
+    eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
+    eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
+    gate_bwd(&d, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
+    k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
+    /* the scan */
+    memset(b[D_XDBL], 0, sizeof(real) * (size_t)M * ldx);
+    memset(b[D_DELTA], 0, sizeof(real) * (size_t)M * d.I);
+    memset(dA, 0, sizeof(real) * IN);
+    k_mamba_scan_bwd(b[U], b[DELTA], A, b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[D_GATED], b[SCK], b[D_U],
+                     b[D_DELTA], dA, b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags,
+                     b[SCAN_WORK]);
+    for (size_t j = 0; j < IN; j++) g[P_A_LOG][j] += dA[j] * A[j]; /* A = −exp(A_log): dA_log = dA ⊙ A */
+    softplus_bwd_inplace(b[D_DELTA], b[DTPRE], (size_t)M * d.I);
+    /* pre = W_dt·r + b_dt */
+    eid_gemm(1, 0, d.I, d.R, M, 1, b[D_DELTA], d.I, b[XDBL], ldx, 1, g[P_DT_W], d.R);
+    k_colsum_add(b[D_DELTA], d.I, NULL, 0, M, d.I, g[P_DT_B]);
+    eid_gemm(0, 0, M, d.R, d.I, 1, b[D_DELTA], d.I, p[P_DT_W], d.R, 0, b[D_XDBL], ldx);
+    /* xdbl = W_x·u */
+    eid_gemm(1, 0, ldx, d.I, M, 1, b[D_XDBL], ldx, b[U], d.I, 1, g[P_X], d.I);
+    eid_gemm(0, 0, M, d.I, ldx, 1, b[D_XDBL], ldx, p[P_X], d.I, 1, b[D_U], d.I);
+    /* u = silu(conv(x)) */
+    silu_bwd_inplace(b[D_U], b[XC], (size_t)M * d.I);
+    for (int m = 0; m < M; m++) memset(b[D_XZ] + (size_t)m * 2 * d.I, 0, sizeof(real) * d.I);
+    k_conv1d_bwd(b[D_U], d.I, b[XZ], 2 * d.I, p[P_CONV_W], b[D_XZ], 2 * d.I, g[P_CONV_W], g[P_CONV_B], s->B, s->T, d.I,
+                 d.K, s->flags);
+    /* xz = W_in·x */
+    eid_gemm(1, 0, 2 * d.I, d.D, M, 1, b[D_XZ], 2 * d.I, b[X_IN], d.D, 1, g[P_IN], d.D);
+    eid_gemm(0, 0, M, d.D, 2 * d.I, 1, b[D_XZ], 2 * d.I, p[P_IN], d.D, 1, dx, d.D);
+}
+
+static size_t mb_state_size(const LayerCfg *c, int D) {
+    size_t I = (size_t)c->expand * D;
+    return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + h (layers.md §1.3) */
+}
+
+static void mb_plan_step(Layer *l, Arena *a, int nseq) {
+    Dims d = dims(l);
+    l->buf[S_XZ] = arena_take(a, (size_t)nseq * 2 * d.I);
+    l->buf[S_XC] = arena_take(a, (size_t)nseq * d.I);
+    l->buf[S_U] = arena_take(a, (size_t)nseq * d.I);
+    l->buf[S_XDBL] = arena_take(a, (size_t)nseq * (d.R + 2 * d.N));
+    l->buf[S_DELTA] = arena_take(a, (size_t)nseq * d.I + (size_t)d.I * d.N); /* Δ [nseq, I] then A [I, N] */
+    l->buf[S_Y] = arena_take(a, (size_t)nseq * 2 * d.I);                     /* y then gated */
+    l->nseq = nseq;
+}
+
+/* state layout for nseq sequences: conv rings [nseq, I, K−1], then h [nseq, I, N]. */
+static void mb_step(Layer *l, real *state, const real *x, real *out, int nseq) {
+    Dims d = dims(l);
+    int ldx = d.R + 2 * d.N;
+    real **b = l->buf, **p = l->p;
+    real *ring = state, *h = state + (size_t)nseq * d.I * (d.K - 1);
+    real *delta = b[S_DELTA], *A = b[S_DELTA] + (size_t)nseq * d.I;
+    real *y = b[S_Y], *gated = b[S_Y] + (size_t)nseq * d.I;
+    eid_gemm(0, 1, nseq, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_XZ], 2 * d.I);
+    k_conv1d_step(ring, b[S_XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[S_XC], d.I, nseq, d.I, d.K);
+    k_silu_fwd(b[S_XC], d.I, b[S_U], d.I, nseq, d.I);
+    eid_gemm(0, 1, nseq, ldx, d.I, 1, b[S_U], d.I, p[P_X], d.I, 0, b[S_XDBL], ldx);
+    eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, delta, d.I);
+    for (int sq = 0; sq < nseq; sq++)
+        for (int i = 0; i < d.I; i++) {
+            real *v = delta + (size_t)sq * d.I + i;
+            *v = softplus(*v + p[P_DT_B][i]);
+        }
+    neg_exp(p[P_A_LOG], A, (size_t)d.I * d.N);
+    k_mamba_scan_step(h, b[S_U], delta, A, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
+    skip_and_gate(&d, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
+    eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
+}
+
+static double mb_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->d_state; }
+
+const LayerOps mamba_ops = {
+    .name = "mamba",
+    .resolve = mb_resolve,
+    .params = mb_params,
+    .init_custom = mb_init_custom,
+    .plan = mb_plan,
+    .forward = mb_forward,
+    .backward = mb_backward,
+    .state_size = mb_state_size,
+    .plan_step = mb_plan_step,
+    .step = mb_step,
+    .zoology_state = mb_zoology_state,
+};

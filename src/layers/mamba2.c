@@ -1,0 +1,253 @@
+/* mamba2.c — the Mamba-2 mixer (layers.md §3): SSD with a scalar decay per head.
+ *
+ *   [z, xBC, dt] = W_in·h                    zx    [M, 2I + 2GN + H]   (M = B·T tokens)
+ *   xBC          = silu(conv(xBC))           xc (pre-silu), xbc [M, conv_dim], conv_dim = I + 2GN
+ *   Δ            = softplus(dt + dt_bias)    dlt   [M, H]
+ *   y            = SSD(x, B, C, Δ, A_log) + D·x            y [M, I]      (kernels/cpu/ssd.c)
+ *   yg           = y ⊙ silu(z)                              yg [M, I]
+ *   n            = grouped RMSNorm(yg) ⊙ norm.weight         nrm [M, I]   (gate first, then normalise)
+ *   out          = W_out·n
+ * Training forward/backward use the chunked SSD form (chunk = cfg->chunk); step() the recurrent form.
+ * Decode state per sequence: conv ring [conv_dim, K−1] then S [H, P, N]; for nseq sequences all rings
+ * [nseq, conv_dim, K−1] come first, then all states [nseq, H, P, N]. */
+#include <string.h>
+#include <math.h>
+#include "core/runtime.h"
+#include "kernels/kernels.h"
+#include "kernels/ssd.h"
+#include "layers/layer.h"
+
+#ifdef EIDETIC_FP64
+#define rlog1p log1p
+#else
+#define rlog1p log1pf
+#endif
+
+enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
+enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, /* forward (WORK: also backward scratch) */
+       D_N, D_ZX, D_XBC, D_DLT,                            /* backward */
+       S_ZX, S_XBC, S_DLT, S_Y, S_YG, S_RSTD, S_N };        /* one-token step */
+
+typedef struct { int D, I, H, P, G, N, K, Q, CD, DP; } Dims; /* CD = conv_dim, DP = in_proj rows */
+static Dims dims(const LayerCfg *c, int D) {
+    Dims d;
+    d.D = D, d.I = c->expand * D, d.P = c->headdim, d.H = d.I / d.P, d.G = c->ngroups, d.N = c->d_state;
+    d.K = c->d_conv, d.Q = c->chunk, d.CD = d.I + 2 * d.G * d.N, d.DP = 2 * d.I + 2 * d.G * d.N + d.H;
+    return d;
+}
+
+static int m2_resolve(LayerCfg *c, int D) {
+    if (!c->expand) c->expand = 2;
+    if (!c->d_state) c->d_state = 16;
+    if (!c->d_conv) c->d_conv = 4;
+    if (!c->ngroups) c->ngroups = 1;
+    if (!c->chunk) c->chunk = 64;
+    if (c->expand < 1 || c->expand > 16) return eid_error("mamba2: expand must be in [1, 16], got %d", c->expand), -1;
+    int I = c->expand * D;
+    if (!c->headdim) /* 16 (small-model default) when it divides d_inner, else the largest divisor of d_inner below 16 */
+        for (c->headdim = EID_MIN(16, I); I % c->headdim; c->headdim--) {}
+    if (c->headdim < 1 || I % c->headdim)
+        return eid_error("mamba2: headdim must divide d_inner = expand*d_model = %d, got %d", I, c->headdim), -1;
+    int H = I / c->headdim;
+    if (c->d_state < 1 || c->d_state > 512)
+        return eid_error("mamba2: d_state must be in [1, 512], got %d", c->d_state), -1;
+    if (c->d_conv < 1 || c->d_conv > 16) return eid_error("mamba2: d_conv must be in [1, 16], got %d", c->d_conv), -1;
+    if (c->ngroups < 1 || H % c->ngroups)
+        return eid_error("mamba2: ngroups must divide the number of heads (%d), got %d", H, c->ngroups), -1;
+    if (c->chunk < 1) return eid_error("mamba2: chunk must be >= 1, got %d", c->chunk), -1;
+    return 0;
+}
+
+static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, int d2, InitKind init, double a, int decay) {
+    snprintf(p->name, sizeof p->name, "mixer.%s", name);
+    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = d2, p->shape[3] = 0;
+    p->init = init, p->a = a, p->decay = decay;
+}
+
+static int m2_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
+    if (!o) return NPARAM;
+    Dims d = dims(c, D);
+    spec(&o[P_IN], "in_proj.weight", 2, d.DP, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    spec(&o[P_CONV_W], "conv1d.weight", 3, d.CD, 1, d.K, INIT_UNIFORM, 1 / sqrt((double)d.K), 1);
+    spec(&o[P_CONV_B], "conv1d.bias", 1, d.CD, 0, 0, INIT_UNIFORM, 1 / sqrt((double)d.K), 0);
+    spec(&o[P_DT_B], "dt_bias", 1, d.H, 0, 0, INIT_CUSTOM, 0, 0);
+    spec(&o[P_ALOG], "A_log", 1, d.H, 0, 0, INIT_CUSTOM, 0, 0);
+    spec(&o[P_D], "D", 1, d.H, 0, 0, INIT_ONE, 0, 0);
+    spec(&o[P_NORM], "norm.weight", 1, d.I, 0, 0, INIT_ONE, 0, 0);
+    spec(&o[P_OUT], "out_proj.weight", 2, D, d.I, 0, INIT_UNIFORM, 1 / sqrt((double)d.I) / sqrt((double)n_res_layers), 1);
+    return NPARAM;
+}
+
+/* dt_bias: inverse softplus of dt = exp(U(log 1e-3, log 0.1)) clamped >= 1e-4; A_log = log(U[1, 16]). */
+static void m2_init_custom(const LayerCfg *c, int D, int idx, real *p, Rng *r) {
+    Dims d = dims(c, D);
+    for (int h = 0; h < d.H; h++) {
+        if (idx == P_DT_B) {
+            double dt = exp(log(1e-3) + rng_uniform(r) * (log(0.1) - log(1e-3)));
+            if (dt < 1e-4) dt = 1e-4;
+            p[h] = (real)(dt + log(-expm1(-dt)));
+        } else if (idx == P_ALOG) {
+            p[h] = (real)log(1 + 15 * rng_uniform(r));
+        }
+    }
+}
+
+static void m2_plan(Layer *l, Arena *a, int B, int T) {
+    Dims d = dims(l->cfg, l->D);
+    size_t M = (size_t)B * T;
+    int nck = EID_CDIV(T, d.Q);
+    l->buf[ZX] = arena_take(a, M * d.DP);
+    l->buf[XC] = arena_take(a, M * d.CD);
+    l->buf[XBC] = arena_take(a, M * d.CD);
+    l->buf[DLT] = arena_take(a, M * d.H);
+    l->buf[Y] = arena_take(a, M * d.I);
+    l->buf[YG] = arena_take(a, M * d.I);
+    l->buf[RSTD] = arena_take(a, M * d.G);
+    l->buf[NRM] = arena_take(a, M * d.I);
+    l->buf[SIN] = arena_take(a, (size_t)B * d.H * nck * d.P * d.N);
+    l->buf[WORK] = arena_take(a, k_ssd_work(B, T, d.H, d.P, d.N, d.Q, eid_threads()));
+    l->buf[D_N] = arena_take(a, M * d.I);
+    l->buf[D_ZX] = arena_take(a, M * d.DP);
+    l->buf[D_XBC] = arena_take(a, M * d.CD);
+    l->buf[D_DLT] = arena_take(a, M * d.H);
+    l->B = B, l->T = T;
+}
+
+static inline real softplus(real v) { return v > 20 ? v : rlog1p(rexp(v)); }
+
+/* Δ = softplus(dt + dt_bias), dt = the last H columns of zx. */
+static void delta_fwd(const Dims *d, const real *zx, const real *bias, real *dlt, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int h = 0; h < d->H; h++) dlt[m * d->H + h] = softplus(zx[m * d->DP + d->DP - d->H + h] + bias[h]);
+}
+
+/* yg = y ⊙ silu(z) */
+static void gate_fwd(const Dims *d, const real *zx, const real *y, real *yg, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int i = 0; i < d->I; i++) {
+            real z = zx[m * d->DP + i];
+            yg[m * d->I + i] = y[m * d->I + i] * z * k_sigmoid(z);
+        }
+}
+
+static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l->cfg, l->D);
+    int M = s->B * s->T;
+    real **b = l->buf, **p = l->p;
+    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    eid_gemm(0, 1, M, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[ZX], d.DP);
+    k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags);
+    k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
+    delta_fwd(&d, b[ZX], p[P_DT_B], b[DLT], M);
+    k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
+              b[WORK], eid_threads());
+    gate_fwd(&d, b[ZX], b[Y], b[YG], M);
+    k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
+    eid_gemm(0, 1, M, d.D, d.I, 1, b[NRM], d.I, p[P_OUT], d.I, 0, out, d.D);
+}
+
+/* dyg (in dn) → dy (in place) and dz (z columns of dzx): yg = y·z·σ(z). */
+static void gate_bwd(const Dims *d, const real *zx, const real *y, real *dn, real *dzx, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int i = 0; i < d->I; i++) {
+            size_t j = m * d->I + i;
+            real z = zx[m * d->DP + i], sz = k_sigmoid(z), g = dn[j];
+            dzx[m * d->DP + i] = g * y[j] * sz * (1 + z * (1 - sz));
+            dn[j] = g * z * sz;
+        }
+}
+
+/* dΔ → d(dt) = dΔ·σ(dt + dt_bias) into the dt columns of dzx; d dt_bias reduced over tokens. */
+static void delta_bwd(const Dims *d, const real *zx, const real *bias, const real *ddlt, real *dzx, real *dbias, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (int h = 0; h < d->H; h++) {
+            size_t c = m * d->DP + d->DP - d->H + h;
+            dzx[c] = ddlt[m * d->H + h] * k_sigmoid(zx[c] + bias[h]);
+        }
+    k_colsum_add(dzx + d->DP - d->H, d->DP, NULL, 0, (int)M, d->H, dbias);
+}
+
+static void silu_bwd_inplace(real *du, const real *xc, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real s = k_sigmoid(xc[j]);
+        du[j] *= s * (1 + xc[j] * (1 - s));
+    }
+}
+
+static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
+    Dims d = dims(l->cfg, l->D);
+    int M = s->B * s->T;
+    real **b = l->buf, **p = l->p, **g = l->g;
+    /* out = W_out·n */
+    eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_N], d.I);
+    eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[NRM], d.I, 1, g[P_OUT], d.I);
+    /* grouped norm (in place: D_N becomes dyg), then the gate (D_N becomes dy) */
+    k_gnorm_bwd(b[D_N], b[YG], p[P_NORM], b[RSTD], b[D_N], g[P_NORM], M, d.I, d.G);
+    gate_bwd(&d, b[ZX], b[Y], b[D_N], b[D_ZX], M);
+    /* the SSD */
+    memset(b[D_XBC], 0, sizeof(real) * (size_t)M * d.CD);
+    memset(b[D_DLT], 0, sizeof(real) * (size_t)M * d.H);
+    k_ssd_bwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[D_N], b[SIN], b[D_XBC], b[D_DLT], g[P_ALOG], g[P_D], s->B,
+              s->T, d.H, d.P, d.G, d.N, d.Q, s->flags, b[WORK], eid_threads());
+    delta_bwd(&d, b[ZX], p[P_DT_B], b[D_DLT], b[D_ZX], g[P_DT_B], M);
+    /* xBC = silu(conv(xBC_raw)) */
+    silu_bwd_inplace(b[D_XBC], b[XC], (size_t)M * d.CD);
+    for (int m = 0; m < M; m++) memset(b[D_ZX] + (size_t)m * d.DP + d.I, 0, sizeof(real) * d.CD);
+    k_conv1d_bwd(b[D_XBC], d.CD, b[ZX] + d.I, d.DP, p[P_CONV_W], b[D_ZX] + d.I, d.DP, g[P_CONV_W], g[P_CONV_B], s->B,
+                 s->T, d.CD, d.K, s->flags);
+    /* zx = W_in·x */
+    eid_gemm(1, 0, d.DP, d.D, M, 1, b[D_ZX], d.DP, b[X_IN], d.D, 1, g[P_IN], d.D);
+    eid_gemm(0, 0, M, d.D, d.DP, 1, b[D_ZX], d.DP, p[P_IN], d.D, 1, dx, d.D);
+}
+
+static size_t m2_state_size(const LayerCfg *c, int D) {
+    Dims d = dims(c, D);
+    return (size_t)d.H * d.P * d.N + (size_t)d.CD * (d.K - 1); /* layers.md §3.5, §9 */
+}
+
+static void m2_plan_step(Layer *l, Arena *a, int nseq) {
+    Dims d = dims(l->cfg, l->D);
+    l->buf[S_ZX] = arena_take(a, (size_t)nseq * d.DP);
+    l->buf[S_XBC] = arena_take(a, (size_t)nseq * d.CD);
+    l->buf[S_DLT] = arena_take(a, (size_t)nseq * d.H);
+    l->buf[S_Y] = arena_take(a, (size_t)nseq * d.I);
+    l->buf[S_YG] = arena_take(a, (size_t)nseq * d.I);
+    l->buf[S_RSTD] = arena_take(a, (size_t)nseq * d.G);
+    l->buf[S_N] = arena_take(a, (size_t)nseq * d.I);
+    l->nseq = nseq;
+}
+
+static void m2_step(Layer *l, real *state, const real *x, real *out, int nseq) {
+    Dims d = dims(l->cfg, l->D);
+    real **b = l->buf, **p = l->p;
+    real *ring = state, *S = state + (size_t)nseq * d.CD * (d.K - 1);
+    eid_gemm(0, 1, nseq, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_ZX], d.DP);
+    k_conv1d_step(ring, b[S_ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[S_XBC], d.CD, nseq, d.CD, d.K);
+    k_silu_fwd(b[S_XBC], d.CD, b[S_XBC], d.CD, nseq, d.CD);
+    delta_fwd(&d, b[S_ZX], p[P_DT_B], b[S_DLT], nseq);
+    k_ssd_step(S, b[S_XBC], d.CD, b[S_DLT], p[P_ALOG], p[P_D], b[S_Y], nseq, d.H, d.P, d.G, d.N);
+    gate_fwd(&d, b[S_ZX], b[S_Y], b[S_YG], nseq);
+    k_gnorm_fwd(b[S_YG], p[P_NORM], b[S_N], b[S_RSTD], nseq, d.I, d.G, (real)1e-5);
+    eid_gemm(0, 1, nseq, d.D, d.I, 1, b[S_N], d.I, p[P_OUT], d.I, 0, out, d.D);
+}
+
+static double m2_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->d_state; }
+
+const LayerOps mamba2_ops = {
+    .name = "mamba2",
+    .resolve = m2_resolve,
+    .params = m2_params,
+    .init_custom = m2_init_custom,
+    .plan = m2_plan,
+    .forward = m2_forward,
+    .backward = m2_backward,
+    .state_size = m2_state_size,
+    .plan_step = m2_plan_step,
+    .step = m2_step,
+    .zoology_state = m2_zoology_state,
+};

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# ref_crosscheck.sh [BUILD] — the engine's logits against the independent float64 reference
+# (tests/ref/ref_model.py; layers.md §0.2 checkpoint format, §0.3 block structure, one plugin per
+# mixer in tests/ref/mixers/).  For every mixer the engine registers that has a reference plugin:
+# a 2-layer model of that mixer, and (other than longhorn) a longhorn + mixer hybrid; once, a model
+# of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head.  Each model is run with
+# `eidetic forward` in the parallel form and with --recurrent (the one-token step); each run is one
+# check at tol 1e-4 (max|c − ref| / max|ref|).  Ends with "ref_crosscheck: N passed, M failed".
+set -u
+BUILD=${1:-build}
+cd "$(dirname "$0")/../.." || exit 1
+PY=/usr/bin/python3
+REF="$PY tests/ref/ref_model.py"
+EID="$BUILD/eidetic"
+
+if ! $PY -c "import torch" 2>/dev/null; then
+    echo "FAIL: $PY cannot import torch: python3-torch is missing (the setup script installs it)"
+    echo "ref_crosscheck: 0 passed, 1 failed"
+    exit 1
+fi
+if [ ! -x "$EID" ]; then
+    echo "FAIL: $EID not found (build first: make)"
+    echo "ref_crosscheck: 0 passed, 1 failed"
+    exit 1
+fi
+
+# Mixers the engine offers: `train --layers nonexistent` prints "... (known: a, b, c)".
+known=$("$EID" train --layers nonexistent 2>&1 | sed -n 's/.*(known: \(.*\)).*/\1/p' | tr -d ' ' | tr ',' ' ')
+mixers=()
+for m in $known; do
+    if [ -f "tests/ref/mixers/$m.py" ]; then mixers+=("$m"); else echo "note: no reference plugin for mixer '$m' (tests/ref/mixers/$m.py); not checked"; fi
+done
+if [ ${#mixers[@]} -eq 0 ]; then
+    echo "FAIL: no checkable mixer (engine lists: '${known}')"
+    echo "ref_crosscheck: 0 passed, 1 failed"
+    exit 1
+fi
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+TOKENS=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,62,0    # 22 tokens < vocab 64
+# Small sizes that hold with d_model 16, scoped to their mixer (MIXER.KEY=VALUE): swa's window
+# shorter than the sequence (§5.3); Mamba-2 heads that divide I = 32 and a small state (§3.7,
+# whose defaults P = 64, N = 128 do not fit); two heads for GLA and attention (dk, dh >= 4).
+OPTS=(--vocab 64 --d-model 16
+      --layer-opt swa.window=5 --layer-opt swa.num_heads=2 --layer-opt attn.num_heads=2
+      --layer-opt mamba2.headdim=8 --layer-opt mamba2.d_state=8 --layer-opt gla.num_heads=2)
+
+pass=0; fail=0
+check() {   # check NAME CKPT [--recurrent]
+    local name=$1 ck=$2; shift 2
+    local out="$TMP/logits.safetensors" msg
+    rm -f "$out"
+    if ! msg=$("$EID" forward --ckpt "$ck" --tokens "$TOKENS" --out "$out" --threads 1 "$@" 2>&1); then
+        fail=$((fail + 1)); echo "FAIL $name: eidetic forward failed: $(printf '%s' "$msg" | grep -v BLAS | tail -2)"
+        return
+    fi
+    if msg=$($REF compare --ckpt "$ck" --tokens "$TOKENS" --logits "$out" --tol 1e-4 2>&1); then
+        pass=$((pass + 1)); echo "ok   $name: $(printf '%s' "$msg" | head -1 | cut -d' ' -f1-2)"
+    else
+        fail=$((fail + 1)); echo "FAIL $name: $(printf '%s' "$msg" | tr '\n' ' ')"
+    fi
+}
+model() {   # model NAME SEED make-ckpt-args... : build the checkpoint, check both forms
+    local name=$1 seed=$2; shift 2
+    local ck="$TMP/$name" msg
+    if ! msg=$($REF make-ckpt --out "$ck" --seed "$seed" "${OPTS[@]}" "$@" 2>&1); then
+        fail=$((fail + 2)); echo "FAIL $name: make-ckpt failed: $msg"
+        return
+    fi
+    check "$name parallel" "$ck"
+    check "$name recurrent" "$ck" --recurrent
+}
+
+seed=1
+for m in "${mixers[@]}"; do
+    model "$m" $seed --layers-spec "$m,$m" --d-ff-pattern 0; seed=$((seed + 1))
+    # hybrid with longhorn, when longhorn itself is checkable
+    if [ "$m" = longhorn ] || ! printf '%s\n' "${mixers[@]}" | grep -qx longhorn; then continue; fi
+    model "longhorn+$m" $seed --layers-spec "longhorn,$m" --d-ff-pattern 0; seed=$((seed + 1))
+done
+all=$(IFS=,; echo "${mixers[*]}")
+[ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
+model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied
+
+echo "ref_crosscheck: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,169 @@
+/* test_checkpoint.c — checkpoints: bit-exact round trip, rejected corruptions with clear errors,
+ * config.json validation, and a resumed run that continues exactly like an uninterrupted one. */
+#include <sys/stat.h>
+#include <unistd.h>
+#include "core/runtime.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "model_util.h"
+#include "train/trainer.h"
+
+static char tmpdir[256];
+
+static void path(char *buf, const char *a, const char *b) { snprintf(buf, 512, "%s/%s%s%s", tmpdir, a, b ? "/" : "", b ? b : ""); }
+
+static void round_trip(const char *layers, int d_ff, int tied) {
+    char dir[512];
+    path(dir, "rt", NULL);
+    Model *m = tiny_model(layers, 23, 8, d_ff, tied, 0, 4);
+    CHECK(ckpt_save_model(m, dir, 17) == 0, "save: %s", eid_last_error());
+    long step = 0;
+    Model *r = ckpt_load_model(dir, &step);
+    CHECK(r != NULL, "load: %s", eid_last_error());
+    if (!r) return model_free(m);
+    CHECK(step == 17, "step metadata %ld", step);
+    int same = r->n_reals == m->n_reals;
+    for (int j = 0; same && j < m->nparam; j++)
+        same = !memcmp(r->w + m->param[j].offset, m->w + m->param[j].offset, sizeof(real) * m->param[j].numel);
+    CHECK(same, "[%s] weights differ after round trip", layers);
+    CHECK(r->nparam == m->nparam, "parameter tables differ");
+    int tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    real *a = eid_xmalloc(sizeof(real) * 9 * 23), *b = eid_xmalloc(sizeof(real) * 9 * 23);
+    model_plan(m, 1, 9, 9), model_plan(r, 1, 9, 9);
+    model_trunk_forward(m, tok, NULL, 1, 9), model_logits_all(m, a);
+    model_trunk_forward(r, tok, NULL, 1, 9), model_logits_all(r, b);
+    CHECK(!memcmp(a, b, sizeof(real) * 9 * 23), "[%s] logits differ after round trip", layers);
+    free(a), free(b);
+    model_free(m), model_free(r);
+}
+
+static void write_bytes(const char *p, const void *d, size_t n) {
+    FILE *f = fopen(p, "wb");
+    fwrite(d, 1, n, f);
+    fclose(f);
+}
+
+static char *read_bytes(const char *p, size_t *n) {
+    FILE *f = fopen(p, "rb");
+    fseek(f, 0, SEEK_END);
+    *n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = eid_xmalloc(*n + 1);
+    *n = fread(b, 1, *n, f);
+    b[*n] = 0;
+    fclose(f);
+    return b;
+}
+
+static void expect_load_error(const char *dir, const char *needle, const char *what) {
+    eid_clear_error();
+    Model *m = ckpt_load_model(dir, NULL);
+    CHECK(m == NULL, "%s: a damaged checkpoint was accepted", what);
+    CHECK(strstr(eid_last_error(), needle) != NULL, "%s: error '%s' does not mention '%s'", what, eid_last_error(), needle);
+    model_free(m);
+}
+
+static void corruptions(void) {
+    char dir[512], st[512], cfg[512];
+    path(dir, "bad", NULL), path(st, "bad", "model.safetensors"), path(cfg, "bad", "config.json");
+    Model *m = tiny_model("longhorn,longhorn", 23, 8, 0, 1, 0, 4);
+    ckpt_save_model(m, dir, 1);
+    size_t n, nc;
+    char *good = read_bytes(st, &n), *gcfg = read_bytes(cfg, &nc);
+    write_bytes(st, good, n / 2);
+    expect_load_error(dir, "truncated", "truncated safetensors");
+    write_bytes(st, good, 5);
+    expect_load_error(dir, "too short", "5-byte safetensors");
+    char *bad = eid_xmalloc(n);
+    memcpy(bad, good, n);
+    bad[8] = '[';
+    write_bytes(st, bad, n);
+    expect_load_error(dir, "JSON", "corrupted header");
+    memcpy(bad, good, n);
+    bad[0] = (char)0xff, bad[3] = 0x7f;
+    write_bytes(st, bad, n);
+    expect_load_error(dir, "header length", "absurd header length");
+    /* a NaN weight */
+    memcpy(bad, good, n);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | (uint8_t)good[i];
+    real nanv = NAN;
+    memcpy(bad + 8 + hl + 16, &nanv, sizeof nanv);
+    write_bytes(st, bad, n);
+    expect_load_error(dir, "non-finite", "NaN weight");
+    write_bytes(st, good, n);
+    /* config that does not match the tensors */
+    char *c2 = eid_xmalloc(nc + 16);
+    snprintf(c2, nc + 16, "%s", gcfg);
+    char *p = strstr(c2, "\"d_model\":\t8");
+    if (p) p[11] = '9';
+    write_bytes(cfg, c2, strlen(c2));
+    expect_load_error(dir, "shape", "config/tensor shape mismatch");
+    write_bytes(cfg, "{\"vocab_size\": 23}", 18);
+    expect_load_error(dir, "d_model", "config without d_model");
+    write_bytes(cfg, "{\"vocab_size\":23,\"d_model\":8,\"layers\":[{\"mixer\":\"lstm\"}]}", 57);
+    expect_load_error(dir, "unknown mixer", "unknown mixer");
+    write_bytes(cfg, "not json", 8);
+    expect_load_error(dir, "JSON", "config not JSON");
+    write_bytes(cfg, gcfg, nc);
+    unlink(st);
+    expect_load_error(dir, "cannot open", "missing model.safetensors");
+    path(dir, "does-not-exist", NULL);
+    expect_load_error(dir, "no such checkpoint", "missing directory");
+    free(good), free(gcfg), free(bad), free(c2);
+    model_free(m);
+}
+
+static void tiny_cfg(TrainCfg *c, const char *out, int steps) {
+    preset_apply(c, "tiny");
+    c->steps = steps, c->eval_every = 0, c->eval_examples = 8, c->ckpt_every = 0, c->quiet = 1, c->batch = 8;
+    c->warmup = 2, c->train_examples = 20; /* a finite set, so the cursor wraps within the test */
+    snprintf(c->out, sizeof c->out, "%s", out);
+    train_cfg_resolve(c);
+}
+
+static void resume_equivalence(void) {
+    char a[512], b[512], pa[512], pb[512], sa[512], sb[512];
+    path(a, "runA", NULL), path(b, "runB", NULL);
+    path(pa, "runA", "model.safetensors"), path(pb, "runB", "model.safetensors");
+    path(sa, "runA", "training_state.safetensors"), path(sb, "runB", "training_state.safetensors");
+    TrainCfg c;
+    EvalResult r;
+    tiny_cfg(&c, a, 7);
+    CHECK(train_run(&c, &r) == 0, "uninterrupted run: %s", eid_last_error());
+    tiny_cfg(&c, b, 7);
+    c.stop_after = 3;
+    CHECK(train_run(&c, &r) == 0, "interrupted run: %s", eid_last_error());
+    tiny_cfg(&c, b, 7);
+    snprintf(c.resume, sizeof c.resume, "%s", b);
+    CHECK(train_run(&c, &r) == 0, "resumed run: %s", eid_last_error());
+    StFile fa, fb;
+    if (st_open(&fa, pa) || st_open(&fb, pb)) { CHECK(0, "open: %s", eid_last_error()); return; }
+    CHECK(fa.size == fb.size && !memcmp(fa.data, fb.data, fa.data_size), "resumed weights differ from the uninterrupted run");
+    st_close(&fa), st_close(&fb);
+    if (st_open(&fa, sa) || st_open(&fb, sb)) { CHECK(0, "open: %s", eid_last_error()); return; }
+    CHECK(fa.data_size == fb.data_size && !memcmp(fa.data, fb.data, fa.data_size), "resumed optimizer state differs");
+    CHECK(!strcmp(st_meta(&fa, "data_cursor"), st_meta(&fb, "data_cursor")), "data cursors differ");
+    st_close(&fa), st_close(&fb);
+    /* a training state from another step than the weights is rejected */
+    Model *m = ckpt_load_model(b, NULL);
+    ckpt_save_model(m, b, 99);
+    model_free(m);
+    tiny_cfg(&c, b, 9);
+    snprintf(c.resume, sizeof c.resume, "%s", b);
+    CHECK(train_run(&c, &r) != 0 && strstr(eid_last_error(), "step"), "mismatched weights/state must be rejected: %s", eid_last_error());
+}
+
+int main(void) {
+    eid_runtime_init(NULL, 2, 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/eidetic-test-ckpt-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 2;
+    round_trip("longhorn,longhorn", 0, 1);
+    round_trip("longhorn,longhorn", 12, 0);
+    corruptions();
+    resume_equivalence();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    return t_summary("test_checkpoint");
+}
