@@ -95,11 +95,69 @@ static void check_vs_naive(LayerCfg cfg, int D, int B, int T, const uint8_t *fla
     tl_free(&t);
 }
 
+/* Δ ≈ 0.3..1.3 and a ≈ −1..−4 instead of the init's Δ ≈ 1e-3..0.1: the decay then matters across chunks,
+ * and the A_log gradient is far above the finite-difference noise of the harness (h = 1e-6 on a loss of
+ * size ~10 gives ~2e-9 absolute noise; at the init some A_log gradients are ~1e-5, so the harness's 1e-5
+ * relative test can fail on noise alone — see check_alog_init_fd). */
+static void strong_decay_params(TLayer *t) {
+    int H = t->cfg.expand * t->l.D / t->cfg.headdim;
+    for (int h = 0; h < H; h++) t->l.p[3][h] = (real)(-1 + 2.0 * h / H), t->l.p[4][h] = (real)log(1 + 3.0 * h / H);
+}
+
+/* The body of layer_suite() with strong_decay_params(). */
+static void suite_strong_decay(LayerCfg cfg, int D) {
+    TLayer t;
+    tl_init(&t, &mamba2_ops, &cfg, D, 1234);
+    strong_decay_params(&t);
+    uint8_t *flags = make_flags(2, 7, 4), *f2 = make_flags(2, 37, 19);
+    check_gradients(&t, 2, 7, NULL, "strong decay B=2 T=7");
+    check_gradients(&t, 2, 7, flags, "strong decay B=2 T=7 with a segment reset");
+    check_step_equivalence(&t, 2, 37, NULL, 1e-10, "strong decay T=37");
+    check_step_equivalence(&t, 2, 37, f2, 1e-10, "strong decay T=37 with a segment reset");
+    check_chunks(&t, 2, 37, NULL, "strong decay T=37");
+    check_chunks(&t, 2, 37, f2, "strong decay T=37 with a segment reset");
+    free(flags), free(f2);
+    tl_free(&t);
+}
+
+/* At the documented init, the A_log gradient against central differences with h = 1e-4 (truncation
+ * error ~h², rounding noise ~1e-12 here) to 1e-6 relative. */
+static void check_alog_init_fd(LayerCfg cfg, int D) {
+    TLayer t;
+    tl_init(&t, &mamba2_ops, &cfg, D, 1234);
+    int B = 2, T = 7, H = t.cfg.expand * D / t.cfg.headdim;
+    size_t n = (size_t)B * T * D;
+    SeqInfo s = {B, T, NULL};
+    tl_plan(&t, B, T);
+    Rng r;
+    rng_init(&r, 99, 0);
+    real *x = eid_aligned_alloc(n * sizeof(real)), *w = eid_aligned_alloc(n * sizeof(real));
+    real *y = eid_aligned_alloc(n * sizeof(real)), *dx = eid_aligned_alloc(n * sizeof(real));
+    rand_fill(x, n, &r, 1), rand_fill(w, n, &r, 1);
+    tl_loss(&t, x, w, y, &s);
+    t.l.ops->backward(&t.l, w, dx, &s);
+    double worst = 0, hh = 1e-4;
+    for (int h = 0; h < H; h++) {
+        real keep = t.l.p[4][h];
+        t.l.p[4][h] = keep + hh;
+        double lp = tl_loss(&t, x, w, y, &s);
+        t.l.p[4][h] = keep - hh;
+        double lm = tl_loss(&t, x, w, y, &s);
+        t.l.p[4][h] = keep;
+        double num = (lp - lm) / (2 * hh);
+        worst = fmax(worst, fabs(num - t.l.g[4][h]) / (fabs(num) + fabs((double)t.l.g[4][h]) + 1e-300));
+    }
+    CHECK(worst < 1e-6, "mamba2: A_log gradient at init vs finite differences (h=1e-4) rel err %.3g", worst);
+    free(x), free(w), free(y), free(dx);
+    tl_free(&t);
+}
+
 /* Gradients when the sequence spans several chunks (the harness checks them at the default chunk 64). */
 static void check_grad_chunked(LayerCfg cfg, int D, int chunk, int T) {
     TLayer t;
     tl_init(&t, &mamba2_ops, &cfg, D, 4321);
     t.cfg.chunk = chunk;
+    strong_decay_params(&t);
     char tag[64];
     snprintf(tag, sizeof tag, "chunk=%d T=%d", chunk, T);
     check_gradients(&t, 2, T, NULL, tag);
@@ -179,11 +237,14 @@ static void check_resolve_and_sizes(void) {
 int main(int argc, char **argv) {
     eid_runtime_init(NULL, 2, 0);
     LayerCfg c1 = {.mixer = "mamba2", .d_state = 4, .expand = 2, .headdim = 4, .d_conv = 4}; /* D=8: H=4, G=1 */
-    layer_suite("mamba2", c1, 8);
+    suite_strong_decay(c1, 8);
+    check_alog_init_fd(c1, 8);
     LayerCfg c2 = {.mixer = "mamba2", .d_state = 3, .expand = 2, .headdim = 3, .ngroups = 2, .d_conv = 2}; /* D=6: H=4, G=2 */
     layer_suite("mamba2", c2, 6);
     LayerCfg c3 = {.mixer = "mamba2", .d_state = 5, .expand = 1, .headdim = 5, .d_conv = 1}; /* D=5: H=1, K=1 */
     layer_suite("mamba2", c3, 5);
+    suite_strong_decay(c2, 6);
+    check_alog_init_fd(c2, 6);
 
     int Ts[] = {37, 70};
     for (int k = 0; k < 2; k++) {

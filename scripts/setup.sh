@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what eidetic needs on Debian/Ubuntu when it is missing (idempotent; quiet when all is there).
+#   build:  gcc, make, pkg-config, OpenBLAS (OpenMP build), cJSON
+#   tests:  python3 with torch + numpy (the independent reference implementations in tests/ref/)
+set -euo pipefail
+pkgs=(gcc make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev python3 python3-torch python3-numpy)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null; then
+        echo "setup: missing packages (${missing[*]}) and no apt-get: install them with your package manager" >&2
+        exit 1
+    fi
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

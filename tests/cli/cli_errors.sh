@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# CLI behaviour: every subcommand's --help, a tiny end-to-end run (train → eval → info → forward →
+# generate → resume), and clear one-line errors with a non-zero exit for bad input of every kind.
+set -u
+BUILD=${1:-build}
+E="$(cd "$(dirname "$0")/../.." && pwd)/$BUILD/eidetic"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect_fail NAME PATTERN CMD...: non-zero exit and stderr matching PATTERN
+expect_fail() {
+    local name=$1 pat=$2; shift 2
+    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
+    if [ $rc -ne 0 ] && printf "%s" "$err" | grep -qiE -e "$pat"; then ok; else bad "$name (rc=$rc): $err"; fi
+}
+expect_ok() {
+    local name=$1; shift
+    if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$name: $(tail -3 "$T/err")"; fi
+}
+
+for c in train eval info generate forward; do
+    expect_ok "$c --help" "$E" "$c" --help
+    grep -q "usage: eidetic $c" "$T/out" || bad "$c --help prints no usage"
+done
+expect_fail "no command" "usage" "$E"
+expect_fail "unknown command" "unknown command" "$E" frobnicate
+
+# a tiny run end to end
+R="$T/run"
+expect_ok "train tiny" "$E" train --preset tiny --steps 30 --out "$R" --quiet
+grep -qE '^accuracy: [01]\.[0-9]+$' "$T/out" && ok || bad "train does not end with 'accuracy: X'"
+[ -s "$R/metrics.jsonl" ] && [ "$(wc -l < "$R/metrics.jsonl")" -eq 30 ] && ok || bad "metrics.jsonl does not hold one line per step"
+/usr/bin/python3 -c "import json,sys; [json.loads(l) for l in open('$R/metrics.jsonl')]" 2>/dev/null && ok || bad "metrics.jsonl lines are not JSON"
+expect_ok "eval" "$E" eval --ckpt "$R" --examples 64
+grep -qE '^accuracy: [01]\.[0-9]+$' "$T/out" && ok || bad "eval does not print 'accuracy: X'"
+expect_ok "info ckpt" "$E" info --ckpt "$R"
+grep -q "total:" "$T/out" && ok || bad "info prints no total"
+expect_ok "info preset" "$E" info --preset mqar-256
+expect_ok "forward" "$E" forward --ckpt "$R" --tokens 1,2,3,4 --out "$T/l.safetensors"
+expect_ok "generate" "$E" generate --ckpt "$R" --prompt 1,2,3 --max-new 5
+grep -qE '^[0-9]+(,[0-9]+){4}$' "$T/out" && ok || bad "generate did not print 5 tokens"
+expect_ok "generate sampled" "$E" generate --ckpt "$R" --prompt 1,2,3 --max-new 5 --temperature 0.8 --top-p 0.9 --seed 4
+expect_ok "resume to 40" "$E" train --resume "$R" --steps 40 --quiet
+[ "$(wc -l < "$R/metrics.jsonl")" -eq 40 ] && ok || bad "resume did not append 10 metric lines"
+
+# bad flags and values
+expect_fail "unknown flag" "unknown option --bogus" "$E" train --bogus 1
+expect_fail "bad int" "expected an integer" "$E" train --steps ten
+expect_fail "bad number" "expected a number" "$E" train --lr fast
+expect_fail "missing value" "needs a value" "$E" train --steps
+expect_fail "bad preset" "unknown preset" "$E" train --preset nope
+expect_fail "bad mixer" "unknown mixer 'lstm'" "$E" train --layers lstm --out "$T/x"
+expect_fail "negative batch" "--batch" "$E" train --batch -1 --out "$T/x"
+expect_fail "kv too many" "--kv-pairs" "$E" train --preset tiny --kv-pairs 99 --out "$T/x"
+expect_fail "bad lr" "--lr" "$E" train --lr 0 --out "$T/x"
+echo '{"steps": "many"}' > "$T/c.json"
+expect_fail "config bad value" "c.json.*expected an integer" "$E" train --config "$T/c.json"
+echo '{"stepz": 3}' > "$T/c2.json"
+expect_fail "config unknown key" "unknown key" "$E" train --config "$T/c2.json"
+echo '{' > "$T/c3.json"
+expect_fail "config not json" "not valid JSON" "$E" train --config "$T/c3.json"
+expect_fail "config missing" "cannot open" "$E" train --config "$T/none.json"
+
+# bad checkpoints: errors name the file; the checkpoint on disk is left as it was
+expect_fail "eval no ckpt" "no such checkpoint" "$E" eval --ckpt "$T/none"
+cp -r "$R" "$T/broken"
+head -c 100 "$R/model.safetensors" > "$T/broken/model.safetensors"
+expect_fail "eval truncated" "model.safetensors.*(truncated|short)" "$E" eval --ckpt "$T/broken"
+expect_fail "forward bad token" "outside the vocabulary" "$E" forward --ckpt "$R" --tokens 1,99999 --out "$T/l2.st"
+expect_fail "forward bad list" "token" "$E" forward --ckpt "$R" --tokens 1,x --out "$T/l2.st"
+expect_fail "generate bad top-p" "top-p" "$E" generate --ckpt "$R" --prompt 1 --top-p 2
+sum1=$(md5sum < "$R/model.safetensors")
+expect_fail "resume with --out" "drop --out" "$E" train --resume "$R" --out "$T/other"
+[ "$sum1" = "$(md5sum < "$R/model.safetensors")" ] && ok || bad "a failed command changed the checkpoint"
+expect_fail "resume missing" "cannot open" "$E" train --resume "$T/none"
+
+echo "cli_errors: $pass passed, $fail failed"
+[ $fail -eq 0 ]
