@@ -18,6 +18,32 @@
 #define FWD_CB 16   /* channels per forward task */
 #define MAX_N 256   /* d_state limit (checked by the layer) */
 
+/* exp for the decays exp(Δ·A) (argument ≤ 0). The fp32 build uses a branch-free Cephes-style
+ * polynomial (max rel. error 8e-8 over [−87, 88], i.e. < 1 ulp) that the compiler vectorises: libm's
+ * expf is a scalar call and made the scan ~10x slower. The fp64 (test) build uses libm's exp. */
+#ifdef EIDETIC_FP64
+#define dexp(x) exp(x)
+#else
+static inline float dexp(float x) {
+    x = x < -87.0f ? -87.0f : x; /* exp(−87) ≈ 1.6e-38 is still a normal float */
+    x = x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) */
+    float r = x - n * 0.693359375f;                                       /* ln 2, high part */
+    r = r + n * 2.12194440e-4f;                                           /* ln 2, low part */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23; /* 2^n */
+    float s;
+    memcpy(&s, &e, sizeof s);
+    return p * s;
+}
+#endif
+
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
 
 /* One token for channels [i0, i1): h ← exp(ΔA)·h + Δ·u·B ; y = h·C. h holds rows i0.. only. */
@@ -29,8 +55,9 @@ static inline void scan_token(real *restrict h, const real *restrict u, const re
         const real *restrict a = A + (size_t)i * N;
         const real dl = delta[i], du = dl * u[i];
         real acc = 0;
+#pragma omp simd reduction(+ : acc)
         for (int n = 0; n < N; n++) {
-            real v = rexp(dl * a[n]) * s[n] + du * Bt[n];
+            real v = dexp(dl * a[n]) * s[n] + du * Bt[n];
             s[n] = v;
             acc += v * Ct[n];
         }
@@ -111,8 +138,9 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
                         const real *a = A + (size_t)i * N;
                         const real *sp = prev + (size_t)(i - i0) * N;
                         real *sc = cur + (size_t)(i - i0) * N, *e = dec + (size_t)(i - i0) * N;
+#pragma omp simd
                         for (int n = 0; n < N; n++) {
-                            e[n] = rexp(dl * a[n]);
+                            e[n] = dexp(dl * a[n]);
                             sc[n] = keep * e[n] * sp[n] + dlu * Bt[n];
                         }
                     }
@@ -131,6 +159,7 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
                         const real *e = dec + (size_t)(i - i0) * N;
                         real *g = G + (size_t)(i - i0) * N, *dAi = dAb + (size_t)(i - i0) * N;
                         real du_acc = 0, ddl_acc = 0;
+#pragma omp simd reduction(+ : du_acc, ddl_acc)
                         for (int n = 0; n < N; n++) {
                             real gn = g[n] + Ct[n] * gy;   /* G_t = C_t·dy_t + exp(Δ_{t+1}A)·G_{t+1} */
                             real q = keep * gn * e[n] * sp[n]; /* G_t · ∂h_t/∂(ΔA) */
