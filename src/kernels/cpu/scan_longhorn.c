@@ -89,20 +89,21 @@ void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const re
                 const real *prev = St + (size_t)(t - t0) * IN, *cur = prev + IN;
                 const real *kt = k + bt * ldkq, *qt = q + bt * ldkq;
                 real *dkt = dk + bt * ldkq, *dqt = dq + bt * ldkq;
-                int reset = reset_at(flags, bt);
+                const real keep = reset_at(flags, bt) ? 0 : 1; /* S_{t−1} and the carried adjoint are cut */
                 for (int i = 0; i < I; i++) {
                     const real g_y = dy[bt * I + i], e = eps[bt * I + i], ui = u[bt * I + i];
-                    real *g = G + (size_t)i * N;
-                    const real *sp = prev + (size_t)i * N, *sc = cur + (size_t)i * N;
+                    real *restrict g = G + (size_t)i * N;
+                    const real *restrict sp = prev + (size_t)i * N, *restrict sc = cur + (size_t)i * N;
                     real du_acc = 0, de_acc = 0;
+#pragma omp simd reduction(+ : du_acc, de_acc)
                     for (int n = 0; n < N; n++) {
-                        real gn = g[n] + qt[n] * g_y; /* G_t = q_t·dy_t + A_{t+1} G_{t+1} */
-                        real spn = reset ? 0 : sp[n];
+                        const real kn = kt[n], spn = keep * sp[n];
+                        const real gn = g[n] + qt[n] * g_y; /* G_t = q_t·dy_t + A_{t+1} G_{t+1} */
                         dqt[n] += g_y * sc[n];
-                        du_acc += gn * e * kt[n];
-                        de_acc += gn * (ui * kt[n] - kt[n] * kt[n] * spn);
-                        dkt[n] += gn * e * (ui - 2 * kt[n] * spn);
-                        g[n] = reset ? 0 : gn * (1 - e * kt[n] * kt[n]); /* hand A_t G_t to t−1 */
+                        du_acc += gn * e * kn;
+                        de_acc += gn * (ui * kn - kn * kn * spn);
+                        dkt[n] += gn * e * (ui - 2 * kn * spn);
+                        g[n] = keep * gn * (1 - e * kn * kn); /* hand A_t G_t to t−1 */
                     }
                     du[bt * I + i] += du_acc;
                     deps[bt * I + i] = de_acc;

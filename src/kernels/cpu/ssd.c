@@ -174,7 +174,7 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                     eid_gemm(0, 0, L, N, P, 1, dY, I, S, N, 0, s.dCw, N);
                     for (int r = 0; r < L && s.seg[r] == 0; r++) {
                         real e = rexp(s.Gc[r]);
-                        for (int n = 0; n < N; n++) (void)e;
+                        for (int n = 0; n < N; n++) dC[(size_t)r * HN + n] += s.dCw[r * N + n] * e;
                     }
                 }
                 /* S_out ∋ Xᵀ·Bw: dBw = X·dS */
