@@ -23,7 +23,7 @@ int cmd_info(int argc, char **argv) {
         for (int i = 2; i + 1 < argc; i++)
             if (!strcmp(argv[i], "--preset") && preset_apply(&c, argv[i + 1]) != 0) return cli_fail("info");
         if (opts_parse(train_opts, n_train_opts, &c, argc - 2, argv + 2, "info") != 0) return cli_fail("info");
-        if (c.config[0] && train_cfg_load_file(&c, c.config) != 0) return cli_fail("info");
+        if (c.config[0] && train_cfg_load_file(&c, c.config, 1) != 0) return cli_fail("info");
         if (train_cfg_resolve(&c) != 0) return cli_fail("info");
         m = model_new(&c.model);
         if (!m) return cli_fail("info");

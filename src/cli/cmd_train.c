@@ -52,7 +52,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(c.out, sizeof c.out, "%s", resume); /* a resumed run writes where it was */
     } else {
         const char *cfg = flag_value(ac, av, "--config");
-        if (cfg && train_cfg_load_file(&c, cfg) != 0) return cli_fail("train");
+        if (cfg && train_cfg_load_file(&c, cfg, preset != NULL) != 0) return cli_fail("train");
     }
     if (opts_parse(train_opts, n_train_opts, &c, ac, av, "train") != 0) return cli_fail("train");
     if (resume && strcmp(c.out, resume) != 0)

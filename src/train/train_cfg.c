@@ -16,6 +16,11 @@ const OptDesc train_opts[] = {
     O("d-ff", OPT_INT, d_ff, "SwiGLU MLP hidden size after every mixer; 0 = no MLP"),
     O("d-state", OPT_INT, d_state, "recurrent state size N per channel (0 = mixer default)"),
     O("expand", OPT_INT, expand, "inner width factor E (0 = mixer default)"),
+    O("num-heads", OPT_INT, num_heads, "heads of attn/swa/gla layers (0 = mixer default)"),
+    O("num-kv-heads", OPT_INT, num_kv_heads, "key/value heads of attn/swa layers (grouped-query attention)"),
+    O("headdim", OPT_INT, headdim, "Mamba-2 head dimension P (0 = default)"),
+    O("window", OPT_INT, window, "sliding-window length W of swa layers"),
+    O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
     O("task", OPT_STR, task.name, "task name: mqar"),
     O("seq-len", OPT_INT, task.seq_len, "sequence length L"),
@@ -242,14 +247,25 @@ int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where) {
     return rc;
 }
 
-int train_cfg_load_file(TrainCfg *c, const char *path) {
+int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag) {
     FILE *f = fopen(path, "rb");
     if (!f) return eid_error("--config %s: cannot open (%s)", path, strerror(errno)), -1;
     char *buf = eid_xmalloc(1 << 20);
     size_t n = fread(buf, 1, (1 << 20) - 1, f);
     fclose(f);
     buf[n] = 0;
-    int rc = train_cfg_apply_json(c, buf, path);
+    /* a "preset" key in the file is the base the file's other keys modify (a --preset flag wins) */
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *p = j ? cJSON_GetObjectItemCaseSensitive(j, "preset") : NULL;
+    int rc = 0;
+    if (cJSON_IsString(p) && !preset_from_flag) {
+        char cfgpath[512];
+        snprintf(cfgpath, sizeof cfgpath, "%s", c->config);
+        rc = preset_apply(c, p->valuestring);
+        snprintf(c->config, sizeof c->config, "%s", cfgpath);
+    }
+    cJSON_Delete(j);
+    if (rc == 0) rc = train_cfg_apply_json(c, buf, path);
     free(buf);
     return rc;
 }
@@ -265,7 +281,12 @@ int train_cfg_resolve(TrainCfg *c) {
         if (c->d_model <= 0) return eid_error("--d-model: must be > 0, got %d", c->d_model), -1;
         if (c->d_ff < 0) return eid_error("--d-ff: must be >= 0, got %d", c->d_ff), -1;
         if (modelcfg_set_layers(m, c->layers, c->d_ff) != 0) return -1;
-        for (int i = 0; i < m->n_layer; i++) m->layer[i].d_state = c->d_state, m->layer[i].expand = c->expand;
+        for (int i = 0; i < m->n_layer; i++) {
+            LayerCfg *l = &m->layer[i];
+            l->d_state = c->d_state, l->expand = c->expand, l->num_heads = c->num_heads, l->chunk = c->chunk;
+            l->num_kv_heads = c->num_kv_heads, l->headdim = c->headdim;
+            if (!strcmp(l->mixer, "swa")) l->window = c->window; /* only sliding-window layers have one */
+        }
         if (modelcfg_resolve(m) != 0) return -1;
     } else if (c->model.vocab_size != c->vocab_size) {
         return eid_error("--vocab %d differs from the model section's vocab_size %d", c->vocab_size, c->model.vocab_size), -1;

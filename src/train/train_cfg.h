@@ -13,6 +13,7 @@ typedef struct {
     /* architecture (ignored when a "model" section comes from --config or when resuming) */
     char layers[512];
     int d_model, d_ff, d_state, expand, vocab_size;
+    int num_heads, num_kv_heads, headdim, window, chunk; /* per-mixer sizes, 0 = the mixer's default */
     /* task */
     TaskCfg task;
     /* optimisation */
@@ -50,7 +51,7 @@ const OptDesc *opt_find(const OptDesc *opts, int n, const char *name);
 void opts_help(const OptDesc *opts, int n, FILE *f);
 char *train_cfg_to_json(const TrainCfg *c); /* malloc'd */
 int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where);
-int train_cfg_load_file(TrainCfg *c, const char *path);
+int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag);
 int train_cfg_resolve(TrainCfg *c); /* task + model + optimiser checks */
 void train_cfg_print(const TrainCfg *c, FILE *f);
 OptimCfg train_cfg_optim(const TrainCfg *c);

@@ -8,7 +8,8 @@
  *   A     = lower-triangular intra-chunk scores, same segment only. For a sub-chunk a (rows a0..),
  *           all earlier rows j of a0's segment form one GEMM block with the reference point
  *           ref = G_{a0}: (Q̂_a ⊙ exp(G_a − ref)) · (K_j ⊙ exp(ref − G_j))ᵀ, both exponents ≤ 0;
- *           the diagonal sub-block is a plain loop over exp(G_i − G_j), j ≤ i.
+ *           the diagonal sub-block is a plain loop whose decay Π_{j<u≤i} exp(gk_u) is a running
+ *           product of factors ≤ 1 (one exp per row and key dim, none per pair).
  *   S_out = [no reset in chunk] diag(exp G_L) S_in + (K ⊙ exp(G_L − G))[rows of L's segment]ᵀ · V
  * Backward recomputes A from the saved S_in, runs the transposed products with the same reference
  * points, and gets dgk from dG = Q̂ ⊙ dQ̂ − K ⊙ dK by a reverse cumulative sum inside each segment. */
@@ -21,13 +22,13 @@
 #define GLA_SUB 16 /* secondary (sub-)chunk length */
 
 typedef struct {
-    real *Q, *K, *G, *T1, *T2, *T3, *T4, *A, *dA, *dQ, *dK, *S, *dS, *dS2, *acc;
+    real *Q, *K, *G, *E, *T1, *T2, *T3, *T4, *A, *dA, *dQ, *dK, *S, *dS, *dS2, *acc, *dec;
     int *seg;
 } Work;
 
 static size_t work_per_thread(int dk, int dv, int chunk) {
     size_t C = (size_t)chunk, Ck = C * dk, kv = (size_t)dk * dv;
-    return 9 * Ck + 2 * C * C + 3 * kv + (size_t)dk + C + 16 * 8; /* + room for the int seg[] and alignment */
+    return 10 * Ck + 2 * C * C + 3 * kv + 2 * (size_t)dk + C + 16 * 8; /* + room for the int seg[] and alignment */
 }
 
 size_t k_gla_work(int dk, int dv, int chunk, int nthreads) { return (size_t)nthreads * work_per_thread(dk, dv, chunk); }
@@ -39,6 +40,7 @@ static Work work_slices(real *base, int dk, int dv, int chunk) {
     w.Q = p, p += Ck;
     w.K = p, p += Ck;
     w.G = p, p += Ck;
+    w.E = p, p += Ck;
     w.T1 = p, p += Ck;
     w.T2 = p, p += Ck;
     w.T3 = p, p += Ck;
@@ -51,13 +53,14 @@ static Work work_slices(real *base, int dk, int dv, int chunk) {
     w.dS = p, p += kv;
     w.dS2 = p, p += kv;
     w.acc = p, p += dk;
+    w.dec = p, p += dk;
     w.seg = (int *)p; /* C ints fit in C reals */
     return w;
 }
 
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
 
-/* Copy rows t0..t0+Cn−1 of head h: Q̂ = scale·q, K, G (restarted at resets), seg. */
+/* Copy rows t0..t0+Cn−1 of head h: Q̂ = scale·q, K, G (restarted at resets), E = exp(gk), seg. */
 static void load_chunk(Work *w, const real *q, const real *k, const real *gk, const uint8_t *flags, size_t row0, int Cn,
                        int h, int HK, int dk, real scale) {
     int s = 0;
@@ -67,11 +70,13 @@ static void load_chunk(Work *w, const real *q, const real *k, const real *gk, co
         s += reset;
         w->seg[i] = s;
         real *Q = w->Q + (size_t)i * dk, *K = w->K + (size_t)i * dk, *G = w->G + (size_t)i * dk;
+        real *E = w->E + (size_t)i * dk;
         const real *Gp = G - dk;
         for (int d = 0; d < dk; d++) {
             Q[d] = scale * q[off + d];
             K[d] = k[off + d];
             G[d] = (i == 0 || reset) ? gk[off + d] : Gp[d] + gk[off + d];
+            E[d] = rexp(gk[off + d]);
         }
     }
 }
@@ -99,6 +104,46 @@ static void sub_factors(Work *w, int j0, int a0, int ae, int dk) {
     }
 }
 
+/* Diagonal sub-block, row i: A[i,j] = Σ_d Q̂[i,d]·K[j,d]·Π_{j<u≤i} exp(gk_u[d]) for a0 ≤ j ≤ i in i's
+ * segment. The decay is a running product of factors ≤ 1 (no exp of differences, no overflow). */
+static void diag_row_fwd(Work *w, int i, int a0, int Cn, int dk) {
+    const real *Q = w->Q + (size_t)i * dk;
+    real *dec = w->dec;
+    for (int d = 0; d < dk; d++) dec[d] = Q[d];
+    for (int j = i; j >= a0 && w->seg[j] == w->seg[i]; j--) {
+        const real *K = w->K + (size_t)j * dk;
+        real acc = 0;
+        if (j < i) {
+            const real *E = w->E + (size_t)(j + 1) * dk;
+            for (int d = 0; d < dk; d++) dec[d] *= E[d];
+        }
+        for (int d = 0; d < dk; d++) acc += dec[d] * K[d];
+        w->A[(size_t)i * Cn + j] = acc;
+    }
+}
+
+/* Backward of diag_row_fwd: dQ̂[i] += Σ_j dA[i,j]·decay⊙K[j], dK[j] += dA[i,j]·decay⊙Q̂[i]. */
+static void diag_row_bwd(Work *w, int i, int a0, int Cn, int dk) {
+    real *dec = w->dec;
+    const real *Qi = w->Q + (size_t)i * dk;
+    real *dQi = w->dQ + (size_t)i * dk;
+    for (int d = 0; d < dk; d++) dec[d] = 1;
+    for (int j = i; j >= a0 && w->seg[j] == w->seg[i]; j--) {
+        if (j < i) {
+            const real *E = w->E + (size_t)(j + 1) * dk;
+            for (int d = 0; d < dk; d++) dec[d] *= E[d];
+        }
+        real g = w->dA[(size_t)i * Cn + j];
+        const real *Kj = w->K + (size_t)j * dk;
+        real *dKj = w->dK + (size_t)j * dk;
+        for (int d = 0; d < dk; d++) {
+            real e = g * dec[d];
+            dQi[d] += e * Kj[d];
+            dKj[d] += e * Qi[d];
+        }
+    }
+}
+
 /* A [Cn, Cn] (row stride Cn): masked intra-chunk scores. */
 static void build_A(Work *w, int Cn, int dk) {
     memset(w->A, 0, sizeof(real) * (size_t)Cn * Cn);
@@ -110,16 +155,7 @@ static void build_A(Work *w, int Cn, int dk) {
             sub_factors(w, j0, a0, ae, dk);
             eid_gemm(0, 1, ae - a0, a0 - j0, dk, 1, w->T2, dk, w->T1, dk, 0, w->A + (size_t)a0 * Cn + j0, Cn);
         }
-        for (int i = a0; i < a1; i++) {
-            const real *Q = w->Q + (size_t)i * dk, *Gi = w->G + (size_t)i * dk;
-            for (int j = a0; j <= i; j++) {
-                if (w->seg[j] != w->seg[i]) continue;
-                const real *K = w->K + (size_t)j * dk, *Gj = w->G + (size_t)j * dk;
-                real acc = 0;
-                for (int d = 0; d < dk; d++) acc += Q[d] * K[d] * rexp(Gi[d] - Gj[d]);
-                w->A[(size_t)i * Cn + j] = acc;
-            }
-        }
+        for (int i = a0; i < a1; i++) diag_row_fwd(w, i, a0, Cn, dk);
     }
 }
 
@@ -246,21 +282,7 @@ void k_gla_chunk_bwd(const real *q, const real *k, const real *v, const real *gk
                         for (int d = 0; d < dk; d++)
                             w.dK[(size_t)j * dk + d] += w.T4[(size_t)(j - j0) * dk + d] * rexp(ref[d] - w.G[(size_t)j * dk + d]);
                 }
-                for (int i = a0; i < a1; i++) {
-                    const real *Qi = w.Q + (size_t)i * dk, *Gi = w.G + (size_t)i * dk;
-                    real *dQi = w.dQ + (size_t)i * dk;
-                    for (int j = a0; j <= i; j++) {
-                        real g = w.dA[(size_t)i * Cn + j];
-                        if (g == 0) continue; /* masked (or exactly zero): contributes nothing */
-                        const real *Kj = w.K + (size_t)j * dk, *Gj = w.G + (size_t)j * dk;
-                        real *dKj = w.dK + (size_t)j * dk;
-                        for (int d = 0; d < dk; d++) {
-                            real e = g * rexp(Gi[d] - Gj[d]);
-                            dQi[d] += e * Kj[d];
-                            dKj[d] += e * Qi[d];
-                        }
-                    }
-                }
+                for (int i = a0; i < a1; i++) diag_row_bwd(&w, i, a0, Cn, dk);
             }
             /* write back; dgk = reverse cumulative sum of dG = Q̂⊙dQ̂ − K⊙dK inside each segment */
             for (int i = Cn - 1; i >= 0; i--) {
