@@ -95,10 +95,8 @@ static void check_vs_naive(LayerCfg cfg, int D, int B, int T, const uint8_t *fla
     tl_free(&t);
 }
 
-/* Δ ≈ 0.3..1.3 and a ≈ −1..−4 instead of the init's Δ ≈ 1e-3..0.1: the decay then matters across chunks,
- * and the A_log gradient is far above the finite-difference noise of the harness (h = 1e-6 on a loss of
- * size ~10 gives ~2e-9 absolute noise; at the init some A_log gradients are ~1e-5, so the harness's 1e-5
- * relative test can fail on noise alone — see check_alog_init_fd). */
+/* Δ ≈ 0.3..1.3 and a ≈ −1..−4 instead of the init's Δ ≈ 1e-3..0.1: the decay then matters across chunks
+ * (at the init it barely does, and some A_log gradients are only ~1e-5). */
 static void strong_decay_params(TLayer *t) {
     int H = t->cfg.expand * t->l.D / t->cfg.headdim;
     for (int h = 0; h < H; h++) t->l.p[3][h] = (real)(-1 + 2.0 * h / H), t->l.p[4][h] = (real)log(1 + 3.0 * h / H);
@@ -120,8 +118,8 @@ static void suite_strong_decay(LayerCfg cfg, int D) {
     tl_free(&t);
 }
 
-/* At the documented init, the A_log gradient against central differences with h = 1e-4 (truncation
- * error ~h², rounding noise ~1e-12 here) to 1e-6 relative. */
+/* At the documented init (tiny A_log gradients), the A_log gradient against plain central differences
+ * with h = 1e-4 (truncation error ~h², rounding noise ~1e-12 here) to 1e-6 relative. */
 static void check_alog_init_fd(LayerCfg cfg, int D) {
     TLayer t;
     tl_init(&t, &mamba2_ops, &cfg, D, 1234);
@@ -237,14 +235,13 @@ static void check_resolve_and_sizes(void) {
 int main(int argc, char **argv) {
     eid_runtime_init(NULL, 2, 0);
     LayerCfg c1 = {.mixer = "mamba2", .d_state = 4, .expand = 2, .headdim = 4, .d_conv = 4}; /* D=8: H=4, G=1 */
-    suite_strong_decay(c1, 8);
-    check_alog_init_fd(c1, 8);
+    layer_suite("mamba2", c1, 8);
     LayerCfg c2 = {.mixer = "mamba2", .d_state = 3, .expand = 2, .headdim = 3, .ngroups = 2, .d_conv = 2}; /* D=6: H=4, G=2 */
     layer_suite("mamba2", c2, 6);
     LayerCfg c3 = {.mixer = "mamba2", .d_state = 5, .expand = 1, .headdim = 5, .d_conv = 1}; /* D=5: H=1, K=1 */
     layer_suite("mamba2", c3, 5);
-    suite_strong_decay(c2, 6);
-    check_alog_init_fd(c2, 6);
+    suite_strong_decay(c1, 8);
+    check_alog_init_fd(c1, 8);
 
     int Ts[] = {37, 70};
     for (int k = 0; k < 2; k++) {

@@ -22,12 +22,7 @@ const OptDesc train_opts[] = {
     O("window", OPT_INT, window, "sliding-window length W of swa layers"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
-    O("task", OPT_STR, task.name, "task name: mqar"),
-    O("seq-len", OPT_INT, task.seq_len, "sequence length L"),
-    O("kv-pairs", OPT_INT, task.kv_pairs, "MQAR key-value pairs K"),
-    O("power-a", OPT_DBL, task.power_a, "MQAR query-gap power law exponent a"),
-    O("num-passes", OPT_INT, task.num_passes, "MQAR context repetitions (read-twice variant when > 1)"),
-    O("random-non-queries", OPT_FLAG, task.random_non_queries, "MQAR: fill empty positions with random tokens"),
+    TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
     O("steps", OPT_INT, steps, "optimizer steps"),
     O("warmup", OPT_INT, warmup, "linear warm-up steps"),
@@ -58,6 +53,8 @@ typedef struct {
     int d_model, d_ff, vocab, seq_len, kv, batch, steps, warmup, eval_every, eval_examples;
     double lr, target;
     long train_examples;
+    const char *task;  /* NULL = mqar */
+    const char *extra; /* more options, "name=value,..." (task sizes) */
 } Preset;
 
 static const Preset presets[] = {
@@ -67,6 +64,42 @@ static const Preset presets[] = {
      100, 500, 1000, 2e-3, 0.99, 0},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0},
+    /* one per task (tasks.md): small CPU versions of each protocol */
+    {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
+     64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},
+    {"copy", "copy strings of 5..20 letters (§2), Longhorn x2 D=64", "longhorn,longhorn", 64, 0, 30, 48, 0, 32, 2000, 50,
+     250, 256, 3e-3, 0.99, 0, "copy", "min-len=5,max-len=20"},
+    {"prefix-ngram", "prefix n-gram lookup (§2), strings 5..20", "longhorn,longhorn", 64, 0, 30, 48, 0, 32, 2000, 50, 250,
+     256, 3e-3, 0.99, 0, "prefix-ngram", "min-len=5,max-len=20,ngram=3"},
+    {"suffix-ngram", "suffix n-gram lookup (§2), strings 5..20", "longhorn,longhorn", 64, 0, 30, 48, 0, 32, 2000, 50, 250,
+     256, 3e-3, 0.99, 0, "suffix-ngram", "min-len=5,max-len=20,ngram=3"},
+    {"pb-tiny", "phone book, 4..8 entries, 1..2 queries, 4 digits, 16+16 names (a fast smoke size)", "longhorn,longhorn",
+     64, 0, 64, 96, 0, 32, 2000, 50, 250, 128, 3e-3, 0, 0, "phonebook",
+     "min-len=4,max-len=8,min-queries=1,max-queries=2,digits=4,first-names=16,surnames=16"},
+    {"pb-cpu", "phone book pb-cpu (§3.3): 20..60 entries, 1..8 queries, 6 digits, Birdie qcq format", "longhorn,longhorn",
+     128, 0, 544, 720, 0, 16, 3000, 100, 500, 128, 2e-3, 0, 0, "phonebook", "min-len=20,max-len=60,min-queries=1,max-queries=8,digits=6"},
+    {"selcopy", "selective copying (§4): V=16, 16 tokens, L+2M=256, Mamba x2 D=64", "mamba,mamba", 64, 0, 16, 256, 0, 32,
+     2000, 50, 250, 256, 3e-3, 0.99, 0, "selcopy", "num-tokens=16"},
+    {"induction", "induction heads (§5): V=16, L=256, Mamba x2 D=64", "mamba,mamba", 64, 0, 16, 257, 0, 32, 2000, 50, 250,
+     256, 1e-3, 0.99, 0, "induction", NULL},
+    {"assoc", "H3 associative recall (§6): V=20, L=40, 5000 train examples", "longhorn,longhorn", 64, 0, 20, 42, 0, 32,
+     2000, 50, 250, 500, 1e-3, 0.99, 5000, "assoc", NULL},
+    {"mad-recall", "MAD in-context recall (§7): V=16, L=128, width 128 with SwiGLU", "longhorn,longhorn", 128, 256, 16,
+     127, 0, 64, 2000, 50, 250, 256, 1e-3, 0, 12800, "mad-recall", NULL},
+    {"mad-noisy", "MAD noisy recall (§7): V=32 (16 noise), L=128, frac 0.2", "longhorn,longhorn", 128, 256, 32, 127, 0, 64,
+     2000, 50, 250, 256, 1e-3, 0, 12800, "mad-noisy", NULL},
+    {"mad-fuzzy", "MAD fuzzy recall (§7): V=16, L=128, motifs <= 3", "longhorn,longhorn", 128, 256, 16, 128, 0, 64, 2000,
+     50, 250, 256, 1e-3, 0, 12800, "mad-fuzzy", NULL},
+    {"mad-selcopy", "MAD selective copying (§7): V=16, L=256, 16 tokens", "longhorn,longhorn", 128, 256, 16, 256, 0, 64,
+     2000, 50, 250, 256, 1e-3, 0, 12800, "mad-selcopy", NULL},
+    {"mad-compress", "MAD compression, tied-head adaptation (§7): V=16, 31 tokens", "longhorn,longhorn", 128, 256, 16, 62,
+     0, 64, 2000, 50, 250, 256, 1e-3, 0, 12800, "mad-compress", NULL},
+    {"mad-memorize", "MAD memorization (§7): V=256, L=32, 256 train examples", "longhorn,longhorn", 128, 256, 256, 32, 0,
+     64, 2000, 50, 250, 256, 1e-3, 0, 256, "mad-memorize", NULL},
+    {"passkey", "passkey (§9.3): 1 needle, 5 digits, pattern haystack, L=256", "longhorn,longhorn", 64, 0, 128, 256, 0,
+     32, 2000, 50, 250, 256, 3e-3, 0.99, 0, "passkey", NULL},
+    {"niah", "needle in a haystack (§9.3): 4 needles, random filler, L=256", "longhorn,longhorn", 64, 0, 128, 256, 0, 32,
+     2000, 50, 250, 256, 3e-3, 0.99, 0, "niah", NULL},
 };
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
@@ -80,6 +113,21 @@ const char *preset_list(void) {
     return buf;
 }
 
+/* a preset's "name=value,..." options (task sizes) through the option table */
+static int preset_extra(TrainCfg *c, const Preset *p) {
+    char buf[512], where[64];
+    if (!p->extra) return 0;
+    snprintf(buf, sizeof buf, "%s", p->extra);
+    snprintf(where, sizeof where, "preset %s", p->name);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        const OptDesc *o = eq ? (*eq = 0, opt_find(train_opts, n_train_opts, kv)) : NULL;
+        if (!o) eid_fatal("%s: bad option '%s'", where, kv); /* a broken table entry, not user input */
+        if (opt_set(o, c, eq + 1, where) != 0) return -1;
+    }
+    return 0;
+}
+
 int preset_apply(TrainCfg *c, const char *name) {
     for (int i = 0; i < N_PRESETS; i++) {
         const Preset *p = &presets[i];
@@ -88,7 +136,7 @@ int preset_apply(TrainCfg *c, const char *name) {
         snprintf(c->preset, sizeof c->preset, "%s", p->name);
         snprintf(c->layers, sizeof c->layers, "%s", p->layers);
         c->d_model = p->d_model, c->d_ff = p->d_ff, c->vocab_size = p->vocab;
-        snprintf(c->task.name, sizeof c->task.name, "mqar");
+        snprintf(c->task.name, sizeof c->task.name, "%s", p->task ? p->task : "mqar");
         c->task.seq_len = p->seq_len, c->task.kv_pairs = p->kv, c->task.power_a = 0.01, c->task.num_passes = 1;
         c->batch = p->batch, c->steps = p->steps, c->warmup = p->warmup;
         c->lr = p->lr, c->min_lr = p->lr * 0.1, c->weight_decay = 0.1, c->beta1 = 0.9, c->beta2 = 0.999;
@@ -97,7 +145,7 @@ int preset_apply(TrainCfg *c, const char *name) {
         c->eval_every = p->eval_every, c->eval_examples = p->eval_examples, c->target_acc = p->target;
         c->ckpt_every = 1000, c->seed = 1;
         snprintf(c->out, sizeof c->out, "runs/%s", p->name);
-        return 0;
+        return preset_extra(c, p);
     }
     return eid_error("--preset: unknown preset '%s'; presets:\n%s", name, preset_list()), -1;
 }

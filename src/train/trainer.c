@@ -7,32 +7,15 @@
 #include <unistd.h>
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "tasks/task_eval.h"
 
+/* Test-stream evaluation with the task's own scorer (tasks/task_eval.c): exact match for copy
+ * strings, greedy digit accuracy for the phone book, class-macro accuracy for MAD, per-slice
+ * MQAR Protocol B, and the per-example fraction of correct answer positions otherwise. */
 int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalResult *r) {
-    int L = t->seq_len, K = task_labels_per_example(t);
-    if (batch > n) batch = n;
-    if (model_plan(m, batch, L, batch * K) != 0) return -1;
-    int *in = eid_xmalloc(sizeof(int) * batch * L), *lab = eid_xmalloc(sizeof(int) * batch * L);
-    double acc = 0, loss = 0;
-    long done = 0;
-    int rc = 0;
-    for (long i = 0; i < n; i += batch) {
-        /* a short last batch is padded with unlabelled copies so the plan stays fixed */
-        int nb = (int)EID_MIN((long)batch, n - i);
-        task_batch(t, seed, STREAM_TEST, (uint64_t)i, 0, nb, in, lab);
-        for (int b = nb; b < batch; b++) {
-            memcpy(in + (size_t)b * L, in, sizeof(int) * L);
-            for (int j = 0; j < L; j++) lab[(size_t)b * L + j] = -100;
-        }
-        if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
-        model_trunk_forward(m, in, NULL, batch, L);
-        Batch bt = {in, lab, NULL, batch, L};
-        LossOut lo;
-        if ((rc = model_loss(m, &bt, &lo)) != 0) break;
-        acc += lo.accuracy * lo.n_examples, loss += lo.loss * lo.n_examples, done += lo.n_examples;
-    }
-    free(in), free(lab);
-    r->accuracy = done ? acc / done : 0, r->loss = done ? loss / done : 0, r->examples = done;
+    TaskEval te;
+    int rc = task_evaluate(m, t, seed, n, batch, &te);
+    r->accuracy = te.accuracy, r->loss = te.loss, r->examples = te.examples;
     return rc;
 }
 
