@@ -1,11 +1,16 @@
-/* cmd_eval.c — `eidetic eval --ckpt DIR`: test accuracy of a checkpoint on a task. The task
- * defaults to the one the checkpoint was trained on (from its training state), flags override. */
+/* cmd_eval.c — `eidetic eval --ckpt DIR`: test accuracy of a checkpoint on a task with the task's
+ * scorer. The task defaults to the one the checkpoint was trained on (from its training state);
+ * flags override. --lengths evaluates the same task at other lengths (tasks.md §10). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli/cli.h"
 #include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "tasks/task_eval.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -13,73 +18,181 @@ typedef struct {
     TaskCfg task;
     int examples, batch, threads;
     uint64_t seed;
+    char lengths[512], out[512];
 } EvalCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(EvalCfg, f), sizeof(((EvalCfg *)0)->f), h}
 static const OptDesc eval_opts[] = {
     O("ckpt", OPT_STR, ckpt, "checkpoint directory (config.json + model.safetensors)"),
-    O("task", OPT_STR, task.name, "task (default: the checkpoint's training task)"),
-    O("seq-len", OPT_INT, task.seq_len, "sequence length"),
-    O("kv-pairs", OPT_INT, task.kv_pairs, "MQAR key-value pairs"),
-    O("power-a", OPT_DBL, task.power_a, "MQAR query-gap power law"),
-    O("num-passes", OPT_INT, task.num_passes, "MQAR context repetitions"),
-    O("random-non-queries", OPT_FLAG, task.random_non_queries, "MQAR: random filler tokens"),
-    O("examples", OPT_INT, examples, "test examples (default 1000)"),
+    TASK_OPTIONS(O),
+    O("examples", OPT_INT, examples, "test examples (default 1000; mqar-mix: per test slice)"),
     O("batch", OPT_INT, batch, "evaluation batch size (default 64)"),
     O("seed", OPT_U64, seed, "data seed (default: the checkpoint's; test stream is disjoint from training)"),
+    O("lengths", OPT_STR, lengths, "comma list of lengths L: evaluate the task at each (§10; size parameter scaled with L)"),
+    O("out", OPT_STR, out, "write the results as JSON to this file"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
 };
 #undef O
 #define N_EVAL_OPTS (int)(sizeof eval_opts / sizeof eval_opts[0])
 
-int cmd_eval(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: eidetic eval --ckpt DIR [options]\n\nPrints 'accuracy: X' (mean over examples of the fraction of "
-               "correct answer positions).\n\noptions:\n");
-        opts_help(eval_opts, N_EVAL_OPTS, stdout);
-        return 0;
+static void eval_help(void) {
+    printf("usage: eidetic eval --ckpt DIR [options]\n\n"
+           "Prints 'accuracy: X': the task's metric on its test stream (disjoint from training), from one\n"
+           "teacher-forced pass unless stated. Metrics: mean over examples of the fraction of correct answer\n"
+           "positions (default); copy/n-grams: exact match of the whole answer span (teacher-forced exact\n"
+           "match equals greedy exact match); phonebook: digit accuracy by greedy decoding from <gen>\n"
+           "(tasks.md §3.2); passkey/niah: exact match of the digits (teacher-forced digit accuracy is\n"
+           "logged); MAD tasks: class-macro-averaged accuracy (micro logged); mqar-mix: one line per test\n"
+           "slice, then the mean over all test examples. With --lengths L1,L2,... one line\n"
+           "'L=N accuracy: X' per length (MQAR K, copy string lengths, phone-book entries scale with L).\n\n"
+           "tasks:\n%s\noptions:\n", task_help());
+    opts_help(eval_opts, N_EVAL_OPTS, stdout);
+}
+
+/* stored task and seed of a run directory, if it has a training state */
+static int load_stored(EvalCfg *e) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/training_state.safetensors", e->ckpt);
+    if (access(path, R_OK) != 0) return 0;
+    StFile f;
+    if (st_open(&f, path) != 0) return -1;
+    const char *js = st_meta(&f, "train_config");
+    TrainCfg *tc = eid_xcalloc(1, sizeof *tc);
+    if (js && train_cfg_apply_json(tc, js, path) == 0) e->task = tc->task, e->seed = tc->seed;
+    free(tc);
+    st_close(&f);
+    return 0;
+}
+
+static int parse_lengths(const char *s, int *L, int max) {
+    int n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 2 || v > (1 << 24) || n == max)
+            return eid_error("--lengths: expected a comma list of lengths >= 2 (at most %d), got '%s'", max, s), -1;
+        L[n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return eid_error("--lengths: unexpected '%c' in '%s'", *end, s), -1;
     }
-    EvalCfg e = {.examples = 1000, .batch = 64, .seed = 1};
-    /* first pass: find --ckpt, then defaults from its training state, then all flags */
+    if (!n) return eid_error("--lengths: empty list"), -1;
+    return n;
+}
+
+static cJSON *result_json(const TaskCfg *t, const TaskEval *r) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "length", t->seq_len);
+    if (!strcmp(t->name, "mqar")) cJSON_AddNumberToObject(j, "kv_pairs", t->kv_pairs);
+    cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+    cJSON_AddNumberToObject(j, "loss", r->loss);
+    cJSON_AddNumberToObject(j, "token_accuracy", r->token_acc);
+    cJSON_AddNumberToObject(j, "exact_match", r->exact);
+    cJSON_AddNumberToObject(j, "macro_accuracy", r->macro);
+    if (r->digit_tf >= 0) cJSON_AddNumberToObject(j, "digit_accuracy_teacher_forced", r->digit_tf);
+    cJSON_AddNumberToObject(j, "examples", (double)r->examples);
+    if (r->n_slices) {
+        cJSON *s = cJSON_AddArrayToObject(j, "slices");
+        for (int i = 0; i < r->n_slices; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "length", t->slice_L[i]);
+            cJSON_AddNumberToObject(o, "kv_pairs", t->slice_K[i]);
+            cJSON_AddNumberToObject(o, "accuracy", r->slice_acc[i]);
+            cJSON_AddItemToArray(s, o);
+        }
+    }
+    return j;
+}
+
+static int write_json(const char *path, cJSON *j) {
+    char *s = cJSON_Print(j);
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = 0;
+    free(s);
+    if (!ok) return eid_error("--out %s: cannot write (%s)", path, strerror(errno)), -1;
+    return 0;
+}
+
+static void log_result(const EvalCfg *e, const TaskCfg *t, const TaskEval *r, double secs) {
+    fprintf(stderr, "eidetic: %s on %s L=%d: %ld examples, %s; loss %.4f, token accuracy %.4f, exact %.4f, "
+            "macro %.4f", e->ckpt, t->name, t->seq_len, r->examples, task_score_name(t), r->loss, r->token_acc,
+            r->exact, r->macro);
+    if (r->digit_tf >= 0) fprintf(stderr, ", digit accuracy (teacher-forced) %.4f", r->digit_tf);
+    fprintf(stderr, ", %.1fs\n", secs);
+}
+
+/* evaluate at each length; one stdout line per length */
+static int run_lengths(const EvalCfg *e, Model *m, cJSON *js) {
+    int L[64], n = parse_lengths(e->lengths, L, 64);
+    if (n < 0) return -1;
+    cJSON *arr = cJSON_AddArrayToObject(js, "lengths");
+    for (int i = 0; i < n; i++) {
+        TaskCfg t;
+        TaskEval r;
+        double t0 = eid_now();
+        if (task_at_length(&e->task, L[i], &t) != 0) return -1;
+        if (task_evaluate(m, &t, e->seed, e->examples, e->batch, &r) != 0) return -1;
+        log_result(e, &t, &r, eid_now() - t0);
+        printf("L=%d accuracy: %.4f\n", L[i], r.accuracy);
+        fflush(stdout);
+        cJSON_AddItemToArray(arr, result_json(&t, &r));
+    }
+    return 0;
+}
+
+static int run_eval(EvalCfg *e, Model *m) {
+    cJSON *js = cJSON_CreateObject();
+    cJSON_AddStringToObject(js, "checkpoint", e->ckpt);
+    cJSON_AddStringToObject(js, "task", e->task.name);
+    cJSON_AddStringToObject(js, "metric", task_score_name(&e->task));
+    int rc = 0;
+    if (e->lengths[0]) rc = run_lengths(e, m, js);
+    else {
+        TaskEval r;
+        double t0 = eid_now();
+        if ((rc = task_evaluate(m, &e->task, e->seed, e->examples, e->batch, &r)) == 0) {
+            log_result(e, &e->task, &r, eid_now() - t0);
+            for (int s = 0; s < r.n_slices; s++)
+                printf("slice L=%d K=%d accuracy: %.4f\n", e->task.slice_L[s], e->task.slice_K[s], r.slice_acc[s]);
+            printf("accuracy: %.4f\n", r.accuracy);
+            cJSON_AddItemToObject(js, "result", result_json(&e->task, &r));
+        }
+    }
+    if (rc == 0 && e->out[0]) rc = write_json(e->out, js);
+    cJSON_Delete(js);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) return eval_help(), 0;
+    EvalCfg e = {.examples = 1000, .batch = 64, .seed = 1}, flags;
+    /* first pass: find --ckpt (and --task), then defaults from its training state, then all flags */
     if (opts_parse(eval_opts, N_EVAL_OPTS, &e, argc - 2, argv + 2, "eval") != 0) return cli_fail("eval");
     if (!e.ckpt[0]) return fprintf(stderr, "eidetic eval: error: --ckpt DIR is required\n"), 1;
-    EvalCfg flags = e;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/training_state.safetensors", e.ckpt);
-    StFile f;
-    TrainCfg tc;
-    memset(&tc, 0, sizeof tc);
-    if (access(path, R_OK) == 0) {
-        if (st_open(&f, path) != 0) return cli_fail("eval");
-        const char *js = st_meta(&f, "train_config");
-        if (js && train_cfg_apply_json(&tc, js, path) == 0) {
-            e.task = tc.task;
-            e.seed = tc.seed;
-        }
-        st_close(&f);
+    flags = e;
+    for (char *p = flags.task.name; *p; p++)
+        if (*p == '_') *p = '-';
+    memset(&e.task, 0, sizeof e.task);
+    if (load_stored(&e) != 0) return cli_fail("eval");
+    if (flags.task.name[0] && strcmp(flags.task.name, e.task.name)) {
+        /* another task than the trained one: start from its defaults, at the trained length */
+        int L = e.task.seq_len;
+        memset(&e.task, 0, sizeof e.task);
+        e.task.seq_len = L;
     }
     if (opts_parse(eval_opts, N_EVAL_OPTS, &e, argc - 2, argv + 2, "eval") != 0) return cli_fail("eval");
-    (void)flags;
+    if (e.examples < 1 || e.batch < 1) return eid_error("--examples and --batch must be >= 1"), cli_fail("eval");
     eid_runtime_init(argv, e.threads, 1);
     Model *m = ckpt_load_model(e.ckpt, NULL);
     if (!m) return cli_fail("eval");
     e.task.vocab_size = m->cfg.vocab_size;
-    if (!e.task.seq_len || !e.task.kv_pairs) {
+    if (!e.task.seq_len) {
         model_free(m);
-        fprintf(stderr, "eidetic eval: error: no stored task in %s: give --seq-len and --kv-pairs\n", e.ckpt);
+        fprintf(stderr, "eidetic eval: error: no stored task in %s: give --task and --seq-len (and its sizes)\n", e.ckpt);
         return 1;
     }
-    if (task_resolve(&e.task) != 0 || e.examples < 1 || e.batch < 1) {
-        model_free(m);
-        if (e.examples < 1 || e.batch < 1) eid_error("--examples and --batch must be >= 1");
-        return cli_fail("eval");
-    }
-    EvalResult r;
-    double t0 = eid_now();
-    if (evaluate(m, &e.task, e.seed, e.examples, e.batch, &r) != 0) return model_free(m), cli_fail("eval");
-    fprintf(stderr, "eidetic: %s on %s L=%d K=%d: %ld examples, loss %.4f, %.1fs\n", e.ckpt, e.task.name,
-            e.task.seq_len, e.task.kv_pairs, r.examples, r.loss, eid_now() - t0);
-    printf("accuracy: %.4f\n", r.accuracy);
+    int rc = task_resolve(&e.task) == 0 ? run_eval(&e, m) : -1;
     model_free(m);
-    return 0;
+    return rc == 0 ? 0 : cli_fail("eval");
 }

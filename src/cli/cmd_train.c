@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/runtime.h"
 #include "io/safetensors.h"
+#include "tasks/task.h"
 #include "train/trainer.h"
 
 static void train_help(void) {
@@ -14,6 +15,7 @@ static void train_help(void) {
            "ends with a line 'accuracy: X' (test accuracy). --resume DIR continues a run exactly.\n\noptions:\n");
     opts_help(train_opts, n_train_opts, stdout);
     printf("\npresets:\n%s", preset_list());
+    printf("\ntasks:\n%s", task_help());
 }
 
 /* the value of a flag in argv, or NULL */

@@ -13,7 +13,8 @@ static void usage(FILE *f) {
             "  eval       evaluate a checkpoint on a task; prints 'accuracy: X'\n"
             "  info       architecture, parameter counts and recurrent state size per layer\n"
             "  generate   sample tokens from a checkpoint with the constant-memory recurrent step\n"
-            "  forward    write the logits of a token sequence to a safetensors file\n");
+            "  forward    write the logits of a token sequence to a safetensors file\n"
+            "  scorecard  train and evaluate a grid of mixers x sizes x tasks x lrs; tables and plots\n");
 }
 
 int main(int argc, char **argv) {
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "forward")) return cmd_forward(argc, argv);
+    if (!strcmp(cmd, "scorecard")) return cmd_scorecard(argc, argv);
     fprintf(stderr, "eidetic: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

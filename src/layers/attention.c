@@ -77,20 +77,14 @@ static int swa_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-static void spec(ParamSpec *p, const char *name, int d0, int d1, double std) {
-    snprintf(p->name, sizeof p->name, "mixer.%s", name);
-    p->ndim = 2, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = p->shape[3] = 0;
-    p->init = INIT_NORMAL, p->a = std, p->decay = 1;
-}
-
 /* layers.md §5.1: q, k, v N(0, 0.02); o_proj N(0, 0.02/√(n_res·n_layer)) */
 static int attn_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
     int HD = c->num_heads * c->head_dim, KD = c->num_kv_heads * c->head_dim;
-    spec(&o[P_Q], "q_proj.weight", HD, D, 0.02);
-    spec(&o[P_K], "k_proj.weight", KD, D, 0.02);
-    spec(&o[P_V], "v_proj.weight", KD, D, 0.02);
-    spec(&o[P_O], "o_proj.weight", D, HD, 0.02 / sqrt((double)(n_res_layers > 0 ? n_res_layers : 1)));
+    param_spec(&o[P_Q], "mixer.", "q_proj.weight", HD, D, 0, INIT_NORMAL, 0.02, 1);
+    param_spec(&o[P_K], "mixer.", "k_proj.weight", KD, D, 0, INIT_NORMAL, 0.02, 1);
+    param_spec(&o[P_V], "mixer.", "v_proj.weight", KD, D, 0, INIT_NORMAL, 0.02, 1);
+    param_spec(&o[P_O], "mixer.", "o_proj.weight", D, HD, 0, INIT_NORMAL, 0.02 / sqrt((double)(n_res_layers > 0 ? n_res_layers : 1)), 1);
     return NPARAM;
 }
 

@@ -61,12 +61,6 @@ static int gla_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, InitKind init, double a, int decay) {
-    snprintf(p->name, sizeof p->name, "mixer.%s", name);
-    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = 0, p->shape[3] = 0;
-    p->init = init, p->a = a, p->decay = decay;
-}
-
 /* xavier_uniform with gain 2^−2.5 (layers.md §4.1): bound = gain·sqrt(6/(fan_in + fan_out)) */
 static double xavier(int fan_out, int fan_in) { return pow(2.0, -2.5) * sqrt(6.0 / (fan_in + fan_out)); }
 
@@ -74,15 +68,15 @@ static int gla_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) 
     if (!o) return NPARAM;
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D), r = c->gate_low_rank_dim;
     int dv = Dv / c->num_heads;
-    spec(&o[P_Q], "q_proj.weight", 2, Dk, D, INIT_UNIFORM, xavier(Dk, D), 1);
-    spec(&o[P_K], "k_proj.weight", 2, Dk, D, INIT_UNIFORM, xavier(Dk, D), 1);
-    spec(&o[P_V], "v_proj.weight", 2, Dv, D, INIT_UNIFORM, xavier(Dv, D), 1);
-    spec(&o[P_G], "g_proj.weight", 2, Dv, D, INIT_UNIFORM, xavier(Dv, D), 1);
-    spec(&o[P_GK0], "gk_proj.0.weight", 2, r, D, INIT_UNIFORM, xavier(r, D), 1);
-    spec(&o[P_GK1], "gk_proj.1.weight", 2, Dk, r, INIT_UNIFORM, xavier(Dk, r), 1);
-    spec(&o[P_GK1B], "gk_proj.1.bias", 1, Dk, 0, INIT_ZERO, 0, 0);
-    spec(&o[P_NORM], "g_norm.weight", 1, dv, 0, INIT_ONE, 0, 0);
-    spec(&o[P_O], "o_proj.weight", 2, D, Dv, INIT_UNIFORM, xavier(D, Dv) / sqrt((double)n_res_layers), 1);
+    param_spec(&o[P_Q], "mixer.", "q_proj.weight", Dk, D, 0, INIT_UNIFORM, xavier(Dk, D), 1);
+    param_spec(&o[P_K], "mixer.", "k_proj.weight", Dk, D, 0, INIT_UNIFORM, xavier(Dk, D), 1);
+    param_spec(&o[P_V], "mixer.", "v_proj.weight", Dv, D, 0, INIT_UNIFORM, xavier(Dv, D), 1);
+    param_spec(&o[P_G], "mixer.", "g_proj.weight", Dv, D, 0, INIT_UNIFORM, xavier(Dv, D), 1);
+    param_spec(&o[P_GK0], "mixer.", "gk_proj.0.weight", r, D, 0, INIT_UNIFORM, xavier(r, D), 1);
+    param_spec(&o[P_GK1], "mixer.", "gk_proj.1.weight", Dk, r, 0, INIT_UNIFORM, xavier(Dk, r), 1);
+    param_spec(&o[P_GK1B], "mixer.", "gk_proj.1.bias", Dk, 0, 0, INIT_ZERO, 0, 0);
+    param_spec(&o[P_NORM], "mixer.", "g_norm.weight", dv, 0, 0, INIT_ONE, 0, 0);
+    param_spec(&o[P_O], "mixer.", "o_proj.weight", D, Dv, 0, INIT_UNIFORM, xavier(D, Dv) / sqrt((double)n_res_layers), 1);
     return NPARAM;
 }
 

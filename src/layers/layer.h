@@ -39,6 +39,16 @@ typedef struct {
     int decay;     /* 1 = AdamW weight decay applies */
 } ParamSpec;
 
+/* One parameter-table entry: `leaf` under `prefix` ("mixer." or "mlp."), shape d0 × d1 × d2 where
+ * trailing zeros mean "no such dimension". */
+static inline void param_spec(ParamSpec *p, const char *prefix, const char *leaf, int d0, int d1, int d2,
+                              InitKind init, double a, int decay) {
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, leaf);
+    p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = d2, p->shape[3] = 0;
+    p->ndim = d2 ? 3 : d1 ? 2 : 1;
+    p->init = init, p->a = a, p->decay = decay;
+}
+
 typedef struct Layer Layer;
 
 typedef struct {

@@ -41,23 +41,17 @@ static int lh_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, int d2, InitKind init, double a, int decay) {
-    snprintf(p->name, sizeof p->name, "mixer.%s", name);
-    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = d2, p->shape[3] = 0;
-    p->init = init, p->a = a, p->decay = decay;
-}
-
 static int lh_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
     int I = c->expand * D, N = c->d_state, K = c->d_conv, R = c->dt_rank;
-    spec(&o[P_IN], "in_proj.weight", 2, 2 * I, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
-    spec(&o[P_CONV_W], "conv1d.weight", 3, I, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
-    spec(&o[P_CONV_B], "conv1d.bias", 1, I, 0, 0, INIT_UNIFORM, 1 / sqrt((double)K), 0);
-    spec(&o[P_X], "x_proj.weight", 2, R + 2 * N, I, 0, INIT_UNIFORM, 1 / sqrt((double)I), 1);
-    spec(&o[P_DT_W], "dt_proj.weight", 2, I, R, 0, INIT_UNIFORM, 1 / sqrt((double)R), 1);
-    spec(&o[P_DT_B], "dt_proj.bias", 1, I, 0, 0, INIT_ZERO, 0, 0);
-    spec(&o[P_D], "D", 1, I, 0, 0, INIT_ONE, 0, 0);
-    spec(&o[P_OUT], "out_proj.weight", 2, D, I, 0, INIT_UNIFORM, 1 / sqrt((double)I) / sqrt((double)n_res_layers), 1);
+    param_spec(&o[P_IN], "mixer.", "in_proj.weight", 2 * I, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    param_spec(&o[P_CONV_W], "mixer.", "conv1d.weight", I, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
+    param_spec(&o[P_CONV_B], "mixer.", "conv1d.bias", I, 0, 0, INIT_UNIFORM, 1 / sqrt((double)K), 0);
+    param_spec(&o[P_X], "mixer.", "x_proj.weight", R + 2 * N, I, 0, INIT_UNIFORM, 1 / sqrt((double)I), 1);
+    param_spec(&o[P_DT_W], "mixer.", "dt_proj.weight", I, R, 0, INIT_UNIFORM, 1 / sqrt((double)R), 1);
+    param_spec(&o[P_DT_B], "mixer.", "dt_proj.bias", I, 0, 0, INIT_ZERO, 0, 0);
+    param_spec(&o[P_D], "mixer.", "D", I, 0, 0, INIT_ONE, 0, 0);
+    param_spec(&o[P_OUT], "mixer.", "out_proj.weight", D, I, 0, INIT_UNIFORM, 1 / sqrt((double)I) / sqrt((double)n_res_layers), 1);
     return NPARAM;
 }
 

@@ -58,23 +58,17 @@ static int m2_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-static void spec(ParamSpec *p, const char *name, int ndim, int d0, int d1, int d2, InitKind init, double a, int decay) {
-    snprintf(p->name, sizeof p->name, "mixer.%s", name);
-    p->ndim = ndim, p->shape[0] = d0, p->shape[1] = d1, p->shape[2] = d2, p->shape[3] = 0;
-    p->init = init, p->a = a, p->decay = decay;
-}
-
 static int m2_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
     Dims d = dims(c, D);
-    spec(&o[P_IN], "in_proj.weight", 2, d.DP, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
-    spec(&o[P_CONV_W], "conv1d.weight", 3, d.CD, 1, d.K, INIT_UNIFORM, 1 / sqrt((double)d.K), 1);
-    spec(&o[P_CONV_B], "conv1d.bias", 1, d.CD, 0, 0, INIT_UNIFORM, 1 / sqrt((double)d.K), 0);
-    spec(&o[P_DT_B], "dt_bias", 1, d.H, 0, 0, INIT_CUSTOM, 0, 0);
-    spec(&o[P_ALOG], "A_log", 1, d.H, 0, 0, INIT_CUSTOM, 0, 0);
-    spec(&o[P_D], "D", 1, d.H, 0, 0, INIT_ONE, 0, 0);
-    spec(&o[P_NORM], "norm.weight", 1, d.I, 0, 0, INIT_ONE, 0, 0);
-    spec(&o[P_OUT], "out_proj.weight", 2, D, d.I, 0, INIT_UNIFORM, 1 / sqrt((double)d.I) / sqrt((double)n_res_layers), 1);
+    param_spec(&o[P_IN], "mixer.", "in_proj.weight", d.DP, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    param_spec(&o[P_CONV_W], "mixer.", "conv1d.weight", d.CD, 1, d.K, INIT_UNIFORM, 1 / sqrt((double)d.K), 1);
+    param_spec(&o[P_CONV_B], "mixer.", "conv1d.bias", d.CD, 0, 0, INIT_UNIFORM, 1 / sqrt((double)d.K), 0);
+    param_spec(&o[P_DT_B], "mixer.", "dt_bias", d.H, 0, 0, INIT_CUSTOM, 0, 0);
+    param_spec(&o[P_ALOG], "mixer.", "A_log", d.H, 0, 0, INIT_CUSTOM, 0, 0);
+    param_spec(&o[P_D], "mixer.", "D", d.H, 0, 0, INIT_ONE, 0, 0);
+    param_spec(&o[P_NORM], "mixer.", "norm.weight", d.I, 0, 0, INIT_ONE, 0, 0);
+    param_spec(&o[P_OUT], "mixer.", "out_proj.weight", D, d.I, 0, INIT_UNIFORM, 1 / sqrt((double)d.I) / sqrt((double)n_res_layers), 1);
     return NPARAM;
 }
 

@@ -14,18 +14,12 @@ static int mlp_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-static void spec(ParamSpec *p, const char *name, int d0, int d1, double a) {
-    snprintf(p->name, sizeof p->name, "mlp.%s", name);
-    p->ndim = 2, p->shape[0] = d0, p->shape[1] = d1;
-    p->init = INIT_UNIFORM, p->a = a, p->decay = 1;
-}
-
 static int mlp_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
     int F = c->d_ff;
-    spec(&o[P_GATE], "gate_proj.weight", F, D, 1 / sqrt((double)D));
-    spec(&o[P_UP], "up_proj.weight", F, D, 1 / sqrt((double)D));
-    spec(&o[P_DOWN], "down_proj.weight", D, F, 1 / sqrt((double)F) / sqrt((double)n_res_layers));
+    param_spec(&o[P_GATE], "mlp.", "gate_proj.weight", F, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    param_spec(&o[P_UP], "mlp.", "up_proj.weight", F, D, 0, INIT_UNIFORM, 1 / sqrt((double)D), 1);
+    param_spec(&o[P_DOWN], "mlp.", "down_proj.weight", D, F, 0, INIT_UNIFORM, 1 / sqrt((double)F) / sqrt((double)n_res_layers), 1);
     return NPARAM;
 }
 

@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define TASK_MAX_SLICES 8
+#define TASK_NAMES                                                                                                  \
+    "mqar, mqar-mix, copy, prefix-ngram, suffix-ngram, phonebook, selcopy, induction, assoc, mad-recall, "         \
+    "mad-noisy, mad-fuzzy, mad-selcopy, mad-compress, mad-memorize, passkey, niah"
 
 typedef struct {
     char name[16];          /* --task */
@@ -99,7 +102,7 @@ void mqar_layout(int V, int L, int K, int P, const int *keys, const int *vals, c
 /* The option entries of every task field, shared by `train` and `eval` (both keep a TaskCfg named
  * `task`); O is the caller's option macro O(name, type, field, help). */
 #define TASK_OPTIONS(O)                                                                                             \
-    O("task", OPT_STR, task.name, "task (see the task list below)"),                                               \
+    O("task", OPT_STR, task.name, "task: " TASK_NAMES " (eidetic eval --help describes each)"),                 \
     O("seq-len", OPT_INT, task.seq_len, "model input length L of every example (shorter examples are padded)"),    \
     O("kv-pairs", OPT_INT, task.kv_pairs, "mqar: key-value pairs K"),                                              \
     O("power-a", OPT_DBL, task.power_a, "mqar: query-gap power law exponent a (0.01)"),                            \

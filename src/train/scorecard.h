@@ -39,7 +39,7 @@ typedef struct {
     int n_tasks;
     double lrs[SC_MAX_LIST];
     int n_lrs;
-    /* flags of every cell; 0 = the train preset's value */
+    /* flags of every cell; 0 (warmup, target_acc: -1) = the train preset's value */
     int steps, batch, warmup, eval_every, eval_examples, swa_window;
     double target_acc, min_lr_ratio; /* min-lr = lr × ratio */
     uint64_t seed;
@@ -101,9 +101,9 @@ void sc_cells_free(ScCell *cells, int n);
 void sc_cell_probe(ScCell *c);
 /* The cell's flags joined with spaces (for logs and result files). */
 void sc_cell_cmdline(const ScCell *c, char *out, size_t n);
-/* Estimated single-thread seconds of a cell, from per-step costs measured on this project's
- * 2-core machine (docs/scorecard.md); 0 if unknown. */
-double sc_estimate_seconds(const ScCell *c, const char *layers, int d_model);
+/* Estimated single-thread seconds of a training run (steps + evaluations), from per-step costs
+ * measured on this project's 2-core machine (docs/scorecard.md). */
+double sc_estimate_seconds(const char *layers, int d_model, int L, int B, int steps, int eval_every, int eval_examples);
 
 /* ---- files ---- */
 int sc_mkdirs(const char *path);                                      /* mkdir -p */

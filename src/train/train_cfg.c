@@ -59,11 +59,11 @@ typedef struct {
 
 static const Preset presets[] = {
     {"default", "Longhorn x2, D=64, MQAR L=64 K=4, V=8192 (the first run; ~minutes on 2 cores)", "longhorn,longhorn",
-     64, 0, 8192, 64, 4, 64, 3000, 50, 250, 1000, 3e-3, 0.99, 0},
+     64, 0, 8192, 64, 4, 64, 3000, 50, 250, 1000, 3e-3, 0.99, 0, NULL, NULL},
     {"mqar-256", "Longhorn x2, D=128, MQAR L=256 K=16, V=8192", "longhorn,longhorn", 128, 0, 8192, 256, 16, 32, 6000,
-     100, 500, 1000, 2e-3, 0.99, 0},
+     100, 500, 1000, 2e-3, 0.99, 0, NULL, NULL},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
-     32, 200, 10, 100, 256, 3e-3, 0, 0},
+     32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
     /* one per task (tasks.md): small CPU versions of each protocol */
     {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
      64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},
@@ -104,11 +104,11 @@ static const Preset presets[] = {
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
 const char *preset_list(void) {
-    static char buf[2048];
+    static char buf[8192];
     if (!buf[0])
         for (int i = 0; i < N_PRESETS; i++) {
             size_t k = strlen(buf);
-            snprintf(buf + k, sizeof buf - k, "  %-10s %s\n", presets[i].name, presets[i].help);
+            snprintf(buf + k, sizeof buf - k, "  %-13s %s\n", presets[i].name, presets[i].help);
         }
     return buf;
 }

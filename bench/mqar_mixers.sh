@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The MQAR mixer table (docs/mqar_mixers.md): every mixer at d_model 64 and 128 on
+# (seq 64, 4 kv pairs) and (seq 256, 16 kv pairs), one run per cell, early stop at 0.99.
+# Usage: bash bench/mqar_mixers.sh [build] [outdir]   (resumable: finished cells are skipped)
+set -u
+BUILD=${1:-build}; OUT=${2:-runs/mqar_mixers}
+E="$BUILD/eidetic"
+mkdir -p "$OUT"
+RES="$OUT/results.tsv"
+[ -f "$RES" ] || printf 'mixer\td_model\tseq_len\tkv_pairs\tbatch\tlr\tsteps_run\tmax_steps\taccuracy\twall_s\n' > "$RES"
+MIXERS=${MIXERS:-"longhorn mamba mamba2 gla attn"}
+for setting in "64 4 64 1500" "256 16 16 1500"; do
+    set -- $setting; L=$1; K=$2; B=$3; S=$4
+    for D in 64 128; do
+        for mx in $MIXERS; do
+            cell="$mx-d$D-L$L-K$K"
+            grep -q "^$mx	$D	$L	$K	" "$RES" && continue
+            lr=1e-2; extra=""
+            case $mx in
+                attn) lr=3e-3; extra="--num-heads 1" ;;   # Zoology Fig. 2 attention: one head
+                gla)  extra="--num-heads 2" ;;            # Zoology MQAR GLA: two heads (layers.md §4.6)
+            esac
+            t0=$(date +%s)
+            acc=$("$E" train --layers "$mx,$mx" --d-model "$D" --seq-len "$L" --kv-pairs "$K" --batch "$B" \
+                  --steps "$S" --lr "$lr" --warmup 100 --eval-every 100 --eval-examples 500 --target-acc 0.99 \
+                  $extra --out "$OUT/$cell" --quiet 2>"$OUT/$cell.log" | sed -n 's/^accuracy: //p')
+            t1=$(date +%s)
+            steps=$(tail -1 "$OUT/$cell/metrics.jsonl" 2>/dev/null | sed -E 's/.*"step":([0-9]+).*/\1/')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mx" "$D" "$L" "$K" "$B" "$lr" "${steps:-0}" "$S" \
+                "${acc:-FAILED}" "$((t1 - t0))" >> "$RES"
+            tail -1 "$RES"
+        done
+    done
+done
