@@ -2,6 +2,7 @@
 # The MQAR mixer table (docs/mqar_mixers.md): every mixer at d_model 64 and 128 on
 # (seq 64, 4 kv pairs) and (seq 256, 16 kv pairs), one run per cell, early stop at 0.99.
 # Usage: bash bench/mqar_mixers.sh [build] [outdir]   (resumable: finished cells are skipped)
+# THREADS=N sets threads per run (default 1: two tables can run side by side on 2 cores).
 set -u
 BUILD=${1:-build}; OUT=${2:-runs/mqar_mixers}
 E="$BUILD/eidetic"
@@ -23,7 +24,7 @@ for setting in "64 4 64 1500" "256 16 16 1500"; do
             t0=$(date +%s)
             acc=$("$E" train --layers "$mx,$mx" --d-model "$D" --seq-len "$L" --kv-pairs "$K" --batch "$B" \
                   --steps "$S" --lr "$lr" --warmup 100 --eval-every 100 --eval-examples 500 --target-acc 0.99 \
-                  $extra --out "$OUT/$cell" --quiet 2>"$OUT/$cell.log" | sed -n 's/^accuracy: //p')
+                  $extra --threads "${THREADS:-1}" --out "$OUT/$cell" --quiet 2>"$OUT/$cell.log" | sed -n 's/^accuracy: //p')
             t1=$(date +%s)
             steps=$(tail -1 "$OUT/$cell/metrics.jsonl" 2>/dev/null | sed -E 's/.*"step":([0-9]+).*/\1/')
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mx" "$D" "$L" "$K" "$B" "$lr" "${steps:-0}" "$S" \

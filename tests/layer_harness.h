@@ -80,6 +80,12 @@ static double tl_loss(TLayer *t, const real *x, const real *w, real *y, const Se
 
 /* |a−n| / max(|a|+|n|, floor): the floor (1e-3 of the tensor's largest gradient) keeps entries
  * whose gradient is ~0 from turning rounding noise into a large relative error. */
+typedef struct { TLayer *t; const real *x, *w; real *y; const SeqInfo *s; } LossCtx;
+static double tl_loss_cb(void *c) {
+    LossCtx *l = c;
+    return tl_loss(l->t, l->x, l->w, l->y, l->s);
+}
+
 static double grad_rel(double a, double n, double floor) { return fabs(a - n) / fmax(floor, fabs(a) + fabs(n)); }
 
 /* Finite differences against backward for every parameter tensor (up to 40 sampled entries
@@ -97,10 +103,6 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
     for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
     tl_loss(t, x, w, y, &s);
     t->l.ops->backward(&t->l, w, dx, &s);
-    /* Richardson-extrapolated central differences, (4·D(h) − D(2h))/3 with h = 1e-3: truncation
-     * error O(h⁴) and rounding noise ~1e-13, so even tiny gradients (Mamba's dt, A_log) are exact
-     * to ~1e-10 relative. A wrong backward term fails both estimates used below. */
-    const double h = 1e-3;
     for (int i = -1; i < t->l.nparam; i++) {
         real *p = i < 0 ? x : t->l.p[i], *g = i < 0 ? dx : t->l.g[i];
         size_t cnt = i < 0 ? n : t->numel[i];
@@ -108,25 +110,10 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
         size_t worst_j = 0;
         int samples = cnt < 40 ? (int)cnt : 40;
         for (size_t j = 0; j < cnt; j++) gmax = fmax(gmax, fabs((double)g[j]));
+        LossCtx lc = {t, x, w, y, &s};
         for (int k = 0; k < samples; k++) {
             size_t j = cnt <= 40 ? (size_t)k : (size_t)rng_below(&r, cnt);
-            real keep = p[j];
-            double f[4], off[4] = {h, -h, 2 * h, -2 * h};
-            for (int q = 0; q < 4; q++) {
-                p[j] = keep + (real)off[q];
-                f[q] = tl_loss(t, x, w, y, &s);
-            }
-            p[j] = keep + (real)1e-5;
-            double fp = tl_loss(t, x, w, y, &s);
-            p[j] = keep - (real)1e-5;
-            double fm = tl_loss(t, x, w, y, &s);
-            p[j] = keep;
-            double d1 = (f[0] - f[1]) / (2 * h), d2 = (f[2] - f[3]) / (4 * h);
-            double num = (4 * d1 - d2) / 3, e = grad_rel(g[j], num, 1e-3 * gmax);
-            /* a sharply curved function (per-head norms of tiny outputs) defeats the wide step:
-             * also try a plain central difference with h = 1e-5 and keep the better estimate */
-            double num2 = (fp - fm) / 2e-5, e2 = grad_rel(g[j], num2, 1e-3 * gmax);
-            if (e2 < e) e = e2, num = num2;
+            double num = fd_estimate(&p[j], tl_loss_cb, &lc, g[j]), e = grad_rel(g[j], num, 1e-3 * gmax);
             if (getenv("GRAD_DEBUG") && e > 1e-6) fprintf(stderr, "  %s[%zu]: analytic %.10g numeric %.10g\n", i < 0 ? "x" : t->spec[i].name, j, (double)g[j], num);
             if (e > worst) worst = e, worst_j = j;
         }

@@ -10,6 +10,9 @@ static double model_loss_at(Model *m, const Batch *b) {
     return lo.loss;
 }
 
+typedef struct { Model *m; const Batch *b; } LossCtx;
+static double loss_cb(void *c) { return model_loss_at(((LossCtx *)c)->m, ((LossCtx *)c)->b); }
+
 static void gradcheck(const char *layers, int d_ff, int tied) {
     const int V = 13, D = 8, B = 2, T = 7;
     Model *m = tiny_model(layers, V, D, d_ff, tied, 3, 5);
@@ -27,23 +30,20 @@ static void gradcheck(const char *layers, int d_ff, int tied) {
     memcpy(g, m->grad, sizeof(real) * m->n_reals);
     Rng r;
     rng_init(&r, 3, 0);
+    LossCtx lc = {m, &b};
     for (int j = 0; j < m->nparam; j++) {
         ParamEntry *p = &m->param[j];
         double worst = 0, gmax = 1e-8;
         for (size_t i = 0; i < p->numel; i++) gmax = fmax(gmax, fabs((double)g[p->offset + i]));
         for (int s = 0; s < 12; s++) {
             size_t i = p->offset + rng_below(&r, p->numel);
-            real keep = m->w[i];
-            m->w[i] = keep + 1e-4;
-            double lp = model_loss_at(m, &b);
-            m->w[i] = keep - 1e-4;
-            double lm = model_loss_at(m, &b);
-            m->w[i] = keep;
-            double num = (lp - lm) / 2e-4; /* h = 1e-4: fp64 rounding noise stays far below tiny gradients */
-            worst = fmax(worst, fabs(num - g[i]) / fmax(1e-2 * gmax, fabs(num) + fabs(g[i])));
-            if (getenv("GRAD_DEBUG")) fprintf(stderr, "%s[%zu] a=%.10g n=%.10g gmax=%.3g\n", p->name, i - p->offset, (double)g[i], num, gmax);
+            double num = fd_estimate(&m->w[i], loss_cb, &lc, g[i]);
+            /* absolute floor 1e-7: at the model level some tensors (Mamba's A_log after other
+             * mixers) have gradients ~1e-9, where fp64 rounding (~1e-13) is all that differs;
+             * the layer tests check those tensors with large gradients */
+            worst = fmax(worst, fabs(num - g[i]) / fmax(fmax(1e-3 * gmax, 1e-7), fabs(num) + fabs(g[i])));
         }
-        CHECK(worst < 1e-4, "model [%s] d_ff=%d tied=%d: gradient of %s off by %.3g", layers, d_ff, tied, p->name, worst);
+        CHECK(worst < 1e-5, "model [%s] d_ff=%d tied=%d: gradient of %s off by %.3g", layers, d_ff, tied, p->name, worst);
     }
     free(g);
     model_free(m);
@@ -107,6 +107,11 @@ int main(void) {
     gradcheck("longhorn,longhorn", 12, 0);
     full_vs_decode("longhorn,longhorn", 0);
     full_vs_decode("longhorn,longhorn", 12);
+    /* hybrid stacks: heterogeneous mixers in one model, decoding with constant-size state */
+    gradcheck("longhorn,swa", 12, 1);
+    gradcheck("mamba2,gla,attn,mamba", 0, 1);
+    full_vs_decode("longhorn,swa,longhorn,swa", 0);
+    full_vs_decode("mamba,mamba2,gla,attn", 12);
     head_at_labels();
     return t_summary("test_model");
 }

@@ -58,10 +58,10 @@ typedef struct {
 } Preset;
 
 static const Preset presets[] = {
-    {"default", "Longhorn x2, D=64, MQAR L=64 K=4, V=8192 (the first run; ~minutes on 2 cores)", "longhorn,longhorn",
-     64, 0, 8192, 64, 4, 64, 3000, 50, 250, 1000, 3e-3, 0.99, 0, NULL, NULL},
+    {"default", "Longhorn x2, D=128, MQAR L=64 K=4, V=8192 (the first run; a few minutes on 2 cores)", "longhorn,longhorn",
+     128, 0, 8192, 64, 4, 64, 3000, 100, 250, 1000, 1e-2, 0.99, 0, NULL, NULL},
     {"mqar-256", "Longhorn x2, D=128, MQAR L=256 K=16, V=8192", "longhorn,longhorn", 128, 0, 8192, 256, 16, 32, 6000,
-     100, 500, 1000, 2e-3, 0.99, 0, NULL, NULL},
+     100, 250, 1000, 1e-2, 0.99, 0, NULL, NULL},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
     /* one per task (tasks.md): small CPU versions of each protocol */
