@@ -16,20 +16,30 @@ for setting in "64 4 64 1500" "256 16 16 1500"; do
         for mx in $MIXERS; do
             cell="$mx-d$D-L$L-K$K"
             grep -q "^$mx	$D	$L	$K	" "$RES" && continue
-            lr=1e-2; extra=""
+            # one learning rate per mixer, the best of {1e-3, 1e-2} in 1000-step pilots at d_model 64
+            lr=1e-2; extra=""; steps=$S
             case $mx in
-                attn) lr=3e-3; extra="--num-heads 1" ;;   # Zoology Fig. 2 attention: one head
-                gla)  extra="--num-heads 2" ;;            # Zoology MQAR GLA: two heads (layers.md §4.6)
+                attn) lr=1e-3; steps=$((2 * S)); extra="--num-heads 1" ;; # Zoology Fig. 2 attention: one head
+                gla)  lr=1e-3; extra="--num-heads 2" ;;                     # Zoology MQAR GLA: two heads
             esac
             t0=$(date +%s)
             acc=$("$E" train --layers "$mx,$mx" --d-model "$D" --seq-len "$L" --kv-pairs "$K" --batch "$B" \
-                  --steps "$S" --lr "$lr" --warmup 100 --eval-every 100 --eval-examples 500 --target-acc 0.99 \
+                  --steps "$steps" --lr "$lr" --warmup 100 --eval-every 100 --eval-examples 500 --target-acc 0.99 \
                   $extra --threads "${THREADS:-1}" --out "$OUT/$cell" --quiet 2>"$OUT/$cell.log" | sed -n 's/^accuracy: //p')
             t1=$(date +%s)
-            steps=$(tail -1 "$OUT/$cell/metrics.jsonl" 2>/dev/null | sed -E 's/.*"step":([0-9]+).*/\1/')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mx" "$D" "$L" "$K" "$B" "$lr" "${steps:-0}" "$S" \
+            done_steps=$(tail -1 "$OUT/$cell/metrics.jsonl" 2>/dev/null | sed -E 's/.*"step":([0-9]+).*/\1/')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mx" "$D" "$L" "$K" "$B" "$lr" "${done_steps:-0}" "$steps" \
                 "${acc:-FAILED}" "$((t1 - t0))" >> "$RES"
             tail -1 "$RES"
         done
     done
 done
+
+# Markdown table for docs/
+{
+    echo "| mixer | d_model | L | K | batch | lr | steps run / max | test accuracy | wall s |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    tail -n +2 "$RES" | sort -t$'\t' -k3,3n -k2,2n -k1,1 | \
+        awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10}'
+} > "$OUT/results.md"
+echo "table: $OUT/results.md"

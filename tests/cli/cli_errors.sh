@@ -76,5 +76,20 @@ expect_fail "resume with --out" "drop --out" "$E" train --resume "$R" --out "$T/
 [ "$sum1" = "$(md5sum < "$R/model.safetensors")" ] && ok || bad "a failed command changed the checkpoint"
 expect_fail "resume missing" "cannot open" "$E" train --resume "$T/none"
 
+# a run that diverges stops with a clear error and leaves its last checkpoint untouched:
+# huge (finite) embeddings overflow the forward pass to inf/NaN
+cp -r "$R" "$T/diverge"
+/usr/bin/python3 - "$T/diverge/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+s, e = h['backbone.embeddings.weight']['data_offsets']
+b[8 + n + s:8 + n + e] = struct.pack('<f', 3e38) * ((e - s) // 4)
+open(p, 'wb').write(b)
+PY
+sum2=$(md5sum < "$T/diverge/model.safetensors")
+expect_fail "diverging run" "non-finite (loss|gradient).*untouched" "$E" train --resume "$T/diverge" --steps 50 --quiet
+[ "$sum2" = "$(md5sum < "$T/diverge/model.safetensors")" ] && ok || bad "a diverging run changed its checkpoint"
+
 echo "cli_errors: $pass passed, $fail failed"
 [ $fail -eq 0 ]
