@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The MQAR mixer table (docs/mqar_mixers.md): every mixer at d_model 64 and 128 on
+# The MQAR mixer table (docs/mqar_mixers.md; not yet complete): every mixer at d_model 64 and 128 on
 # (seq 64, 4 kv pairs) and (seq 256, 16 kv pairs), one run per cell, early stop at 0.99.
 # Usage: bash bench/mqar_mixers.sh [build] [outdir]   (resumable: finished cells are skipped)
 # THREADS=N sets threads per run (default 1: two tables can run side by side on 2 cores).
@@ -16,7 +16,8 @@ for setting in "64 4 64 1500" "256 16 16 1500"; do
         for mx in $MIXERS; do
             cell="$mx-d$D-L$L-K$K"
             grep -q "^$mx	$D	$L	$K	" "$RES" && continue
-            # one learning rate per mixer, the best of {1e-3, 1e-2} in 1000-step pilots at d_model 64
+            # one learning rate per mixer: 1e-2, except attn and gla, which did not learn at 1e-2 in
+            # 1000-2000-step pilots at d_model 64 (docs/mqar_mixers.md); a real table needs the lr sweep
             lr=1e-2; extra=""; steps=$S
             case $mx in
                 attn) lr=1e-3; steps=$((2 * S)); extra="--num-heads 1" ;; # Zoology Fig. 2 attention: one head
