@@ -1,13 +1,26 @@
 /* test_gla.c — GLA mixer (layers.md §4): the generic layer suite, the chunked form against a naive
  * per-token recurrence written here (chunk lengths 1, 7, 16, 64, …, T not a multiple, resets inside
  * chunks), strongly negative gates (accumulated log decay far below −88 and −709) staying finite
- * and exact, and resolve()'s validation. */
+ * and exact, and resolve()'s validation; the same with the optional short convs on q/k/v. */
 #include "layer_harness.h"
 #include "kernels/gla.h"
 
 extern const LayerOps gla_ops;
 
-enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O };
+enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, P_QC, P_KC, P_VC };
+
+/* Short conv + silu of one projection at token tt of its row (layers.md §0.5, §4.1): xs [T, C] holds
+ * the conv inputs of the row, seg the first token of tt's segment; w [C, 1, K]. */
+static void naive_conv_silu(const double *xs, int C, int tt, int seg, const real *w, int K, double *out) {
+    for (int c = 0; c < C; c++) {
+        double a = 0;
+        for (int j = 0; j < K; j++) {
+            int src = tt - K + 1 + j;
+            if (src >= seg) a += w[c * K + j] * xs[(size_t)src * C + c];
+        }
+        out[c] = a / (1 + exp(-a));
+    }
+}
 
 /* The whole layer, token by token, straight from layers.md §4.2 (no chunking, no kernels). */
 static void naive_forward(TLayer *t, const real *x, real *y, int B, int T, const uint8_t *flags) {
@@ -20,21 +33,30 @@ static void naive_forward(TLayer *t, const real *x, real *y, int B, int T, const
     double *q = malloc(sizeof(double) * Dk), *k = malloc(sizeof(double) * Dk), *gk = malloc(sizeof(double) * Dk);
     double *v = malloc(sizeof(double) * Dv), *g = malloc(sizeof(double) * Dv), *o = malloc(sizeof(double) * Dv);
     double *h0 = malloc(sizeof(double) * r);
+    int Kc = c->d_conv; /* > 0: q, k, v = silu(conv(projection)) */
+    double *xq = malloc(sizeof(double) * T * Dk), *xk = malloc(sizeof(double) * T * Dk);
+    double *xv = malloc(sizeof(double) * T * Dv);
     for (int b = 0; b < B; b++) {
         memset(S, 0, sizeof(double) * H * dk * dv);
+        int seg = 0;
         for (int tt = 0; tt < T; tt++) {
             size_t m = (size_t)b * T + tt;
             const real *xm = x + m * D;
-            if (flags && (flags[m] & FLAG_SEG_START)) memset(S, 0, sizeof(double) * H * dk * dv);
+            if (flags && (flags[m] & FLAG_SEG_START)) memset(S, 0, sizeof(double) * H * dk * dv), seg = tt;
             for (int i = 0; i < Dk; i++) {
                 double aq = 0, ak = 0;
                 for (int j = 0; j < D; j++) aq += p[P_Q][i * D + j] * xm[j], ak += p[P_K][i * D + j] * xm[j];
-                q[i] = aq, k[i] = ak;
+                q[i] = xq[(size_t)tt * Dk + i] = aq, k[i] = xk[(size_t)tt * Dk + i] = ak;
             }
             for (int i = 0; i < Dv; i++) {
                 double av = 0, ag = 0;
                 for (int j = 0; j < D; j++) av += p[P_V][i * D + j] * xm[j], ag += p[P_G][i * D + j] * xm[j];
-                v[i] = av, g[i] = ag;
+                v[i] = xv[(size_t)tt * Dv + i] = av, g[i] = ag;
+            }
+            if (Kc > 0) {
+                naive_conv_silu(xq, Dk, tt, seg, p[P_QC], Kc, q);
+                naive_conv_silu(xk, Dk, tt, seg, p[P_KC], Kc, k);
+                naive_conv_silu(xv, Dv, tt, seg, p[P_VC], Kc, v);
             }
             for (int i = 0; i < r; i++) {
                 double a = 0;
@@ -69,7 +91,7 @@ static void naive_forward(TLayer *t, const real *x, real *y, int B, int T, const
             }
         }
     }
-    free(S), free(q), free(k), free(gk), free(v), free(g), free(o), free(h0);
+    free(S), free(q), free(k), free(gk), free(v), free(g), free(o), free(h0), free(xq), free(xk), free(xv);
 }
 
 /* flags with several resets: row 0 at 0; row 1 at 0, 5, 6 (consecutive), 20, 64, 70 (inside chunks). */
@@ -280,6 +302,22 @@ static void sizes_and_validation(void) {
     CHECK(gla_ops.resolve(&b2, 8) == -1, "gla: non-integer expand_k·D must be rejected");
     LayerCfg b3 = {.mixer = "gla", .num_heads = 4, .expand_k = 1, .expand_v = 0.75};
     CHECK(gla_ops.resolve(&b3, 8) == -1, "gla: H=4 not dividing Dv=6 must be rejected");
+    LayerCfg b4 = {.mixer = "gla", .d_conv = 17}, b5 = {.mixer = "gla", .d_conv = -1};
+    CHECK(gla_ops.resolve(&b4, 64) == -1 && gla_ops.resolve(&b5, 64) == -1, "gla: d_conv 17 / -1 must be rejected");
+    /* short convs: three more leaves, the rings in the decode state, channels·K in the zoology count */
+    LayerCfg cc = {.mixer = "gla", .d_conv = 4};
+    CHECK(gla_ops.resolve(&cc, 64) == 0 && cc.d_conv == 4, "gla: d_conv 4 must resolve: %s", eid_last_error());
+    np = gla_ops.params(&cc, 64, 2, ps);
+    CHECK(np == 12 && gla_ops.params(&cc, 64, 2, NULL) == 12 && !strcmp(ps[9].name, "mixer.q_conv1d.weight") &&
+              !strcmp(ps[10].name, "mixer.k_conv1d.weight") && !strcmp(ps[11].name, "mixer.v_conv1d.weight") &&
+              ps[9].ndim == 3 && ps[9].shape[0] == 32 && ps[9].shape[1] == 1 && ps[9].shape[2] == 4 &&
+              ps[11].shape[0] == 64 && ps[11].decay == 1 && fabs(ps[10].a - 0.5) < 1e-15,
+          "gla: short-conv parameter table");
+    CHECK(gla_ops.params(&c, 64, 2, NULL) == 9, "gla: no conv leaves when d_conv = 0");
+    CHECK(gla_ops.state_size(&cc, 64) == 512 + (32 + 32 + 64) * 3, "gla: state_size with convs %zu",
+          gla_ops.state_size(&cc, 64));
+    CHECK(gla_ops.zoology_state(&cc, 64, 128) == 512.0 + (32 + 32 + 64) * 4, "gla: zoology_state with convs %g",
+          gla_ops.zoology_state(&cc, 64, 128));
 }
 
 int main(int argc, char **argv) {
@@ -301,6 +339,17 @@ int main(int argc, char **argv) {
     layer_suite("gla", c3, 8); /* H = 4 default, dk = 1, dv = 4 */
     LayerCfg c4 = {.mixer = "gla", .num_heads = 2, .expand_k = 1, .gate_low_rank_dim = 4}; /* τ = 16 */
     layer_suite("gla", c4, 8);
+    /* short convs on q, k, v (layers.md §4.1): K = 3 single-head, K = 2 with 4 heads, K = 1 */
+    LayerCfg v1 = {.mixer = "gla", .num_heads = 1, .expand_k = 1, .gate_low_rank_dim = 4, .gate_logit_normalizer = 4,
+                   .d_conv = 3};
+    layer_suite("gla", v1, 8);
+    LayerCfg v2 = {.mixer = "gla", .num_heads = 4, .expand_k = 1, .gate_low_rank_dim = 3, .gate_logit_normalizer = 2,
+                   .d_conv = 2};
+    layer_suite("gla", v2, 8);
+    LayerCfg v3 = {.mixer = "gla", .num_heads = 2, .expand_k = 1, .gate_low_rank_dim = 3, .d_conv = 1};
+    layer_suite("gla", v3, 6);
+    naive_suite(v1, 8, "D=8 H=1 conv3");
+    naive_suite(v2, 8, "D=8 H=4 conv2");
     naive_suite(c1, 8, "D=8 H=2");
     naive_suite(c2, 6, "D=6 H=2");
     naive_suite(s2, 6, "D=6 H=1");

@@ -1,13 +1,15 @@
 /* gla.c — the GLA mixer (gated linear attention, per-key-channel gate; layers.md §4).
  *
  *   q = W_q h, k = W_k h, v = W_v h, g = W_g h        Q, K [M, Dk]; V, G [M, Dv]   (M = B·T tokens)
+ *   with d_conv = K > 0 (layers.md §4.1, optional): q = silu(conv_q(W_q h)), likewise k and v, with the
+ *   depthwise causal conv of §0.5 (segment-aware, no bias); the gate projections g, gk are unchanged
  *   h0 = W_gk0 h ; pre = W_gk1 h0 + b                  H0 [M, r]; PRE [M, Dk]
  *   gk = logsigmoid(pre) / τ                            GK [M, Dk]   (≤ 0, per key channel)
  *   per head: S_t = diag(exp gk_t) S_{t−1} + k_t ⊗ v_t ;  o_t = S_tᵀ (q_t · dk^−1/2)      O [M, Dv]
  *   gated = RMSNorm_dv(o; g_norm) ⊙ swish(g)            GATED [M, Dv] (RSTD [M·H])
  *   out = W_o · gated
  * Training runs the chunked form with secondary chunking (kernels/cpu/gla_chunk.c); decoding runs
- * the recurrence. Optional short convs on q/k/v are not implemented (off by default in the spec). */
+ * the recurrence. */
 #include <string.h>
 #include <math.h>
 #include "core/runtime.h"
@@ -15,12 +17,15 @@
 #include "kernels/kernels.h"
 #include "layers/layer.h"
 
-enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM };
-enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, /* kept for backward */
-       D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, WORK,  /* backward scratch */
-       STEP };                                               /* one-token step scratch */
+/* the three conv weights exist only when d_conv > 0 (params() then returns NPARAM_CONV) */
+enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM, P_QC = NPARAM, P_KC, P_VC, NPARAM_CONV };
+/* CONV [2, M, C3] (C3 = 2·Dk + Dv, rows [q | k | v]): the conv inputs W_{q,k,v} h, then the conv
+ * outputs before silu; D_CONV [M, C3]: their gradient. Both only when d_conv > 0. */
+enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for backward */
+       D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, WORK, D_CONV, /* backward scratch */
+       STEP };                                                      /* one-token step scratch */
 
-typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk; real tau, scale; } Dims;
+typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk, K, C3; real tau, scale; } Dims;
 
 static int round_size(double e, int D) { return (int)lround(e * D); }
 
@@ -30,6 +35,7 @@ static Dims dims(const Layer *l) {
     d.D = l->D, d.Dk = round_size(c->expand_k, l->D), d.Dv = round_size(c->expand_v, l->D), d.H = c->num_heads;
     d.dk = d.Dk / d.H, d.dv = d.Dv / d.H, d.r = c->gate_low_rank_dim, d.chunk = c->chunk;
     d.tau = (real)c->gate_logit_normalizer, d.scale = (real)(1 / sqrt((double)d.dk));
+    d.K = c->d_conv, d.C3 = 2 * d.Dk + d.Dv;
     return d;
 }
 
@@ -58,6 +64,8 @@ static int gla_resolve(LayerCfg *c, int D) {
     if (!(c->gate_logit_normalizer > 0))
         return eid_error("gla: gate_logit_normalizer must be > 0, got %g", c->gate_logit_normalizer), -1;
     if (c->chunk < 1) return eid_error("gla: chunk must be >= 1, got %d", c->chunk), -1;
+    if (c->d_conv < 0 || c->d_conv > 16)
+        return eid_error("gla: d_conv (short-conv width on q/k/v) must be 0 (off) or in [1, 16], got %d", c->d_conv), -1;
     return 0;
 }
 
@@ -65,7 +73,8 @@ static int gla_resolve(LayerCfg *c, int D) {
 static double xavier(int fan_out, int fan_in) { return pow(2.0, -2.5) * sqrt(6.0 / (fan_in + fan_out)); }
 
 static int gla_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
-    if (!o) return NPARAM;
+    int K = c->d_conv;
+    if (!o) return K > 0 ? NPARAM_CONV : NPARAM;
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D), r = c->gate_low_rank_dim;
     int dv = Dv / c->num_heads;
     param_spec(&o[P_Q], "mixer.", "q_proj.weight", Dk, D, 0, INIT_UNIFORM, xavier(Dk, D), 1);
@@ -77,7 +86,12 @@ static int gla_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) 
     param_spec(&o[P_GK1B], "mixer.", "gk_proj.1.bias", Dk, 0, 0, INIT_ZERO, 0, 0);
     param_spec(&o[P_NORM], "mixer.", "g_norm.weight", dv, 0, 0, INIT_ONE, 0, 0);
     param_spec(&o[P_O], "mixer.", "o_proj.weight", D, Dv, 0, INIT_UNIFORM, xavier(D, Dv) / sqrt((double)n_res_layers), 1);
-    return NPARAM;
+    if (K <= 0) return NPARAM;
+    /* short convs: PyTorch's Conv1d default U(±1/sqrt(fan_in)), fan_in = K for a depthwise conv */
+    param_spec(&o[P_QC], "mixer.", "q_conv1d.weight", Dk, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
+    param_spec(&o[P_KC], "mixer.", "k_conv1d.weight", Dk, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
+    param_spec(&o[P_VC], "mixer.", "v_conv1d.weight", Dv, 1, K, INIT_UNIFORM, 1 / sqrt((double)K), 1);
+    return NPARAM_CONV;
 }
 
 static void gla_plan(Layer *l, Arena *a, int B, int T) {
@@ -95,6 +109,7 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[RSTD] = arena_take(a, M * d.H);
     l->buf[GATED] = arena_take(a, M * d.Dv);
     l->buf[SIN] = arena_take(a, (size_t)B * nck * d.H * d.dk * d.dv);
+    l->buf[CONV] = d.K > 0 ? arena_take(a, 2 * M * d.C3) : NULL;
     l->buf[D_GATED] = arena_take(a, M * d.Dv);
     l->buf[D_O] = arena_take(a, M * d.Dv);
     l->buf[D_Q] = arena_take(a, M * d.Dk);
@@ -104,18 +119,19 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[D_PRE] = arena_take(a, M * d.Dk);
     l->buf[D_H0] = arena_take(a, M * d.r);
     l->buf[WORK] = arena_take(a, k_gla_work(d.dk, d.dv, d.chunk, eid_threads()));
+    l->buf[D_CONV] = d.K > 0 ? arena_take(a, M * d.C3) : NULL;
     l->B = B, l->T = T;
 }
 
 /* logsigmoid(x) = −softplus(−x), evaluated stably for either sign */
 static inline real logsigmoid(real x) { return (real)(fmin((double)x, 0) - log1p(exp(-fabs((double)x)))); }
 
-/* Projections and gate for M tokens: q, k, v, g, h0, pre, gk. */
-static void project(const Dims *d, real *const *p, const real *x, int M, real *q, real *k, real *v, real *g, real *h0,
-                    real *pre, real *gk) {
-    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_Q], d->D, 0, q, d->Dk);
-    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_K], d->D, 0, k, d->Dk);
-    eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_V], d->D, 0, v, d->Dv);
+/* Projections and gate for M tokens: q, k (row stride ldk), v (row stride ldv), g, h0, pre, gk. */
+static void project(const Dims *d, real *const *p, const real *x, int M, real *q, real *k, int ldk, real *v, int ldv,
+                    real *g, real *h0, real *pre, real *gk) {
+    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_Q], d->D, 0, q, ldk);
+    eid_gemm(0, 1, M, d->Dk, d->D, 1, x, d->D, p[P_K], d->D, 0, k, ldk);
+    eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_V], d->D, 0, v, ldv);
     eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_G], d->D, 0, g, d->Dv);
     eid_gemm(0, 1, M, d->r, d->D, 1, x, d->D, p[P_GK0], d->D, 0, h0, d->r);
     eid_gemm(0, 1, M, d->Dk, d->r, 1, h0, d->r, p[P_GK1], d->r, 0, pre, d->Dk);
@@ -128,6 +144,25 @@ static void project(const Dims *d, real *const *p, const real *x, int M, real *q
             pre[i] += bias[j];
             gk[i] = logsigmoid(pre[i]) * inv_tau;
         }
+}
+
+/* Column offsets of q, k, v in a [·, C3] row, and their widths. */
+static void qkv_cols(const Dims *d, int off[3], int n[3]) {
+    off[0] = 0, off[1] = d->Dk, off[2] = 2 * d->Dk;
+    n[0] = d->Dk, n[1] = d->Dk, n[2] = d->Dv;
+}
+
+/* Short convs over the whole batch: xc = conv(xp) per q/k/v block (no bias, segment-aware), then
+ * q, k, v = silu(xc).  xp, xc [M, C3]; q, k [M, Dk]; v [M, Dv]. */
+static void short_conv_fwd(const Dims *d, real *const *p, const real *xp, real *xc, real *q, real *k, real *v,
+                           const SeqInfo *s) {
+    int off[3], n[3], M = s->B * s->T;
+    real *out[3] = {q, k, v};
+    qkv_cols(d, off, n);
+    for (int i = 0; i < 3; i++) {
+        k_conv1d_fwd(xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, s->B, s->T, n[i], d->K, s->flags);
+        k_silu_fwd(xc + off[i], d->C3, out[i], n[i], M, n[i]);
+    }
 }
 
 /* gated = RMSNorm(o per head; w) ⊙ swish(g) */
@@ -146,11 +181,40 @@ static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     int M = s->B * s->T;
     real **b = l->buf, **p = l->p;
     b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
-    project(&d, p, x, M, b[Q], b[K], b[V], b[G], b[H0], b[PRE], b[GK]);
+    if (d.K > 0) {
+        real *xp = b[CONV], *xc = b[CONV] + (size_t)M * d.C3;
+        project(&d, p, x, M, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, b[G], b[H0], b[PRE], b[GK]);
+        short_conv_fwd(&d, p, xp, xc, b[Q], b[K], b[V], s);
+    } else {
+        project(&d, p, x, M, b[Q], b[K], d.Dk, b[V], d.Dv, b[G], b[H0], b[PRE], b[GK]);
+    }
     k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, b[SIN],
                     b[WORK]);
     norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
+}
+
+/* Adjoint of short_conv_fwd: dq, dk, dv (gradients of silu's outputs) become those of xc in place,
+ * then dxp = conv adjoint (overwritten), dw += into the conv weights' gradients. */
+static void short_conv_bwd(const Dims *d, real *const *p, real *const *g, const real *xp, const real *xc, real *dq,
+                           real *dk, real *dv, real *dxp, const SeqInfo *s) {
+    int off[3], n[3], M = s->B * s->T;
+    real *dy[3] = {dq, dk, dv};
+    qkv_cols(d, off, n);
+    memset(dxp, 0, sizeof(real) * (size_t)M * d->C3);
+    for (int i = 0; i < 3; i++) {
+        real *dyi = dy[i];
+        const real *xci = xc + off[i];
+        int C = n[i];
+#pragma omp parallel for schedule(static)
+        for (int m = 0; m < M; m++)
+            for (int c = 0; c < C; c++) { /* silu'(a) = σ(a)(1 + a(1 − σ(a))) */
+                real a = xci[(size_t)m * d->C3 + c], sa = k_sigmoid(a);
+                dyi[(size_t)m * C + c] *= sa * (1 + a * (1 - sa));
+            }
+        k_conv1d_bwd(dyi, C, xp + off[i], d->C3, p[P_QC + i], dxp + off[i], d->C3, g[P_QC + i], NULL, s->B, s->T, C,
+                     d->K, s->flags);
+    }
 }
 
 static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
@@ -194,27 +258,51 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     eid_gemm(0, 0, M, d.r, d.Dk, 1, b[D_PRE], d.Dk, p[P_GK1], d.r, 0, b[D_H0], d.r);
     eid_gemm(1, 0, d.r, d.D, M, 1, b[D_H0], d.r, x, d.D, 1, g[P_GK0], d.D);
     eid_gemm(0, 0, M, d.D, d.r, 1, b[D_H0], d.r, p[P_GK0], d.D, 1, dx, d.D);
-    /* q, k, v, g projections */
-    const int pi[4] = {P_Q, P_K, P_V, P_G}, bi[4] = {D_Q, D_K, D_V, D_G}, n[4] = {d.Dk, d.Dk, d.Dv, d.Dv};
+    /* q, k, v, g projections; with short convs the q/k/v gradients are those of the conv inputs */
+    const int pi[4] = {P_Q, P_K, P_V, P_G}, n[4] = {d.Dk, d.Dk, d.Dv, d.Dv};
+    const real *dp[4] = {b[D_Q], b[D_K], b[D_V], b[D_G]};
+    int ld[4] = {d.Dk, d.Dk, d.Dv, d.Dv};
+    if (d.K > 0) {
+        short_conv_bwd(&d, p, g, b[CONV], b[CONV] + (size_t)M * d.C3, b[D_Q], b[D_K], b[D_V], b[D_CONV], s);
+        for (int t = 0; t < 3; t++) dp[t] = b[D_CONV] + (size_t)t * d.Dk, ld[t] = d.C3; /* [q | k | v] */
+    }
     for (int t = 0; t < 4; t++) {
-        eid_gemm(1, 0, n[t], d.D, M, 1, b[bi[t]], n[t], x, d.D, 1, g[pi[t]], d.D);
-        eid_gemm(0, 0, M, d.D, n[t], 1, b[bi[t]], n[t], p[pi[t]], d.D, 1, dx, d.D);
+        eid_gemm(1, 0, n[t], d.D, M, 1, dp[t], ld[t], x, d.D, 1, g[pi[t]], d.D);
+        eid_gemm(0, 0, M, d.D, n[t], 1, dp[t], ld[t], p[pi[t]], d.D, 1, dx, d.D);
     }
 }
 
+/* S [H, dk, dv], plus with short convs the last K−1 conv inputs of q, k, v (layers.md §4.4) */
 static size_t gla_state_size(const LayerCfg *c, int D) {
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);
-    return (size_t)Dk * (Dv / c->num_heads); /* S [H, dk, dv] (layers.md §4.4) */
+    size_t rings = c->d_conv > 0 ? (size_t)(2 * Dk + Dv) * (c->d_conv - 1) : 0;
+    return (size_t)Dk * (Dv / c->num_heads) + rings;
 }
 
-/* step scratch per sequence: q, k, pre, gk [Dk]; v, g, o, gated [Dv]; h0 [r]; rstd [H] */
+/* step scratch per sequence: q, k, pre, gk [Dk]; v, g, o, gated [Dv]; h0 [r]; rstd [H];
+ * with short convs also the conv inputs and outputs [2·C3] */
 static void gla_plan_step(Layer *l, Arena *a, int nseq) {
     Dims d = dims(l);
-    l->buf[STEP] = arena_take(a, (size_t)nseq * (4 * d.Dk + 4 * d.Dv + d.r + d.H));
+    size_t conv = d.K > 0 ? 2 * (size_t)d.C3 : 0;
+    l->buf[STEP] = arena_take(a, (size_t)nseq * (4 * d.Dk + 4 * d.Dv + d.r + d.H + conv));
     l->nseq = nseq;
 }
 
-/* state layout for nseq sequences: S [nseq, H, dk, dv]. */
+/* One token through the short convs: xp [nseq, C3] → rings advanced, q, k, v = silu(conv). */
+static void short_conv_step(const Dims *d, real *const *p, real *rings, const real *xp, real *xc, real *q, real *k,
+                            real *v, int nseq) {
+    int off[3], n[3];
+    real *out[3] = {q, k, v};
+    qkv_cols(d, off, n);
+    for (int i = 0; i < 3; i++) {
+        k_conv1d_step(rings, xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, nseq, n[i], d->K);
+        k_silu_fwd(xc + off[i], d->C3, out[i], n[i], nseq, n[i]);
+        rings += (size_t)nseq * n[i] * (d->K - 1);
+    }
+}
+
+/* state layout for nseq sequences: S [nseq, H, dk, dv]; with short convs then the rings
+ * q [nseq, Dk, K−1], k [nseq, Dk, K−1], v [nseq, Dv, K−1]. */
 static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l);
     real **p = l->p, *w = l->buf[STEP];
@@ -222,16 +310,24 @@ static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) 
     real *q = w, *k = q + n * d.Dk, *pre = k + n * d.Dk, *gk = pre + n * d.Dk;
     real *v = gk + n * d.Dk, *g = v + n * d.Dv, *o = g + n * d.Dv, *gated = o + n * d.Dv;
     real *h0 = gated + n * d.Dv, *rstd = h0 + n * d.r;
-    project(&d, p, x, nseq, q, k, v, g, h0, pre, gk);
+    if (d.K > 0) {
+        real *xp = rstd + n * d.H, *xc = xp + n * d.C3;
+        project(&d, p, x, nseq, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, g, h0, pre, gk);
+        short_conv_step(&d, p, state + n * d.H * d.dk * d.dv, xp, xc, q, k, v, nseq);
+    } else {
+        project(&d, p, x, nseq, q, k, d.Dk, v, d.Dv, g, h0, pre, gk);
+    }
     k_gla_step(state, q, k, v, gk, o, nseq, d.H, d.dk, d.dv, d.scale);
     norm_gate(&d, p[P_NORM], o, g, rstd, gated, nseq);
     eid_gemm(0, 1, nseq, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
 
-/* tasks.md §1.4: key_dim · head_v_dim */
+/* tasks.md §1.4: key_dim · head_v_dim (+ short-conv state, counted as §1.4 counts a short conv of
+ * kernel k: channels · k, here over the q, k, v channels 2·Dk + Dv) */
 static double gla_zoology_state(const LayerCfg *c, int D, int L) {
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);
-    return (double)Dk * (Dv / c->num_heads);
+    double conv = c->d_conv > 0 ? (double)(2 * Dk + Dv) * c->d_conv : 0;
+    return (double)Dk * (Dv / c->num_heads) + conv;
 }
 
 const LayerOps gla_ops = {

@@ -15,6 +15,7 @@ const OptDesc train_opts[] = {
     O("d-model", OPT_INT, d_model, "model width D"),
     O("d-ff", OPT_INT, d_ff, "SwiGLU MLP hidden size after every mixer; 0 = no MLP"),
     O("d-state", OPT_INT, d_state, "recurrent state size N per channel (0 = mixer default)"),
+    O("d-conv", OPT_INT, d_conv, "short-conv / depthwise conv width of every layer that has one (0 = mixer default)"),
     O("expand", OPT_INT, expand, "inner width factor E (0 = mixer default)"),
     O("num-heads", OPT_INT, num_heads, "heads of attn/swa/gla layers (0 = mixer default)"),
     O("num-kv-heads", OPT_INT, num_kv_heads, "key/value heads of attn/swa layers (grouped-query attention)"),
@@ -333,6 +334,7 @@ int train_cfg_resolve(TrainCfg *c) {
             LayerCfg *l = &m->layer[i];
             l->d_state = c->d_state, l->expand = c->expand, l->num_heads = c->num_heads, l->chunk = c->chunk;
             l->num_kv_heads = c->num_kv_heads, l->headdim = c->headdim;
+            if (c->d_conv) l->d_conv = c->d_conv; /* 0 keeps each mixer's default (Mamba/Longhorn 4, GLA off) */
             if (!strcmp(l->mixer, "swa")) l->window = c->window; /* only sliding-window layers have one */
         }
         if (modelcfg_resolve(m) != 0) return -1;

@@ -13,7 +13,7 @@ typedef struct {
     /* architecture (ignored when a "model" section comes from --config or when resuming) */
     char layers[512];
     int d_model, d_ff, d_state, expand, vocab_size;
-    int num_heads, num_kv_heads, headdim, window, chunk; /* per-mixer sizes, 0 = the mixer's default */
+    int num_heads, num_kv_heads, headdim, window, chunk, d_conv; /* per-mixer sizes, 0 = the mixer's default */
     /* task */
     TaskCfg task;
     /* optimisation */

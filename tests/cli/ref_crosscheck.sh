@@ -3,7 +3,8 @@
 # (tests/ref/ref_model.py; layers.md §0.2 checkpoint format, §0.3 block structure, one plugin per
 # mixer in tests/ref/mixers/).  For every mixer the engine registers that has a reference plugin:
 # a 2-layer model of that mixer, and (other than longhorn) a longhorn + mixer hybrid; once, a model
-# of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head.  Each model is run with
+# of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head; a GLA model with its
+# optional short convs (d_conv 3).  Each model is run with
 # `eidetic forward` in the parallel form and with --recurrent (the one-token step); each run is one
 # check at tol 1e-4 (max|c − ref| / max|ref|).  Ends with "ref_crosscheck: N passed, M failed".
 set -u
@@ -79,6 +80,10 @@ for m in "${mixers[@]}"; do
     if [ "$m" = longhorn ] || ! printf '%s\n' "${mixers[@]}" | grep -qx longhorn; then continue; fi
     model "longhorn+$m" $seed --layers-spec "longhorn,$m" --d-ff-pattern 0; seed=$((seed + 1))
 done
+# GLA with its optional short convs on q, k, v (layers.md §4.1; d_conv = 3)
+if printf '%s\n' "${mixers[@]}" | grep -qx gla; then
+    model "gla+conv" $seed --layers-spec gla,gla --d-ff-pattern 0 --layer-opt gla.d_conv=3; seed=$((seed + 1))
+fi
 all=$(IFS=,; echo "${mixers[*]}")
 [ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
 model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied

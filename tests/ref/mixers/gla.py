@@ -3,25 +3,28 @@
 Leaves (§0.2, §4.1): q_proj.weight [Dk,D], k_proj.weight [Dk,D], v_proj.weight [Dv,D],
 g_proj.weight [Dv,D], gk_proj.0.weight [r,D], gk_proj.1.weight [Dk,r], gk_proj.1.bias [Dk],
 g_norm.weight [dv], o_proj.weight [D,Dv].  Sizes: Dk = expand_k*D, Dv = expand_v*D, H = num_heads,
-dk = Dk/H, dv = Dv/H, r = gate_low_rank_dim, tau = gate_logit_normalizer.  No short convs.
+dk = Dk/H, dv = Dv/H, r = gate_low_rank_dim, tau = gate_logit_normalizer.
+Optional short convs (§4.1), on when d_conv = K > 0: q_conv1d.weight [Dk,1,K], k_conv1d.weight [Dk,1,K],
+v_conv1d.weight [Dv,1,K]; q, k, v = silu(causal_conv(projection)) (§0.5, no bias).
 """
 import math
 
 import torch
 
-from ref_model import F64, InputError
+from ref_model import F64, InputError, causal_conv, silu
 
 
 def sizes(lc, D):
     """§4.6 defaults for absent (or 0) fields, as the engine resolves them."""
     if any(lc.get(k) for k in ("q_conv1d", "use_short_conv")):
-        raise InputError("gla: short convolutions are not supported by this reference")
+        raise InputError("gla: short convolutions are configured by d_conv (the conv width), not q_conv1d/use_short_conv")
     try:
         ek = float(lc.get("expand_k") or 0.5)
         ev = float(lc.get("expand_v") or 1.0)
         H = int(lc.get("num_heads") or 4)
         r = int(lc.get("gate_low_rank_dim") or 16)
         tau = float(lc.get("gate_logit_normalizer") or 16)
+        K = int(lc.get("d_conv") or 0)
     except (TypeError, ValueError) as e:
         raise InputError(f"gla layer config: bad size field: {e}")
     Dk, Dv = round(ek * D), round(ev * D)
@@ -29,7 +32,9 @@ def sizes(lc, D):
         raise InputError(f"gla layer config: expand_k*D and expand_v*D must be positive integers, got {lc}")
     if H < 1 or Dk % H or Dv % H or r < 1 or tau <= 0:
         raise InputError(f"gla layer config: num_heads must divide Dk={Dk} and Dv={Dv}; got {lc}")
-    return dict(ek=ek, ev=ev, Dk=Dk, Dv=Dv, H=H, dk=Dk // H, dv=Dv // H, r=r, tau=tau)
+    if K < 0 or K > 16:
+        raise InputError(f"gla layer config: d_conv must be 0 (off) or in [1, 16], got {K}")
+    return dict(ek=ek, ev=ev, Dk=Dk, Dv=Dv, H=H, dk=Dk // H, dv=Dv // H, r=r, tau=tau, K=K)
 
 
 def rmsnorm(x, w, eps=1e-5):
@@ -64,9 +69,12 @@ def forward(W, m, lc, D, h, core=gla_recurrent):
     """§4.2: h [T,D] (the normed residual stream) -> mixer output [T,D]."""
     s = sizes(lc, D)
     T, H, dk, dv = h.shape[0], s["H"], s["dk"], s["dv"]
-    q = (h @ W[m + "q_proj.weight"].T).reshape(T, H, dk) / math.sqrt(dk)
-    k = (h @ W[m + "k_proj.weight"].T).reshape(T, H, dk)
-    v = (h @ W[m + "v_proj.weight"].T).reshape(T, H, dv)
+    q, k, v = (h @ W[m + n + "_proj.weight"].T for n in "qkv")
+    if s["K"] > 0:                                                        # §4.1 short conv + silu
+        q, k, v = (silu(causal_conv(x, W[m + n + "_conv1d.weight"])) for x, n in zip((q, k, v), "qkv"))
+    q = q.reshape(T, H, dk) / math.sqrt(dk)
+    k = k.reshape(T, H, dk)
+    v = v.reshape(T, H, dv)
     g = (h @ W[m + "g_proj.weight"].T).reshape(T, H, dv)
     pre = (h @ W[m + "gk_proj.0.weight"].T) @ W[m + "gk_proj.1.weight"].T + W[m + "gk_proj.1.bias"]
     gk = (torch.nn.functional.logsigmoid(pre) / s["tau"]).reshape(T, H, dk)
@@ -82,13 +90,18 @@ def make_params(lc, D, gen):
     Dk, Dv, r, dv = s["Dk"], s["Dv"], s["r"], s["dv"]
     lc.update(expand_k=s["ek"], expand_v=s["ev"], num_heads=s["H"], gate_low_rank_dim=r,
               gate_logit_normalizer=s["tau"])
+    K = s["K"]
+    if K > 0:
+        lc.update(d_conv=K)
     rn = lambda *shape: torch.randn(*shape, generator=gen, dtype=F64)
     mat = lambda o, i: rn(o, i) / math.sqrt(i)                            # ~unit outputs
     return {"q_proj.weight": mat(Dk, D), "k_proj.weight": mat(Dk, D), "v_proj.weight": mat(Dv, D),
             "g_proj.weight": mat(Dv, D), "gk_proj.0.weight": mat(r, D), "gk_proj.1.weight": 2 * mat(Dk, r),
             # logsigmoid(pre)/tau spread from ~0 to ~-0.5 per token at tau = 16
             "gk_proj.1.bias": 12 * torch.rand(Dk, generator=gen, dtype=F64) - 8,
-            "g_norm.weight": 1 + 0.2 * rn(dv), "o_proj.weight": mat(D, Dv)}
+            "g_norm.weight": 1 + 0.2 * rn(dv), "o_proj.weight": mat(D, Dv),
+            **({"q_conv1d.weight": rn(Dk, 1, K) / math.sqrt(K), "k_conv1d.weight": rn(Dk, 1, K) / math.sqrt(K),
+                "v_conv1d.weight": rn(Dv, 1, K) / math.sqrt(K)} if K > 0 else {})}
 
 
 def selftest():
