@@ -319,6 +319,49 @@ static int check_passkey(const TaskCfg *t, const int *in, const int *lab, int te
         CHECK(bad_ == 0, "%s: %d of 300 examples break the spec's layout", (t).name, bad_);                       \
     } while (0)
 
+/* ---- worked examples: literal sequences, checked by hand against tasks.md, reproduced exactly ----
+ * (seed 7, train stream, example 0). Reading them:
+ * copy      ($=26 |=27 .=28 *=29): $ x | x . with x = 18 3 24 22 21; labels = x and '.' after "$x|".
+ * selcopy   (L=8, M=2, A=6: noise 0, marker 5): tokens 4, 1 at positions 0 and 9 of the 10-token
+ *           body, then 2 markers whose labels are the tokens in order.
+ * induction (V=8, '=>'=6): 9 tokens with '=>' at 4 followed by 3; '=>' and 3 appended; labels = next token.
+ * assoc     (V=12, '=>'=10): pairs 2→5 4→7 1→9 3→7, then '=> 3' whose next token is 7.
+ * phonebook (F=S=8, m=3; qopen 6, qclose 7, book 8, colon 4, nl 3, gen 1, eos 2, digits 16+d):
+ *           query (32,44), book of (34,43: 6 9 3) and (32,44: 8 8 2), query again, <gen>,
+ *           answer 8 8 2 <eos> labelled from <gen> on. */
+static void worked_examples(void) {
+    struct { const char *name; int V, L, a, b, c, d, e; int in[48], lab[48]; } ex[] = {
+        {"copy", 30, 16, 4, 5, 0, 0, 0,
+         {26, 18, 3, 24, 22, 21, 27, 18, 3, 24, 22, 21, 28, 29, 29, 29},
+         {-100, -100, -100, -100, -100, -100, 18, 3, 24, 22, 21, 28, -100, -100, -100, -100}},
+        {"selcopy", 6, 12, 0, 0, 2, 0, 0, {4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 5},
+         {-100, -100, -100, -100, -100, -100, -100, -100, -100, -100, 4, 1}},
+        {"induction", 8, 10, 0, 0, 0, 0, 0, {3, 4, 3, 4, 6, 3, 5, 4, 2, 6}, {4, 3, 4, 6, 3, 5, 4, 2, 6, 3}},
+        {"assoc", 12, 10, 0, 0, 0, 0, 0, {2, 5, 4, 7, 1, 9, 3, 7, 10, 3}, {5, 4, 7, 1, 9, 3, 7, 10, 3, 7}},
+        {"phonebook", 64, 48, 2, 2, 0, 8, 3,
+         {6, 32, 44, 7, 8, 34, 43, 4, 22, 25, 19, 3, 32, 44, 4, 24, 24, 18, 3, 6, 32, 44, 7, 1, 24, 24, 18, 2},
+         {-100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100,
+          -100, -100, -100, -100, -100, -100, 24, 24, 18, 2, -100, -100, -100, -100, -100, -100, -100, -100,
+          -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100, -100}},
+    };
+    for (size_t k = 0; k < sizeof ex / sizeof *ex; k++) {
+        TaskCfg t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.name, sizeof t.name, "%s", ex[k].name);
+        t.vocab_size = ex[k].V, t.seq_len = ex[k].L;
+        if (!strcmp(ex[k].name, "copy")) t.min_len = ex[k].a, t.max_len = ex[k].b;
+        if (!strcmp(ex[k].name, "selcopy")) t.num_tokens = ex[k].c;
+        if (!strcmp(ex[k].name, "phonebook"))
+            t.min_len = t.max_len = ex[k].a, t.min_queries = t.max_queries = 1, t.first_names = t.surnames = ex[k].d,
+            t.digits = ex[k].e;
+        if (task_resolve(&t) != 0) { CHECK(0, "%s: %s", ex[k].name, eid_last_error()); continue; }
+        int in[48], lab[48];
+        task_example(&t, 7, STREAM_TRAIN, 0, in, lab);
+        CHECK(!memcmp(in, ex[k].in, sizeof(int) * t.seq_len), "%s: worked example inputs differ", ex[k].name);
+        CHECK(!memcmp(lab, ex[k].lab, sizeof(int) * t.seq_len), "%s: worked example labels differ", ex[k].name);
+    }
+}
+
 static void generators(void) {
     const char *cp[] = {"copy", "prefix-ngram", "suffix-ngram"};
     for (int i = 0; i < 3; i++) {
@@ -568,6 +611,7 @@ static void bad_arguments(void) {
 
 int main(void) {
     eid_runtime_init(NULL, 2, 0);
+    worked_examples();
     generators();
     mqar_mix();
     scorers();

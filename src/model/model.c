@@ -35,7 +35,7 @@ static void add_layer_params(Model *m, int *cap, int blk, Layer *l, int n_res_la
     l->nparam = n;
     for (int i = 0; i < n; i++) {
         char name[96];
-        snprintf(name, sizeof name, "backbone.layers.%d.%s", blk, specs[i].name);
+        snprintf(name, sizeof name, "backbone.layers.%d.%.63s", blk, specs[i].name);
         add_param(m, cap, name, specs[i].ndim, specs[i].shape, specs[i].init, specs[i].a, specs[i].decay, blk, l, i);
     }
 }
