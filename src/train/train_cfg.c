@@ -60,7 +60,7 @@ typedef struct {
 
 static const Preset presets[] = {
     {"default", "Longhorn x2, D=128, MQAR L=64 K=4, V=8192 (the first run; a few minutes on 2 cores)", "longhorn,longhorn",
-     128, 0, 8192, 64, 4, 64, 4500, 100, 250, 1000, 1e-2, 0.99, 0, NULL, NULL},
+     128, 0, 8192, 64, 4, 64, 3000, 100, 250, 1000, 1e-2, 0.99, 0, NULL, NULL},
     {"mqar-256", "Longhorn x2, D=128, MQAR L=256 K=16, V=8192", "longhorn,longhorn", 128, 0, 8192, 256, 16, 32, 6000,
      100, 250, 1000, 1e-2, 0.99, 0, NULL, NULL},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
