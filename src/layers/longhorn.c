@@ -14,6 +14,7 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "layers/layer.h"
+#include "layers/selective.h"
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
 enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
@@ -26,20 +27,7 @@ static Dims dims(const Layer *l) {
     return (Dims){l->D, c->expand * l->D, c->d_state, c->d_conv, c->dt_rank, c->chunk};
 }
 
-static int lh_resolve(LayerCfg *c, int D) {
-    if (!c->expand) c->expand = 2;
-    if (!c->d_state) c->d_state = 16;
-    if (!c->d_conv) c->d_conv = 4;
-    if (!c->dt_rank) c->dt_rank = EID_CDIV(D, 16);
-    if (!c->chunk) c->chunk = 64;
-    if (c->expand < 1 || c->expand > 16) return eid_error("longhorn: expand must be in [1, 16], got %d", c->expand), -1;
-    if (c->d_state < 1 || c->d_state > 256)
-        return eid_error("longhorn: d_state must be in [1, 256], got %d", c->d_state), -1;
-    if (c->d_conv < 1 || c->d_conv > 16) return eid_error("longhorn: d_conv must be in [1, 16], got %d", c->d_conv), -1;
-    if (c->dt_rank < 1) return eid_error("longhorn: dt_rank must be >= 1, got %d", c->dt_rank), -1;
-    if (c->chunk < 1) return eid_error("longhorn: chunk must be >= 1, got %d", c->chunk), -1;
-    return 0;
-}
+static int lh_resolve(LayerCfg *c, int D) { return selective_resolve(c, D, "longhorn"); }
 
 static int lh_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;

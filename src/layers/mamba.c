@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/mamba.h"
 #include "layers/layer.h"
+#include "layers/selective.h"
 
 #ifdef EIDETIC_FP64
 #define rlog1p log1p
@@ -35,20 +36,7 @@ static Dims dims(const Layer *l) {
     return (Dims){l->D, c->expand * l->D, c->d_state, c->d_conv, c->dt_rank, c->chunk};
 }
 
-static int mb_resolve(LayerCfg *c, int D) {
-    if (!c->expand) c->expand = 2;
-    if (!c->d_state) c->d_state = 16;
-    if (!c->d_conv) c->d_conv = 4;
-    if (!c->dt_rank) c->dt_rank = EID_CDIV(D, 16);
-    if (!c->chunk) c->chunk = 64;
-    if (c->expand < 1 || c->expand > 16) return eid_error("mamba: expand must be in [1, 16], got %d", c->expand), -1;
-    if (c->d_state < 1 || c->d_state > 256)
-        return eid_error("mamba: d_state must be in [1, 256], got %d", c->d_state), -1;
-    if (c->d_conv < 1 || c->d_conv > 16) return eid_error("mamba: d_conv must be in [1, 16], got %d", c->d_conv), -1;
-    if (c->dt_rank < 1) return eid_error("mamba: dt_rank must be >= 1, got %d", c->dt_rank), -1;
-    if (c->chunk < 1) return eid_error("mamba: chunk must be >= 1, got %d", c->chunk), -1;
-    return 0;
-}
+static int mb_resolve(LayerCfg *c, int D) { return selective_resolve(c, D, "mamba"); }
 
 static int mb_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
