@@ -17,6 +17,8 @@
 #include "layers/selective.h"
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
+_Static_assert(P_IN == SEL_IN && P_CONV_W == SEL_CONV_W && P_CONV_B == SEL_CONV_B && P_X == SEL_X &&
+                   P_DT_W == SEL_DT_W && P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
        S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y };                           /* one-token step */
@@ -149,14 +151,6 @@ static void eps_bwd(const Dims *d, const real *xdbl, const real *beta, const rea
     }
 }
 
-static void silu_bwd_inplace(real *du, const real *xc, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) {
-        real s = k_sigmoid(xc[j]);
-        du[j] *= s * (1 + xc[j] * (1 - s));
-    }
-}
-
 static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
@@ -172,21 +166,9 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
                         b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags,
                         b[SCAN_WORK]);
     eps_bwd(&d, b[XDBL], b[BETA], b[D_EPS], b[D_XDBL], b[D_BRAW], M);
-    /* braw = W_dt·r + b_dt */
-    eid_gemm(1, 0, d.I, d.R, M, 1, b[D_BRAW], d.I, b[XDBL], ldx, 1, g[P_DT_W], d.R);
-    k_colsum_add(b[D_BRAW], d.I, NULL, 0, M, d.I, g[P_DT_B]);
-    eid_gemm(0, 0, M, d.R, d.I, 1, b[D_BRAW], d.I, p[P_DT_W], d.R, 0, b[D_XDBL], ldx);
-    /* xdbl = W_x·u */
-    eid_gemm(1, 0, ldx, d.I, M, 1, b[D_XDBL], ldx, b[U], d.I, 1, g[P_X], d.I);
-    eid_gemm(0, 0, M, d.I, ldx, 1, b[D_XDBL], ldx, p[P_X], d.I, 1, b[D_U], d.I);
-    /* u = silu(conv(x)) */
-    silu_bwd_inplace(b[D_U], b[XC], (size_t)M * d.I);
-    for (int m = 0; m < M; m++) memset(b[D_XZ] + (size_t)m * 2 * d.I, 0, sizeof(real) * d.I);
-    k_conv1d_bwd(b[D_U], d.I, b[XZ], 2 * d.I, p[P_CONV_W], b[D_XZ], 2 * d.I, g[P_CONV_W], g[P_CONV_B], s->B, s->T, d.I,
-                 d.K, s->flags);
-    /* xz = W_in·x */
-    eid_gemm(1, 0, 2 * d.I, d.D, M, 1, b[D_XZ], 2 * d.I, b[X_IN], d.D, 1, g[P_IN], d.D);
-    eid_gemm(0, 0, M, d.D, 2 * d.I, 1, b[D_XZ], 2 * d.I, p[P_IN], d.D, 1, dx, d.D);
+    SelectiveBwd sb = {s->B, s->T, d.D, d.I, d.N, d.K, d.R, s->flags, b[X_IN], b[XZ], b[XC], b[U], b[XDBL],
+                       b[D_BRAW], b[D_XDBL], b[D_U], b[D_XZ]};
+    selective_input_bwd(&sb, p, g, dx);
 }
 
 static size_t lh_state_size(const LayerCfg *c, int D) {

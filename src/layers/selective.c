@@ -1,6 +1,9 @@
 /* selective.c — shared size resolution of the Mamba-1 / Longhorn block. */
 #include "layers/selective.h"
+#include <string.h>
 #include "core/common.h"
+#include "core/runtime.h"
+#include "kernels/kernels.h"
 
 int selective_resolve(LayerCfg *c, int D, const char *mixer) {
     if (!c->expand) c->expand = 2;
@@ -16,4 +19,28 @@ int selective_resolve(LayerCfg *c, int D, const char *mixer) {
     if (c->dt_rank < 1) return eid_error("%s: dt_rank must be >= 1, got %d", mixer, c->dt_rank), -1;
     if (c->chunk < 1) return eid_error("%s: chunk must be >= 1, got %d", mixer, c->chunk), -1;
     return 0;
+}
+
+void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, real *dx) {
+    int M = a->B * a->T, I = a->I, ldx = a->R + 2 * a->N;
+    /* pre = W_dt·r + b_dt */
+    eid_gemm(1, 0, I, a->R, M, 1, a->d_pre, I, a->xdbl, ldx, 1, g[SEL_DT_W], a->R);
+    k_colsum_add(a->d_pre, I, NULL, 0, M, I, g[SEL_DT_B]);
+    eid_gemm(0, 0, M, a->R, I, 1, a->d_pre, I, p[SEL_DT_W], a->R, 0, a->d_xdbl, ldx);
+    /* xdbl = W_x·u */
+    eid_gemm(1, 0, ldx, I, M, 1, a->d_xdbl, ldx, a->u, I, 1, g[SEL_X], I);
+    eid_gemm(0, 0, M, I, ldx, 1, a->d_xdbl, ldx, p[SEL_X], I, 1, a->d_u, I);
+    /* u = silu(xc): silu'(v) = σ(v)(1 + v(1 − σ(v))) */
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < (size_t)M * I; j++) {
+        real sg = k_sigmoid(a->xc[j]);
+        a->d_u[j] *= sg * (1 + a->xc[j] * (1 - sg));
+    }
+    /* xc = conv(x half of xz) */
+    for (int m = 0; m < M; m++) memset(a->d_xz + (size_t)m * 2 * I, 0, sizeof(real) * I);
+    k_conv1d_bwd(a->d_u, I, a->xz, 2 * I, p[SEL_CONV_W], a->d_xz, 2 * I, g[SEL_CONV_W], g[SEL_CONV_B], a->B, a->T, I,
+                 a->K, a->flags);
+    /* xz = W_in·x */
+    eid_gemm(1, 0, 2 * I, a->D, M, 1, a->d_xz, 2 * I, a->x_in, a->D, 1, g[SEL_IN], a->D);
+    eid_gemm(0, 0, M, a->D, 2 * I, 1, a->d_xz, 2 * I, p[SEL_IN], a->D, 1, dx, a->D);
 }
