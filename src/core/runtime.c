@@ -29,24 +29,35 @@ static const char *expected_core(void) {
     return NULL;
 }
 
-static int core_is_generic(const char *c) {
-    static const char *generic[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai",
-                                    "Coppermine", "Northwood", "Banias", "Barcelona", "Opteron", NULL};
-    for (int i = 0; generic[i]; i++)
-        if (strcasecmp(c, generic[i]) == 0) return 1;
+/* Instruction-set level of an OpenBLAS core name: 3 = AVX-512 kernels, 2 = AVX2, 1 = AVX, 0 = older
+ * or unknown (the generic cores 0.3.21 falls back to when it misdetects a CPU, e.g. "Prescott"). */
+static int core_level(const char *c) {
+    static const char *avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+    static const char *avx2[] = {"Haswell", "Zen", "Excavator", "Steamroller", NULL};
+    static const char *avx[] = {"Sandybridge", "Bulldozer", "Piledriver", NULL};
+    const char **lists[] = {avx, avx2, avx512};
+    for (int lvl = 2; lvl >= 0; lvl--)
+        for (int i = 0; lists[lvl][i]; i++)
+            if (strcasecmp(c, lists[lvl][i]) == 0) return lvl + 1;
     return 0;
 }
 
 void eid_runtime_init(char **argv, int threads, int verbose) {
     const char *core = eid_blas_core();
     const char *want = expected_core();
-    int misdetected = openblas_get_corename && want && core_is_generic(core);
-    if (misdetected && !getenv("OPENBLAS_CORETYPE") && argv && !getenv("EIDETIC_NO_REEXEC")) {
+    const char *env_core = getenv("OPENBLAS_CORETYPE");
+    /* Weaker kernels than the CPU runs: OpenBLAS misdetected it (0.3.21: "Prescott" on recent Xeons,
+     * ~5x slow), or OPENBLAS_CORETYPE forces an older core (Haswell on an AVX-512 machine: ~1.7x
+     * slower sgemm, measured on the development machine). */
+    int weak = openblas_get_corename && want && core_level(core) < core_level(want);
+    int keep = getenv("EIDETIC_KEEP_CORETYPE") != NULL;
+    if (weak && !keep && argv && !getenv("EIDETIC_NO_REEXEC") && !getenv("EIDETIC_REEXEC_FROM")) {
         /* OpenBLAS fixes its kernels when the library loads: set the variable and start again. */
-        setenv("OPENBLAS_CORETYPE", want, 1);
         setenv("EIDETIC_REEXEC_FROM", core, 1);
+        if (env_core) setenv("EIDETIC_REEXEC_ENV", env_core, 1);
+        setenv("OPENBLAS_CORETYPE", want, 1);
         execv("/proc/self/exe", argv);
-        /* execv failed: carry on slowly, but say so */
+        /* execv failed: carry on slowly, but say so below */
     }
     if (threads <= 0) threads = omp_get_max_threads();
     if (threads < 1) threads = 1;
@@ -54,13 +65,17 @@ void eid_runtime_init(char **argv, int threads, int verbose) {
     omp_set_num_threads(threads);
     if (openblas_set_num_threads) openblas_set_num_threads(threads);
     if (verbose) {
-        const char *from = getenv("EIDETIC_REEXEC_FROM");
-        if (from)
+        const char *from = getenv("EIDETIC_REEXEC_FROM"), *from_env = getenv("EIDETIC_REEXEC_ENV");
+        if (from && from_env)
+            eid_log("BLAS: OPENBLAS_CORETYPE=%s (from the environment) leaves this CPU's wider kernels unused; "
+                    "set OPENBLAS_CORETYPE=%s (now core %s), %d threads (EIDETIC_KEEP_CORETYPE=1 keeps yours)",
+                    from_env, getenv("OPENBLAS_CORETYPE"), eid_blas_core(), threads);
+        else if (from)
             eid_log("BLAS: OpenBLAS misdetected this CPU as %s; set OPENBLAS_CORETYPE=%s (now core %s), %d threads",
                     from, getenv("OPENBLAS_CORETYPE"), eid_blas_core(), threads);
-        else if (misdetected)
-            eid_log("BLAS: warning: OpenBLAS core %s looks misdetected (expected %s); matrix products may be ~5x slow",
-                    core, want);
+        else if (weak)
+            eid_log("BLAS: warning: OpenBLAS core %s is weaker than this CPU supports (%s); matrix products may be "
+                    "up to ~5x slow%s", core, want, keep ? " (EIDETIC_KEEP_CORETYPE is set)" : "");
         else
             eid_log("BLAS: %s core %s, %d threads", openblas_get_corename ? "OpenBLAS" : "BLAS", eid_blas_core(),
                     threads);
