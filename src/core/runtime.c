@@ -82,9 +82,16 @@ void eid_runtime_init(char **argv, int threads, int verbose) {
     }
 }
 
+/* One relaxed atomic add per call: exact when kernels call eid_gemm from parallel loops, and
+ * negligible beside the product itself (the smallest calls are still thousands of flops). */
+static uint64_t g_gemm_flops;
+uint64_t eid_gemm_flops(void) { return __atomic_load_n(&g_gemm_flops, __ATOMIC_RELAXED); }
+void eid_gemm_flops_reset(void) { __atomic_store_n(&g_gemm_flops, 0, __ATOMIC_RELAXED); }
+
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (K > 0) __atomic_fetch_add(&g_gemm_flops, 2 * (uint64_t)M * (uint64_t)N * (uint64_t)K, __ATOMIC_RELAXED);
     if (K <= 0) { /* BLAS may skip scaling C by beta when K == 0: do it here */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];

@@ -19,4 +19,10 @@ const char *eid_blas_core(void);
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc);
 
+/* Matrix work done through eid_gemm since the last reset: 2·M·N·K per call (one multiply and one
+ * add per term), summed exactly over all threads (callers may run inside OpenMP regions). The
+ * benchmark's "model GFLOP" is this count over one training step, not a formula. */
+uint64_t eid_gemm_flops(void);
+void eid_gemm_flops_reset(void);
+
 #endif

@@ -22,7 +22,8 @@ void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C);
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);
 
 /* Causal depthwise conv1d, layers.md §0.5, segment-aware (flags may be NULL).
- * x [B,T,C] stride ldx; w [C,K]; b [C]; y [B,T,C] stride ldy. */
+ * x [B,T,C] stride ldx; w [C,K]; b [C]; y [B,T,C] stride ldy. K ≤ EID_CONV_MAX_K (layers check it). */
+#define EID_CONV_MAX_K 16
 void k_conv1d_fwd(const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int B, int T, int C,
                   int K, const uint8_t *flags);
 /* dx += , dw += , db += ; dy [B,T,C] stride lddy; dx stride lddx. */

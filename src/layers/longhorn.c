@@ -17,8 +17,8 @@
 #include "layers/selective.h"
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
-_Static_assert(P_IN == SEL_IN && P_CONV_W == SEL_CONV_W && P_CONV_B == SEL_CONV_B && P_X == SEL_X &&
-                   P_DT_W == SEL_DT_W && P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
+_Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
+                   (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
        S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y };                           /* one-token step */

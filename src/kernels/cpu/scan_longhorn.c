@@ -1,24 +1,188 @@
 /* scan_longhorn.c — the Longhorn diagonal recurrence (layers.md §2.2, §2.5), CPU.
  *
- * Forward is parallel over (batch × channel blocks) and vectorised over the state dimension n:
- * a block's state [CB, N] stays in L1 while t advances. Backward is parallel over the batch
- * (dk, dq sum over all channels of one sequence) and recomputes the states of each chunk from the
- * state saved at its start, then runs the adjoint recurrence backwards through the chunk. */
+ * Training kernels work on blocks of SCAN_CB channels held "lane-major": a block's state is
+ * [N][SCAN_CB], so one SIMD vector holds one state index n for SCAN_CB channels. k_t[n] and q_t[n]
+ * are shared by all channels and become broadcasts; y_t = S·q needs no horizontal sum per channel,
+ * and the backward's dk, dq (sums over channels) are accumulated lane-wise across blocks and reduced
+ * once per token. Public layouts stay [.., I, N]: states are transposed at chunk boundaries only.
+ *
+ * Forward is parallel over (batch × channel blocks). Backward is parallel over the batch and
+ * recomputes the states of each chunk from the state saved at its start (never dividing by the
+ * decay), then runs the adjoint recurrence backwards through the chunk. */
 #include <omp.h>
 #include <string.h>
 #include "kernels/kernels.h"
 #include "layers/layer.h"
 
-#define SCAN_CB 16 /* channels per forward task */
+#define SCAN_CB 16 /* channels per block = SIMD lanes (16 fp32 = one AVX-512 vector) */
 
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
 
-/* One token for channels [i0, i1): S ← (1 − ε k²) S + ε u k ; y = S·q. */
+/* Channel block [i0, i0+nc) of a [I, N] state ↔ a lane-major block [N][SCAN_CB] (lanes ≥ nc zero). */
+static void block_load(real *restrict blk, const real *restrict S, int i0, int nc, int N) {
+    memset(blk, 0, sizeof(real) * (size_t)N * SCAN_CB);
+    for (int c = 0; c < nc; c++)
+        for (int n = 0; n < N; n++) blk[n * SCAN_CB + c] = S[(size_t)(i0 + c) * N + n];
+}
+static void block_store(real *restrict S, const real *restrict blk, int i0, int nc, int N) {
+    for (int c = 0; c < nc; c++)
+        for (int n = 0; n < N; n++) S[(size_t)(i0 + c) * N + n] = blk[n * SCAN_CB + c];
+}
+
+/* Per-token inputs of one channel block, zero-padded to SCAN_CB lanes. */
+static inline void lanes(real *restrict dst, const real *restrict src, int nc) {
+    int c = 0;
+    for (; c < nc; c++) dst[c] = src[c];
+    for (; c < SCAN_CB; c++) dst[c] = 0;
+}
+
+/* One token of a lane-major block: S ← (1 − ε k²) S + ε u k ; y = S·q. */
+static inline void block_token(real *restrict S, const real *restrict e, const real *restrict eu,
+                               const real *restrict k, const real *restrict q, real *restrict y, int N) {
+    real acc[SCAN_CB] = {0};
+    for (int n = 0; n < N; n++) {
+        const real kn = k[n], kk = kn * kn, qn = q[n];
+        real *restrict s = S + n * SCAN_CB;
+#pragma omp simd
+        for (int c = 0; c < SCAN_CB; c++) {
+            real v = (1 - e[c] * kk) * s[c] + eu[c] * kn;
+            s[c] = v;
+            acc[c] += v * qn;
+        }
+    }
+    for (int c = 0; c < SCAN_CB; c++) y[c] = acc[c];
+}
+
+/* The same update without the read-out (backward's recomputation). */
+static inline void block_advance(real *restrict S, const real *restrict e, const real *restrict eu,
+                                 const real *restrict k, int N) {
+    for (int n = 0; n < N; n++) {
+        const real kn = k[n], kk = kn * kn;
+        real *restrict s = S + n * SCAN_CB;
+#pragma omp simd
+        for (int c = 0; c < SCAN_CB; c++) s[c] = (1 - e[c] * kk) * s[c] + eu[c] * kn;
+    }
+}
+
+void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y, int B, int T,
+                         int I, int N, int chunk, const uint8_t *flags, real *Sck, real *Sfinal) {
+    int ncb = EID_CDIV(I, SCAN_CB), nck = EID_CDIV(T, chunk);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int cb = 0; cb < ncb; cb++) {
+            int i0 = cb * SCAN_CB, nc = EID_MIN(I, i0 + SCAN_CB) - i0;
+            _Alignas(EID_ALIGN) real S[256 * SCAN_CB]; /* N ≤ 256 (checked by the layer) */
+            _Alignas(EID_ALIGN) real e[SCAN_CB], eu[SCAN_CB], yt[SCAN_CB];
+            memset(S, 0, sizeof(real) * (size_t)N * SCAN_CB);
+            for (int t = 0; t < T; t++) {
+                size_t bt = (size_t)b * T + t;
+                if (reset_at(flags, bt)) memset(S, 0, sizeof(real) * (size_t)N * SCAN_CB);
+                if (Sck && t % chunk == 0) block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, S, i0, nc, N);
+                lanes(e, eps + bt * I + i0, nc);
+                for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
+                block_token(S, e, eu, k + bt * ldkq, q + bt * ldkq, yt, N);
+                memcpy(y + bt * I + i0, yt, sizeof(real) * nc);
+            }
+            if (Sfinal) block_store(Sfinal + (size_t)b * I * N, S, i0, nc, N);
+        }
+}
+
+size_t k_longhorn_scan_bwd_work(int I, int N, int chunk, int nthreads) {
+    /* per thread: lane-major states of one chunk plus its entering state [(chunk+1), ncb, N, CB],
+     * the adjoint G [ncb, N, CB], and the lane-wise dk, dq accumulators [2, N, CB] */
+    size_t blocks = (size_t)EID_CDIV(I, SCAN_CB) * N * SCAN_CB;
+    return (size_t)nthreads * ((size_t)(chunk + 2) * blocks + 2 * (size_t)N * SCAN_CB);
+}
+
+/* Recompute a chunk's lane-major states: St[j] = state after token t0+j−1, St[0] from Sck. */
+static void chunk_recompute(real *St, const real *Sck_c, const real *u, const real *eps, const real *k, int ldkq,
+                            size_t bt0, int len, int I, int N, const uint8_t *flags) {
+    int ncb = EID_CDIV(I, SCAN_CB);
+    size_t blocks = (size_t)ncb * N * SCAN_CB;
+    _Alignas(EID_ALIGN) real e[SCAN_CB], eu[SCAN_CB];
+    for (int cb = 0; cb < ncb; cb++)
+        block_load(St + (size_t)cb * N * SCAN_CB, Sck_c, cb * SCAN_CB, EID_MIN(I, cb * SCAN_CB + SCAN_CB) - cb * SCAN_CB, N);
+    for (int j = 0; j < len; j++) {
+        size_t bt = bt0 + j;
+        real *prev = St + (size_t)j * blocks, *cur = prev + blocks;
+        memcpy(cur, prev, sizeof(real) * blocks);
+        if (reset_at(flags, bt)) memset(cur, 0, sizeof(real) * blocks); /* a reset forgets S_{t−1} */
+        for (int cb = 0; cb < ncb; cb++) {
+            int i0 = cb * SCAN_CB, nc = EID_MIN(I, i0 + SCAN_CB) - i0;
+            lanes(e, eps + bt * I + i0, nc);
+            for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
+            block_advance(cur + (size_t)cb * N * SCAN_CB, e, eu, k + bt * ldkq, N);
+        }
+    }
+}
+
+void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, const real *dy,
+                         const real *Sck, real *du, real *deps, real *dk, real *dq, int B, int T, int I, int N,
+                         int chunk, const uint8_t *flags, real *work) {
+    int nck = EID_CDIV(T, chunk), ncb = EID_CDIV(I, SCAN_CB);
+    size_t blocks = (size_t)ncb * N * SCAN_CB;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < B; b++) {
+        real *St = work + (size_t)omp_get_thread_num() * ((size_t)(chunk + 2) * blocks + 2 * (size_t)N * SCAN_CB);
+        real *G = St + (size_t)(chunk + 1) * blocks;  /* ∂L/∂S carried backwards, lane-major */
+        real *dkv = G + blocks, *dqv = dkv + (size_t)N * SCAN_CB; /* lane-wise partial dk, dq of a token */
+        memset(G, 0, sizeof(real) * blocks);
+        for (int c = nck - 1; c >= 0; c--) {
+            int t0 = c * chunk, t1 = EID_MIN(T, t0 + chunk);
+            chunk_recompute(St, Sck + ((size_t)b * nck + c) * I * N, u, eps, k, ldkq, (size_t)b * T + t0, t1 - t0, I,
+                            N, flags);
+            for (int t = t1 - 1; t >= t0; t--) { /* adjoint, t = t1−1 … t0 */
+                size_t bt = (size_t)b * T + t;
+                const real *prev = St + (size_t)(t - t0) * blocks, *cur = prev + blocks;
+                const real *kt = k + bt * ldkq, *qt = q + bt * ldkq;
+                const real keep = reset_at(flags, bt) ? 0 : 1; /* S_{t−1} and the carried adjoint are cut */
+                memset(dkv, 0, sizeof(real) * 2 * (size_t)N * SCAN_CB);
+                for (int cb = 0; cb < ncb; cb++) {
+                    int i0 = cb * SCAN_CB, nc = EID_MIN(I, i0 + SCAN_CB) - i0;
+                    _Alignas(EID_ALIGN) real gy[SCAN_CB], e[SCAN_CB], ui[SCAN_CB];
+                    _Alignas(EID_ALIGN) real du_acc[SCAN_CB] = {0}, de_acc[SCAN_CB] = {0};
+                    lanes(gy, dy + bt * I + i0, nc);
+                    lanes(e, eps + bt * I + i0, nc);
+                    lanes(ui, u + bt * I + i0, nc);
+                    size_t off = (size_t)cb * N * SCAN_CB;
+                    for (int n = 0; n < N; n++) {
+                        const real kn = kt[n], qn = qt[n], kk = kn * kn;
+                        real *restrict g = G + off + n * SCAN_CB;
+                        const real *restrict sp = prev + off + n * SCAN_CB, *restrict sc = cur + off + n * SCAN_CB;
+                        real *restrict dkn = dkv + n * SCAN_CB, *restrict dqn = dqv + n * SCAN_CB;
+#pragma omp simd
+                        for (int l = 0; l < SCAN_CB; l++) {
+                            const real spl = keep * sp[l];
+                            const real gn = g[l] + qn * gy[l]; /* G_t = q_t·dy_t + A_{t+1} G_{t+1} */
+                            dqn[l] += gy[l] * sc[l];
+                            du_acc[l] += gn * e[l] * kn;
+                            de_acc[l] += gn * (ui[l] * kn - kk * spl);
+                            dkn[l] += gn * e[l] * (ui[l] - 2 * kn * spl);
+                            g[l] = keep * gn * (1 - e[l] * kk); /* hand A_t G_t to t−1 */
+                        }
+                    }
+                    for (int l = 0; l < nc; l++) {
+                        du[bt * I + i0 + l] += du_acc[l];
+                        deps[bt * I + i0 + l] = de_acc[l];
+                    }
+                }
+                real *dkt = dk + bt * ldkq, *dqt = dq + bt * ldkq;
+                for (int n = 0; n < N; n++) {
+                    real sk = 0, sq = 0;
+                    for (int l = 0; l < SCAN_CB; l++) sk += dkv[n * SCAN_CB + l], sq += dqv[n * SCAN_CB + l];
+                    dkt[n] += sk;
+                    dqt[n] += sq;
+                }
+            }
+        }
+    }
+}
+
+/* One token of the decode step, state [I, N] (the public layout): S ← (1 − ε k²) S + ε u k ; y = S·q. */
 static inline void scan_token(real *restrict S, const real *restrict u, const real *restrict eps,
-                              const real *restrict k, const real *restrict q, real *restrict y, int i0, int i1,
-                              int N) {
-    for (int i = i0; i < i1; i++) {
-        real *restrict s = S + (size_t)(i - i0) * N;
+                              const real *restrict k, const real *restrict q, real *restrict y, int I, int N) {
+    for (int i = 0; i < I; i++) {
+        real *restrict s = S + (size_t)i * N;
         const real e = eps[i], eu = e * u[i];
         real acc = 0;
 #pragma omp simd reduction(+ : acc)
@@ -31,92 +195,10 @@ static inline void scan_token(real *restrict S, const real *restrict u, const re
     }
 }
 
-void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y, int B, int T,
-                         int I, int N, int chunk, const uint8_t *flags, real *Sck, real *Sfinal) {
-    int ncb = EID_CDIV(I, SCAN_CB), nck = EID_CDIV(T, chunk);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int cb = 0; cb < ncb; cb++) {
-            int i0 = cb * SCAN_CB, i1 = EID_MIN(I, i0 + SCAN_CB);
-            real S[SCAN_CB * 256]; /* N ≤ 256 (checked by the layer) */
-            memset(S, 0, sizeof(real) * (size_t)(i1 - i0) * N);
-            for (int t = 0; t < T; t++) {
-                size_t bt = (size_t)b * T + t;
-                if (reset_at(flags, bt)) memset(S, 0, sizeof(real) * (size_t)(i1 - i0) * N);
-                if (Sck && t % chunk == 0)
-                    memcpy(Sck + (((size_t)b * nck + t / chunk) * I + i0) * N, S, sizeof(real) * (i1 - i0) * N);
-                scan_token(S, u + bt * I, eps + bt * I, k + bt * ldkq, q + bt * ldkq, y + bt * I, i0, i1, N);
-            }
-            if (Sfinal) memcpy(Sfinal + ((size_t)b * I + i0) * N, S, sizeof(real) * (i1 - i0) * N);
-        }
-}
-
-size_t k_longhorn_scan_bwd_work(int I, int N, int chunk, int nthreads) {
-    /* per thread: states of one chunk plus its entering state [(chunk+1), I, N], adjoint G [I, N] */
-    return (size_t)nthreads * ((size_t)(chunk + 2) * I * N);
-}
-
-void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, const real *dy,
-                         const real *Sck, real *du, real *deps, real *dk, real *dq, int B, int T, int I, int N,
-                         int chunk, const uint8_t *flags, real *work) {
-    int nck = EID_CDIV(T, chunk);
-    size_t IN = (size_t)I * N;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int b = 0; b < B; b++) {
-        real *St = work + (size_t)omp_get_thread_num() * (chunk + 2) * IN; /* St[j] = state after token t0+j−1 */
-        real *G = St + (size_t)(chunk + 1) * IN;                             /* ∂L/∂S carried backwards */
-        memset(G, 0, sizeof(real) * IN);
-        for (int c = nck - 1; c >= 0; c--) {
-            int t0 = c * chunk, t1 = EID_MIN(T, t0 + chunk);
-            /* recompute the chunk's states from the saved entering state (never by division) */
-            memcpy(St, Sck + ((size_t)b * nck + c) * IN, sizeof(real) * IN);
-            for (int t = t0; t < t1; t++) {
-                size_t bt = (size_t)b * T + t;
-                real *prev = St + (size_t)(t - t0) * IN, *cur = prev + IN;
-                const real keep = reset_at(flags, bt) ? 0 : 1; /* a reset forgets S_{t−1} */
-                const real *kt = k + bt * ldkq;
-                for (int i = 0; i < I; i++) {
-                    const real e = eps[bt * I + i], eu = e * u[bt * I + i];
-                    const real *sp = prev + (size_t)i * N;
-                    real *sc = cur + (size_t)i * N;
-#pragma omp simd
-                    for (int n = 0; n < N; n++) sc[n] = keep * (1 - e * kt[n] * kt[n]) * sp[n] + eu * kt[n];
-                }
-            }
-            /* adjoint, t = t1−1 … t0 */
-            for (int t = t1 - 1; t >= t0; t--) {
-                size_t bt = (size_t)b * T + t;
-                const real *prev = St + (size_t)(t - t0) * IN, *cur = prev + IN;
-                const real *kt = k + bt * ldkq, *qt = q + bt * ldkq;
-                real *dkt = dk + bt * ldkq, *dqt = dq + bt * ldkq;
-                const real keep = reset_at(flags, bt) ? 0 : 1; /* S_{t−1} and the carried adjoint are cut */
-                for (int i = 0; i < I; i++) {
-                    const real g_y = dy[bt * I + i], e = eps[bt * I + i], ui = u[bt * I + i];
-                    real *restrict g = G + (size_t)i * N;
-                    const real *restrict sp = prev + (size_t)i * N, *restrict sc = cur + (size_t)i * N;
-                    real du_acc = 0, de_acc = 0;
-#pragma omp simd reduction(+ : du_acc, de_acc)
-                    for (int n = 0; n < N; n++) {
-                        const real kn = kt[n], spn = keep * sp[n];
-                        const real gn = g[n] + qt[n] * g_y; /* G_t = q_t·dy_t + A_{t+1} G_{t+1} */
-                        dqt[n] += g_y * sc[n];
-                        du_acc += gn * e * kn;
-                        de_acc += gn * (ui * kn - kn * kn * spn);
-                        dkt[n] += gn * e * (ui - 2 * kn * spn);
-                        g[n] = keep * gn * (1 - e * kn * kn); /* hand A_t G_t to t−1 */
-                    }
-                    du[bt * I + i] += du_acc;
-                    deps[bt * I + i] = de_acc;
-                }
-            }
-        }
-    }
-}
-
 void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y,
                           int nseq, int I, int N) {
 #pragma omp parallel for schedule(static) if (nseq * I >= 4096)
     for (int s = 0; s < nseq; s++)
         scan_token(S + (size_t)s * I * N, u + (size_t)s * I, eps + (size_t)s * I, k + (size_t)s * ldkq,
-                   q + (size_t)s * ldkq, y + (size_t)s * I, 0, I, N);
+                   q + (size_t)s * ldkq, y + (size_t)s * I, I, N);
 }
