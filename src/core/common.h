@@ -17,11 +17,14 @@ typedef double real;
 #define rexp exp
 #define rlog log
 #define rsqrt sqrt
+#define rlog1p log1p
 #else
+#include "core/vmath.h"
 typedef float real;
 #define REAL_NAME "F32"
-#define rexp expf
+#define rexp eid_expf /* vectorisable, < 1 ulp (core/vmath.h) */
 #define rlog logf
+#define rlog1p eid_log1pf
 #define rsqrt sqrtf
 #endif
 

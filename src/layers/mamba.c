@@ -19,11 +19,6 @@
 #include "layers/layer.h"
 #include "layers/selective.h"
 
-#ifdef EIDETIC_FP64
-#define rlog1p log1p
-#else
-#define rlog1p log1pf
-#endif
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_A_LOG, P_D, P_OUT, NPARAM };
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&

@@ -17,11 +17,6 @@
 #include "kernels/ssd.h"
 #include "layers/layer.h"
 
-#ifdef EIDETIC_FP64
-#define rlog1p log1p
-#else
-#define rlog1p log1pf
-#endif
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
 enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, /* forward (WORK: also backward scratch) */

@@ -21,31 +21,7 @@
 #define CB 16       /* channels per lane-major block = SIMD lanes (16 fp32: one AVX-512 vector) */
 #define MAX_N 256   /* d_state limit (checked by the layer) */
 
-/* exp for the decays exp(Δ·A) (argument ≤ 0). The fp32 build uses a branch-free Cephes-style
- * polynomial (max rel. error 8e-8 over [−87, 88], i.e. < 1 ulp) that the compiler vectorises: libm's
- * expf is a scalar call and made the scan ~10x slower. The fp64 (test) build uses libm's exp. */
-#ifdef EIDETIC_FP64
-#define dexp(x) exp(x)
-#else
-static inline float dexp(float x) {
-    x = x < -87.0f ? -87.0f : x; /* exp(−87) ≈ 1.6e-38 is still a normal float */
-    x = x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) */
-    float r = x - n * 0.693359375f;                                       /* ln 2, high part */
-    r = r + n * 2.12194440e-4f;                                           /* ln 2, low part */
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23; /* 2^n */
-    float s;
-    memcpy(&s, &e, sizeof s);
-    return p * s;
-}
-#endif
+#define dexp rexp /* vectorisable in the fp32 build (core/vmath.h) */
 
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
 
