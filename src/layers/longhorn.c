@@ -85,18 +85,6 @@ static void beta_eps(const Dims *d, const real *bias, const real *xdbl, real *be
     }
 }
 
-/* y += D ⊙ u ;  gated = y ⊙ silu(z) */
-static void skip_and_gate(const Dims *d, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real z = xz[m * 2 * d->I + d->I + i];
-            y[j] += Dp[i] * u[j];
-            gated[j] = y[j] * z * k_sigmoid(z);
-        }
-}
-
 static void lh_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
@@ -110,24 +98,8 @@ static void lh_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     beta_eps(&d, p[P_DT_B], b[XDBL], b[BETA], b[EPS], M);
     k_longhorn_scan_fwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N, d.chunk,
                         s->flags, b[SCK], NULL);
-    skip_and_gate(&d, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
+    selective_skip_gate(d.I, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
-}
-
-/* Through the gate: dy_core = dgated ⊙ silu(z) (into D_GATED), dz into the z half of D_XZ,
- * du = D ⊙ dy_core. y here includes the D skip (it is what the gate multiplied). */
-static void gate_bwd(const Dims *d, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
-                     size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real z = xz[m * 2 * d->I + d->I + i], sz = k_sigmoid(z);
-            real g = dgated[j];
-            dxz[m * 2 * d->I + d->I + i] = g * y[j] * sz * (1 + z * (1 - sz));
-            dgated[j] = g * z * sz;
-            du[j] = Dp[i] * dgated[j];
-        }
 }
 
 /* ε = β/(1+βK2): dβ = dε/(1+βK2)², dK2 = −Σ_i dε β²/(1+βK2)², dk += 2k·dK2, dbraw = dβ·β(1−β). */
@@ -158,7 +130,7 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
-    gate_bwd(&d, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
+    selective_gate_bwd(d.I, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
     /* the scan */
     memset(b[D_XDBL], 0, sizeof(real) * (size_t)M * ldx);
@@ -202,7 +174,7 @@ static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, beta, d.I);
     beta_eps(&d, p[P_DT_B], b[S_XDBL], beta, eps, nseq);
     k_longhorn_scan_step(S, b[S_U], eps, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
-    skip_and_gate(&d, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
+    selective_skip_gate(d.I, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 

@@ -110,18 +110,6 @@ static void make_delta(const Dims *d, const real *bias, real *pre, real *delta, 
         }
 }
 
-/* y += D ⊙ u ;  gated = y ⊙ silu(z) */
-static void skip_and_gate(const Dims *d, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real z = xz[m * 2 * d->I + d->I + i];
-            y[j] += Dp[i] * u[j];
-            gated[j] = y[j] * z * k_sigmoid(z);
-        }
-}
-
 static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
@@ -136,24 +124,8 @@ static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
     k_mamba_scan_fwd(b[U], b[DELTA], b[AD], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N,
                      d.chunk, s->flags, b[SCK], NULL);
-    skip_and_gate(&d, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
+    selective_skip_gate(d.I, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
-}
-
-/* Through the gate: dy_core = dgated ⊙ silu(z) (into D_GATED), dz into the z half of D_XZ,
- * du = D ⊙ dy_core. y here includes the D skip (it is what the gate multiplied). */
-static void gate_bwd(const Dims *d, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
-                     size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real z = xz[m * 2 * d->I + d->I + i], sz = k_sigmoid(z);
-            real g = dgated[j];
-            dxz[m * 2 * d->I + d->I + i] = g * y[j] * sz * (1 + z * (1 - sz));
-            dgated[j] = g * z * sz;
-            du[j] = Dp[i] * dgated[j];
-        }
 }
 
 /* d(pre-softplus) = dΔ ⊙ σ(pre), in place. */
@@ -171,7 +143,7 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
-    gate_bwd(&d, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
+    selective_gate_bwd(d.I, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
     /* the scan */
     memset(b[D_XDBL], 0, sizeof(real) * (size_t)M * ldx);
@@ -223,7 +195,7 @@ static void mb_step(Layer *l, real *state, const real *x, real *out, int nseq) {
         }
     neg_exp(p[P_A_LOG], A, (size_t)d.I * d.N);
     k_mamba_scan_step(h, b[S_U], delta, A, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
-    skip_and_gate(&d, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
+    selective_skip_gate(d.I, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 

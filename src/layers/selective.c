@@ -44,3 +44,32 @@ void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, 
     eid_gemm(1, 0, 2 * I, a->D, M, 1, a->d_xz, 2 * I, a->x_in, a->D, 1, g[SEL_IN], a->D);
     eid_gemm(0, 0, M, a->D, 2 * I, 1, a->d_xz, 2 * I, p[SEL_IN], a->D, 1, dx, a->D);
 }
+
+void selective_skip_gate(int I, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++) {
+        const real *restrict z = xz + m * 2 * I + I, *restrict um = u + m * I;
+        real *restrict ym = y + m * I, *restrict gm = gated + m * I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) {
+            ym[i] += Dp[i] * um[i];
+            gm[i] = ym[i] * z[i] * k_sigmoid(z[i]);
+        }
+    }
+}
+
+void selective_gate_bwd(int I, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
+                        size_t M) {
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++) {
+        const real *restrict z = xz + m * 2 * I + I, *restrict ym = y + m * I;
+        real *restrict g = dgated + m * I, *restrict dz = dxz + m * 2 * I + I, *restrict dum = du + m * I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) {
+            real sz = k_sigmoid(z[i]), gi = g[i];
+            dz[i] = gi * ym[i] * sz * (1 + z[i] * (1 - sz));
+            g[i] = gi * z[i] * sz;
+            dum[i] = Dp[i] * g[i];
+        }
+    }
+}

@@ -23,6 +23,13 @@ typedef struct {
  * SEL_* order), dx += . */
 void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, real *dx);
 
+/* The output path both share: y += D ⊙ u ; gated = y ⊙ silu(z), z = the second half of xz [M, 2I]. */
+void selective_skip_gate(int I, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M);
+/* Its backward: dy_core = dgated ⊙ silu(z) (in place in dgated), dz into the z half of dxz,
+ * du = D ⊙ dy_core. y includes the D skip (it is what the gate multiplied). */
+void selective_gate_bwd(int I, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
+                        size_t M);
+
 /* E = 2, N = 16, K = 4, R = ceil(D/16), chunk 64 when 0; validates ranges, errors name the mixer. */
 int selective_resolve(LayerCfg *c, int D, const char *mixer);
 
