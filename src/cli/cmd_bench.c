@@ -378,8 +378,8 @@ static size_t heap_bytes(void) {
 }
 
 /* Decoding: random tokens, one per sequence per step. Without --context: 10 warm-up steps, then at
- * least 100 timed (median). With --context T: T tokens, the last min(64, T/4) timed (median), so
- * the row is the cost of a step after T tokens of context. */
+ * least 100 timed steps and --min-time / 4 seconds (median). With --context T: T tokens, the last
+ * min(64, T/4) timed (median), so the row is the cost of a step after T tokens of context. */
 static int child_decode(const BenchOpts *o) {
     ModelCfg mc;
     if (bench_model(o, o->mixers, &mc) != 0) return -1;
@@ -396,26 +396,27 @@ static int child_decode(const BenchOpts *o) {
     Rng r;
     rng_init(&r, 11, 0);
     for (size_t i = 0; i < (size_t)total * nseq; i++) tok[i] = (int)rng_below(&r, (uint64_t)V);
-    double *t = eid_xmalloc(sizeof(double) * timed), t_all = 0;
+    /* with a context exactly `timed` steps (positions must not run on); else at least `timed` steps
+     * and at least --min-time / 4 seconds */
+    int cap = o->context ? timed : EID_MAX(timed, 100000);
+    double *t = eid_xmalloc(sizeof(double) * cap), t_all = 0;
     for (int s = 0; s < warm; s++) decoder_step(m, dec, tok + (size_t)s * nseq);
     double hwm0 = status_kb("VmHWM"); /* first: reading /proc allocates stdio buffers */
     size_t heap0 = heap_bytes();
     int ns = 0;
-    /* at least `timed` steps; without a context also at least --min-time / 4 seconds */
-    while (ns < timed || (!o->context && t_all < o->min_time / 4 && ns < 100000)) {
+    while (ns < cap && (ns < timed || t_all < o->min_time / 4)) {
         const int *x = tok + (size_t)(warm + ns % timed) * nseq;
         double s0 = eid_now();
         decoder_step(m, dec, x);
-        double dt = eid_now() - s0;
-        if (ns < timed) t[ns] = dt;
-        t_all += dt, ns++;
+        t[ns] = eid_now() - s0;
+        t_all += t[ns++];
     }
     /* allocation = heap in use changed (malloc'd and mmapped blocks); RSS growth is reported apart:
      * it also counts first touches of planned memory (a KV cache filling up) and stack */
     size_t heap1 = heap_bytes();
     int alloc = heap1 != heap0;
     double rss_growth = status_kb("VmHWM") - hwm0;
-    double med = median(t, timed);
+    double med = median(t, ns);
     double state = 0;
     for (int s = 0; s < m->n_sub; s++) state += (double)model_state_floats(m, s);
     /* bytes one step must move: every parameter once (the embedding table = the tied head, read in
@@ -424,9 +425,9 @@ static int child_decode(const BenchOpts *o) {
     double bytes = w_b + 2 * st_b, bound = o->bw_gbs > 0 ? o->bw_gbs * 1e9 / bytes * nseq : NAN;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
-    cJSON_AddNumberToObject(j, "context", o->context > 0 ? o->context : warm + timed);
+    if (o->context) cJSON_AddNumberToObject(j, "context", o->context);
     cJSON_AddNumberToObject(j, "warmup_steps", warm);
-    cJSON_AddNumberToObject(j, "steps_timed", timed);
+    cJSON_AddNumberToObject(j, "steps_timed", ns);
     cJSON_AddNumberToObject(j, "step_ms", med * 1e3);
     cJSON_AddNumberToObject(j, "us_per_token", med * 1e6 / nseq);
     cJSON_AddNumberToObject(j, "tokens_per_s", nseq / med);
@@ -787,7 +788,8 @@ static void run_peak(Bench *b) {
 
 static void md_peak(FILE *f, const Bench *b) {
     const BenchOpts *o = b->o;
-    fprintf(f, "## Peak (this run: %d threads, BLAS core %s)\n\n", eid_threads(), eid_blas_core());
+    fprintf(f, "## Peak (this run: %d thread%s, BLAS core %s)\n\n", eid_threads(), eid_threads() == 1 ? "" : "s",
+            eid_blas_core());
     fprintf(f, "| measurement | GFLOP/s or GB/s | of peak |\n|---|---:|---:|\n");
     const cJSON *r;
     cJSON_ArrayForEach(r, b->rows) {

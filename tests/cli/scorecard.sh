@@ -6,6 +6,7 @@
 set -u
 BUILD=${1:-build}
 E="$(cd "$(dirname "$0")/../.." && pwd)/$BUILD/eidetic"
+case $BUILD in /*) E="$BUILD/eidetic" ;; esac # an absolute build directory (make BUILD=/tmp/x test)
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 ok()  { pass=$((pass + 1)); }
