@@ -88,6 +88,32 @@ static uint64_t g_gemm_flops;
 uint64_t eid_gemm_flops(void) { return __atomic_load_n(&g_gemm_flops, __ATOMIC_RELAXED); }
 void eid_gemm_flops_reset(void) { __atomic_store_n(&g_gemm_flops, 0, __ATOMIC_RELAXED); }
 
+/* y = alpha·op(Mat)·x + beta·y through BLAS gemv; Mat stored row-major [rows, cols] with stride ld. */
+static void gemv(int trans, int rows, int cols, real alpha, const real *Mat, int ld, const real *x, int incx,
+                 real beta, real *y, int incy) {
+    if (beta == 0) /* BLAS may scale y by 0 and keep a NaN left in an uninitialised buffer */
+        for (int i = 0, n = trans ? cols : rows; i < n; i++) y[(size_t)i * incy] = 0;
+#ifdef EIDETIC_FP64
+    cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, rows, cols, alpha, Mat, ld, x, incx, beta, y, incy);
+#else
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, rows, cols, alpha, Mat, ld, x, incx, beta, y, incy);
+#endif
+}
+
+/* eid_gemm with M == 1 (one row: decoding a single sequence) or N == 1, as one gemv. */
+static void gemv_dispatch(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B,
+                          int ldb, real beta, real *C, int ldc) {
+    if (M == 1) { /* C[1,N] = x[1,K]·op(B): x = A's row (ta = 0) or column (ta = 1) */
+        int incx = ta ? lda : 1;
+        if (tb) gemv(0, N, K, alpha, B, ldb, A, incx, beta, C, 1); /* B stored [N,K]: C = B·x */
+        else gemv(1, K, N, alpha, B, ldb, A, incx, beta, C, 1);    /* B stored [K,N]: C = Bᵀ·x */
+    } else {                                                       /* C[M,1] = op(A)·b, a column of stride ldc */
+        int incb = tb ? 1 : ldb;
+        if (ta) gemv(1, K, M, alpha, A, lda, B, incb, beta, C, ldc); /* A stored [K,M] */
+        else gemv(0, M, K, alpha, A, lda, B, incb, beta, C, ldc);    /* A stored [M,K] */
+    }
+}
+
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -95,6 +121,10 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
     if (K <= 0) { /* BLAS may skip scaling C by beta when K == 0: do it here */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    if (M == 1 || N == 1) { /* a matrix-vector product: gemv reads the matrix once, gemm would pack it */
+        gemv_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #ifdef EIDETIC_FP64
