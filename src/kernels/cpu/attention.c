@@ -202,46 +202,61 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
 
 size_t k_attn_state_size(int Hkv, int dh, int cap) { return 2 * (size_t)Hkv * cap * dh + 1; }
 
-void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc, int nseq, int H, int Hkv, int dh,
-                 int cap, double theta) {
+/* One sequence's step (see k_attn_step). */
+static void attn_step_one(real *state, real *q, real *k, const real *v, real *o, real *sc, int s, int H, int Hkv,
+                          int dh, int cap, double theta) {
     size_t ss = k_attn_state_size(Hkv, dh, cap), kv = (size_t)Hkv * cap * dh;
     int G = H / Hkv, ldq = H * dh, ldk = Hkv * dh, half = dh / 2;
     real scale = attn_scale(dh);
-#pragma omp parallel for schedule(static) if (nseq > 1)
-    for (int s = 0; s < nseq; s++) {
-        real *Kc = state + (size_t)s * ss, *Vc = Kc + kv, *cnt = Vc + kv;
-        long p = (long)cnt[0];
-        int slot = (int)(p % cap), n = p + 1 < cap ? (int)(p + 1) : cap;
-        real *qs = q + (size_t)s * ldq, *ks = k + (size_t)s * ldk;
-        for (int i = 0; i < half; i++) { /* rotate q (H heads) and k (Hkv heads) by position p */
-            real c, sn;
-            rope_cs(p, i, dh, theta, &c, &sn);
-            for (int h = 0; h < H; h++) {
-                real *a = qs + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
-                a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
-            }
-            for (int h = 0; h < Hkv; h++) {
-                real *a = ks + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
-                a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
-            }
+    real *Kc = state + (size_t)s * ss, *Vc = Kc + kv, *cnt = Vc + kv;
+    long p = (long)cnt[0];
+    int slot = (int)(p % cap), n = p + 1 < cap ? (int)(p + 1) : cap;
+    real *qs = q + (size_t)s * ldq, *ks = k + (size_t)s * ldk;
+    for (int i = 0; i < half; i++) { /* rotate q (H heads) and k (Hkv heads) by position p */
+        real c, sn;
+        rope_cs(p, i, dh, theta, &c, &sn);
+        for (int h = 0; h < H; h++) {
+            real *a = qs + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
+            a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
         }
-        for (int g = 0; g < Hkv; g++) {
-            memcpy(Kc + ((size_t)g * cap + slot) * dh, ks + (size_t)g * dh, sizeof(real) * dh);
-            memcpy(Vc + ((size_t)g * cap + slot) * dh, v + (size_t)s * ldk + (size_t)g * dh, sizeof(real) * dh);
+        for (int h = 0; h < Hkv; h++) {
+            real *a = ks + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
+            a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
         }
-        /* slots [0, n) hold exactly the visible tokens (before wrap-around n = p+1 = filled slots) */
-        for (int g = 0; g < Hkv; g++) {
-            real *sg = sc + ((size_t)s * H + (size_t)g * G) * cap; /* G rows of n */
-            eid_gemm(0, 1, G, n, dh, scale, qs + (size_t)g * G * dh, dh, Kc + (size_t)g * cap * dh, dh, 0, sg, n);
-            for (int r = 0; r < G; r++) {
-                real *row = sg + (size_t)r * n, mx = row[0], sum = 0;
-                for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-                for (int j = 0; j < n; j++) row[j] = rexp(row[j] - mx), sum += row[j];
-                for (int j = 0; j < n; j++) row[j] /= sum;
-            }
-            eid_gemm(0, 0, G, dh, n, 1, sg, n, Vc + (size_t)g * cap * dh, dh, 0, o + (size_t)s * ldq + (size_t)g * G * dh,
-                     dh);
-        }
-        cnt[0] = (real)(p + 1);
     }
+    for (int g = 0; g < Hkv; g++) {
+        memcpy(Kc + ((size_t)g * cap + slot) * dh, ks + (size_t)g * dh, sizeof(real) * dh);
+        memcpy(Vc + ((size_t)g * cap + slot) * dh, v + (size_t)s * ldk + (size_t)g * dh, sizeof(real) * dh);
+    }
+    /* slots [0, n) hold exactly the visible tokens (before wrap-around n = p+1 = filled slots) */
+    for (int g = 0; g < Hkv; g++) {
+        real *sg = sc + ((size_t)s * H + (size_t)g * G) * cap; /* G rows of n */
+        eid_gemm(0, 1, G, n, dh, scale, qs + (size_t)g * G * dh, dh, Kc + (size_t)g * cap * dh, dh, 0, sg, n);
+        for (int r = 0; r < G; r++) {
+            real *row = sg + (size_t)r * n, mx = row[0], sum = 0;
+#pragma omp simd reduction(max : mx)
+            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < n; j++) row[j] = rexp(row[j] - mx), sum += row[j];
+            const real inv = 1 / sum;
+#pragma omp simd
+            for (int j = 0; j < n; j++) row[j] *= inv;
+        }
+        eid_gemm(0, 0, G, dh, n, 1, sg, n, Vc + (size_t)g * cap * dh, dh, 0, o + (size_t)s * ldq + (size_t)g * G * dh,
+                 dh);
+    }
+    cnt[0] = (real)(p + 1);
+}
+
+void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc, int nseq, int H, int Hkv, int dh,
+                 int cap, double theta) {
+    /* One sequence: no parallel construct around it, so the BLAS products inside may use the
+     * threads. (Inside even an inactive `parallel if(0)` region, OpenMP BLAS starts a nested team
+     * of fresh threads while the pool's threads spin: 1000x slower on 2 cores, measured.) */
+    if (nseq == 1) {
+        attn_step_one(state, q, k, v, o, sc, 0, H, Hkv, dh, cap, theta);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < nseq; s++) attn_step_one(state, q, k, v, o, sc, s, H, Hkv, dh, cap, theta);
 }
