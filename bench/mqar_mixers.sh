@@ -10,7 +10,7 @@ mkdir -p "$OUT"
 RES="$OUT/results.tsv"
 [ -f "$RES" ] || printf 'mixer\td_model\tseq_len\tkv_pairs\tbatch\tlr\tsteps_run\tmax_steps\taccuracy\twall_s\n' > "$RES"
 MIXERS=${MIXERS:-"longhorn mamba mamba2 gla attn"}
-STEPS64=${STEPS64:-2000}; STEPS256=${STEPS256:-2000}
+STEPS64=${STEPS64:-1500}; STEPS256=${STEPS256:-1500}
 for setting in "64 4 64 $STEPS64" "256 16 32 $STEPS256"; do
     set -- $setting; L=$1; K=$2; B=$3; S=$4
     for D in 64 128; do
@@ -20,14 +20,14 @@ for setting in "64 4 64 $STEPS64" "256 16 32 $STEPS256"; do
             # one learning rate per mixer, from the pilots of docs/mqar_mixers.md: 1e-2, except attn
             # (does not learn at 1e-2) and gla (3e-3 with short convs). No weight decay (it slowed the
             # last percent of the Longhorn default run). ATTN_STEPS: attention needs longer.
-            lr=1e-2; extra=""; steps=$S
+            lr=1e-2; extra=""; steps=$S; warmup=100
             case $mx in
-                attn) lr=${ATTN_LR:-3e-3}; steps=${ATTN_STEPS:-$((2 * S))}; extra="--num-heads 2" ;;
+                attn) lr=${ATTN_LR:-1e-3}; steps=$((3 * S)); warmup=300; extra="--num-heads 1" ;; # Zoology Fig. 2: one head
                 gla)  lr=3e-3; extra="--num-heads 2 --d-conv 4" ;;          # two heads + q/k/v short convs
             esac
             t0=$(date +%s)
             acc=$("$E" train --layers "$mx,$mx" --d-model "$D" --seq-len "$L" --kv-pairs "$K" --batch "$B" \
-                  --steps "$steps" --lr "$lr" --weight-decay 0 --warmup 100 --eval-every 250 --eval-examples 1000 --target-acc 0.99 \
+                  --steps "$steps" --lr "$lr" --weight-decay 0 --warmup "$warmup" --eval-every 250 --eval-examples 1000 --target-acc 0.99 \
                   $extra --threads "${THREADS:-1}" --out "$OUT/$cell" --quiet 2>"$OUT/$cell.log" | sed -n 's/^accuracy: //p')
             t1=$(date +%s)
             done_steps=$(tail -1 "$OUT/$cell/metrics.jsonl" 2>/dev/null | sed -E 's/.*"step":([0-9]+).*/\1/')

@@ -53,14 +53,16 @@ static inline void block_token(real *restrict S, const real *restrict e, const r
     for (int c = 0; c < SCAN_CB; c++) y[c] = acc[c];
 }
 
-/* The same update without the read-out (backward's recomputation). */
-static inline void block_advance(real *restrict S, const real *restrict e, const real *restrict eu,
-                                 const real *restrict k, int N) {
+/* The same update without the read-out, out of place (backward's recomputation):
+ * next = keep·(1 − ε k²)·prev + ε u k, keep = 0 at a segment start. */
+static inline void block_advance(real *restrict next, const real *restrict prev, real keep, const real *restrict e,
+                                 const real *restrict eu, const real *restrict k, int N) {
     for (int n = 0; n < N; n++) {
         const real kn = k[n], kk = kn * kn;
-        real *restrict s = S + n * SCAN_CB;
+        real *restrict s = next + n * SCAN_CB;
+        const real *restrict sp = prev + n * SCAN_CB;
 #pragma omp simd
-        for (int c = 0; c < SCAN_CB; c++) s[c] = (1 - e[c] * kk) * s[c] + eu[c] * kn;
+        for (int c = 0; c < SCAN_CB; c++) s[c] = keep * (1 - e[c] * kk) * sp[c] + eu[c] * kn;
     }
 }
 
@@ -104,14 +106,15 @@ static void chunk_recompute(real *St, const real *Sck_c, const real *u, const re
         block_load(St + (size_t)cb * N * SCAN_CB, Sck_c, cb * SCAN_CB, EID_MIN(I, cb * SCAN_CB + SCAN_CB) - cb * SCAN_CB, N);
     for (int j = 0; j < len; j++) {
         size_t bt = bt0 + j;
-        real *prev = St + (size_t)j * blocks, *cur = prev + blocks;
-        memcpy(cur, prev, sizeof(real) * blocks);
-        if (reset_at(flags, bt)) memset(cur, 0, sizeof(real) * blocks); /* a reset forgets S_{t−1} */
+        const real *prev = St + (size_t)j * blocks;
+        real *cur = St + (size_t)(j + 1) * blocks;
+        const real keep = reset_at(flags, bt) ? 0 : 1; /* a reset forgets S_{t−1} */
         for (int cb = 0; cb < ncb; cb++) {
             int i0 = cb * SCAN_CB, nc = EID_MIN(I, i0 + SCAN_CB) - i0;
+            size_t off = (size_t)cb * N * SCAN_CB;
             lanes(e, eps + bt * I + i0, nc);
             for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
-            block_advance(cur + (size_t)cb * N * SCAN_CB, e, eu, k + bt * ldkq, N);
+            block_advance(cur + off, prev + off, keep, e, eu, k + bt * ldkq, N);
         }
     }
 }
