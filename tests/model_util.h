@@ -5,14 +5,19 @@
 #include "model/model.h"
 #include "testutil.h"
 
-/* A tiny model: layers = comma list, d_ff per layer (0 = none). chunk > 0 overrides every layer's chunk. */
+/* A tiny model: layers = comma list, d_ff per layer (0 = none). chunk > 0 overrides every layer's chunk.
+ * A "pos:" prefix ("pos:attn,swa") adds 200 learned absolute positions and turns RoPE off in the
+ * attention layers (the Zoology Fig. 2 attention baseline). */
 static Model *tiny_model(const char *layers, int V, int D, int d_ff, int tied, int chunk, uint64_t seed) {
     ModelCfg c;
     memset(&c, 0, sizeof c);
     c.vocab_size = V, c.d_model = D, c.tie_embeddings = tied, c.norm_eps = 1e-5;
+    int learned_pos = !strncmp(layers, "pos:", 4);
+    if (learned_pos) layers += 4, c.max_pos = 200;
     if (modelcfg_set_layers(&c, layers, d_ff) != 0) { fprintf(stderr, "%s\n", eid_last_error()); exit(2); }
     for (int i = 0; i < c.n_layer; i++) {
         c.layer[i].chunk = chunk;
+        if (learned_pos && (!strcmp(c.layer[i].mixer, "attn") || !strcmp(c.layer[i].mixer, "swa"))) c.layer[i].no_rope = 1;
         if (!strcmp(c.layer[i].mixer, "swa")) c.layer[i].window = 5;
         if (!strcmp(c.layer[i].mixer, "longhorn") || !strcmp(c.layer[i].mixer, "mamba")) c.layer[i].d_state = 4;
     }

@@ -16,10 +16,12 @@ int main(void) {
     const char *name = "test_equiv_fp32";
 #endif
     const int V = 50, D = 16, T = 150;
-    for (size_t k = 0; k < sizeof mixers / sizeof *mixers; k++) {
-        if (!layer_find(mixers[k])) continue;
+    for (size_t k = 0; k < sizeof mixers / sizeof *mixers + 1; k++) {
+        int baseline = k == sizeof mixers / sizeof *mixers; /* + the learned-position attention baseline */
+        if (!baseline && !layer_find(mixers[k])) continue;
         char layers[64];
-        snprintf(layers, sizeof layers, "%s,%s", mixers[k], mixers[k]);
+        if (baseline) snprintf(layers, sizeof layers, "pos:attn,attn");
+        else snprintf(layers, sizeof layers, "%s,%s", mixers[k], mixers[k]);
         Model *m = tiny_model(layers, V, D, 24, 1, 32, 11);
         int tok[T];
         rand_tokens(tok, T, V, 3);
@@ -30,7 +32,7 @@ int main(void) {
         Decoder *d = decoder_new(m, 1);
         for (int t = 0; t < T; t++) memcpy(dec + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
         double e = t_rel_err(dec, full, (size_t)T * V, 1e-3);
-        CHECK(e < tol, "%s: decoder vs parallel forward rel err %.3g (tol %.1g)", mixers[k], e, tol);
+        CHECK(e < tol, "%s: decoder vs parallel forward rel err %.3g (tol %.1g)", layers, e, tol);
         decoder_free(d);
         free(full), free(dec);
         model_free(m);

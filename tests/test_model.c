@@ -72,6 +72,32 @@ static void full_vs_decode(const char *layers, int d_ff) {
     model_free(m);
 }
 
+/* Learned positions: the table exists only when asked for, sequences longer than it are refused,
+ * and the positions change the logits (a no-RoPE attention model without them is blind to order
+ * within its context: swapping two earlier tokens would not change the last logits). */
+static void learned_positions(void) {
+    enum { V = 11, D = 8, T = 9 };
+    Model *m = tiny_model("pos:attn", V, D, 0, 1, 4, 3), *plain = tiny_model("attn", V, D, 0, 1, 4, 3);
+    CHECK(m->pos_emb && !plain->pos_emb && m->nparam == plain->nparam + 1 &&
+              !strcmp(m->param[1].name, "backbone.pos_embeddings.weight") && m->param[1].shape[0] == 200,
+          "learned positions: backbone.pos_embeddings.weight [200, D] is the second tensor, only when max_pos > 0");
+    CHECK(model_plan(m, 1, 201, 1) != 0 && strstr(eid_last_error(), "learned positions"),
+          "a sequence longer than max_pos is refused with a clear error");
+    int a[T] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, b[T] = {2, 1, 3, 4, 5, 6, 7, 8, 9};
+    real la[V], lb[V];
+    model_plan(m, 1, T, T);
+    model_trunk_forward(m, a, NULL, 1, T);
+    real *all = eid_xmalloc(sizeof(real) * T * V);
+    model_logits_all(m, all);
+    memcpy(la, all + (size_t)(T - 1) * V, sizeof la);
+    model_trunk_forward(m, b, NULL, 1, T);
+    model_logits_all(m, all);
+    memcpy(lb, all + (size_t)(T - 1) * V, sizeof lb);
+    CHECK(t_rel_err(la, lb, V, 1e-6) > 1e-6, "learned positions make the last logits depend on the order of earlier tokens");
+    free(all);
+    model_free(m), model_free(plain);
+}
+
 /* The loss computed from logits at labelled rows only equals cross-entropy over the full logits. */
 static void head_at_labels(void) {
     const int V = 19, D = 8, B = 2, T = 9;
@@ -112,6 +138,11 @@ int main(void) {
     gradcheck("mamba2,gla,attn,mamba", 0, 1);
     full_vs_decode("longhorn,swa,longhorn,swa", 0);
     full_vs_decode("mamba,mamba2,gla,attn", 12);
+    /* the learned-position attention baseline (no RoPE): positions get gradients, decode adds P[pos] */
+    gradcheck("pos:attn,longhorn", 0, 1);
+    gradcheck("pos:swa,attn", 12, 1);
+    full_vs_decode("pos:attn,swa", 12);
+    learned_positions();
     head_at_labels();
     return t_summary("test_model");
 }

@@ -78,6 +78,8 @@ int cmd_generate(int argc, char **argv) {
     if (model_check_tokens(m, prompt, np, "--prompt") != 0) return free(prompt), model_free(m), cli_fail("generate");
     int V = m->cfg.vocab_size;
     Decoder *d = decoder_new(m, 1);
+    if (decoder_room(m, d, (long)np + g.max_new) != 0) /* prompt + new tokens must fit learned positions */
+        return free(prompt), decoder_free(d), model_free(m), cli_fail("generate");
     Cand *cand = eid_xmalloc(sizeof(Cand) * V);
     Rng r;
     rng_init(&r, rng_derive(g.seed, 0x6E6), 0);

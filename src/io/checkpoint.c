@@ -32,7 +32,7 @@ int ckpt_dir_exists(const char *dir) {
 
 /* Per-layer fields: name, pointer offset into LayerCfg. Only non-zero fields are written. */
 #define INT_FIELDS(X) X(d_ff) X(expand) X(d_state) X(d_conv) X(dt_rank) X(num_heads) X(num_kv_heads) X(head_dim) \
-    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk)
+    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope)
 #define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer)
 
 int config_to_json(const ModelCfg *c, char **out) {
@@ -44,6 +44,7 @@ int config_to_json(const ModelCfg *c, char **out) {
     cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
     cJSON_AddBoolToObject(j, "tie_embeddings", c->tie_embeddings);
     cJSON_AddNumberToObject(j, "norm_eps", c->norm_eps);
+    if (c->max_pos > 0) cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_pos);
     cJSON_AddNumberToObject(j, "d_ff", c->n_layer ? c->layer[0].d_ff : 0);
     cJSON *arr = cJSON_AddArrayToObject(j, "layers");
     for (int i = 0; i < c->n_layer; i++) {
@@ -80,7 +81,7 @@ int config_from_json(const char *text, const char *where, ModelCfg *c) {
     int rc = -1, d_ff = 0;
     c->tie_embeddings = 1;
     if (get_int(j, "vocab_size", where, &c->vocab_size, 1) || get_int(j, "d_model", where, &c->d_model, 1) ||
-        get_int(j, "d_ff", where, &d_ff, 0))
+        get_int(j, "d_ff", where, &d_ff, 0) || get_int(j, "max_position_embeddings", where, &c->max_pos, 0))
         goto done;
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_embeddings");
     if (tie) {

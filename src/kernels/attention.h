@@ -37,7 +37,8 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
  *   Kc [Hkv, cap, dh], Vc [Hkv, cap, dh] (rotated keys / values, ring: position p in slot p % cap),
  *   then 1 real: the number of tokens seen (= position of the next token).
  * q [nseq, H·dh], k, v [nseq, Hkv·dh] are the unrotated projections (q, k rotated in place);
- * o [nseq, H·dh]; sc scratch [nseq, H·cap]. The query sees the last min(p+1, cap) tokens. */
+ * o [nseq, H·dh]; sc scratch [nseq, H·cap]. The query sees the last min(p+1, cap) tokens.
+ * theta <= 0: no RoPE (the learned-position baseline). */
 size_t k_attn_state_size(int Hkv, int dh, int cap);
 void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc, int nseq, int H, int Hkv, int dh,
                  int cap, double theta);

@@ -12,6 +12,8 @@ int modelcfg_resolve(ModelCfg *c) {
     if (c->n_layer < 1 || c->n_layer > EID_MAX_LAYERS)
         return eid_error("config: n_layer must be in [1, %d], got %d", EID_MAX_LAYERS, c->n_layer), -1;
     if (!(c->norm_eps > 0)) c->norm_eps = 1e-5;
+    if (c->max_pos < 0 || c->max_pos > (1 << 20))
+        return eid_error("config: max_position_embeddings must be in [0, 1048576] (0 = none), got %d", c->max_pos), -1;
     for (int i = 0; i < c->n_layer; i++) {
         LayerCfg *l = &c->layer[i];
         const LayerOps *ops = layer_find(l->mixer);

@@ -14,6 +14,7 @@ typedef struct {
     int num_heads, num_kv_heads, head_dim, headdim, ngroups, window, gate_low_rank_dim;
     double expand_k, expand_v;
     double rope_theta;            /* attention RoPE base (10000) */
+    int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, layers.md §5.2) */
     double gate_logit_normalizer; /* GLA τ (16) */
     int max_len;                  /* full attention: decode KV-cache capacity in tokens */
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
@@ -23,6 +24,8 @@ typedef struct {
     int vocab_size, d_model, n_layer;
     int tie_embeddings; /* only tied heads are implemented (the spec's default) */
     double norm_eps;
+    int max_pos; /* > 0: learned absolute positions P [max_pos, D] added to the embeddings (the Zoology
+                  * attention baseline, layers.md §0.3); sequences are then limited to max_pos tokens */
     LayerCfg layer[EID_MAX_LAYERS];
 } ModelCfg;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <math.h>
 #include "core/runtime.h"
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
 
 #define PARAM_ALIGN 16 /* reals: every tensor starts on a 64-byte boundary */
@@ -51,6 +52,10 @@ Model *model_new(const ModelCfg *cfg_in) {
     int n_res_layers = (has_mlp ? 2 : 1) * c->n_layer; /* residual rescale, layers.md §0.4 */
     int shapeVD[2] = {V, D}, shapeD[1] = {D};
     add_param(m, &cap, "backbone.embeddings.weight", 2, shapeVD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
+    if (c->max_pos > 0) { /* learned absolute positions (layers.md §0.2 [OURS] name, §0.3) */
+        int shapePD[2] = {c->max_pos, D};
+        add_param(m, &cap, "backbone.pos_embeddings.weight", 2, shapePD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
+    }
     /* sublayers and their parameter entries (norm first, as HF orders them) */
     int norm_entry[2 * EID_MAX_LAYERS];
     for (int i = 0; i < c->n_layer; i++) {
@@ -87,6 +92,7 @@ Model *model_new(const ModelCfg *cfg_in) {
         m->sub[s].norm_g = m->grad + m->param[norm_entry[s]].offset;
     }
     m->embed = m->w, m->embed_g = m->grad;
+    if (c->max_pos > 0) m->pos_emb = m->w + m->param[1].offset, m->pos_emb_g = m->grad + m->param[1].offset;
     int nf = c->tie_embeddings ? m->nparam - 1 : m->nparam - 2;
     m->norm_f = m->w + m->param[nf].offset, m->norm_f_g = m->grad + m->param[nf].offset;
     m->head = c->tie_embeddings ? m->embed : m->w + m->param[m->nparam - 1].offset;
@@ -121,6 +127,9 @@ void model_zero_grad(Model *m) { memset(m->grad, 0, sizeof(real) * m->n_reals); 
 
 int model_plan(Model *m, int B, int T, int max_labels) {
     if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels) return 0;
+    if (m->cfg.max_pos > 0 && T > m->cfg.max_pos)
+        return eid_error("sequence length %d exceeds this model's %d learned positions (max_position_embeddings); "
+                         "use sequences of at most %d tokens", T, m->cfg.max_pos, m->cfg.max_pos), -1;
     arena_free(&m->act);
     int D = m->cfg.d_model, V = m->cfg.vocab_size, S = m->n_sub;
     size_t M = (size_t)B * T;
@@ -141,6 +150,7 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         m->rows = arena_take_bytes(a, sizeof(int) * max_labels);
         m->row_labels = arena_take_bytes(a, sizeof(int) * max_labels);
         m->correct = arena_take_bytes(a, max_labels);
+        m->posn = m->cfg.max_pos > 0 ? arena_take_bytes(a, sizeof(int) * M) : NULL;
         for (int s = 0; s < S; s++) m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
     }
     m->B = B, m->T = T, m->max_labels = max_labels;
@@ -166,6 +176,12 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
     SeqInfo si = {B, T, flags};
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < M; i++) memcpy(m->resid + i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
+    if (m->pos_emb) { /* h += P[pos], pos = index inside the token's segment */
+        k_attn_positions(flags, B, T, m->posn);
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < M; i++)
+            for (int j = 0; j < D; j++) m->resid[i * D + j] += m->pos_emb[(size_t)m->posn[i] * D + j];
+    }
     for (int s = 0; s < m->n_sub; s++) {
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
@@ -235,6 +251,10 @@ void model_backward(Model *m, const Batch *b) {
             real *g = m->embed_g + (size_t)b->tokens[i] * D;
             const real *d = m->dresid + i * D;
             for (int j = j0; j < EID_MIN(D, j0 + 16); j++) g[j] += d[j];
+            if (m->pos_emb_g) {
+                real *gp = m->pos_emb_g + (size_t)m->posn[i] * D;
+                for (int j = j0; j < EID_MIN(D, j0 + 16); j++) gp[j] += d[j];
+            }
         }
 }
 
@@ -280,10 +300,22 @@ void decoder_reset(Decoder *d) {
     d->pos = 0;
 }
 
+int decoder_room(const Model *m, const Decoder *d, long more) {
+    if (m->cfg.max_pos > 0 && d->pos + more > m->cfg.max_pos)
+        return eid_error("decoding %ld more tokens after %d would pass this model's %d learned positions "
+                         "(max_position_embeddings)", more, d->pos, m->cfg.max_pos), -1;
+    return 0;
+}
+
 const real *decoder_step(Model *m, Decoder *d, const int *tokens) {
     int D = m->cfg.d_model, V = m->cfg.vocab_size, n = d->nseq;
     real eps = (real)m->cfg.norm_eps;
     for (int i = 0; i < n; i++) memcpy(d->h + (size_t)i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
+    if (m->pos_emb) { /* callers check decoder_room(); past max_pos the last learned row is reused */
+        const real *P = m->pos_emb + (size_t)EID_MIN(d->pos, m->cfg.max_pos - 1) * D;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < D; j++) d->h[(size_t)i * D + j] += P[j];
+    }
     for (int s = 0; s < m->n_sub; s++) {
         Sublayer *sl = &m->sub[s];
         k_rmsnorm_fwd(d->h, sl->norm_w, d->xn, d->rstd, n, D, eps);

@@ -37,6 +37,7 @@ typedef struct {
     size_t n_weights;   /* number of actual parameters */
     real *w, *grad;
     real *embed, *embed_g, *head, *head_g, *norm_f, *norm_f_g;
+    real *pos_emb, *pos_emb_g; /* [max_pos, D] learned absolute positions, or NULL (cfg.max_pos == 0) */
     /* activation plan for (B, T, max_labels) */
     Arena act;
     int B, T, max_labels;
@@ -48,6 +49,7 @@ typedef struct {
     real *logits; /* [max_labels, V]; dL/dlogits after the loss */
     real *dresid, *dnormed, *dgath, *tmp; /* backward: [M, D] each (dgath [max_labels, D]) */
     int *rows, *row_labels; /* [max_labels] positions (b·T+t) and their labels */
+    int *posn;              /* [M] position of each token inside its segment (learned positions only) */
     uint8_t *correct;
     int n_rows;
 } Model;
@@ -96,6 +98,9 @@ Decoder *decoder_new(Model *m, int nseq); /* plans each layer's step buffers */
 void decoder_free(Decoder *d);
 void decoder_reset(Decoder *d);
 const real *decoder_step(Model *m, Decoder *d, const int *tokens); /* → logits [nseq, V] */
+/* 0 if `more` further tokens fit (a model with learned positions decodes at most max_pos tokens),
+ * else -1 with eid_error set. */
+int decoder_room(const Model *m, const Decoder *d, long more);
 size_t model_state_floats(const Model *m, int sub); /* per sequence, one sublayer */
 
 #endif

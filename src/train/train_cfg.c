@@ -21,6 +21,8 @@ const OptDesc train_opts[] = {
     O("num-kv-heads", OPT_INT, num_kv_heads, "key/value heads of attn/swa layers (grouped-query attention)"),
     O("headdim", OPT_INT, headdim, "Mamba-2 head dimension P (0 = default)"),
     O("window", OPT_INT, window, "sliding-window length W of swa layers"),
+    O("learned-pos", OPT_FLAG, learned_pos, "add learned absolute positions (seq-len of them) to the embeddings (Zoology Fig. 2 attention)"),
+    O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
     TASK_OPTIONS(O),
@@ -338,7 +340,9 @@ int train_cfg_resolve(TrainCfg *c) {
             l->num_kv_heads = c->num_kv_heads, l->headdim = c->headdim;
             if (c->d_conv) l->d_conv = c->d_conv; /* 0 keeps each mixer's default (Mamba/Longhorn 4, GLA off) */
             if (!strcmp(l->mixer, "swa")) l->window = c->window; /* only sliding-window layers have one */
+            if (!strcmp(l->mixer, "attn") || !strcmp(l->mixer, "swa")) l->no_rope = c->no_rope;
         }
+        if (c->learned_pos) m->max_pos = c->task.seq_len;
         if (modelcfg_resolve(m) != 0) return -1;
     } else if (c->model.vocab_size != c->vocab_size) {
         return eid_error("--vocab %d differs from the model section's vocab_size %d", c->vocab_size, c->model.vocab_size), -1;

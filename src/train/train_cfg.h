@@ -14,6 +14,7 @@ typedef struct {
     char layers[512];
     int d_model, d_ff, d_state, expand, vocab_size;
     int num_heads, num_kv_heads, headdim, window, chunk, d_conv; /* per-mixer sizes, 0 = the mixer's default */
+    int learned_pos, no_rope; /* the Zoology Fig. 2 attention baseline: learned positions, no RoPE */
     /* task */
     TaskCfg task;
     /* optimisation */

@@ -84,6 +84,11 @@ done
 if printf '%s\n' "${mixers[@]}" | grep -qx gla; then
     model "gla+conv" $seed --layers-spec gla,gla --d-ff-pattern 0 --layer-opt gla.d_conv=3; seed=$((seed + 1))
 fi
+# the Zoology Fig. 2 attention baseline: learned absolute positions, attention without RoPE (§0.3, §5.2)
+if printf '%s\n' "${mixers[@]}" | grep -qx attn && printf '%s\n' "${mixers[@]}" | grep -qx swa; then
+    model "learned-pos[attn,swa]" $seed --layers-spec attn,swa --d-ff-pattern 0,24 --max-pos 40 \
+        --layer-opt attn.no_rope=1 --layer-opt swa.no_rope=1; seed=$((seed + 1))
+fi
 all=$(IFS=,; echo "${mixers[*]}")
 [ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
 model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied

@@ -200,6 +200,9 @@ def load_ckpt(ckpt):
         raise InputError(f"config.json: missing/bad field: {e}")
     tied = bool(cfg.get("tie_embeddings", True))
     want = {"backbone.embeddings.weight": [V, D], "backbone.norm_f.weight": [D]}
+    P = int(cfg.get("max_position_embeddings", 0) or 0)   # learned absolute positions (§0.2, §0.3)
+    if P > 0:
+        want["backbone.pos_embeddings.weight"] = [P, D]
     if not tied:
         want["lm_head.weight"] = [V, D]
     for i, (lc, mod, F) in enumerate(layers):
@@ -230,6 +233,10 @@ def forward(cfg, layers, W, tokens, mixer_fn=None):
     eps = float(cfg.get("norm_eps", 1e-5))
     D = int(cfg["d_model"])
     h = W["backbone.embeddings.weight"][torch.tensor(tokens)]
+    if int(cfg.get("max_position_embeddings", 0) or 0) > 0:      # h = E[token] + P[pos] (§0.3)
+        if len(tokens) > int(cfg["max_position_embeddings"]):
+            raise InputError(f"{len(tokens)} tokens exceed max_position_embeddings")
+        h = h + W["backbone.pos_embeddings.weight"][: len(tokens)]
     for i, (lc, mod, F) in enumerate(layers):
         p = f"backbone.layers.{i}."
         x = rmsnorm(h, W[p + "norm.weight"], eps)
@@ -244,7 +251,7 @@ def forward(cfg, layers, W, tokens, mixer_fn=None):
 # ----------------------------------------------------------------------------------------------
 # random checkpoint
 # ----------------------------------------------------------------------------------------------
-def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=()):
+def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=(), max_pos=0):
     """mixers: one name per layer; layer_opts: [(mixer or None, key, value)] applied to each
     matching layer's config before its plugin's make_params."""
     g = torch.Generator().manual_seed(seed)
@@ -269,11 +276,15 @@ def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=()):
         lc["d_ff"] = F
         layers.append(lc)
     W["backbone.norm_f.weight"] = 1 + 0.2 * rn(D)
+    if max_pos > 0:
+        W["backbone.pos_embeddings.weight"] = 0.5 * rn(max_pos, D)
     if not tied:
         W["lm_head.weight"] = rn(V, D) / math.sqrt(D)
     cfg = {"format": "eidetic", "format_version": 1, "vocab_size": V, "d_model": D,
            "n_layer": len(layers), "tie_embeddings": tied, "norm_eps": 1e-5, "d_ff": 0,
            "layers": layers}
+    if max_pos > 0:
+        cfg["max_position_embeddings"] = max_pos
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
@@ -396,7 +407,7 @@ def cmd_make_ckpt(a):
                 raise InputError(f"--{key.replace('_', '-')} must be positive")
             opts.append((None, key, v))
     make_ckpt(a.out, a.seed, a.vocab, a.d_model, [spec[i % len(spec)] for i in range(n)], ff,
-              not a.untied, opts)
+              not a.untied, opts, a.max_pos)
     print(f"wrote checkpoint {a.out}")
     return 0
 
@@ -439,6 +450,8 @@ def main(argv=None, prog=None):
                     help="number of layers (cycles --layers-spec; default: its length)")
     mk.add_argument("--d-ff-pattern", default="0,48", help="per-layer d_ff, cycled over layers")
     mk.add_argument("--untied", action="store_true", help="write a separate lm_head.weight")
+    mk.add_argument("--max-pos", type=int, default=0,
+                    help="learned absolute positions: max_position_embeddings (0 = none)")
     mk.add_argument("--layer-opt", action="append", default=[], metavar="[MIXER.]KEY=VALUE",
                     help="set a per-layer config field before make_params (repeatable); "
                          "MIXER. limits it to layers of that mixer")

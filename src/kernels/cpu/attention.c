@@ -212,7 +212,7 @@ static void attn_step_one(real *state, real *q, real *k, const real *v, real *o,
     long p = (long)cnt[0];
     int slot = (int)(p % cap), n = p + 1 < cap ? (int)(p + 1) : cap;
     real *qs = q + (size_t)s * ldq, *ks = k + (size_t)s * ldk;
-    for (int i = 0; i < half; i++) { /* rotate q (H heads) and k (Hkv heads) by position p */
+    for (int i = 0; i < (theta > 0 ? half : 0); i++) { /* rotate q (H heads) and k (Hkv heads) by position p */
         real c, sn;
         rope_cs(p, i, dh, theta, &c, &sn);
         for (int h = 0; h < H; h++) {

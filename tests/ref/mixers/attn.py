@@ -30,6 +30,7 @@ def sizes(lc, D, swa=False):
         dh = dh0 or (D // H)
         Hkv = int(lc.get("num_kv_heads") or H)
         theta = float(lc.get("rope_theta") or 10000.0)
+        no_rope = bool(int(lc.get("no_rope") or 0))
         W = int(lc.get("window") or 0)
     except (TypeError, ValueError) as e:
         raise InputError(f"attention layer config: bad size field: {e}")
@@ -41,7 +42,7 @@ def sizes(lc, D, swa=False):
         raise InputError(f"swa layer config: window must be >= 1, got {lc.get('window')}")
     if not swa and W != 0:
         raise InputError(f"attn layer config: window must be 0, got {W}")
-    return dict(H=H, Hkv=Hkv, dh=dh, theta=theta, W=W)
+    return dict(H=H, Hkv=Hkv, dh=dh, theta=theta, W=W, no_rope=no_rope)
 
 
 def rope(x, pos, theta):
@@ -83,7 +84,8 @@ def forward(W, m, lc, D, x, swa=False):
     k = (x @ W[m + "k_proj.weight"].T).reshape(T, Hkv, dh)
     v = (x @ W[m + "v_proj.weight"].T).reshape(T, Hkv, dh)
     pos = torch.arange(T)
-    q, k = rope(q, pos, s["theta"]), rope(k, pos, s["theta"])
+    if not s["no_rope"]:  # no_rope: the learned-position baseline (layers.md §5.2)
+        q, k = rope(q, pos, s["theta"]), rope(k, pos, s["theta"])
     o = attention(q, k, v, s["W"])
     return o.reshape(T, H * dh) @ W[m + "o_proj.weight"].T
 
