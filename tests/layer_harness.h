@@ -219,7 +219,7 @@ static uint8_t *make_flags(int B, int T, int at) {
 }
 
 /* Everything, for one configuration. */
-static void layer_suite(const char *mixer, LayerCfg cfg, int D) {
+static inline void layer_suite(const char *mixer, LayerCfg cfg, int D) {
     const LayerOps *ops = strcmp(mixer, "swiglu") ? layer_find(mixer) : &mlp_ops;
     if (!ops) { CHECK(0, "unknown mixer %s", mixer); return; }
     TLayer t;

@@ -32,7 +32,7 @@ static Model *tiny_model(const char *layers, int V, int D, int d_ff, int tied, i
     return m;
 }
 
-static void rand_tokens(int *t, size_t n, int V, uint64_t seed) {
+static inline void rand_tokens(int *t, size_t n, int V, uint64_t seed) {
     Rng r;
     rng_init(&r, seed, 0);
     for (size_t i = 0; i < n; i++) t[i] = (int)rng_below(&r, V);
