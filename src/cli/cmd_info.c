@@ -32,6 +32,9 @@ int cmd_info(int argc, char **argv) {
     const ModelCfg *c = &m->cfg;
     printf("model: vocab %d, d_model %d, %d layers, %s head, norm_eps %g\n", c->vocab_size, c->d_model, c->n_layer,
            c->tie_embeddings ? "tied" : "untied", c->norm_eps);
+    if (c->max_pos > 0)
+        printf("learned absolute positions: %d x %d (backbone.pos_embeddings.weight); sequences of at most %d tokens\n",
+               c->max_pos, c->d_model, c->max_pos);
     printf("%-5s %-10s %6s %12s %14s %12s %16s\n", "layer", "mixer", "d_ff", "params", "state floats", "state bytes",
            "zoology state");
     size_t tot_state = 0;
