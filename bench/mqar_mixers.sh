@@ -19,10 +19,12 @@ for setting in "64 4 64 $STEPS64" "256 16 32 $STEPS256"; do
             grep -q "^$mx	$D	$L	$K	" "$RES" && continue
             # one learning rate per mixer, from the pilots of docs/mqar_mixers.md: 1e-2, except attn
             # (does not learn at 1e-2) and gla (3e-3 with short convs). No weight decay (it slowed the
-            # last percent of the Longhorn default run). ATTN_STEPS: attention needs longer.
+            # last percent of the Longhorn default run). Attention gets 3x the steps.
             lr=1e-2; extra=""; steps=$S; warmup=100
             case $mx in
-                attn) lr=${ATTN_LR:-1e-3}; steps=$((3 * S)); warmup=300; extra="--num-heads 1" ;; # Zoology Fig. 2: one head
+                # the Zoology Fig. 2 attention baseline: one head, learned absolute positions, no RoPE
+                # (with RoPE it plateaued or crept to 0.987 in 4500 steps; docs/mqar_mixers.md)
+                attn) lr=${ATTN_LR:-1e-3}; steps=$((3 * S)); extra="--num-heads 1 --learned-pos --no-rope" ;;
                 gla)  lr=3e-3; extra="--num-heads 2 --d-conv 4" ;;          # two heads + q/k/v short convs
             esac
             t0=$(date +%s)
