@@ -48,11 +48,11 @@ deps-check:
 $(BUILD)/eidetic: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h)
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h src/kernels/cpu/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/fp64/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h)
+$(BUILD)/fp64/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h src/kernels/cpu/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -c $< -o $@
 

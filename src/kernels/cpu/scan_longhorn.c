@@ -12,29 +12,12 @@
 #include <omp.h>
 #include <string.h>
 #include "kernels/kernels.h"
+#include "kernels/cpu/lanes.h"
 #include "layers/layer.h"
 
-#define SCAN_CB 16 /* channels per block = SIMD lanes (16 fp32 = one AVX-512 vector) */
+#define SCAN_CB LANE_CB /* channels per block = SIMD lanes (16 fp32 = one AVX-512 vector) */
 
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
-
-/* Channel block [i0, i0+nc) of a [I, N] state ↔ a lane-major block [N][SCAN_CB] (lanes ≥ nc zero). */
-static void block_load(real *restrict blk, const real *restrict S, int i0, int nc, int N) {
-    memset(blk, 0, sizeof(real) * (size_t)N * SCAN_CB);
-    for (int c = 0; c < nc; c++)
-        for (int n = 0; n < N; n++) blk[n * SCAN_CB + c] = S[(size_t)(i0 + c) * N + n];
-}
-static void block_store(real *restrict S, const real *restrict blk, int i0, int nc, int N) {
-    for (int c = 0; c < nc; c++)
-        for (int n = 0; n < N; n++) S[(size_t)(i0 + c) * N + n] = blk[n * SCAN_CB + c];
-}
-
-/* Per-token inputs of one channel block, zero-padded to SCAN_CB lanes. */
-static inline void lanes(real *restrict dst, const real *restrict src, int nc) {
-    int c = 0;
-    for (; c < nc; c++) dst[c] = src[c];
-    for (; c < SCAN_CB; c++) dst[c] = 0;
-}
 
 /* One token of a lane-major block: S ← (1 − ε k²) S + ε u k ; y = S·q. */
 static inline void block_token(real *restrict S, const real *restrict e, const real *restrict eu,
@@ -79,13 +62,13 @@ void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const re
             for (int t = 0; t < T; t++) {
                 size_t bt = (size_t)b * T + t;
                 if (reset_at(flags, bt)) memset(S, 0, sizeof(real) * (size_t)N * SCAN_CB);
-                if (Sck && t % chunk == 0) block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, S, i0, nc, N);
+                if (Sck && t % chunk == 0) lane_block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, S, i0, nc, N);
                 lanes(e, eps + bt * I + i0, nc);
                 for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
                 block_token(S, e, eu, k + bt * ldkq, q + bt * ldkq, yt, N);
                 memcpy(y + bt * I + i0, yt, sizeof(real) * nc);
             }
-            if (Sfinal) block_store(Sfinal + (size_t)b * I * N, S, i0, nc, N);
+            if (Sfinal) lane_block_store(Sfinal + (size_t)b * I * N, S, i0, nc, N);
         }
 }
 
@@ -103,7 +86,7 @@ static void chunk_recompute(real *St, const real *Sck_c, const real *u, const re
     size_t blocks = (size_t)ncb * N * SCAN_CB;
     _Alignas(EID_ALIGN) real e[SCAN_CB], eu[SCAN_CB];
     for (int cb = 0; cb < ncb; cb++)
-        block_load(St + (size_t)cb * N * SCAN_CB, Sck_c, cb * SCAN_CB, EID_MIN(I, cb * SCAN_CB + SCAN_CB) - cb * SCAN_CB, N);
+        lane_block_load(St + (size_t)cb * N * SCAN_CB, Sck_c, cb * SCAN_CB, EID_MIN(I, cb * SCAN_CB + SCAN_CB) - cb * SCAN_CB, N);
     for (int j = 0; j < len; j++) {
         size_t bt = bt0 + j;
         const real *prev = St + (size_t)j * blocks;

@@ -16,30 +16,15 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/mamba.h"
+#include "kernels/cpu/lanes.h"
 #include "layers/layer.h"
 
-#define CB 16       /* channels per lane-major block = SIMD lanes (16 fp32: one AVX-512 vector) */
+#define CB LANE_CB /* channels per lane-major block = SIMD lanes (16 fp32: one AVX-512 vector) */
 #define MAX_N 256   /* d_state limit (checked by the layer) */
 
 #define dexp rexp /* vectorisable in the fp32 build (core/vmath.h) */
 
 static inline int reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
-
-/* Channels [i0, i0+nc) of a [I, N] matrix ↔ a lane-major block [N][CB] (lanes ≥ nc zero). */
-static void block_load(real *restrict blk, const real *restrict S, int i0, int nc, int N) {
-    memset(blk, 0, sizeof(real) * (size_t)N * CB);
-    for (int c = 0; c < nc; c++)
-        for (int n = 0; n < N; n++) blk[n * CB + c] = S[(size_t)(i0 + c) * N + n];
-}
-static void block_store(real *restrict S, const real *restrict blk, int i0, int nc, int N) {
-    for (int c = 0; c < nc; c++)
-        for (int n = 0; n < N; n++) S[(size_t)(i0 + c) * N + n] = blk[n * CB + c];
-}
-static inline void lanes(real *restrict dst, const real *restrict src, int nc) {
-    int c = 0;
-    for (; c < nc; c++) dst[c] = src[c];
-    for (; c < CB; c++) dst[c] = 0;
-}
 
 void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const real *Bm, const real *Cm, int ldbc,
                       real *y, int B, int T, int I, int N, int chunk, const uint8_t *flags, real *Sck, real *Sfinal) {
@@ -51,11 +36,11 @@ void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const rea
             _Alignas(EID_ALIGN) real h[MAX_N * CB], At[MAX_N * CB];
             _Alignas(EID_ALIGN) real dl[CB], dlu[CB], acc[CB];
             memset(h, 0, sizeof(real) * (size_t)N * CB);
-            block_load(At, A, i0, nc, N);
+            lane_block_load(At, A, i0, nc, N);
             for (int t = 0; t < T; t++) {
                 size_t bt = (size_t)b * T + t;
                 if (reset_at(flags, bt)) memset(h, 0, sizeof(real) * (size_t)N * CB);
-                if (Sck && t % chunk == 0) block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, h, i0, nc, N);
+                if (Sck && t % chunk == 0) lane_block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, h, i0, nc, N);
                 lanes(dl, delta + bt * I + i0, nc);
                 for (int l = 0; l < CB; l++) dlu[l] = l < nc ? dl[l] * u[bt * I + i0 + l] : 0, acc[l] = 0;
                 const real *Bt = Bm + bt * ldbc, *Ct = Cm + bt * ldbc;
@@ -72,7 +57,7 @@ void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const rea
                 }
                 memcpy(y + bt * I + i0, acc, sizeof(real) * nc);
             }
-            if (Sfinal) block_store(Sfinal + (size_t)b * I * N, h, i0, nc, N);
+            if (Sfinal) lane_block_store(Sfinal + (size_t)b * I * N, h, i0, nc, N);
         }
 }
 
@@ -118,7 +103,7 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
             memset(G, 0, sizeof(real) * L);
             for (int k = 0; k < nbl; k++) {
                 int i0 = r0 + k * CB, nc = EID_MIN(r1, i0 + CB) - i0;
-                block_load(Al + (size_t)k * N * CB, A, i0, nc, N);
+                lane_block_load(Al + (size_t)k * N * CB, A, i0, nc, N);
             }
             memset(dAl, 0, sizeof(real) * L);
             memset(part, 0, sizeof(real) * (size_t)T * N2);
@@ -128,7 +113,7 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
                 /* recompute the chunk's states from the saved entering state (never by division) */
                 for (int k = 0; k < nbl; k++) {
                     int i0 = r0 + k * CB, nc = EID_MIN(r1, i0 + CB) - i0;
-                    block_load(St + (size_t)k * N * CB, Sc, i0, nc, N);
+                    lane_block_load(St + (size_t)k * N * CB, Sc, i0, nc, N);
                 }
                 for (int t = t0; t < t1; t++) {
                     size_t bt = (size_t)b * T + t;
@@ -205,7 +190,7 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
             real *dAb = dApart + (size_t)b * I * N;
             for (int k = 0; k < nbl; k++) {
                 int i0 = r0 + k * CB, nc = EID_MIN(r1, i0 + CB) - i0;
-                block_store(dAb, dAl + (size_t)k * N * CB, i0, nc, N);
+                lane_block_store(dAb, dAl + (size_t)k * N * CB, i0, nc, N);
             }
         }
     /* fixed-order reductions: dA over the batch, dB/dC over channel ranges */

@@ -1,0 +1,33 @@
+/* lanes.h — the lane-major channel blocks shared by the CPU scans (scan_longhorn.c, scan_mamba.c).
+ *
+ * A block holds LANE_CB channels of an [I, N] state as [N][LANE_CB]: one SIMD vector per state
+ * index n (16 fp32 = one AVX-512 vector). Public layouts stay [.., I, N]; these helpers transpose a
+ * block in and out (at chunk boundaries only) and gather a token's per-channel inputs. */
+#ifndef EIDETIC_KERNELS_CPU_LANES_H
+#define EIDETIC_KERNELS_CPU_LANES_H
+#include <string.h>
+#include "core/common.h"
+
+#define LANE_CB 16
+
+/* Channels [i0, i0+nc) of a [I, N] matrix → a lane-major block [N][LANE_CB] (lanes ≥ nc zero). */
+static inline void lane_block_load(real *restrict blk, const real *restrict S, int i0, int nc, int N) {
+    memset(blk, 0, sizeof(real) * (size_t)N * LANE_CB);
+    for (int c = 0; c < nc; c++)
+        for (int n = 0; n < N; n++) blk[n * LANE_CB + c] = S[(size_t)(i0 + c) * N + n];
+}
+
+/* The inverse: a lane-major block → channels [i0, i0+nc) of a [I, N] matrix. */
+static inline void lane_block_store(real *restrict S, const real *restrict blk, int i0, int nc, int N) {
+    for (int c = 0; c < nc; c++)
+        for (int n = 0; n < N; n++) S[(size_t)(i0 + c) * N + n] = blk[n * LANE_CB + c];
+}
+
+/* A token's per-channel inputs of one block, zero-padded to LANE_CB lanes. */
+static inline void lanes(real *restrict dst, const real *restrict src, int nc) {
+    int c = 0;
+    for (; c < nc; c++) dst[c] = src[c];
+    for (; c < LANE_CB; c++) dst[c] = 0;
+}
+
+#endif
