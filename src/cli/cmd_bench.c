@@ -52,7 +52,7 @@ typedef struct {
 static const OptDesc bench_opts[] = {
     O("threads", OPT_INT, threads, "threads (default: all cores, or OMP_NUM_THREADS)"),
     O("quick", OPT_FLAG, quick, "tiny sizes, seconds: a smoke test of the benchmark, not a measurement"),
-    O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 3; decoding: at least 100)"),
+    O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 5; decoding: at least 100)"),
     O("min-time", OPT_DBL, min_time, "train rows: time steps for at least S seconds (default 1; median reported)"),
     O("out", OPT_STR, out, "tables, JSON rows and plots go to DIR (default bench/results; with --json only FILE)"),
     O("json", OPT_STR, json, "append one JSON object per measured row to FILE"),
@@ -1024,7 +1024,7 @@ static int bench_main(BenchOpts *o) {
     Bench b = {.o = o, .rows = cJSON_CreateArray(), .json_fd = -1, .t_start = eid_now()};
     if (o->vocab == UNSET) o->vocab = o->quick ? 512 : 8192;
     if (o->window == UNSET) o->window = 64;
-    if (o->steps == UNSET) o->steps = o->quick ? 1 : 3;
+    if (o->steps == UNSET) o->steps = o->quick ? 1 : 5; /* ≥ 5 timed steps: a 3-step median of 2-s steps was noisy */
     ssize_t k = readlink("/proc/self/exe", o->exe, sizeof o->exe - 1);
     if (k <= 0) return eid_error("cannot find the eidetic binary (/proc/self/exe)"), -1;
     o->exe[k] = 0;
@@ -1078,7 +1078,7 @@ int cmd_bench(int argc, char **argv) {
             return eid_error("--child: needs --mixer, --vocab, --d-model, --n-layer and --batch"), cli_fail("bench");
         if (o.d_ff == UNSET) o.d_ff = 0;
         if (o.window == UNSET) o.window = 64;
-        if (o.steps == UNSET) o.steps = 3;
+        if (o.steps == UNSET) o.steps = 5;
         int rc;
         if (!strcmp(o.child, "train")) {
             if (o.seq_len == UNSET || !o.loss[0]) return eid_error("--child train: needs --seq-len and --loss"), cli_fail("bench");
