@@ -24,8 +24,7 @@ int main(void) {
     CHECK(isfinite(eid_expf(1000.0f)) && eid_expf(1000.0f) > 1e38f, "eid_expf(1000) = %g (clamped, finite)", eid_expf(1000.0f));
     CHECK(eid_expf(0.0f) == 1.0f, "eid_expf(0) = %.9g", eid_expf(0.0f));
     e = sweep(eid_logf, log, 1e-30, 1e30, 2000003, &wx);
-    CHECK(e < 3e-7 || fabs(log(wx)) < 1e-3, "eid_logf: max rel err %.3g at x = %g", e, wx);
-    e = sweep(eid_logf, log, 0.5, 2.0, 1000003, &wx);
+    CHECK(e < 3e-7, "eid_logf: max rel err %.3g at x = %g", e, wx);
     double abs_err = 0;
     for (int i = 0; i <= 100000; i++) {
         float x = 0.5f + 1.5f * i / 100000;

@@ -22,15 +22,15 @@ enum { X_IN, QR, KR, VV, ATT, LSE, POS, RCOS, RSIN, WORK,     /* forward (kept f
        D_ATT, D_Q, D_K, D_V, DVEC,                          /* backward scratch */
        S_Q, S_K, S_V, S_ATT, S_SC };                         /* one-token step */
 
-typedef struct { int D, H, Hkv, dh, W, cap, chunk, rope; double theta; } Dims;
+typedef struct { int D, H, Hkv, dh, W, cap, chunk; double theta; /* 0: no RoPE */ } Dims;
 
 /* after resolve, window > 0 exactly for swa (attn requires window == 0) */
 static int cap_of(const LayerCfg *c) { return c->window > 0 ? c->window : c->max_len; }
 
 static Dims dims(const Layer *l) {
     const LayerCfg *c = l->cfg;
-    return (Dims){l->D, c->num_heads, c->num_kv_heads, c->head_dim, c->window, cap_of(c), c->chunk, !c->no_rope,
-                  c->rope_theta};
+    return (Dims){l->D, c->num_heads, c->num_kv_heads, c->head_dim, c->window, cap_of(c), c->chunk,
+                  c->no_rope ? 0 : c->rope_theta};
 }
 
 static int resolve_common(LayerCfg *c, int D, const char *nm) {
@@ -120,7 +120,7 @@ static void attn_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[KR], KD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);
     k_attn_positions(s->flags, s->B, s->T, pos);
-    if (d.rope) {
+    if (d.theta > 0) {
         k_rope_table(s->T, d.dh, d.theta, b[RCOS], b[RSIN]);
         k_rope_apply(b[QR], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 0);
         k_rope_apply(b[KR], KD, M, d.Hkv, d.dh, pos, b[RCOS], b[RSIN], 0);
@@ -140,7 +140,7 @@ static void attn_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s
     k_attn_bwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], b[D_ATT], b[D_Q], b[D_K], b[D_V], b[DVEC], s->B, s->T, d.H, d.Hkv,
                d.dh, d.W, d.chunk, pos, b[WORK]);
     /* RoPE backward: rotate the gradients by −φ */
-    if (d.rope) {
+    if (d.theta > 0) {
         k_rope_apply(b[D_Q], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 1);
         k_rope_apply(b[D_K], KD, M, d.Hkv, d.dh, pos, b[RCOS], b[RSIN], 1);
     }
@@ -176,8 +176,7 @@ static void attn_step(Layer *l, real *state, const real *x, real *out, int nseq)
     eid_gemm(0, 1, nseq, HD, d.D, 1, x, d.D, p[P_Q], d.D, 0, b[S_Q], HD);
     eid_gemm(0, 1, nseq, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[S_K], KD);
     eid_gemm(0, 1, nseq, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[S_V], KD);
-    k_attn_step(state, b[S_Q], b[S_K], b[S_V], b[S_ATT], b[S_SC], nseq, d.H, d.Hkv, d.dh, d.cap,
-                d.rope ? d.theta : 0);
+    k_attn_step(state, b[S_Q], b[S_K], b[S_V], b[S_ATT], b[S_SC], nseq, d.H, d.Hkv, d.dh, d.cap, d.theta);
     eid_gemm(0, 1, nseq, d.D, HD, 1, b[S_ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 

@@ -3,18 +3,7 @@
 # data, every row's fields are present and sane (no timing assertions), --json appends one config's
 # rows without touching a results directory, and bad flags fail with a clear one-line error.
 set -u
-BUILD=${1:-build}
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-case $BUILD in /*) E="$BUILD/eidetic" ;; *) E="$ROOT/$BUILD/eidetic" ;; esac
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_fail() {
-    local name=$1 pat=$2; shift 2
-    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-    if [ $rc -ne 0 ] && printf "%s" "$err" | grep -qiE -e "$pat"; then ok; else bad "$name (rc=$rc): $err"; fi
-}
+source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
 
 # ---- help ----
 "$E" bench --help >"$T/help" 2>&1 && grep -q "usage: eidetic bench" "$T/help" && ok || bad "bench --help"
@@ -94,5 +83,4 @@ expect_fail "unknown option" "unknown option --bogus" "$E" bench --bogus
 expect_fail "missing value" "--steps needs a value" "$E" bench train --steps
 expect_fail "suite after flags" "unexpected argument 'train'" "$E" bench --quick train
 
-echo "bench: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary bench

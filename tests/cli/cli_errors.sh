@@ -2,24 +2,7 @@
 # CLI behaviour: every subcommand's --help, a tiny end-to-end run (train → eval → info → forward →
 # generate → resume), and clear one-line errors with a non-zero exit for bad input of every kind.
 set -u
-BUILD=${1:-build}
-E="$(cd "$(dirname "$0")/../.." && pwd)/$BUILD/eidetic"
-case $BUILD in /*) E="$BUILD/eidetic" ;; esac # an absolute build directory (make BUILD=/tmp/x test)
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail NAME PATTERN CMD...: non-zero exit and stderr matching PATTERN
-expect_fail() {
-    local name=$1 pat=$2; shift 2
-    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-    if [ $rc -ne 0 ] && printf "%s" "$err" | grep -qiE -e "$pat"; then ok; else bad "$name (rc=$rc): $err"; fi
-}
-expect_ok() {
-    local name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$name: $(tail -3 "$T/err")"; fi
-}
+source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
 
 for c in train eval info generate forward; do
     expect_ok "$c --help" "$E" "$c" --help
@@ -95,5 +78,4 @@ sum2=$(md5sum < "$T/diverge/model.safetensors")
 expect_fail "diverging run" "non-finite (loss|gradient).*untouched" "$E" train --resume "$T/diverge" --steps 50 --quiet
 [ "$sum2" = "$(md5sum < "$T/diverge/model.safetensors")" ] && ok || bad "a diverging run changed its checkpoint"
 
-echo "cli_errors: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary cli_errors

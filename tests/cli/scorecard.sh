@@ -4,20 +4,8 @@
 # dead, two processes on one directory, --jobs 2); time budgets (segmented runs are bit-exact with
 # one run; a spent budget marks the run 'capped'); clear errors for bad flags. Tiny models: ~30 s.
 set -u
-BUILD=${1:-build}
-E="$(cd "$(dirname "$0")/../.." && pwd)/$BUILD/eidetic"
-case $BUILD in /*) E="$BUILD/eidetic" ;; esac # an absolute build directory (make BUILD=/tmp/x test)
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
 check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
-
-expect_fail() {
-    local name=$1 pat=$2; shift 2
-    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-    if [ $rc -ne 0 ] && printf "%s" "$err" | grep -qiE -e "$pat"; then ok; else bad "$name (rc=$rc): $err"; fi
-}
 
 # The tiny grid: 2 mixers x 1 d_model x 1 task x 2 lrs, a few steps each.
 TASK='mqar --seq-len 16 --kv-pairs 2 --vocab 64'
@@ -154,5 +142,4 @@ check "capped after the first segment" [ "$(csv_col "$T/cap" steps_done | sort -
 check "report-only" [ $? -eq 0 ]
 check "report-only marks pending runs" [ "$(csv_col "$S" status | grep -cx pending)" -eq 2 ]
 
-echo "scorecard: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary scorecard

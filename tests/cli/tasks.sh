@@ -3,23 +3,8 @@
 # is evaluated with its own scorer (eval defaults to the training task), length extrapolation
 # (eval --lengths, JSON out), Protocol B slices, and one-line errors naming the flag.
 set -u
-BUILD=${1:-build}
-E="$(cd "$(dirname "$0")/../.." && pwd)/$BUILD/eidetic"
-case $BUILD in /*) E="$BUILD/eidetic" ;; esac # an absolute build directory (make BUILD=/tmp/x test)
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_fail() {
-    local name=$1 pat=$2; shift 2
-    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
-    if [ $rc -ne 0 ] && printf "%s" "$err" | grep -qiE -e "$pat" && [ "$(printf "%s\n" "$err" | grep -c 'error:')" -eq 1 ]; then ok
-    else bad "$name (rc=$rc): $err"; fi
-}
-expect_ok() {
-    local name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$name: $(tail -3 "$T/err")"; fi
-}
+EXPECT_ONE_ERROR=1 # every error is one line
+source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
 ACC='^accuracy: [01]\.[0-9]+$'
 TINY="--d-model 16 --d-ff 0 --steps 3 --batch 4 --eval-examples 8 --threads 2 --quiet"
 
@@ -77,5 +62,4 @@ expect_fail "odd length" "--lengths 63" "$E" eval --ckpt "$T/mq" --lengths 63
 expect_fail "mix lengths" "--slices" "$E" eval --ckpt "$T/mix" --lengths 512
 expect_fail "out dir" "--out" "$E" eval --ckpt "$T/mq" --examples 4 --out "$T/no/such/dir.json"
 
-echo "tasks: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary tasks

@@ -30,4 +30,11 @@ static inline void lanes(real *restrict dst, const real *restrict src, int nc) {
     for (; c < LANE_CB; c++) dst[c] = 0;
 }
 
+/* a = the block's lanes of a_src, ab = a ⊙ b_src (the scans' ε and ε·u, or Δ and Δ·u), zero-padded. */
+static inline void lanes_and_product(real *restrict a, real *restrict ab, const real *restrict a_src,
+                                     const real *restrict b_src, int nc) {
+    lanes(a, a_src, nc);
+    for (int c = 0; c < LANE_CB; c++) ab[c] = c < nc ? a[c] * b_src[c] : 0;
+}
+
 #endif

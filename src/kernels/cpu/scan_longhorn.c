@@ -63,8 +63,7 @@ void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const re
                 size_t bt = (size_t)b * T + t;
                 if (reset_at(flags, bt)) memset(S, 0, sizeof(real) * (size_t)N * SCAN_CB);
                 if (Sck && t % chunk == 0) lane_block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, S, i0, nc, N);
-                lanes(e, eps + bt * I + i0, nc);
-                for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
+                lanes_and_product(e, eu, eps + bt * I + i0, u + bt * I + i0, nc);
                 block_token(S, e, eu, k + bt * ldkq, q + bt * ldkq, yt, N);
                 memcpy(y + bt * I + i0, yt, sizeof(real) * nc);
             }
@@ -95,8 +94,7 @@ static void chunk_recompute(real *St, const real *Sck_c, const real *u, const re
         for (int cb = 0; cb < ncb; cb++) {
             int i0 = cb * SCAN_CB, nc = EID_MIN(I, i0 + SCAN_CB) - i0;
             size_t off = (size_t)cb * N * SCAN_CB;
-            lanes(e, eps + bt * I + i0, nc);
-            for (int c = 0; c < SCAN_CB; c++) eu[c] = c < nc ? e[c] * u[bt * I + i0 + c] : 0;
+            lanes_and_product(e, eu, eps + bt * I + i0, u + bt * I + i0, nc);
             block_advance(cur + off, prev + off, keep, e, eu, k + bt * ldkq, N);
         }
     }

@@ -41,8 +41,8 @@ void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const rea
                 size_t bt = (size_t)b * T + t;
                 if (reset_at(flags, bt)) memset(h, 0, sizeof(real) * (size_t)N * CB);
                 if (Sck && t % chunk == 0) lane_block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, h, i0, nc, N);
-                lanes(dl, delta + bt * I + i0, nc);
-                for (int l = 0; l < CB; l++) dlu[l] = l < nc ? dl[l] * u[bt * I + i0 + l] : 0, acc[l] = 0;
+                lanes_and_product(dl, dlu, delta + bt * I + i0, u + bt * I + i0, nc);
+                memset(acc, 0, sizeof acc);
                 const real *Bt = Bm + bt * ldbc, *Ct = Cm + bt * ldbc;
                 for (int n = 0; n < N; n++) {
                     const real bn = Bt[n], cn = Ct[n];
@@ -125,8 +125,7 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
                         const real *prev = St + off;
                         real *cur = St + L + off, *dec = Dec + off;
                         _Alignas(EID_ALIGN) real dl[CB], dlu[CB];
-                        lanes(dl, delta + bt * I + i0, nc);
-                        for (int l = 0; l < CB; l++) dlu[l] = l < nc ? dl[l] * u[bt * I + i0 + l] : 0;
+                        lanes_and_product(dl, dlu, delta + bt * I + i0, u + bt * I + i0, nc);
                         const real *At = Al + (size_t)k * N * CB;
                         for (int n = 0; n < N; n++) {
                             const real bn = Bt[n];
