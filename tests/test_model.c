@@ -21,7 +21,7 @@ static void gradcheck(const char *layers, int d_ff, int tied) {
     rand_tokens(lab, B * T, V, 2);
     for (int i = 0; i < B * T; i++)
         if (i % 3 == 1) lab[i] = -100; /* loss only at labelled positions */
-    Batch b = {tok, lab, NULL, B, T};
+    Batch b = {tok, lab, NULL, B, T, 0};
     model_plan(m, B, T, B * T);
     model_zero_grad(m);
     model_loss_at(m, &b);
@@ -105,7 +105,7 @@ static void head_at_labels(void) {
     int tok[B * T], lab[B * T];
     rand_tokens(tok, B * T, V, 5);
     for (int i = 0; i < B * T; i++) lab[i] = i % 4 == 0 ? tok[(i + 1) % (B * T)] : -100;
-    Batch b = {tok, lab, NULL, B, T};
+    Batch b = {tok, lab, NULL, B, T, 0};
     model_plan(m, B, T, B * T);
     real *all = eid_xmalloc(sizeof(real) * B * T * V);
     model_trunk_forward(m, tok, NULL, B, T);

@@ -1,9 +1,11 @@
 /* test_train.c — training smoke tests: a tiny model overfits one fixed batch; the learning-rate
- * schedule and gradient clipping behave as documented. */
+ * schedule and gradient clipping behave as documented; data-parallel shards give the batch's
+ * gradients, loss and accuracy, the same bits on any thread count, and refuse bad input. */
 #include "core/runtime.h"
 #include "model_util.h"
 #include "tasks/task.h"
 #include "train/optim.h"
+#include "train/shards.h"
 
 static void overfit_one_batch(const char *layers) {
     TaskCfg t = {.name = "mqar", .vocab_size = 64, .seq_len = 16, .kv_pairs = 2};
@@ -16,7 +18,7 @@ static void overfit_one_batch(const char *layers) {
     AdamW o;
     adamw_init(&o, m);
     model_plan(m, B, L, B * L);
-    Batch b = {in, lab, NULL, B, L};
+    Batch b = {in, lab, NULL, B, L, 0};
     LossOut lo, first = {0};
     for (int s = 0; s < 300; s++) {
         model_zero_grad(m);
@@ -63,8 +65,111 @@ static void decay_mask(void) {
     model_free(m);
 }
 
+/* MQAR batch with a varying number of labels per example (some queries unlabelled), so that a
+ * shard's own label count differs from the batch's: the normalisation must be the batch's. */
+static void shard_batch(int *in, int *lab, int B, int L) {
+    TaskCfg t = {.name = "mqar", .vocab_size = 64, .seq_len = L, .kv_pairs = 3};
+    task_resolve(&t);
+    task_batch(&t, 5, STREAM_TRAIN, 0, 0, B, in, lab);
+    for (int b = 0; b < B; b++) /* example b keeps b % 3 + 1 of its labels */
+        for (int i = 0, kept = 0; i < L; i++)
+            if (lab[b * L + i] != -100 && kept++ >= b % 3 + 1) lab[b * L + i] = -100;
+}
+
+/* Gradients of n shards == one pass over the whole batch (fp64: rounding only), for every mixer */
+static void shards_match_whole_batch(const char *layers) {
+    enum { B = 6, L = 24 };
+    int in[B * L], lab[B * L];
+    shard_batch(in, lab, B, L);
+    Batch bt = {in, lab, NULL, B, L, 0};
+    Model *m = tiny_model(layers, 64, 16, 8, 1, 4, 7);
+    real *whole = eid_xmalloc(sizeof(real) * m->n_reals);
+    Shards sh;
+    CHECK(shards_init(&sh, m, 1) == 0 && shards_plan(&sh, B, L, L) == 0, "[%s] 1 shard: %s", layers, eid_last_error());
+    LossOut ref, lo;
+    shards_grads(&sh, &bt, &ref);
+    memcpy(whole, m->grad, sizeof(real) * m->n_reals);
+    shards_free(&sh);
+    static const int ns[] = {2, 3, 6};
+    for (int k = 0; k < 3; k++) {
+        int n = ns[k];
+        CHECK(shards_init(&sh, m, n) == 0 && shards_plan(&sh, B, L, L) == 0, "[%s] %d shards: %s", layers, n, eid_last_error());
+        CHECK(shards_grads(&sh, &bt, &lo) == 0, "[%s] %d shards: %s", layers, n, eid_last_error());
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < m->n_reals; i++) {
+            worst = fmax(worst, fabs(m->grad[i] - whole[i]));
+            scale = fmax(scale, fabs(whole[i]));
+        }
+        CHECK(scale > 0 && worst <= 1e-12 * scale, "[%s] %d shards: gradient differs by %.3g (max |g| %.3g)", layers, n,
+              worst, scale);
+        CHECK(fabs(lo.loss - ref.loss) <= 1e-12 * ref.loss && fabs(lo.accuracy - ref.accuracy) <= 1e-12 &&
+                  lo.n_labels == ref.n_labels && lo.n_correct == ref.n_correct && lo.n_examples == ref.n_examples,
+              "[%s] %d shards: loss %.15g acc %.15g labels %d, whole batch %.15g %.15g %d", layers, n, lo.loss,
+              lo.accuracy, lo.n_labels, ref.loss, ref.accuracy, ref.n_labels);
+        shards_free(&sh);
+    }
+    free(whole);
+    model_free(m);
+}
+
+/* n shards give the same bits on 1 and 2 threads (they run in turn or side by side) */
+static void shards_thread_independent(void) {
+    enum { B = 4, L = 24 };
+    int in[B * L], lab[B * L];
+    shard_batch(in, lab, B, L);
+    Batch bt = {in, lab, NULL, B, L, 0};
+    Model *m = tiny_model("longhorn,mamba", 64, 16, 0, 1, 4, 9);
+    real *g[2];
+    LossOut lo[2];
+    for (int th = 1; th <= 2; th++) {
+        eid_runtime_init(NULL, th, 0);
+        Shards sh;
+        shards_init(&sh, m, 2), shards_plan(&sh, B, L, L);
+        shards_grads(&sh, &bt, &lo[th - 1]);
+        g[th - 1] = eid_xmalloc(sizeof(real) * m->n_reals);
+        memcpy(g[th - 1], m->grad, sizeof(real) * m->n_reals);
+        shards_free(&sh);
+    }
+    CHECK(memcmp(g[0], g[1], sizeof(real) * m->n_reals) == 0 && lo[0].loss == lo[1].loss,
+          "2 shards: gradients differ between 1 and 2 threads");
+    free(g[0]), free(g[1]);
+    model_free(m);
+    eid_runtime_init(NULL, 2, 0);
+}
+
+static void shards_refuse_bad_input(void) {
+    enum { B = 4, L = 24 };
+    int in[B * L], lab[B * L];
+    shard_batch(in, lab, B, L);
+    Model *m = tiny_model("longhorn", 64, 16, 0, 1, 0, 3);
+    Shards sh;
+    shards_init(&sh, m, 3);
+    CHECK(shards_plan(&sh, B, L, L) != 0 && strstr(eid_last_error(), "--shards 3 must divide the batch size 4"),
+          "3 shards of a batch of 4: %s", eid_last_error());
+    shards_free(&sh);
+    shards_init(&sh, m, 2), shards_plan(&sh, B, L, 1); /* at most 2 labels per shard */
+    Batch bt = {in, lab, NULL, B, L, 0};
+    LossOut lo;
+    CHECK(shards_grads(&sh, &bt, &lo) != 0 && strstr(eid_last_error(), "more labelled positions than planned"),
+          "too many labels: %s", eid_last_error());
+    shards_plan(&sh, B, L, L);
+    lab[3 * L + 2] = 64;
+    CHECK(shards_grads(&sh, &bt, &lo) != 0 && strstr(eid_last_error(), "label 64 at position 74 is outside [0, 64)"),
+          "bad label: %s", eid_last_error());
+    CHECK(shards_init(&sh, m, 0) != 0 && shards_init(&sh, m, EID_MAX_SHARDS + 1) != 0, "shard counts 0 and 65 refused");
+    shards_free(&sh);
+    model_free(m);
+    CHECK(shards_auto(64, 2) == 2 && shards_auto(15, 2) == 1 && shards_auto(12, 8) == 6 && shards_auto(1, 16) == 1 &&
+              shards_auto(16, 1) == 1,
+          "shards_auto: the largest divisor of the batch <= threads");
+}
+
 int main(void) {
     eid_runtime_init(NULL, 2, 0);
+    static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa", "pos:attn,longhorn"};
+    for (int i = 0; i < 7; i++) shards_match_whole_batch(mixers[i]);
+    shards_thread_independent();
+    shards_refuse_bad_input();
     overfit_one_batch("longhorn,longhorn");
     schedule();
     decay_mask();

@@ -26,6 +26,7 @@
 #include "tasks/task.h"
 #include "train/optim.h"
 #include "train/scorecard.h"
+#include "train/shards.h"
 #include "train/train_cfg.h"
 
 enum { S_PEAK = 1, S_TRAIN = 2, S_DECODE = 4, S_SCALING = 8, S_ALL = 15 };
@@ -38,7 +39,7 @@ typedef struct {
     char out[512], json[512], mixers[256];
     /* one configuration: the train suite's single-config flags, and every child's */
     char loss[8];
-    int d_model, n_layer, d_ff, seq_len, batch, vocab, kv_pairs, label_every, window;
+    int d_model, n_layer, d_ff, seq_len, batch, vocab, kv_pairs, label_every, window, shards;
     double peak_gflops, bw_gbs; /* measured by the parent, handed to children */
     /* children only */
     char child[16], row[24], label[48];
@@ -63,6 +64,7 @@ static const OptDesc bench_opts[] = {
     O("d-ff", OPT_INT, d_ff, "train: SwiGLU MLP hidden size (0 = no MLP)"),
     O("seq-len", OPT_INT, seq_len, "train: sequence length"),
     O("batch", OPT_INT, batch, "train: batch size"),
+    O("shards", OPT_INT, shards, "train: at most N data-parallel shards per batch (`eidetic train --shards`): the largest divisor of each row's batch <= N (default 0: N = threads, as train)"),
     O("loss", OPT_STR, loss, "train: mqar (loss at the K query positions) | lm (next token at every position)"),
     O("kv-pairs", OPT_INT, kv_pairs, "train, mqar loss: key-value pairs K (default seq-len / 16)"),
     O("label-every", OPT_INT, label_every, "train, lm loss: label every N-th position (default 1)"),
@@ -145,7 +147,8 @@ static int validate(BenchOpts *o) {
         check_range(o->d_ff, 0, 1 << 20, "--d-ff") || check_range(o->seq_len, 2, 1 << 20, "--seq-len") ||
         check_range(o->batch, 1, 1 << 16, "--batch") || check_range(o->kv_pairs, 1, 1 << 20, "--kv-pairs") ||
         check_range(o->label_every, 1, 1 << 20, "--label-every") || check_range(o->vocab, 2, 1 << 24, "--vocab") ||
-        check_range(o->window, 1, 1 << 24, "--window") || check_range(o->context, 0, 1 << 24, "--context"))
+        check_range(o->window, 1, 1 << 24, "--window") || check_range(o->context, 0, 1 << 24, "--context") ||
+        check_range(o->shards, 0, EID_MAX_SHARDS, "--shards"))
         return -1;
     if (!(o->min_time >= 0 && o->min_time <= 3600)) return eid_error("--min-time: must be in [0, 3600] seconds, got %g", o->min_time), -1;
     if (o->peak_gflops < 0 || o->bw_gbs < 0) return eid_error("--peak-gflops/--bw-gbs: must be > 0"), -1;
@@ -263,13 +266,11 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     return 0;
 }
 
-/* One training step exactly as trainer.c takes it: forward, loss, backward, clip, AdamW. */
-static double train_step(Model *m, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
-    model_zero_grad(m);
-    model_trunk_forward(m, b->tokens, NULL, b->B, b->T);
+/* One training step exactly as trainer.c takes it: gradients (data-parallel shards), clip, AdamW. */
+static double train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
+    Model *m = sh->rep[0];
     LossOut lo;
-    if (model_loss(m, b, &lo) != 0) eid_fatal("bench: %s", eid_last_error());
-    model_backward(m, b);
+    if (shards_grads(sh, b, &lo) != 0) eid_fatal("bench: %s", eid_last_error());
     double gn = grad_norm(m), scale = gn > oc->grad_clip ? oc->grad_clip / gn : 1;
     adamw_step(opt, m, oc, lr_at(oc, step), scale);
     return lo.loss;
@@ -308,12 +309,15 @@ static int child_train(const BenchOpts *o) {
     AdamW opt;
     adamw_init(&opt, m);
     int B = o->batch, T = o->seq_len;
-    if (model_plan(m, B, T, d.max_labels) != 0) return -1;
+    Shards sh;
+    if (shards_init(&sh, m, shards_auto(B, o->shards > 0 ? o->shards : eid_threads())) != 0 ||
+        shards_plan(&sh, B, T, d.max_labels / B) != 0)
+        return -1;
     OptimCfg oc = {.lr = 1e-4, .min_lr = 1e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
                    .grad_clip = 1.0, .warmup = 0, .total_steps = 100000};
     size_t n = (size_t)B * T;
     Batch bt[N_BATCH];
-    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, NULL, B, T};
+    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, NULL, B, T, 0};
     /* warm-up: 2 steps, or 1 when a step takes over a second; the gemm count of the last one is
      * the step's matrix work (the same every step) */
     long step = 0;
@@ -321,20 +325,21 @@ static int child_train(const BenchOpts *o) {
     double tw = eid_now();
     for (int w = 0; w < 2 && (w == 0 || eid_now() - tw < 1.0); w++, step++) {
         eid_gemm_flops_reset();
-        train_step(m, &opt, &oc, &bt[step % N_BATCH], step);
+        train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         flops = eid_gemm_flops();
     }
     int warm = (int)step, cap = 10000, ns = 0;
     double *t = eid_xmalloc(sizeof(double) * cap), loss = 0, t0 = eid_now();
     while (ns < cap && (ns < o->steps || eid_now() - t0 < o->min_time)) {
         double s = eid_now();
-        loss = train_step(m, &opt, &oc, &bt[step % N_BATCH], step);
+        loss = train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         t[ns++] = eid_now() - s, step++;
     }
     double lo = t[0], hi = t[0];
     for (int i = 0; i < ns; i++) lo = EID_MIN(lo, t[i]), hi = EID_MAX(hi, t[i]);
     double med = median(t, ns), gflop = flops * 1e-9, gflops = gflop / med;
-    double w_b = 4.0 * sizeof(real) * m->n_reals, act_b = (double)model_act_bytes(m);
+    /* weights, gradients, 2 AdamW moments; every shard's activations and the replicas' gradients */
+    double w_b = 4.0 * sizeof(real) * m->n_reals, act_b = (double)shards_bytes(&sh);
     double planned = w_b + act_b + d.bytes, rss = status_kb("VmHWM") * 1024.0;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
@@ -342,7 +347,10 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddStringToObject(j, "loss", o->loss);
     if (!strcmp(o->loss, "mqar")) cJSON_AddNumberToObject(j, "kv_pairs", o->kv_pairs);
     else cJSON_AddNumberToObject(j, "label_every", o->label_every);
-    cJSON_AddNumberToObject(j, "labels_per_step", m->n_rows);
+    cJSON_AddNumberToObject(j, "shards", sh.n);
+    int rows = 0;
+    for (int k = 0; k < sh.n; k++) rows += sh.rep[k]->n_rows;
+    cJSON_AddNumberToObject(j, "labels_per_step", rows);
     cJSON_AddNumberToObject(j, "warmup_steps", warm);
     cJSON_AddNumberToObject(j, "steps_timed", ns);
     cJSON_AddNumberToObject(j, "step_ms", med * 1e3);
@@ -364,6 +372,7 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "loss_value", loss);
     row_print(j);
     free(t), free(d.tokens), free(d.labels);
+    shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
     return 0;
@@ -652,7 +661,7 @@ static void job_args(const Bench *b, const Job *j, Args *a) {
     arg(a, "--d-ff"), arg(a, "%d", j->d_ff), arg(a, "--batch"), arg(a, "%d", j->batch);
     arg(a, "--vocab"), arg(a, "%d", j->vocab), arg(a, "--window"), arg(a, "%d", o->window);
     arg(a, "--threads"), arg(a, "%d", eid_threads()), arg(a, "--steps"), arg(a, "%d", j->steps);
-    arg(a, "--min-time"), arg(a, "%g", j->min_time);
+    arg(a, "--min-time"), arg(a, "%g", j->min_time), arg(a, "--shards"), arg(a, "%d", o->shards);
     arg(a, "--peak-gflops"), arg(a, "%.6g", o->peak_gflops), arg(a, "--bw-gbs"), arg(a, "%.6g", o->bw_gbs);
     if (!strcmp(j->kind, "train")) {
         arg(a, "--seq-len"), arg(a, "%d", j->seq_len), arg(a, "--loss"), arg(a, "%s", j->loss);

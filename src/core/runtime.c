@@ -14,6 +14,7 @@ void openblas_set_num_threads(int) __attribute__((weak));
 
 static int g_threads = 1;
 int eid_threads(void) { return g_threads; }
+int eid_team_threads(void) { return omp_in_parallel() ? 1 : g_threads; }
 
 const char *eid_blas_core(void) { return openblas_get_corename ? openblas_get_corename() : "unknown (not OpenBLAS)"; }
 
@@ -63,6 +64,9 @@ void eid_runtime_init(char **argv, int threads, int verbose) {
     if (threads < 1) threads = 1;
     g_threads = threads;
     omp_set_num_threads(threads);
+    /* one level of parallelism: a kernel called inside a parallel region (a data-parallel shard,
+     * train/shards.h) runs on its caller's thread instead of starting a nested team */
+    omp_set_max_active_levels(1);
     if (openblas_set_num_threads) openblas_set_num_threads(threads);
     if (verbose) {
         const char *from = getenv("EIDETIC_REEXEC_FROM"), *from_env = getenv("EIDETIC_REEXEC_ENV");

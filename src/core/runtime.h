@@ -12,6 +12,9 @@
  * all cores (or OMP_NUM_THREADS). */
 void eid_runtime_init(char **argv, int threads, int verbose);
 int eid_threads(void);
+/* Threads a kernel called here can use: 1 inside an active parallel region (a data-parallel shard,
+ * train/shards.h, where kernels run on their caller's thread), eid_threads() otherwise. */
+int eid_team_threads(void);
 const char *eid_blas_core(void);
 
 /* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, row-major; ta/tb: 0 = as stored, 1 = transposed.

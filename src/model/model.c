@@ -9,6 +9,8 @@
 
 #define PARAM_ALIGN 16 /* reals: every tensor starts on a 64-byte boundary */
 
+static void bind_views(Model *m);
+
 static void add_param(Model *m, int *cap, const char *name, int ndim, const int *shape, InitKind init, double a,
                       int decay, int layer, const Layer *owner, int owner_idx) {
     if (m->nparam == *cap) {
@@ -57,7 +59,6 @@ Model *model_new(const ModelCfg *cfg_in) {
         add_param(m, &cap, "backbone.pos_embeddings.weight", 2, shapePD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
     }
     /* sublayers and their parameter entries (norm first, as HF orders them) */
-    int norm_entry[2 * EID_MAX_LAYERS];
     for (int i = 0; i < c->n_layer; i++) {
         for (int mlp = 0; mlp <= 1; mlp++) {
             if (mlp && c->layer[i].d_ff <= 0) continue;
@@ -68,7 +69,7 @@ Model *model_new(const ModelCfg *cfg_in) {
             m->sub_block[m->n_sub] = i;
             char name[96];
             snprintf(name, sizeof name, "backbone.layers.%d.%s.weight", i, mlp ? "mlp_norm" : "norm");
-            norm_entry[m->n_sub] = m->nparam;
+            m->norm_entry[m->n_sub] = m->nparam;
             add_param(m, &cap, name, 1, shapeD, INIT_ONE, 0, 0, i, NULL, 0);
             add_layer_params(m, &cap, i, &s->op, n_res_layers);
             m->n_sub++;
@@ -79,6 +80,22 @@ Model *model_new(const ModelCfg *cfg_in) {
     /* one flat buffer each for weights and gradients; hand out views */
     m->w = eid_aligned_alloc(sizeof(real) * m->n_reals);
     m->grad = eid_aligned_alloc(sizeof(real) * m->n_reals);
+    bind_views(m);
+    return m;
+}
+
+Model *model_new_replica(Model *src) {
+    Model *m = model_new(&src->cfg);
+    if (!m) return NULL;
+    free(m->w);
+    m->w = src->w, m->shares_w = 1;
+    bind_views(m);
+    return m;
+}
+
+/* Point every layer, norm, embedding and head at its slice of m->w and m->grad. */
+static void bind_views(Model *m) {
+    const ModelCfg *c = &m->cfg;
     for (int j = 0; j < m->nparam; j++) {
         ParamEntry *p = &m->param[j];
         if (p->owner) {
@@ -88,8 +105,8 @@ Model *model_new(const ModelCfg *cfg_in) {
         }
     }
     for (int s = 0; s < m->n_sub; s++) {
-        m->sub[s].norm_w = m->w + m->param[norm_entry[s]].offset;
-        m->sub[s].norm_g = m->grad + m->param[norm_entry[s]].offset;
+        m->sub[s].norm_w = m->w + m->param[m->norm_entry[s]].offset;
+        m->sub[s].norm_g = m->grad + m->param[m->norm_entry[s]].offset;
     }
     m->embed = m->w, m->embed_g = m->grad;
     if (c->max_pos > 0) m->pos_emb = m->w + m->param[1].offset, m->pos_emb_g = m->grad + m->param[1].offset;
@@ -97,13 +114,13 @@ Model *model_new(const ModelCfg *cfg_in) {
     m->norm_f = m->w + m->param[nf].offset, m->norm_f_g = m->grad + m->param[nf].offset;
     m->head = c->tie_embeddings ? m->embed : m->w + m->param[m->nparam - 1].offset;
     m->head_g = c->tie_embeddings ? m->embed_g : m->grad + m->param[m->nparam - 1].offset;
-    return m;
 }
 
 void model_free(Model *m) {
     if (!m) return;
     arena_free(&m->act);
-    free(m->param), free(m->w), free(m->grad);
+    if (!m->shares_w) free(m->w);
+    free(m->param), free(m->grad);
     free(m);
 }
 
@@ -126,7 +143,9 @@ void model_init_params(Model *m, uint64_t seed) {
 void model_zero_grad(Model *m) { memset(m->grad, 0, sizeof(real) * m->n_reals); }
 
 int model_plan(Model *m, int B, int T, int max_labels) {
-    if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels) return 0;
+    /* kernels size per-thread workspaces by the thread count: replan when it changed */
+    if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels && m->plan_threads == eid_threads())
+        return 0;
     if (m->cfg.max_pos > 0 && T > m->cfg.max_pos)
         return eid_error("sequence length %d exceeds this model's %d learned positions (max_position_embeddings); "
                          "use sequences of at most %d tokens", T, m->cfg.max_pos, m->cfg.max_pos), -1;
@@ -153,7 +172,7 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         m->posn = m->cfg.max_pos > 0 ? arena_take_bytes(a, sizeof(int) * M) : NULL;
         for (int s = 0; s < S; s++) m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
     }
-    m->B = B, m->T = T, m->max_labels = max_labels;
+    m->B = B, m->T = T, m->max_labels = max_labels, m->plan_threads = eid_threads();
     return 0;
 }
 
@@ -206,7 +225,8 @@ int model_loss(Model *m, const Batch *b, LossOut *out) {
     if (n == 0) return 0;
     for (int r = 0; r < n; r++) memcpy(m->gath + (size_t)r * D, m->fn + (size_t)m->rows[r] * D, sizeof(real) * D);
     eid_gemm(0, 1, n, V, D, 1, m->gath, D, m->head, D, 0, m->logits, V);
-    double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / n), m->correct);
+    int norm = b->label_norm > 0 ? b->label_norm : n; /* gradient of the mean over `norm` labels */
+    double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / norm), m->correct);
     out->loss = sum / n;
     out->n_labels = n;
     /* accuracy: per example fraction correct, then mean over examples (tasks.md §0) */

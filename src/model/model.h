@@ -35,12 +35,15 @@ typedef struct {
     ParamEntry *param;
     size_t n_reals;     /* flat parameter buffer length (with alignment padding) */
     size_t n_weights;   /* number of actual parameters */
+    int norm_entry[2 * EID_MAX_LAYERS]; /* parameter-table index of each sublayer's norm */
     real *w, *grad;
+    int shares_w;       /* a replica: w belongs to another Model (model_new_replica) */
     real *embed, *embed_g, *head, *head_g, *norm_f, *norm_f_g;
     real *pos_emb, *pos_emb_g; /* [max_pos, D] learned absolute positions, or NULL (cfg.max_pos == 0) */
     /* activation plan for (B, T, max_labels) */
     Arena act;
     int B, T, max_labels;
+    int plan_threads;   /* eid_threads() when planned (per-thread workspaces) */
     real *resid;  /* [(n_sub+1), M, D] residual stream before each sublayer, and after the last */
     real *normed; /* [n_sub, M, D] each sublayer's normed input */
     real *rstd;   /* [n_sub+1, M] */
@@ -54,11 +57,14 @@ typedef struct {
     int n_rows;
 } Model;
 
-/* Batch of token sequences: tokens/labels [B*T]; label −100 = none; flags [B*T] or NULL. */
+/* Batch of token sequences: tokens/labels [B*T]; label −100 = none; flags [B*T] or NULL.
+ * label_norm: the loss gradient is that of the sum over this batch's labels ÷ label_norm (0 = this
+ * batch's own label count: the mean); a data-parallel shard passes the whole batch's count. */
 typedef struct {
     const int *tokens, *labels;
     const uint8_t *flags;
     int B, T;
+    int label_norm;
 } Batch;
 
 typedef struct {
@@ -69,6 +75,9 @@ typedef struct {
 } LossOut;
 
 Model *model_new(const ModelCfg *cfg); /* NULL + eid_error on an invalid configuration */
+/* A model that shares src's weights (not copied: updates to src are seen) with its own gradients
+ * and activations: a data-parallel shard (train/shards.h). Free it before src. */
+Model *model_new_replica(Model *src);
 void model_free(Model *m);
 void model_init_params(Model *m, uint64_t seed);
 int model_plan(Model *m, int B, int T, int max_labels); /* (re)plans activations when the shape changes */

@@ -95,7 +95,7 @@ static int eval_stream(Model *m, const TaskCfg *t, uint64_t seed, int stream, in
         }
         if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
         model_trunk_forward(m, in, NULL, batch, L);
-        Batch bt = {in, lab, NULL, batch, L};
+        Batch bt = {in, lab, NULL, batch, L, 0};
         LossOut lo;
         if ((rc = model_loss(m, &bt, &lo)) != 0) break;
         a->loss += lo.loss * lo.n_examples, a->n_loss += lo.n_examples;

@@ -27,6 +27,7 @@ const OptDesc train_opts[] = {
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
+    O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: the largest divisor of the batch <= threads); results depend on N, not on the thread count"),
     O("steps", OPT_INT, steps, "optimizer steps"),
     O("warmup", OPT_INT, warmup, "linear warm-up steps"),
     O("lr", OPT_DBL, lr, "peak learning rate"),
@@ -364,6 +365,9 @@ int train_cfg_resolve(TrainCfg *c) {
     }
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
     if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
+    if (c->shards < 0 || c->shards > 64) return eid_error("--shards: must be in [0, 64] (0 = auto), got %d", c->shards), -1;
+    if (c->shards > 0 && c->batch % c->shards)
+        return eid_error("--shards %d must divide --batch %d (each shard takes batch/shards examples)", c->shards, c->batch), -1;
     if (c->warmup < 0) return eid_error("--warmup: must be >= 0"), -1;
     if (!(c->lr > 0) || c->lr > 10) return eid_error("--lr: must be in (0, 10], got %g", c->lr), -1;
     if (c->min_lr < 0 || c->min_lr > c->lr) return eid_error("--min-lr: must be in [0, lr], got %g", c->min_lr), -1;

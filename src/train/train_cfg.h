@@ -19,6 +19,7 @@ typedef struct {
     TaskCfg task;
     /* optimisation */
     int batch, steps, warmup;
+    int shards; /* data-parallel shards of each batch (train/shards.h); 0 = auto: one per thread */
     double lr, min_lr, weight_decay, beta1, beta2, grad_clip;
     long train_examples; /* size of the training set; 0 = a fresh example every time */
     /* evaluation, checkpoints */

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "core/runtime.h"
+#include "train/shards.h"
 #include "tasks/task_eval.h"
 
 /* Test-stream evaluation with the task's own scorer (tasks/task_eval.c): exact match for copy
@@ -118,6 +120,10 @@ int train_run(TrainCfg *c, EvalResult *final) {
         model_init_params(m, c->seed);
         adamw_init(&opt, m);
     }
+    /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
+    if (c->shards == 0) c->shards = shards_auto(c->batch, eid_threads());
+    Shards sh = {0};
+    if (shards_init(&sh, m, c->shards) != 0) goto fail;
     if (ensure_dir(c->out) != 0) goto fail;
     char path[1024];
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->out);
@@ -133,26 +139,31 @@ int train_run(TrainCfg *c, EvalResult *final) {
     long step = step0;
     int rc = 0;
     long evaluated_at = -1;
-    if (!c->quiet) eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
-            (model_plan(m, B, L, B * K), model_act_bytes(m) / 1048576.0), B, L);
+    if (shards_plan(&sh, B, L, K) != 0) { rc = -1; goto done; }
+    if (!c->quiet) {
+        eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
+                shards_bytes(&sh) / 1048576.0, B, L);
+        if (sh.n > 1)
+            eid_log("data-parallel: %d shards of %d examples, one thread each (--shards; results depend on the "
+                    "shard count, not on the threads)", sh.n, B / sh.n);
+    }
+    /* evaluation reuses shard 0's plan: batches of B/shards */
+    int eval_batch = B / sh.n;
     for (; step < c->steps; step++) {
         if (c->stop_after > 0 && step - step0 >= c->stop_after) break;
-        if (model_plan(m, B, L, B * K) != 0) { rc = -1; break; }
+        if (shards_plan(&sh, B, L, K) != 0) { rc = -1; break; }
         task_batch(t, c->seed, STREAM_TRAIN, cursor, (uint64_t)c->train_examples, B, in, lab);
         cursor += B;
         double lr = lr_at(&oc, step);
-        model_zero_grad(m);
-        model_trunk_forward(m, in, NULL, B, L);
-        Batch bt = {in, lab, NULL, B, L};
+        Batch bt = {in, lab, NULL, B, L, 0};
         LossOut lo;
-        if (model_loss(m, &bt, &lo) != 0) { rc = -1; break; }
+        if (shards_grads(&sh, &bt, &lo) != 0) { rc = -1; break; }
         if (!isfinite(lo.loss)) {
             eid_error("non-finite loss at step %ld (lr %.3g): training diverged; the last checkpoint in %s is untouched. "
                       "Hint: lower --lr or raise --warmup", step, lr, c->out);
             rc = -1;
             break;
         }
-        model_backward(m, &bt);
         double gn = grad_norm(m), scale = 1;
         if (!isfinite(gn)) {
             eid_error("non-finite gradient at step %ld: the last checkpoint in %s is untouched. Hint: lower --lr", step, c->out);
@@ -166,7 +177,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
         int last = step + 1 == c->steps, evaluated = 0;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
-            if (evaluate(m, t, c->seed, c->eval_examples, B, &ev) != 0) { rc = -1; break; }
+            if (evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev) != 0) { rc = -1; break; }
             evaluated = 1;
             evaluated_at = step + 1;
         }
@@ -194,10 +205,11 @@ int train_run(TrainCfg *c, EvalResult *final) {
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
             if (save_all(c, m, &opt, step + 1, cursor) != 0) { rc = -1; break; }
     }
+done:
     fclose(mf);
     if (rc == 0) {
         if (evaluated_at != step) /* stopped between evaluations, or nothing left to do */
-            rc = evaluate(m, t, c->seed, c->eval_examples, B, &ev);
+            rc = evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
         if (rc == 0) rc = save_all(c, m, &opt, step, cursor);
         if (rc == 0) {
             if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
@@ -205,10 +217,12 @@ int train_run(TrainCfg *c, EvalResult *final) {
         }
     }
     free(in), free(lab);
+    shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
     return rc;
 fail:
+    shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
     return -1;

@@ -39,6 +39,8 @@ expect_fail "bad number" "expected a number" "$E" train --lr fast
 expect_fail "missing value" "needs a value" "$E" train --steps
 expect_fail "bad preset" "unknown preset" "$E" train --preset nope
 expect_fail "bad mixer" "unknown mixer 'lstm'" "$E" train --layers lstm --out "$T/x"
+expect_fail "shards not dividing the batch" "--shards 3 must divide --batch 64" "$E" train --shards 3 --out "$T/x"
+expect_fail "negative shards" "--shards: must be in \\[0, 64\\]" "$E" train --shards -1 --out "$T/x"
 expect_fail "negative batch" "--batch" "$E" train --batch -1 --out "$T/x"
 expect_fail "kv too many" "--kv-pairs" "$E" train --preset tiny --kv-pairs 99 --out "$T/x"
 expect_fail "bad lr" "--lr" "$E" train --lr 0 --out "$T/x"

@@ -65,7 +65,7 @@ void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const re
                 if (Sck && t % chunk == 0) lane_block_store(Sck + ((size_t)b * nck + t / chunk) * I * N, S, i0, nc, N);
                 lanes_and_product(e, eu, eps + bt * I + i0, u + bt * I + i0, nc);
                 block_token(S, e, eu, k + bt * ldkq, q + bt * ldkq, yt, N);
-                memcpy(y + bt * I + i0, yt, sizeof(real) * nc);
+                lanes_store(y + bt * I + i0, yt, nc);
             }
             if (Sfinal) lane_block_store(Sfinal + (size_t)b * I * N, S, i0, nc, N);
         }

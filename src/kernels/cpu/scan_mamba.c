@@ -55,7 +55,7 @@ void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const rea
                         acc[l] += v * cn;
                     }
                 }
-                memcpy(y + bt * I + i0, acc, sizeof(real) * nc);
+                lanes_store(y + bt * I + i0, acc, nc);
             }
             if (Sfinal) lane_block_store(Sfinal + (size_t)b * I * N, h, i0, nc, N);
         }
@@ -76,16 +76,22 @@ static void bwd_blocks(int B, int I, int nthreads, int *nb, int *cbs) {
  * then shared: [dA partial B·I·N] [dB/dC partial nb·B·T·2N]. */
 static size_t per_thread_work(int cbs, int N, int chunk) { return (2 * (size_t)chunk + 4) * cbs * N + 2 * (size_t)N * CB; }
 
-size_t k_mamba_scan_bwd_work(int B, int T, int I, int N, int chunk, int nthreads) {
+static size_t bwd_work(int B, int T, int I, int N, int chunk, int nthreads) {
     int nb, cbs;
     bwd_blocks(B, I, nthreads, &nb, &cbs);
     return (size_t)nthreads * per_thread_work(cbs, N, chunk) + (size_t)B * I * N + (size_t)nb * B * T * 2 * N;
 }
 
+/* enough for nthreads and for 1 (the call may come from a data-parallel shard: eid_team_threads) */
+size_t k_mamba_scan_bwd_work(int B, int T, int I, int N, int chunk, int nthreads) {
+    return EID_MAX(bwd_work(B, T, I, N, chunk, nthreads), bwd_work(B, T, I, N, chunk, 1));
+}
+
 void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const real *Bm, const real *Cm, int ldbc,
                       const real *dy, const real *Sck, real *du, real *ddelta, real *dA, real *dB, real *dC, int B,
                       int T, int I, int N, int chunk, const uint8_t *flags, real *work) {
-    int nthreads = eid_threads(), nb, cbs, nck = EID_CDIV(T, chunk);
+    /* the workspace holds eid_threads() per-thread parts (planned); a shard uses the first */
+    int nthreads = eid_team_threads(), nb, cbs, nck = EID_CDIV(T, chunk);
     bwd_blocks(B, I, nthreads, &nb, &cbs);
     size_t per_thread = per_thread_work(cbs, N, chunk), M = (size_t)B * T, N2 = 2 * (size_t)N;
     real *dApart = work + (size_t)nthreads * per_thread; /* [B, I, N] */
