@@ -63,13 +63,15 @@ typedef struct {
 
 static const Preset presets[] = {
     /* no weight decay: with 0.1 the last percent came slowly (0.982 after 3000 steps; without, 0.990-0.991
-     * at 2750-3000 steps in three runs; docs/mqar_mixers.md). Early stop at 0.99 ends it before 4000. */
+     * at 2750-3000 steps in three unsharded runs). With 2 data-parallel shards (2 threads) a 4000-step
+     * cosine ended at 0.9895 and a 6000-step one reached 0.991 at 5250 (4 min); docs/mqar_mixers.md.
+     * Early stop at 0.99 ends it before 6000. */
     {"default", "Longhorn x2, D=128, MQAR L=64 K=4, V=8192 (the first run; a few minutes on 2 cores)", "longhorn,longhorn",
-     128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 1e-2, 0.99, 0, NULL, "weight-decay=0"},
+     128, 0, 8192, 64, 4, 64, 6000, 100, 250, 1000, 1e-2, 0.99, 0, NULL, "weight-decay=0"},
     {"mqar-256", "Longhorn x2, D=128, MQAR L=256 K=16, V=8192", "longhorn,longhorn", 128, 0, 8192, 256, 16, 32, 6000,
      100, 250, 1000, 1e-2, 0.99, 0, NULL, "weight-decay=0"},
     /* one per mixer on MQAR L=64 K=4, d_model 128: the recipes of the mixer table (docs/mqar_mixers.md) */
-    {"mqar-longhorn", "Longhorn x2 on MQAR L=64 K=4 (= default)", "longhorn,longhorn", 128, 0, 8192, 64, 4, 64, 4000, 100,
+    {"mqar-longhorn", "Longhorn x2 on MQAR L=64 K=4 (the table's recipe; default runs it for 6000 steps)", "longhorn,longhorn", 128, 0, 8192, 64, 4, 64, 4000, 100,
      250, 1000, 1e-2, 0.99, 0, NULL, "weight-decay=0"},
     {"mqar-mamba", "Mamba-1 x2 on MQAR L=64 K=4", "mamba,mamba", 128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 1e-2,
      0.99, 0, NULL, "weight-decay=0"},
