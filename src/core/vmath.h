@@ -60,11 +60,12 @@ static inline float eid_logf(float x) {
     return f + y + 0.693359375f * fe;
 }
 
-/* log(1 + x) for x > −1, accurate for tiny x (u = 1 + x; log(u)·x/(u − 1) cancels u's rounding) */
+/* log(1 + x) for x > −1, accurate for tiny x: u = 1 + x rounds; log(u) − ((u − 1) − x)/u corrects
+ * for that rounding to first order (x tiny: u = 1 and the result is x). No branch and no select on
+ * u − 1 == 0, so loops around it vectorise (GCC 12 would not if-convert the select form). */
 static inline float eid_log1pf(float x) {
     float u = 1.0f + x;
-    float d = u - 1.0f;
-    return d == 0.0f ? x : eid_logf(u) * (x / d);
+    return eid_logf(u) - ((u - 1.0f) - x) / u;
 }
 
 #endif

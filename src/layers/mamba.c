@@ -102,12 +102,15 @@ static void neg_exp(const real *alog, real *A, size_t n) {
 /* pre += b_dt (in place), Δ = softplus(pre) for M tokens. */
 static void make_delta(const Dims *d, const real *bias, real *pre, real *delta, size_t M) {
 #pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
+    for (size_t m = 0; m < M; m++) {
+        real *restrict pr = pre + m * d->I, *restrict dl = delta + m * d->I;
+#pragma omp simd
         for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            pre[j] += bias[i];
-            delta[j] = softplus(pre[j]);
+            real v = pr[i] + bias[i];
+            pr[i] = v;
+            dl[i] = softplus(v);
         }
+    }
 }
 
 static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {

@@ -19,10 +19,10 @@
 #include "layers/layer.h"
 
 typedef struct {
-    real *CB, *Mm, *dM, *Bw, *Cw, *dBw, *dCw, *dS, *Gc, *seg;
+    real *CB, *Mm, *dM, *Bw, *Cw, *dBw, *dCw, *dS, *Gc, *seg, *dts, *ddq;
 } Scratch;
 
-static size_t per_thread(int P, int N, int Q) { return 3 * (size_t)Q * Q + 4 * (size_t)Q * N + (size_t)P * N + 2 * (size_t)Q; }
+static size_t per_thread(int P, int N, int Q) { return 3 * (size_t)Q * Q + 4 * (size_t)Q * N + (size_t)P * N + 4 * (size_t)Q; }
 static size_t shared_part(int B, int T, int H, int N) {
     size_t M = (size_t)B * T;
     return 2 * M * H * N + M * H + 2 * (size_t)B * H; /* dB, dC per head; dG; per-(b,h) dA_log, dD partials */
@@ -44,27 +44,38 @@ static Scratch scratch(real *work, int B, int T, int H, int P, int N, int Q) {
     s.dCw = w, w += (size_t)Q * N;
     s.dS = w, w += (size_t)P * N;
     s.Gc = w, w += Q;
-    s.seg = w;
+    s.seg = w, w += Q;
+    s.dts = w, w += Q;
+    s.ddq = w;
     return s;
 }
 
-/* Segment index and restarted inclusive cumulative log-decay of the L rows starting at token row0. */
-static void prep(const real *dt, int H, int h, real a, const uint8_t *flags, size_t row0, int L, real *Gc, real *seg) {
+/* Segment index, restarted inclusive cumulative log-decay and Δ (contiguous) of head h's L rows
+ * starting at token row0. */
+static void prep(const real *dt, int H, int h, real a, const uint8_t *flags, size_t row0, int L, const Scratch *s) {
     for (int r = 0; r < L; r++) {
         int rs = flags && (flags[row0 + r] & FLAG_SEG_START);
-        seg[r] = (r ? seg[r - 1] : 0) + rs;
-        Gc[r] = (r == 0 || rs ? 0 : Gc[r - 1]) + dt[(row0 + r) * H + h] * a;
+        s->dts[r] = dt[(row0 + r) * H + h];
+        s->seg[r] = (r ? s->seg[r - 1] : 0) + rs;
+        s->Gc[r] = (r == 0 || rs ? 0 : s->Gc[r - 1]) + s->dts[r] * a;
     }
 }
 
+/* E[r][c] = exp(G_r − G_c) where c ≤ r in r's segment, else 0 (the exponent is clamped at 0 so that
+ * masked entries never overflow); a select, not a branch, so the row vectorises. */
+static inline real decay_mask(const Scratch *s, int r, int c) {
+    real e = rexp(EID_MIN(s->Gc[r] - s->Gc[c], 0));
+    return c <= r && s->seg[c] == s->seg[r] ? e : 0;
+}
+
 /* M = (C·Bᵀ) ⊙ E ⊙ Δ_s from CB (CB kept). */
-static void build_M(const Scratch *s, const real *dt, int H, int h, size_t row0, int L, int Q) {
-    for (int r = 0; r < L; r++)
-        for (int c = 0; c < L; c++) {
-            real v = 0;
-            if (c <= r && s->seg[c] == s->seg[r]) v = s->CB[r * Q + c] * rexp(s->Gc[r] - s->Gc[c]) * dt[(row0 + c) * H + h];
-            s->Mm[r * Q + c] = v;
-        }
+static void build_M(const Scratch *s, int L, int Q) {
+    for (int r = 0; r < L; r++) {
+        const real *restrict cb = s->CB + (size_t)r * Q;
+        real *restrict mr = s->Mm + (size_t)r * Q;
+#pragma omp simd
+        for (int c = 0; c < L; c++) mr[c] = cb[c] * decay_mask(s, r, c) * s->dts[c];
+    }
 }
 
 /* Cw (returns 0 when no row sees the entering state) and Bw. */
@@ -102,9 +113,9 @@ void k_ssd_fwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                 size_t row0 = (size_t)b * T + t0;
                 const real *X = xbc + row0 * ld + h * P, *Bg = xbc + row0 * ld + I + g * N, *Cg = Bg + G * N;
                 real *Y = y + row0 * I + h * P, *S = S0 + (size_t)c * P * N;
-                prep(dt, H, h, a, flags, row0, L, s.Gc, s.seg);
+                prep(dt, H, h, a, flags, row0, L, &s);
                 eid_gemm(0, 1, L, L, N, 1, Cg, ld, Bg, ld, 0, s.CB, Q);
-                build_M(&s, dt, H, h, row0, L, Q);
+                build_M(&s, L, Q);
                 eid_gemm(0, 0, L, P, L, 1, s.Mm, Q, X, ld, 0, Y, I);
                 int has_off = build_w(&s, Bg, Cg, ld, dt, H, h, row0, L, N);
                 if (c > 0 && has_off) eid_gemm(0, 1, L, P, N, 1, s.Cw, N, S, N, 1, Y, I);
@@ -141,9 +152,9 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                 const real *dY = dy + row0 * I + h * P, *S = S0 + (size_t)c * P * N;
                 real *dX = dxbc + row0 * ld + h * P, *dB = dBh + row0 * HN + h * N, *dC = dCh + row0 * HN + h * N;
                 real *dd = ddt + row0 * H + h;
-                prep(dt, H, h, a, flags, row0, L, s.Gc, s.seg);
+                prep(dt, H, h, a, flags, row0, L, &s);
                 eid_gemm(0, 1, L, L, N, 1, Cg, ld, Bg, ld, 0, s.CB, Q);
-                build_M(&s, dt, H, h, row0, L, Q);
+                build_M(&s, L, Q);
                 int has_off = build_w(&s, Bg, Cg, ld, dt, H, h, row0, L, N);
                 int carry = c + 1 < nck; /* dS (gradient of the state leaving this chunk) may be non-zero */
                 /* Y = M·X + D·X ;  S_out ∋ Xᵀ·Bw */
@@ -157,16 +168,19 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                     }
                 /* dM = dY·Xᵀ → dΔ_s (through M) and dCB = dM ⊙ E ⊙ Δ_s (in place) */
                 eid_gemm(0, 1, L, L, P, 1, dY, I, X, ld, 0, s.dM, Q);
-                for (int r = 0; r < L; r++)
+                real *restrict ddq = s.ddq; /* dΔ_q through M, summed over the rows r */
+                memset(ddq, 0, sizeof(real) * L);
+                for (int r = 0; r < L; r++) {
+                    real *restrict dm = s.dM + (size_t)r * Q;
+                    const real *restrict cb = s.CB + (size_t)r * Q;
+#pragma omp simd
                     for (int q = 0; q < L; q++) {
-                        real v = 0;
-                        if (q <= r && s.seg[q] == s.seg[r]) {
-                            real e = rexp(s.Gc[r] - s.Gc[q]), gm = s.dM[r * Q + q];
-                            dd[(size_t)q * H] += gm * s.CB[r * Q + q] * e;
-                            v = gm * e * dt[(row0 + q) * H + h];
-                        }
-                        s.dM[r * Q + q] = v;
+                        real e = decay_mask(&s, r, q), gm = dm[q];
+                        ddq[q] += gm * cb[q] * e;
+                        dm[q] = gm * e * s.dts[q];
                     }
+                }
+                for (int q = 0; q < L; q++) dd[(size_t)q * H] += ddq[q];
                 eid_gemm(0, 0, L, N, L, 1, s.dM, Q, Bg, ld, 0, dC, HN);
                 eid_gemm(1, 0, L, N, L, 1, s.dM, Q, Cg, ld, 0, dB, HN);
                 /* Y ∋ Cw·S_inᵀ */
