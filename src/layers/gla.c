@@ -123,8 +123,8 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->B = B, l->T = T;
 }
 
-/* logsigmoid(x) = −softplus(−x), evaluated stably for either sign */
-static inline real logsigmoid(real x) { return (real)(fmin((double)x, 0) - log1p(exp(-fabs((double)x)))); }
+/* logsigmoid(x) = −softplus(−x), evaluated stably for either sign (vectorisable: core/vmath.h) */
+static inline real logsigmoid(real x) { return (x < 0 ? x : 0) - rlog1p(rexp(-fabs(x))); }
 
 /* Projections and gate for M tokens: q, k (row stride ldk), v (row stride ldv), g, h0, pre, gk. */
 static void project(const Dims *d, real *const *p, const real *x, int M, real *q, real *k, int ldk, real *v, int ldv,
@@ -138,12 +138,15 @@ static void project(const Dims *d, real *const *p, const real *x, int M, real *q
     const real *bias = p[P_GK1B];
     real inv_tau = 1 / d->tau;
 #pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++)
+    for (int m = 0; m < M; m++) {
+        real *restrict pr = pre + (size_t)m * d->Dk, *restrict gr = gk + (size_t)m * d->Dk;
+#pragma omp simd
         for (int j = 0; j < d->Dk; j++) {
-            size_t i = (size_t)m * d->Dk + j;
-            pre[i] += bias[j];
-            gk[i] = logsigmoid(pre[i]) * inv_tau;
+            real v = pr[j] + bias[j];
+            pr[j] = v;
+            gr[j] = logsigmoid(v) * inv_tau;
         }
+    }
 }
 
 /* Column offsets of q, k, v in a [·, C3] row, and their widths. */
@@ -229,12 +232,18 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     const real *w = p[P_NORM];
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++)
-        for (int j = 0; j < d.Dv; j++) {
-            size_t i = (size_t)m * d.Dv + j;
-            real gg = b[G][i], sg = k_sigmoid(gg), dgt = b[D_GATED][i];
-            real y = w[j % d.dv] * b[O][i] * b[RSTD][(size_t)m * d.H + j / d.dv];
-            b[D_G][i] = dgt * y * sg * (1 + gg * (1 - sg));
-            b[D_GATED][i] = dgt * gg * sg;
+        for (int hh = 0; hh < d.H; hh++) {
+            size_t i0 = (size_t)m * d.Dv + (size_t)hh * d.dv;
+            const real rs = b[RSTD][(size_t)m * d.H + hh];
+            const real *restrict gv = b[G] + i0, *restrict o = b[O] + i0;
+            real *restrict dgated = b[D_GATED] + i0, *restrict dg = b[D_G] + i0;
+#pragma omp simd
+            for (int j = 0; j < d.dv; j++) {
+                real gg = gv[j], sg = k_sigmoid(gg), dgt = dgated[j];
+                real y = w[j] * o[j] * rs;
+                dg[j] = dgt * y * sg * (1 + gg * (1 - sg));
+                dgated[j] = dgt * gg * sg;
+            }
         }
     memset(b[D_O], 0, sizeof(real) * (size_t)M * d.Dv);
     k_rmsnorm_bwd(b[D_GATED], b[O], w, b[RSTD], b[D_O], g[P_NORM], M * d.H, d.dv);

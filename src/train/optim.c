@@ -21,8 +21,10 @@ double lr_at(const OptimCfg *c, long step) {
 
 double grad_norm(const Model *m) {
     double s = 0;
+    const size_t blk = 4096; /* rdot per block: lanes vectorise, blocks add in double */
 #pragma omp parallel for reduction(+ : s) schedule(static)
-    for (size_t i = 0; i < m->n_reals; i++) s += (double)m->grad[i] * m->grad[i];
+    for (size_t i0 = 0; i0 < m->n_reals; i0 += blk)
+        s += rdot(m->grad + i0, m->grad + i0, (int)EID_MIN(blk, m->n_reals - i0));
     return sqrt(s);
 }
 

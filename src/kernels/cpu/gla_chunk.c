@@ -69,15 +69,20 @@ static void load_chunk(Work *w, const real *q, const real *k, const real *gk, co
         int reset = reset_at(flags, m);
         s += reset;
         w->seg[i] = s;
-        real *Q = w->Q + (size_t)i * dk, *K = w->K + (size_t)i * dk, *G = w->G + (size_t)i * dk;
-        real *E = w->E + (size_t)i * dk;
-        const real *Gp = G - dk;
+        real *restrict Q = w->Q + (size_t)i * dk, *restrict K = w->K + (size_t)i * dk, *restrict G = w->G + (size_t)i * dk;
+        real *restrict E = w->E + (size_t)i * dk;
+        const real *restrict g = gk + off;
+        const int restart = i == 0 || reset;                    /* G restarts at a segment start */
+        const real *restrict Gp = w->G + (size_t)(i ? i - 1 : 0) * dk; /* read only when !restart */
+#pragma omp simd
         for (int d = 0; d < dk; d++) {
             Q[d] = scale * q[off + d];
             K[d] = k[off + d];
-            G[d] = (i == 0 || reset) ? gk[off + d] : Gp[d] + gk[off + d];
-            E[d] = rexp(gk[off + d]);
+            const real prev = Gp[d];               /* loaded unconditionally: the select vectorises */
+            G[d] = restart ? g[d] : prev + g[d];   /* a select, never 0·stale (stale could be NaN) */
         }
+#pragma omp simd
+        for (int d = 0; d < dk; d++) E[d] = rexp(g[d]);
     }
 }
 
