@@ -96,6 +96,7 @@ static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
 
 /* A = −exp(A_log) */
 static void neg_exp(const real *alog, real *A, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= 16384)
     for (size_t j = 0; j < n; j++) A[j] = -rexp(alog[j]);
 }
 
