@@ -386,15 +386,46 @@ static size_t heap_bytes(void) {
     return mi.uordblks + mi.hblkhd;
 }
 
+static double read_gbs(size_t mib, double min_s);
+
+/* The BLAS ceiling of a decoding step: one matrix-vector product (eid_gemm with M = 1, as the step
+ * makes them) over every weight matrix of the model, nothing else; best GB/s over repetitions. */
+static double gemv_gbs(const Model *m, double min_s) {
+    int cols = 1, rows = 1;
+    for (int j = 0; j < m->nparam; j++)
+        if (m->param[j].ndim == 2) rows = EID_MAX(rows, m->param[j].shape[0]), cols = EID_MAX(cols, m->param[j].shape[1]);
+    real *x = eid_aligned_alloc(sizeof(real) * (size_t)EID_MAX(rows, cols)), *y = eid_aligned_alloc(sizeof(real) * (size_t)rows);
+    for (int i = 0; i < cols; i++) x[i] = 1.0f / (1 + i);
+    double best = 0, spent = 0;
+    for (int r = 0; r < 1000 && (r < 5 || spent < min_s); r++) {
+        double t0 = eid_now(), bytes = 0;
+        for (int j = 0; j < m->nparam; j++) {
+            const ParamEntry *p = &m->param[j];
+            if (p->ndim != 2) continue;
+            eid_gemm(0, 1, 1, p->shape[0], p->shape[1], 1, x, p->shape[1], m->w + p->offset, p->shape[1], 0, y, p->shape[0]);
+            bytes += (double)p->numel * sizeof(real);
+        }
+        double dt = eid_now() - t0;
+        spent += dt;
+        best = EID_MAX(best, bytes / dt * 1e-9);
+    }
+    free(x), free(y);
+    return best;
+}
+
 /* Decoding: random tokens, one per sequence per step. Without --context: 10 warm-up steps, then at
  * least 100 timed steps and --min-time / 4 seconds (median). With --context T: T tokens, the last
  * min(64, T/4) timed (median), so the row is the cost of a step after T tokens of context. */
 static int child_decode(const BenchOpts *o) {
     ModelCfg mc;
     if (bench_model(o, o->mixers, &mc) != 0) return -1;
+    /* this row's own read bandwidth, measured just before it (this VM's bandwidth drifts by up to 2x
+     * within minutes); freed before the model exists, so the row's peak RSS is the model's */
+    double bw = o->quick ? o->bw_gbs : read_gbs(256, 0.25);
     Model *m = model_new(&mc);
     if (!m) return -1;
     model_init_params(m, 1);
+    double gemv = o->context ? NAN : gemv_gbs(m, o->quick ? 0.01 : 0.25);
     int nseq = o->batch, V = o->vocab;
     Decoder *dec = decoder_new(m, nseq);
     int warm, timed;
@@ -431,7 +462,7 @@ static int child_decode(const BenchOpts *o) {
     /* bytes one step must move: every parameter once (the embedding table = the tied head, read in
      * full by the logits product; the nseq embedding rows are in it), the state read and written */
     double w_b = (double)m->n_weights * sizeof(real), st_b = state * nseq * sizeof(real);
-    double bytes = w_b + 2 * st_b, bound = o->bw_gbs > 0 ? o->bw_gbs * 1e9 / bytes * nseq : NAN;
+    double bytes = w_b + 2 * st_b, bound = bw > 0 ? bw * 1e9 / bytes * nseq : NAN;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
     if (o->context) cJSON_AddNumberToObject(j, "context", o->context);
@@ -443,9 +474,13 @@ static int child_decode(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "weight_bytes", w_b);
     cJSON_AddNumberToObject(j, "state_bytes", st_b);
     cJSON_AddNumberToObject(j, "bytes_per_step", bytes);
-    cJSON_AddNumberToObject(j, "bw_gbs", o->bw_gbs);
+    cJSON_AddNumberToObject(j, "bw_gbs", bw);
+    cJSON_AddNumberToObject(j, "bw_gbs_start", o->bw_gbs);
     cJSON_AddNumberToObject(j, "bound_tokens_per_s", bound);
     cJSON_AddNumberToObject(j, "pct_of_bound", 100 * (nseq / med) / bound);
+    cJSON_AddNumberToObject(j, "achieved_gbs", bytes / med * 1e-9);
+    cJSON_AddNumberToObject(j, "gemv_gbs", gemv);
+    cJSON_AddNumberToObject(j, "pct_of_gemv", 100 * bytes / med * 1e-9 / gemv);
     cJSON_AddStringToObject(j, "alloc_in_step", alloc ? "yes" : "none");
     cJSON_AddNumberToObject(j, "heap_growth_bytes", (double)heap1 - (double)heap0);
     cJSON_AddNumberToObject(j, "rss_growth_kb", rss_growth);
@@ -875,16 +910,23 @@ static void md_decode(FILE *f, const Bench *b) {
     fprintf(f, "Median of ≥ 100 steps after 10 warm-up steps. Bytes per step = 4 × (every parameter once: the "
                "embedding table is the tied LM head, read in full by the logits product, and holds the batch's "
                "embedding rows) + 2 × 4 × batch × state floats (the recurrent state read and written). "
-               "Bound tokens/s = read bandwidth (%.1f GB/s) ÷ bytes per step × batch. 'alloc in step': whether the "
-               "heap in use (mallinfo2: malloc'd + mmapped blocks) changed over the timed steps; 'RSS growth': peak "
-               "RSS gained over them (first touches of planned memory count here, not as allocation).\n\n", o->bw_gbs);
-    fprintf(f, "| model | batch | step ms | µs/token | tokens/s | MB/step | bound tokens/s | %% of bound | "
-               "alloc in step | RSS growth KB | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
+               "Bound tokens/s = read bandwidth ÷ bytes per step × batch, with the read bandwidth measured by the "
+               "row itself just before it (256 MiB, all threads; this VM's bandwidth drifts by up to 2x within "
+               "minutes — the start-up measurement above was %.1f GB/s). 'BLAS gemv GB/s': one matrix-vector "
+               "product (eid_gemm, M = 1: OpenBLAS sgemv) over every weight matrix of the model and nothing else — "
+               "the ceiling of a step built on BLAS; '%% of gemv' = the step's bytes/s ÷ that. 'alloc in step': "
+               "whether the heap in use (mallinfo2: malloc'd + mmapped blocks) changed over the timed steps; 'RSS "
+               "growth': peak RSS gained over them (first touches of planned memory count here, not as "
+               "allocation).\n\n", o->bw_gbs);
+    fprintf(f, "| model | batch | step ms | µs/token | tokens/s | MB/step | read GB/s | bound tokens/s | %% of bound | "
+               "BLAS gemv GB/s | step GB/s | %% of gemv | alloc in step | RSS growth KB | peak RSS MB |\n"
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
     cJSON_ArrayForEach(r, b->rows) {
         if (strcmp(str(r, "suite"), "decode")) continue;
-        fprintf(f, "| %s %s | %.0f | %.3f | %.1f | %.0f | %.1f | %.0f | %.1f | %s | %.0f | %.0f |\n", str(r, "label"),
-                str(r, "mixer"), num(r, "batch"), num(r, "step_ms"), num(r, "us_per_token"), num(r, "tokens_per_s"),
-                num(r, "bytes_per_step") / 1048576, num(r, "bound_tokens_per_s"), num(r, "pct_of_bound"),
+        fprintf(f, "| %s %s | %.0f | %.3f | %.1f | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %.0f | %.0f |\n",
+                str(r, "label"), str(r, "mixer"), num(r, "batch"), num(r, "step_ms"), num(r, "us_per_token"),
+                num(r, "tokens_per_s"), num(r, "bytes_per_step") / 1048576, num(r, "bw_gbs"), num(r, "bound_tokens_per_s"),
+                num(r, "pct_of_bound"), num(r, "gemv_gbs"), num(r, "achieved_gbs"), num(r, "pct_of_gemv"),
                 str(r, "alloc_in_step"), num(r, "rss_growth_kb"), num(r, "rss_mb"));
     }
     fprintf(f, "\n");

@@ -43,12 +43,14 @@ for r in tr:
     need(0 < r["mfu_pct"] <= 100, f"{w}: mfu_pct {r['mfu_pct']}")
     need(r["planned_mb"] > 0 and r["rss_mb"] > 0 and r["mem_ratio"] > 0, f"{w}: memory")
     need(r["labels_per_step"] > 0 and r["params"] > 0, f"{w}: labels / params")
+    need(r["shards"] >= 1 and r["batch"] % r["shards"] == 0, f"{w}: shards {r.get('shards')}")
 need({r["loss"] for r in tr} == {"mqar", "lm"}, "train rows lack an mqar or lm config")
 de = by("decode")
 need(len(de) == 4 and {r["batch"] for r in de} == {1, 4}, f"decode rows: {[(r['mixer'], r['batch']) for r in de]}")
 for r in de:
     need(r["step_ms"] > 0 and r["tokens_per_s"] > 0 and r["bytes_per_step"] > 0, f"decode {r['mixer']}: numbers")
     need(r["bound_tokens_per_s"] > 0 and r["pct_of_bound"] > 0, f"decode {r['mixer']}: bound")
+    need(r["gemv_gbs"] > 0 and r["achieved_gbs"] > 0 and r["pct_of_gemv"] > 0, f"decode {r['mixer']}: gemv ceiling")
     need(r["alloc_in_step"] in ("none", "yes"), f"decode {r['mixer']}: alloc_in_step")
     need(r["steps_timed"] >= 20, f"decode {r['mixer']}: {r['steps_timed']} timed steps")
 for s in ("scaling-train", "scaling-decode"):
