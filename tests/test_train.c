@@ -159,9 +159,12 @@ static void shards_refuse_bad_input(void) {
     CHECK(shards_init(&sh, m, 0) != 0 && shards_init(&sh, m, EID_MAX_SHARDS + 1) != 0, "shard counts 0 and 65 refused");
     shards_free(&sh);
     model_free(m);
-    CHECK(shards_auto(64, 2) == 2 && shards_auto(15, 2) == 1 && shards_auto(12, 8) == 6 && shards_auto(1, 16) == 1 &&
-              shards_auto(16, 1) == 1,
-          "shards_auto: the largest divisor of the batch <= threads");
+    CHECK(shards_divisor(64, 2) == 2 && shards_divisor(15, 2) == 1 && shards_divisor(12, 8) == 6 &&
+              shards_divisor(1, 16) == 1 && shards_divisor(16, 1) == 1 && shards_divisor(128, 100) == 64,
+          "shards_divisor: the largest divisor of the batch <= n (<= 64)");
+    ModelCfg small = {.d_model = 128}, wide = {.d_model = 512};
+    CHECK(shards_auto(&small, 64, 2) == 2 && shards_auto(&wide, 64, 2) == 1 && shards_auto(&small, 15, 2) == 1,
+          "shards_auto: one per thread up to d_model %d, else 1", SHARDS_AUTO_MAX_D);
 }
 
 int main(void) {

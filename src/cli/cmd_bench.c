@@ -64,7 +64,7 @@ static const OptDesc bench_opts[] = {
     O("d-ff", OPT_INT, d_ff, "train: SwiGLU MLP hidden size (0 = no MLP)"),
     O("seq-len", OPT_INT, seq_len, "train: sequence length"),
     O("batch", OPT_INT, batch, "train: batch size"),
-    O("shards", OPT_INT, shards, "train: at most N data-parallel shards per batch (`eidetic train --shards`): the largest divisor of each row's batch <= N (default 0: N = threads, as train)"),
+    O("shards", OPT_INT, shards, "train: at most N data-parallel shards per batch (`eidetic train --shards`): the largest divisor of each row's batch <= N (default 0: as train, one per thread when d_model <= 256)"),
     O("loss", OPT_STR, loss, "train: mqar (loss at the K query positions) | lm (next token at every position)"),
     O("kv-pairs", OPT_INT, kv_pairs, "train, mqar loss: key-value pairs K (default seq-len / 16)"),
     O("label-every", OPT_INT, label_every, "train, lm loss: label every N-th position (default 1)"),
@@ -310,7 +310,8 @@ static int child_train(const BenchOpts *o) {
     adamw_init(&opt, m);
     int B = o->batch, T = o->seq_len;
     Shards sh;
-    if (shards_init(&sh, m, shards_auto(B, o->shards > 0 ? o->shards : eid_threads())) != 0 ||
+    int n_shards = o->shards > 0 ? shards_divisor(B, o->shards) : shards_auto(&m->cfg, B, eid_threads());
+    if (shards_init(&sh, m, n_shards) != 0 ||
         shards_plan(&sh, B, T, d.max_labels / B) != 0)
         return -1;
     OptimCfg oc = {.lr = 1e-4, .min_lr = 1e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,

@@ -3,10 +3,14 @@
 #include <string.h>
 #include "core/runtime.h"
 
-int shards_auto(int batch, int threads) {
-    int n = EID_MAX(1, EID_MIN(EID_MIN(threads, batch), EID_MAX_SHARDS));
+int shards_divisor(int batch, int n) {
+    n = EID_MAX(1, EID_MIN(EID_MIN(n, batch), EID_MAX_SHARDS));
     while (batch % n) n--;
     return n;
+}
+
+int shards_auto(const ModelCfg *c, int batch, int threads) {
+    return c->d_model <= SHARDS_AUTO_MAX_D ? shards_divisor(batch, threads) : 1;
 }
 
 int shards_init(Shards *s, Model *m, int n) {

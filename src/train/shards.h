@@ -23,8 +23,14 @@ typedef struct {
     int B, T, labels_per_example; /* as planned: the whole batch */
 } Shards;
 
-/* The default shard count: the largest divisor of `batch` that is at most `threads`. */
-int shards_auto(int batch, int threads);
+/* The largest divisor of `batch` that is at most n (and at most EID_MAX_SHARDS). */
+int shards_divisor(int batch, int n);
+/* The default shard count (--shards 0): one per thread (shards_divisor) for models of width
+ * d_model <= SHARDS_AUTO_MAX_D, else 1. Small models gain (A-d128 1.1-1.4x per step: their kernels
+ * are too short to split well over threads); at d_model 512 every shard packs the full weight matrices
+ * for its single-threaded GEMMs and a step was 1.2x slower (docs/performance.md). */
+#define SHARDS_AUTO_MAX_D 256
+int shards_auto(const ModelCfg *c, int batch, int threads);
 /* n shards for m (1 = none). -1 + eid_error if a replica cannot be made. */
 int shards_init(Shards *s, Model *m, int n);
 void shards_free(Shards *s); /* the replicas; never rep[0] */

@@ -27,7 +27,7 @@ const OptDesc train_opts[] = {
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
-    O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: the largest divisor of the batch <= threads); results depend on N, not on the thread count"),
+    O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count"),
     O("steps", OPT_INT, steps, "optimizer steps"),
     O("warmup", OPT_INT, warmup, "linear warm-up steps"),
     O("lr", OPT_DBL, lr, "peak learning rate"),

@@ -121,7 +121,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         adamw_init(&opt, m);
     }
     /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
-    if (c->shards == 0) c->shards = shards_auto(c->batch, eid_threads());
+    if (c->shards == 0) c->shards = shards_auto(&m->cfg, c->batch, eid_threads());
     Shards sh = {0};
     if (shards_init(&sh, m, c->shards) != 0) goto fail;
     if (ensure_dir(c->out) != 0) goto fail;
