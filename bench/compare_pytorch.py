@@ -1012,6 +1012,13 @@ def main():
         sp = row["pytorch_ms"] / row["eidetic_ms"] if row.get("pytorch_ms") and row["eidetic_ms"] else None
         row["speedup"] = round(sp, 3) if sp else None
         row["met"] = (sp >= row["target"]) if sp else None
+        # PyTorch's MFU on eidetic's counted matrix FLOPs and the same sgemm peak: a speed-up can be
+        # at most 100 / that (eidetic at 100% MFU), so a target above it is out of reach of any engine
+        # on this BLAS
+        if eid and row.get("pytorch_ms") and eid.get("gflop_per_step") and eid.get("peak_gflops"):
+            row["eidetic_mfu_pct"] = round(eid["mfu_pct"], 1)
+            row["pytorch_mfu_pct"] = round(100 * eid["gflop_per_step"] / (row["pytorch_ms"] / 1e3) / eid["peak_gflops"], 1)
+            row["speedup_ceiling"] = round(100 / row["pytorch_mfu_pct"], 2)
         rows.append(row)
         done_w += weight(cfg)
         print(f"  pytorch {row.get('pytorch_ms') or float('nan'):.1f} ms/step ({row.get('pytorch_form')}; "
@@ -1019,8 +1026,9 @@ def main():
               f"{row['eidetic_ms'] if row['eidetic_ms'] is not None else '-'} ms/step", file=sys.stderr, flush=True)
 
     f1 = lambda v: "-" if v is None else f"{v:.1f}"
-    table = ["| mixer | config | PyTorch ms/step | eidetic ms/step | speed-up × | target | met | PyTorch form |",
-             "|---|---|---:|---:|---:|---:|---|---|"]
+    table = ["| mixer | config | PyTorch ms/step | eidetic ms/step | speed-up × | target | met | "
+             "eidetic MFU % | PyTorch MFU % | ceiling × | PyTorch form |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for r in rows:
         form = r.get("pytorch_form")
         fd = f"{form}: {form_desc(form)}" if form else r.get("pytorch_error", "-")
@@ -1030,7 +1038,8 @@ def main():
             fd += f"; AdamW foreach={r['adamw_foreach']}"
         table.append(f"| {r['mixer']} | {r['config']} | {f1(r.get('pytorch_ms'))} | {f1(r['eidetic_ms'])} | "
                      f"{'-' if r['speedup'] is None else format(r['speedup'], '.2f')} | {r['target']:g}× | "
-                     f"{'-' if r['met'] is None else ('yes' if r['met'] else 'no')} | {fd} |")
+                     f"{'-' if r['met'] is None else ('yes' if r['met'] else 'no')} | {f1(r.get('eidetic_mfu_pct'))} | "
+                     f"{f1(r.get('pytorch_mfu_pct'))} | {'-' if not r.get('speedup_ceiling') else format(r['speedup_ceiling'], '.2f')} | {fd} |")
     desc = []
     for c in cfgs:
         desc.append(f"- {c['name']}: d_model {c['d_model']}, {c['n_layer']} layers, d_ff {c['d_ff']}, seq {c['seq_len']}, "
@@ -1039,7 +1048,10 @@ def main():
     md = ["# eidetic vs PyTorch: one training step (forward + backward + AdamW), fp32", "",
           f"{time.strftime('%Y-%m-%d %H:%M')}; min-time {a.min_time:g} s per cell (median step); swa window {a.window}.", ""] + \
          [f"    {l}" for l in head] + [""] + desc + [""] + \
-         ([f"NOTE: {why}: PyTorch side only.", ""] if why else []) + table
+         ([f"NOTE: {why}: PyTorch side only.", ""] if why else []) + \
+         ["MFU = the step's matrix FLOPs as eidetic counts them (eid_gemm, the same model) ÷ step time ÷ the sgemm "
+          "peak eidetic measured in this run. ceiling × = 100 ÷ PyTorch MFU: the largest speed-up any engine could "
+          "show with this BLAS (it would run at 100% MFU).", ""] + table
     out_md = os.path.join(a.out, "compare_pytorch.md")
     with open(out_md, "w") as f:
         f.write("\n".join(md) + "\n")
