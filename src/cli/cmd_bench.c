@@ -34,7 +34,7 @@ enum { S_PEAK = 1, S_TRAIN = 2, S_DECODE = 4, S_SCALING = 8, S_ALL = 15 };
 #define UNSET INT_MIN /* a flag not given */
 
 typedef struct {
-    int suites, threads, quick, steps, no_plots;
+    int suites, threads, quick, steps, no_plots, repeat;
     double min_time;
     char out[512], json[512], mixers[256];
     /* one configuration: the train suite's single-config flags, and every child's */
@@ -55,6 +55,7 @@ static const OptDesc bench_opts[] = {
     O("quick", OPT_FLAG, quick, "tiny sizes, seconds: a smoke test of the benchmark, not a measurement"),
     O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 5; decoding: at least 100)"),
     O("min-time", OPT_DBL, min_time, "train rows: time steps for at least S seconds (default 1; median reported)"),
+    O("repeat", OPT_INT, repeat, "train suite: run every row N times, in N passes over all rows, and report the pass with the median step (default 3; 1 with --quick or a single configuration)"),
     O("out", OPT_STR, out, "tables, JSON rows and plots go to DIR (default bench/results; with --json only FILE)"),
     O("json", OPT_STR, json, "append one JSON object per measured row to FILE"),
     O("no-plots", OPT_FLAG, no_plots, "no gnuplot plot of the scaling suite"),
@@ -148,7 +149,7 @@ static int validate(BenchOpts *o) {
         check_range(o->batch, 1, 1 << 16, "--batch") || check_range(o->kv_pairs, 1, 1 << 20, "--kv-pairs") ||
         check_range(o->label_every, 1, 1 << 20, "--label-every") || check_range(o->vocab, 2, 1 << 24, "--vocab") ||
         check_range(o->window, 1, 1 << 24, "--window") || check_range(o->context, 0, 1 << 24, "--context") ||
-        check_range(o->shards, 0, EID_MAX_SHARDS, "--shards"))
+        check_range(o->shards, 0, EID_MAX_SHARDS, "--shards") || check_range(o->repeat, 1, 100, "--repeat"))
         return -1;
     if (!(o->min_time >= 0 && o->min_time <= 3600)) return eid_error("--min-time: must be in [0, 3600] seconds, got %g", o->min_time), -1;
     if (o->peak_gflops < 0 || o->bw_gbs < 0) return eid_error("--peak-gflops/--bw-gbs: must be > 0"), -1;
@@ -162,7 +163,7 @@ static int validate(BenchOpts *o) {
 
 static int bench_parse(BenchOpts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
-    o->min_time = NAN, o->steps = UNSET, o->threads = 0;
+    o->min_time = NAN, o->steps = UNSET, o->threads = 0, o->repeat = UNSET;
     o->d_model = o->n_layer = o->d_ff = o->seq_len = o->batch = o->kv_pairs = o->label_every = UNSET;
     o->vocab = o->window = UNSET;
     int used;
@@ -173,6 +174,7 @@ static int bench_parse(BenchOpts *o, int argc, char **argv) {
     if (isnan(o->min_time)) o->min_time = o->quick ? 0.05 : 1.0;
     o->single = o->d_model != UNSET || o->n_layer != UNSET || o->d_ff != UNSET || o->seq_len != UNSET ||
                 o->batch != UNSET || o->loss[0] || o->kv_pairs != UNSET || o->label_every != UNSET;
+    if (o->repeat == UNSET) o->repeat = o->quick || o->single || o->child[0] ? 1 : 3;
     return validate(o);
 }
 
@@ -563,6 +565,7 @@ static cJSON *peak_row(const char *kind, const char *what, double v) {
 typedef struct {
     char kind[8], row[24], label[48], mixer[EID_NAME_LEN], loss[8];
     int d_model, n_layer, d_ff, seq_len, batch, vocab, kv_pairs, label_every, context, steps;
+    int pass, passes; /* train rows: pass k of `passes` (--repeat) */
     double min_time, est_s;
 } Job;
 
@@ -632,14 +635,18 @@ static void jobs_train(Bench *b) {
         one.every = o->label_every != UNSET ? o->label_every : 1;
         cs = &one, nc = 1;
     }
-    for (int c = 0; c < nc; c++) {
-        FOR_MIXERS(o->mixers[0] ? o->mixers : ALL_MIXERS, mx) {
-            Job *j = job_add(b, "train", "train", cs[c].label, mx);
-            j->d_model = cs[c].D, j->n_layer = cs[c].L, j->d_ff = cs[c].F, j->seq_len = cs[c].T, j->batch = cs[c].B;
-            snprintf(j->loss, sizeof j->loss, "%s", cs[c].loss);
-            j->kv_pairs = cs[c].K, j->label_every = cs[c].every;
+    /* --repeat: whole passes over every row, so that a slow spell of a shared machine (seconds to
+     * minutes on this VM) falls on one pass of a row, not on all of them */
+    for (int pass = 0; pass < o->repeat; pass++)
+        for (int c = 0; c < nc; c++) {
+            FOR_MIXERS(o->mixers[0] ? o->mixers : ALL_MIXERS, mx) {
+                Job *j = job_add(b, "train", "train", cs[c].label, mx);
+                j->d_model = cs[c].D, j->n_layer = cs[c].L, j->d_ff = cs[c].F, j->seq_len = cs[c].T, j->batch = cs[c].B;
+                snprintf(j->loss, sizeof j->loss, "%s", cs[c].loss);
+                j->kv_pairs = cs[c].K, j->label_every = cs[c].every;
+                j->pass = pass, j->passes = o->repeat;
+            }
         }
-    }
 }
 
 static void jobs_decode(Bench *b) {
@@ -764,6 +771,60 @@ static void emit(Bench *b, cJSON *row) {
     cJSON_AddItemToArray(b->rows, row);
 }
 
+static double num(const cJSON *row, const char *key);
+static const char *str(const cJSON *row, const char *key);
+
+/* A row of one pass (--repeat > 1): written to the JSON outputs as suite "train-pass", kept aside;
+ * after the last pass the row of the median pass (by step time) is emitted as the row, with every
+ * pass's median step in "step_ms_passes". */
+static cJSON *g_pass_rows[4096];
+static int g_n_pass_rows;
+static void emit_pass(Bench *b, cJSON *row, const Job *j) {
+    cJSON_AddNumberToObject(row, "pass", j->pass);
+    cJSON *raw = cJSON_Duplicate(row, 1);
+    cJSON_ReplaceItemInObject(raw, "suite", cJSON_CreateString("train-pass"));
+    char *s = cJSON_PrintUnformatted(raw);
+    if (b->jsonl) fprintf(b->jsonl, "%s\n", s), fflush(b->jsonl);
+    if (b->json_fd >= 0) {
+        size_t n = strlen(s);
+        s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
+        if (write(b->json_fd, s, n + 1) != (ssize_t)(n + 1)) fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);
+    }
+    free(s);
+    cJSON_Delete(raw);
+    if (g_n_pass_rows < (int)(sizeof g_pass_rows / sizeof *g_pass_rows)) g_pass_rows[g_n_pass_rows++] = row;
+    else cJSON_Delete(row);
+}
+
+static int by_step_ms(const void *a, const void *b) {
+    double x = num(*(cJSON *const *)a, "step_ms"), y = num(*(cJSON *const *)b, "step_ms");
+    return (x > y) - (x < y);
+}
+
+/* the median pass of each (label, mixer), in first-pass order */
+static void emit_pass_medians(Bench *b) {
+    for (int i = 0; i < g_n_pass_rows; i++) {
+        cJSON *r = g_pass_rows[i];
+        if (!r || num(r, "pass") != 0) continue;
+        cJSON *same[100];
+        int n = 0;
+        for (int k = 0; k < g_n_pass_rows && n < 100; k++)
+            if (g_pass_rows[k] && !strcmp(str(g_pass_rows[k], "label"), str(r, "label")) &&
+                !strcmp(str(g_pass_rows[k], "mixer"), str(r, "mixer")))
+                same[n++] = g_pass_rows[k];
+        cJSON *steps = cJSON_CreateArray();
+        for (int k = 0; k < n; k++) cJSON_AddItemToArray(steps, cJSON_CreateNumber(num(same[k], "step_ms")));
+        qsort(same, (size_t)n, sizeof *same, by_step_ms);
+        cJSON *med = cJSON_Duplicate(same[(n - 1) / 2], 1);
+        cJSON_DeleteItemFromObject(med, "pass");
+        cJSON_AddNumberToObject(med, "passes", n);
+        cJSON_AddItemToObject(med, "step_ms_passes", steps);
+        emit(b, med);
+    }
+    for (int i = 0; i < g_n_pass_rows; i++) cJSON_Delete(g_pass_rows[i]);
+    g_n_pass_rows = 0;
+}
+
 static double num(const cJSON *row, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -784,15 +845,20 @@ static void run_jobs(Bench *b) {
         double scale = b->est_done > 0 ? EID_MAX(0.2, EID_MIN(5.0, b->real_done / b->est_done)) : 1;
         char e[16], l[16];
         fmt_time(elapsed, e, sizeof e), fmt_time((est_total - b->est_done) * scale, l, sizeof l);
-        fprintf(stderr, "bench: [%d/%d] %s %s %s b%d ... (%s elapsed, ~%s left)\n", i + 1, b->n, j->row, j->label,
-                j->mixer, j->batch, e, l);
+        char pass[48] = "";
+        if (j->passes > 1) snprintf(pass, sizeof pass, " (pass %d/%d)", j->pass + 1, j->passes);
+        fprintf(stderr, "bench: [%d/%d] %s %s %s b%d%s ... (%s elapsed, ~%s left)\n", i + 1, b->n, j->row, j->label,
+                j->mixer, j->batch, pass, e, l);
         double t0 = eid_now();
         cJSON *row = run_child(b, j);
         b->real_done += eid_now() - t0, b->est_done += j->est_s;
         if (!row) { b->failed++; continue; }
         fprintf(stderr, "bench:        %.3f ms/step, %.0f tokens/s\n", num(row, "step_ms"), num(row, "tokens_per_s"));
-        emit(b, row);
+        if (j->passes > 1) emit_pass(b, row, j);
+        else emit(b, row);
+        if (j->passes > 1 && (i + 1 == b->n || b->jobs[i + 1].passes <= 1)) emit_pass_medians(b);
     }
+    if (g_n_pass_rows) emit_pass_medians(b);
 }
 
 /* sgemm at 1024³ and the shapes of the models' largest products (M = batch·seq); bandwidth. */
@@ -876,11 +942,14 @@ static void md_train(FILE *f, const Bench *b) {
                "of one step counted by eid_gemm (2·M·N·K each); scans, convolutions, norms, softmax and AdamW are in "
                "the time but not in the count. MFU = GFLOP/s ÷ sgemm peak (%.1f GFLOP/s). Planned memory = weights + "
                "gradients + 2 AdamW moments + the activation plan + the batches; peak RSS is the child process's "
-               "VmHWM, which also holds the binary, libraries and BLAS/OpenMP buffers (before the model: 'base').\n\n",
-            o->window, o->peak_gflops);
-    fprintf(f, "| config | mixer | params | step ms | × longhorn | tokens/s | GFLOP/step | GFLOP/s | MFU %% | "
-               "peak RSS MB | base MB | planned MB | RSS / planned |\n"
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+               "VmHWM, which also holds the binary, libraries and BLAS/OpenMP buffers (before the model: 'base'). "
+               "shards: data-parallel shards of the batch, as `eidetic train` runs it (src/train/shards.h).%s\n\n",
+            o->window, o->peak_gflops,
+            o->repeat > 1 ? " Every row ran in each of the passes over all rows (--repeat); the row shown is the pass "
+                            "with the median step, 'passes ms' lists every pass's median step." : "");
+    fprintf(f, "| config | mixer | params | shards | step ms | passes ms | × longhorn | tokens/s | GFLOP/step | GFLOP/s | "
+               "MFU %% | peak RSS MB | base MB | planned MB | RSS / planned |\n"
+               "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const cJSON *r;
     cJSON_ArrayForEach(r, b->rows) {
         if (strcmp(str(r, "suite"), "train")) continue;
@@ -892,10 +961,16 @@ static void md_train(FILE *f, const Bench *b) {
         if (!strcmp(cfg, "custom"))
             snprintf(cfg, sizeof cfg, "d%.0f L%.0f ff%.0f T%.0f B%.0f %s", num(r, "d_model"), num(r, "n_layer"),
                      num(r, "d_ff"), num(r, "seq_len"), num(r, "batch"), str(r, "loss"));
-        fprintf(f, "| %s | %s | %.2fM | %.2f | %s | %.0f | %.2f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f |\n", cfg,
-                str(r, "mixer"), num(r, "params") / 1e6, num(r, "step_ms"), rel, num(r, "tokens_per_s"),
-                num(r, "gflop_per_step"), num(r, "gflops"), num(r, "mfu_pct"), num(r, "rss_mb"), num(r, "base_mb"),
-                num(r, "planned_mb"), num(r, "mem_ratio"));
+        char passes[128] = "-";
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(r, "step_ms_passes"), *p;
+        if (cJSON_IsArray(ps)) {
+            size_t n = 0;
+            cJSON_ArrayForEach(p, ps) n += (size_t)snprintf(passes + n, n < sizeof passes ? sizeof passes - n : 0, "%s%.4g", n ? " / " : "", p->valuedouble);
+        }
+        fprintf(f, "| %s | %s | %.2fM | %.0f | %.2f | %s | %s | %.0f | %.2f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f |\n", cfg,
+                str(r, "mixer"), num(r, "params") / 1e6, num(r, "shards"), num(r, "step_ms"), passes, rel,
+                num(r, "tokens_per_s"), num(r, "gflop_per_step"), num(r, "gflops"), num(r, "mfu_pct"), num(r, "rss_mb"),
+                num(r, "base_mb"), num(r, "planned_mb"), num(r, "mem_ratio"));
     }
     fprintf(f, "\n");
 }

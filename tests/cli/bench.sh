@@ -72,6 +72,24 @@ tail -1 "$T/rows.jsonl" | grep -q '"mixer":"gla".*"seq_len":32.*"loss":"lm"' && 
 [ ! -e "$T/bench" ] && ok || bad "--json without --out wrote a results directory"
 grep -q "d16 L1 ff0 T32 B2 lm" "$T/out1" && ok || bad "single-config row not labelled by its sizes"
 
+# ---- --repeat: every train row in each pass, the median pass reported with all passes ----
+if "$E" bench train --quick --mixer attn --repeat 3 --threads 1 --peak-gflops 100 --bw-gbs 10 --out "$T/rep" \
+      >"$T/outr" 2>"$T/errr"; then ok; else bad "--repeat 3: $(tail -3 "$T/errr")"; fi
+/usr/bin/python3 - "$T/rep/bench.jsonl" >"$T/checkr" 2>&1 <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tr = [r for r in rows if r["suite"] == "train"]
+ps = [r for r in rows if r["suite"] == "train-pass"]
+ok = len(tr) == 2 and len(ps) == 6 and all(r["passes"] == 3 and len(r["step_ms_passes"]) == 3 for r in tr)
+for r in tr:
+    mine = sorted(p["step_ms"] for p in ps if p["label"] == r["label"])
+    ok = ok and r["step_ms"] == mine[1] and sorted(r["step_ms_passes"]) == mine
+print("ok" if ok else f"bad: {len(tr)} rows, {len(ps)} pass rows: {tr}")
+EOF
+grep -qx ok "$T/checkr" && ok || bad "--repeat rows: $(cat "$T/checkr")"
+grep -q "(pass 3/3)" "$T/errr" && grep -qF "passes ms" "$T/outr" && ok || bad "--repeat: no pass progress or column"
+expect_fail "bad repeat" "--repeat: must be in" "$E" bench --repeat 0
+
 # ---- bad input: one clear line, non-zero exit ----
 expect_fail "unknown suite" "unknown suite 'frob'" "$E" bench frob
 expect_fail "bad number" "--steps: expected an integer, got 'x'" "$E" bench --steps x
