@@ -62,19 +62,22 @@ static void prep(const real *dt, int H, int h, real a, const uint8_t *flags, siz
 }
 
 /* E[r][c] = exp(G_r − G_c) where c ≤ r in r's segment, else 0 (the exponent is clamped at 0 so that
- * masked entries never overflow); a select, not a branch, so the row vectorises. */
-static inline real decay_mask(const Scratch *s, int r, int c) {
-    real e = rexp(EID_MIN(s->Gc[r] - s->Gc[c], 0));
-    return c <= r && s->seg[c] == s->seg[r] ? e : 0;
+ * masked entries never overflow); a select, not a branch, so the row vectorises. gr, sr: G_r, seg_r. */
+static inline real decay_mask(const real *restrict Gc, const real *restrict seg, real gr, real sr, int r, int c) {
+    real e = rexp(EID_MIN(gr - Gc[c], 0));
+    return c <= r && seg[c] == sr ? e : 0;
 }
 
 /* M = (C·Bᵀ) ⊙ E ⊙ Δ_s from CB (CB kept). */
 static void build_M(const Scratch *s, int L, int Q) {
+    const real *restrict Gc = s->Gc, *restrict seg = s->seg, *restrict dts = s->dts;
     for (int r = 0; r < L; r++) {
         const real *restrict cb = s->CB + (size_t)r * Q;
         real *restrict mr = s->Mm + (size_t)r * Q;
+        const real gr = Gc[r], sr = seg[r];
 #pragma omp simd
-        for (int c = 0; c < L; c++) mr[c] = cb[c] * decay_mask(s, r, c) * s->dts[c];
+        for (int c = 0; c <= r; c++) mr[c] = cb[c] * decay_mask(Gc, seg, gr, sr, r, c) * dts[c];
+        for (int c = r + 1; c < L; c++) mr[c] = 0; /* causal: the upper triangle is 0 */
     }
 }
 
@@ -170,15 +173,18 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                 eid_gemm(0, 1, L, L, P, 1, dY, I, X, ld, 0, s.dM, Q);
                 real *restrict ddq = s.ddq; /* dΔ_q through M, summed over the rows r */
                 memset(ddq, 0, sizeof(real) * L);
+                const real *restrict Gc = s.Gc, *restrict seg = s.seg, *restrict dts = s.dts;
                 for (int r = 0; r < L; r++) {
                     real *restrict dm = s.dM + (size_t)r * Q;
                     const real *restrict cb = s.CB + (size_t)r * Q;
+                    const real gr = Gc[r], sr = seg[r];
 #pragma omp simd
-                    for (int q = 0; q < L; q++) {
-                        real e = decay_mask(&s, r, q), gm = dm[q];
+                    for (int q = 0; q <= r; q++) {
+                        real e = decay_mask(Gc, seg, gr, sr, r, q), gm = dm[q];
                         ddq[q] += gm * cb[q] * e;
-                        dm[q] = gm * e * s.dts[q];
+                        dm[q] = gm * e * dts[q];
                     }
+                    for (int q = r + 1; q < L; q++) dm[q] = 0; /* causal: the upper triangle is 0 */
                 }
                 for (int q = 0; q < L; q++) dd[(size_t)q * H] += ddq[q];
                 eid_gemm(0, 0, L, N, L, 1, s.dM, Q, Bg, ld, 0, dC, HN);
