@@ -577,6 +577,7 @@ typedef struct {
     FILE *jsonl;  /* DIR/bench.jsonl, or NULL */
     int json_fd;  /* --json FILE (O_APPEND), or -1 */
     double t_start, est_done, real_done;
+    cJSON *pass_rows; /* --repeat: rows of the passes so far, until the median pass is emitted */
 } Bench;
 
 /* the rows of a comma list, one callback per mixer (strtok on a copy) */
@@ -777,23 +778,20 @@ static const char *str(const cJSON *row, const char *key);
 /* A row of one pass (--repeat > 1): written to the JSON outputs as suite "train-pass", kept aside;
  * after the last pass the row of the median pass (by step time) is emitted as the row, with every
  * pass's median step in "step_ms_passes". */
-static cJSON *g_pass_rows[4096];
-static int g_n_pass_rows;
 static void emit_pass(Bench *b, cJSON *row, const Job *j) {
     cJSON_AddNumberToObject(row, "pass", j->pass);
     cJSON *raw = cJSON_Duplicate(row, 1);
     cJSON_ReplaceItemInObject(raw, "suite", cJSON_CreateString("train-pass"));
     char *s = cJSON_PrintUnformatted(raw);
-    if (b->jsonl) fprintf(b->jsonl, "%s\n", s), fflush(b->jsonl);
-    if (b->json_fd >= 0) {
-        size_t n = strlen(s);
-        s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
-        if (write(b->json_fd, s, n + 1) != (ssize_t)(n + 1)) fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);
-    }
+    size_t n = strlen(s);
+    s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
+    if (b->jsonl) fputs(s, b->jsonl), fflush(b->jsonl);
+    if (b->json_fd >= 0 && write(b->json_fd, s, n + 1) != (ssize_t)(n + 1))
+        fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);
     free(s);
     cJSON_Delete(raw);
-    if (g_n_pass_rows < (int)(sizeof g_pass_rows / sizeof *g_pass_rows)) g_pass_rows[g_n_pass_rows++] = row;
-    else cJSON_Delete(row);
+    if (!b->pass_rows) b->pass_rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(b->pass_rows, row);
 }
 
 static int by_step_ms(const void *a, const void *b) {
@@ -803,15 +801,15 @@ static int by_step_ms(const void *a, const void *b) {
 
 /* the median pass of each (label, mixer), in first-pass order */
 static void emit_pass_medians(Bench *b) {
-    for (int i = 0; i < g_n_pass_rows; i++) {
-        cJSON *r = g_pass_rows[i];
-        if (!r || num(r, "pass") != 0) continue;
-        cJSON *same[100];
+    if (!b->pass_rows) return;
+    const cJSON *r, *q;
+    cJSON_ArrayForEach(r, b->pass_rows) {
+        if (num(r, "pass") != 0) continue;
+        const cJSON *same[100];
         int n = 0;
-        for (int k = 0; k < g_n_pass_rows && n < 100; k++)
-            if (g_pass_rows[k] && !strcmp(str(g_pass_rows[k], "label"), str(r, "label")) &&
-                !strcmp(str(g_pass_rows[k], "mixer"), str(r, "mixer")))
-                same[n++] = g_pass_rows[k];
+        cJSON_ArrayForEach(q, b->pass_rows)
+            if (n < 100 && !strcmp(str(q, "label"), str(r, "label")) && !strcmp(str(q, "mixer"), str(r, "mixer")))
+                same[n++] = q;
         cJSON *steps = cJSON_CreateArray();
         for (int k = 0; k < n; k++) cJSON_AddItemToArray(steps, cJSON_CreateNumber(num(same[k], "step_ms")));
         qsort(same, (size_t)n, sizeof *same, by_step_ms);
@@ -821,8 +819,8 @@ static void emit_pass_medians(Bench *b) {
         cJSON_AddItemToObject(med, "step_ms_passes", steps);
         emit(b, med);
     }
-    for (int i = 0; i < g_n_pass_rows; i++) cJSON_Delete(g_pass_rows[i]);
-    g_n_pass_rows = 0;
+    cJSON_Delete(b->pass_rows);
+    b->pass_rows = NULL;
 }
 
 static double num(const cJSON *row, const char *key) {
@@ -858,7 +856,7 @@ static void run_jobs(Bench *b) {
         else emit(b, row);
         if (j->passes > 1 && (i + 1 == b->n || b->jobs[i + 1].passes <= 1)) emit_pass_medians(b);
     }
-    if (g_n_pass_rows) emit_pass_medians(b);
+    emit_pass_medians(b);
 }
 
 /* sgemm at 1024³ and the shapes of the models' largest products (M = batch·seq); bandwidth. */
