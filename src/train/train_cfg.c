@@ -64,7 +64,8 @@ typedef struct {
 static const Preset presets[] = {
     /* no weight decay: with 0.1 the last percent came slowly (0.982 after 3000 steps; without, 0.990-0.991
      * at 2750-3000 steps in three unsharded runs). With 2 data-parallel shards (2 threads) a 4000-step
-     * cosine ended at 0.9895 and a 6000-step one reached 0.991 at 5250 (4 min); docs/mqar_mixers.md.
+     * cosine ended at 0.9895 and a 6000-step one reached 0.991 at 5250 (4 min), at the final code at 3500
+     * (2 min 47 s); docs/mqar_mixers.md.
      * Early stop at 0.99 ends it before 6000. */
     {"default", "Longhorn x2, D=128, MQAR L=64 K=4, V=8192 (the first run; a few minutes on 2 cores)", "longhorn,longhorn",
      128, 0, 8192, 64, 4, 64, 6000, 100, 250, 1000, 1e-2, 0.99, 0, NULL, "weight-decay=0"},
