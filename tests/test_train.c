@@ -156,8 +156,9 @@ static void shards_refuse_bad_input(void) {
     lab[3 * L + 2] = 64;
     CHECK(shards_grads(&sh, &bt, &lo) != 0 && strstr(eid_last_error(), "label 64 at position 74 is outside [0, 64)"),
           "bad label: %s", eid_last_error());
-    CHECK(shards_init(&sh, m, 0) != 0 && shards_init(&sh, m, EID_MAX_SHARDS + 1) != 0, "shard counts 0 and 65 refused");
     shards_free(&sh);
+    Shards bad;
+    CHECK(shards_init(&bad, m, 0) != 0 && shards_init(&bad, m, EID_MAX_SHARDS + 1) != 0, "shard counts 0 and 65 refused");
     model_free(m);
     CHECK(shards_divisor(64, 2) == 2 && shards_divisor(15, 2) == 1 && shards_divisor(12, 8) == 6 &&
               shards_divisor(1, 16) == 1 && shards_divisor(16, 1) == 1 && shards_divisor(128, 100) == 64,

@@ -760,8 +760,8 @@ static cJSON *run_child(const Bench *b, const Job *j) {
     return row;
 }
 
-/* a row goes to the collected array, DIR/bench.jsonl and --json FILE (one write per line: append-safe) */
-static void emit(Bench *b, cJSON *row) {
+/* one JSON line to DIR/bench.jsonl and --json FILE (one write per line: append-safe) */
+static void write_row(Bench *b, const cJSON *row) {
     char *s = cJSON_PrintUnformatted(row);
     size_t n = strlen(s);
     s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
@@ -769,6 +769,11 @@ static void emit(Bench *b, cJSON *row) {
     if (b->json_fd >= 0 && write(b->json_fd, s, n + 1) != (ssize_t)(n + 1))
         fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);
     free(s);
+}
+
+/* a row goes to the JSON outputs and to the collected array (the tables) */
+static void emit(Bench *b, cJSON *row) {
+    write_row(b, row);
     cJSON_AddItemToArray(b->rows, row);
 }
 
@@ -782,13 +787,7 @@ static void emit_pass(Bench *b, cJSON *row, const Job *j) {
     cJSON_AddNumberToObject(row, "pass", j->pass);
     cJSON *raw = cJSON_Duplicate(row, 1);
     cJSON_ReplaceItemInObject(raw, "suite", cJSON_CreateString("train-pass"));
-    char *s = cJSON_PrintUnformatted(raw);
-    size_t n = strlen(s);
-    s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
-    if (b->jsonl) fputs(s, b->jsonl), fflush(b->jsonl);
-    if (b->json_fd >= 0 && write(b->json_fd, s, n + 1) != (ssize_t)(n + 1))
-        fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);
-    free(s);
+    write_row(b, raw);
     cJSON_Delete(raw);
     if (!b->pass_rows) b->pass_rows = cJSON_CreateArray();
     cJSON_AddItemToArray(b->pass_rows, row);

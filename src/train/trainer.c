@@ -141,7 +141,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
     long evaluated_at = -1;
     if (shards_plan(&sh, B, L, K) != 0) { rc = -1; goto done; }
     if (!c->quiet) {
-        eid_log("model: %zu parameters, activations %.1f MiB for batch %d x %d", m->n_weights,
+        eid_log("model: %zu parameters, activations (and shard gradients) %.1f MiB for batch %d x %d", m->n_weights,
                 shards_bytes(&sh) / 1048576.0, B, L);
         if (sh.n > 1)
             eid_log("data-parallel: %d shards of %d examples, one thread each (--shards; results depend on the "
