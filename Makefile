@@ -5,7 +5,10 @@ CC      ?= cc
 # if-convert (so not vectorise) loops whose selects guard a division, e.g. softplus = log1p(exp(x)).
 # It changes no results.
 OPT     ?= -O3 -march=native -ffp-contract=fast -fno-trapping-math
-CFLAGS  ?= $(OPT) -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE -g
+CFLAGS  ?= $(OPT) -Wall -Wextra -Wno-unused-parameter -g
+# What the code needs to compile at all: a user's CFLAGS cannot drop these. -MMD -MP: header
+# dependencies are tracked per object (build/**/*.d), so a header change rebuilds what includes it.
+override CFLAGS += -std=c11 -fopenmp -D_GNU_SOURCE -MMD -MP
 BUILD   ?= build
 # OpenBLAS built for OpenMP (Debian: libopenblas-openmp-dev) shares our OpenMP thread pool, so BLAS
 # calls and our own parallel loops never fight over the cores; the pthread build is a fallback.
@@ -51,11 +54,11 @@ deps-check:
 $(BUILD)/eidetic: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h src/kernels/cpu/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/fp64/%.o: %.c $(wildcard src/*/*.h src/kernels/*.h src/kernels/cpu/*.h)
+$(BUILD)/fp64/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -c $< -o $@
 
@@ -76,3 +79,5 @@ bench: all
 
 clean:
 	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

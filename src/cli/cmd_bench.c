@@ -587,7 +587,7 @@ typedef struct {
     for (char *mx##_s = NULL, *mx = strtok_r(mx##_buf, ",", &mx##_s); mx; mx = strtok_r(NULL, ",", &mx##_s))
 
 static Job *job_add(Bench *b, const char *kind, const char *row, const char *label, const char *mixer) {
-    if (b->n == b->cap) b->jobs = realloc(b->jobs, sizeof(Job) * (size_t)(b->cap = b->cap ? 2 * b->cap : 64));
+    if (b->n == b->cap) b->jobs = eid_xrealloc(b->jobs, sizeof(Job) * (size_t)(b->cap = b->cap ? 2 * b->cap : 64));
     Job *j = &b->jobs[b->n++];
     memset(j, 0, sizeof *j);
     snprintf(j->kind, sizeof j->kind, "%s", kind), snprintf(j->row, sizeof j->row, "%s", row);
@@ -741,7 +741,7 @@ static cJSON *run_child(const Bench *b, const Job *j) {
     while ((k = read(fd[0], buf + len, cap - len - 1)) != 0) {
         if (k < 0) { if (errno == EINTR) continue; break; }
         len += (size_t)k;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
+        if (len + 1 == cap) buf = eid_xrealloc(buf, cap *= 2);
     }
     buf[len] = 0;
     close(fd[0]);
@@ -764,7 +764,7 @@ static cJSON *run_child(const Bench *b, const Job *j) {
 static void write_row(Bench *b, const cJSON *row) {
     char *s = cJSON_PrintUnformatted(row);
     size_t n = strlen(s);
-    s = realloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
+    s = eid_xrealloc(s, n + 2), s[n] = '\n', s[n + 1] = 0;
     if (b->jsonl) fputs(s, b->jsonl), fflush(b->jsonl);
     if (b->json_fd >= 0 && write(b->json_fd, s, n + 1) != (ssize_t)(n + 1))
         fprintf(stderr, "bench: warning: short write to %s\n", b->o->json);

@@ -28,7 +28,7 @@ int parse_token_list(const char *s, int **out, int *n, const char *flag) {
             free(v);
             return eid_error("%s: expected a comma list of non-negative token ids, got '%s'", flag, s), -1;
         }
-        if (k == cap) v = realloc(v, sizeof(int) * (cap *= 2));
+        if (k == cap) v = eid_xrealloc(v, sizeof(int) * (cap *= 2));
         v[k++] = (int)x;
         p = end;
         while (*p == ' ') p++;

@@ -47,6 +47,11 @@ void *eid_xcalloc(size_t n, size_t size) {
     if (!p) eid_fatal("out of memory allocating %zu x %zu bytes", n, size);
     return p;
 }
+void *eid_xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) eid_fatal("out of memory growing a buffer to %zu bytes", n);
+    return q;
+}
 void *eid_aligned_alloc(size_t n) {
     size_t sz = EID_CDIV(n ? n : 1, EID_ALIGN) * EID_ALIGN;
     void *p = aligned_alloc(EID_ALIGN, sz);

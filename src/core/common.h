@@ -63,6 +63,7 @@ void eid_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Allocation that never returns NULL (out of memory is fatal: nothing sensible to recover). */
 void *eid_xmalloc(size_t n);
 void *eid_xcalloc(size_t n, size_t size);
+void *eid_xrealloc(void *p, size_t n);
 void *eid_aligned_alloc(size_t n); /* zeroed, EID_ALIGN-aligned */
 char *eid_xstrdup(const char *s);
 

@@ -155,7 +155,7 @@ void st_add(StWriter *w, const char *name, const char *dtype, int ndim, const in
             size_t nbytes) {
     if (w->n == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 64;
-        w->t = realloc(w->t, sizeof *w->t * w->cap);
+        w->t = eid_xrealloc(w->t, sizeof *w->t * w->cap);
         if (!w->t) eid_fatal("out of memory");
     }
     struct StOut *o = &w->t[w->n++];

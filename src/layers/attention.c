@@ -20,7 +20,8 @@
 enum { P_Q, P_K, P_V, P_O, NPARAM };
 enum { X_IN, QR, KR, VV, ATT, LSE, POS, RCOS, RSIN, WORK,     /* forward (kept for backward) */
        D_ATT, D_Q, D_K, D_V, DVEC,                          /* backward scratch */
-       S_Q, S_K, S_V, S_ATT, S_SC };                         /* one-token step */
+       S_Q, S_K, S_V, S_ATT, S_SC, NBUF }; /* one-token step */
+_Static_assert(NBUF <= EID_MAX_BUFS, "attention: more buffers than Layer.buf holds");
 
 typedef struct { int D, H, Hkv, dh, W, cap, chunk; double theta; /* 0: no RoPE */ } Dims;
 

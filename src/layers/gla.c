@@ -23,7 +23,8 @@ enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM, P_QC = NPA
  * outputs before silu; D_CONV [M, C3]: their gradient. Both only when d_conv > 0. */
 enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for backward */
        D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, WORK, D_CONV, /* backward scratch */
-       STEP };                                                      /* one-token step scratch */
+       STEP, NBUF }; /* one-token step scratch */
+_Static_assert(NBUF <= EID_MAX_BUFS, "gla: more buffers than Layer.buf holds");
 
 typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk, K, C3; real tau, scale; } Dims;
 

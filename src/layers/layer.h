@@ -10,26 +10,23 @@
  *   state_size  floats of recurrent state per sequence (constant in T, except full attention)
  *   plan_step   take slices for one-token decoding of nseq sequences
  *   step        y[nseq,D] = layer(x[nseq,D]) advancing state[nseq, state_size]; no allocation
+ *   prefill     a parallel pass over a prompt (after plan(B, T)): y as forward, and state[B, state_size]
+ *               goes from the state it holds on entry (zeros = fresh) to exactly the state `step`
+ *               would have reached token by token (PAD tokens change nothing). NULL: the model steps.
  */
 #ifndef EIDETIC_LAYER_H
 #define EIDETIC_LAYER_H
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/rng.h"
-#include "model/config.h"
-
-enum { FLAG_SEG_START = 1, FLAG_CAUSAL = 2, FLAG_PAD = 4 }; /* per-token flags, layers.md §0.6 */
-
-typedef struct {
-    int B, T;
-    const uint8_t *flags; /* [B*T] or NULL (one segment per row, no padding) */
-} SeqInfo;
+#include "kernels/seq.h"
+#include "layers/layer_cfg.h"
 
 typedef enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM, INIT_NORMAL, INIT_CUSTOM } InitKind;
 
 #define EID_MAX_DIMS 4
 #define EID_MAX_PARAMS 16
-#define EID_MAX_BUFS 24
+#define EID_MAX_BUFS 32
 
 typedef struct {
     char name[64]; /* leaf name under the layer, e.g. "mixer.in_proj.weight" */
@@ -62,6 +59,7 @@ typedef struct {
     size_t (*state_size)(const LayerCfg *c, int D);
     void (*plan_step)(Layer *l, Arena *a, int nseq);
     void (*step)(Layer *l, real *state, const real *x, real *y, int nseq);
+    void (*prefill)(Layer *l, real *state, const real *x, real *y, const SeqInfo *s);
     double (*zoology_state)(const LayerCfg *c, int D, int L); /* tasks.md §1.4 convention, floats */
 } LayerOps;
 
@@ -79,6 +77,8 @@ struct Layer {
 
 const LayerOps *layer_find(const char *name); /* registry.c; NULL if unknown */
 const char *layer_names(void);                /* "longhorn, ..." for messages */
+int layer_count(void);                        /* registered mixers, in registry order */
+const LayerOps *layer_at(int i);              /* 0 <= i < layer_count() */
 extern const LayerOps mlp_ops;                /* the SwiGLU MLP as a layer */
 
 #endif

@@ -21,7 +21,8 @@ _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
-       S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y };                           /* one-token step */
+       S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y, NBUF }; /* one-token step */
+_Static_assert(NBUF <= EID_MAX_BUFS, "longhorn: more buffers than Layer.buf holds");
 
 typedef struct { int D, I, N, K, R, chunk; } Dims;
 static Dims dims(const Layer *l) {

@@ -21,7 +21,8 @@
 enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
 enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, /* forward (WORK: also backward scratch) */
        D_N, D_ZX, D_XBC, D_DLT,                            /* backward */
-       S_ZX, S_XBC, S_DLT, S_Y, S_YG, S_RSTD, S_N };        /* one-token step */
+       S_ZX, S_XBC, S_DLT, S_Y, S_YG, S_RSTD, S_N, NBUF }; /* one-token step */
+_Static_assert(NBUF <= EID_MAX_BUFS, "mamba2: more buffers than Layer.buf holds");
 
 typedef struct { int D, I, H, P, G, N, K, Q, CD, DP; } Dims; /* CD = conv_dim, DP = in_proj rows */
 static Dims dims(const LayerCfg *c, int D) {

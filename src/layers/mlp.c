@@ -7,7 +7,8 @@
 #include "layers/layer.h"
 
 enum { P_GATE, P_UP, P_DOWN, NPARAM };
-enum { X_IN, GATE, UP, H, D_H, D_GATE, D_UP, S_GATE, S_UP, S_H };
+enum { X_IN, GATE, UP, H, D_H, D_GATE, D_UP, S_GATE, S_UP, S_H, NBUF };
+_Static_assert(NBUF <= EID_MAX_BUFS, "mlp: more buffers than Layer.buf holds");
 
 static int mlp_resolve(LayerCfg *c, int D) {
     if (c->d_ff < 0) return eid_error("mlp: d_ff must be >= 0, got %d", c->d_ff), -1;

@@ -1,15 +1,15 @@
 /* registry.c — mixer names → implementations. A new mixer adds one line here.
- * Declarations are weak so that the registry links while a mixer is being written; an absent
- * mixer is simply not offered. */
+ * References are strong: a mixer missing from the build is a link error, never a silently absent
+ * name. */
 #include <string.h>
 #include "layers/layer.h"
 
 extern const LayerOps longhorn_ops;
-extern const LayerOps mamba_ops __attribute__((weak));
-extern const LayerOps mamba2_ops __attribute__((weak));
-extern const LayerOps gla_ops __attribute__((weak));
-extern const LayerOps attn_ops __attribute__((weak));
-extern const LayerOps swa_ops __attribute__((weak));
+extern const LayerOps mamba_ops;
+extern const LayerOps mamba2_ops;
+extern const LayerOps gla_ops;
+extern const LayerOps attn_ops;
+extern const LayerOps swa_ops;
 
 static const LayerOps *const g_mixers[] = {
     &longhorn_ops, &mamba_ops, &mamba2_ops, &gla_ops, &attn_ops, &swa_ops,
@@ -18,7 +18,7 @@ static const LayerOps *const g_mixers[] = {
 
 const LayerOps *layer_find(const char *name) {
     for (int i = 0; i < N_MIXERS; i++)
-        if (g_mixers[i] && strcmp(g_mixers[i]->name, name) == 0) return g_mixers[i];
+        if (strcmp(g_mixers[i]->name, name) == 0) return g_mixers[i];
     return NULL;
 }
 
@@ -26,9 +26,12 @@ const char *layer_names(void) {
     static char buf[256];
     if (!buf[0])
         for (int i = 0; i < N_MIXERS; i++) {
-            if (!g_mixers[i]) continue;
             if (buf[0]) strcat(buf, ", ");
             strcat(buf, g_mixers[i]->name);
         }
     return buf;
 }
+
+int layer_count(void) { return N_MIXERS; }
+
+const LayerOps *layer_at(int i) { return i >= 0 && i < N_MIXERS ? g_mixers[i] : NULL; }

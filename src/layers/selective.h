@@ -3,7 +3,7 @@
 #ifndef EIDETIC_SELECTIVE_H
 #define EIDETIC_SELECTIVE_H
 #include "core/common.h"
-#include "model/config.h"
+#include "layers/layer_cfg.h"
 
 /* Parameters both mixers list first, in this order (their tables must keep it). */
 enum { SEL_IN, SEL_CONV_W, SEL_CONV_B, SEL_X, SEL_DT_W, SEL_DT_B };

@@ -15,7 +15,7 @@ static void add_param(Model *m, int *cap, const char *name, int ndim, const int 
                       int decay, int layer, const Layer *owner, int owner_idx) {
     if (m->nparam == *cap) {
         *cap = *cap ? 2 * *cap : 64;
-        m->param = realloc(m->param, sizeof(ParamEntry) * *cap);
+        m->param = eid_xrealloc(m->param, sizeof(ParamEntry) * *cap);
         if (!m->param) eid_fatal("out of memory");
     }
     ParamEntry *p = &m->param[m->nparam++];

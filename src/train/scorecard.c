@@ -628,7 +628,7 @@ int sc_metrics_read(const char *path, ScMetrics *m) {
         double step = json_num(j, "step", -1), loss = json_num(j, "loss", NAN), acc = json_num(j, "test_acc", NAN);
         cJSON_Delete(j);
         if (step < 0) continue;
-        if (n == cap) st = realloc(st, sizeof(double) * (cap *= 2)), ls = realloc(ls, sizeof(double) * cap);
+        if (n == cap) st = eid_xrealloc(st, sizeof(double) * (cap *= 2)), ls = eid_xrealloc(ls, sizeof(double) * cap);
         st[n] = step, ls[n] = loss, n++;
         m->last_step = (long)step, m->last_loss = loss, m->last_has_test = !isnan(acc);
         if (!isnan(acc)) {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "core/runtime.h"
 #include "kernels/attention.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 void k_attn_positions(const uint8_t *flags, int B, int T, int *pos) {
     for (int b = 0; b < B; b++) {

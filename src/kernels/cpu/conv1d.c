@@ -1,6 +1,6 @@
 /* conv1d.c — causal depthwise convolution (layers.md §0.5), segment-aware. */
 #include "kernels/kernels.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 #define CONV_CB 32 /* channels per task */
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include "core/runtime.h"
 #include "kernels/gla.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 #define GLA_SUB 16 /* secondary (sub-)chunk length */
 

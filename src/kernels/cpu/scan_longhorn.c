@@ -13,7 +13,7 @@
 #include <string.h>
 #include "kernels/kernels.h"
 #include "kernels/cpu/lanes.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 #define SCAN_CB LANE_CB /* channels per block = SIMD lanes (16 fp32 = one AVX-512 vector) */
 

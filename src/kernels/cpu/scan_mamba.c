@@ -17,7 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/mamba.h"
 #include "kernels/cpu/lanes.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 #define CB LANE_CB /* channels per lane-major block = SIMD lanes (16 fp32: one AVX-512 vector) */
 #define MAX_N 256   /* d_state limit (checked by the layer) */

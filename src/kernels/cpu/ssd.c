@@ -16,7 +16,7 @@
 #include <string.h>
 #include "core/runtime.h"
 #include "kernels/ssd.h"
-#include "layers/layer.h"
+#include "kernels/seq.h"
 
 typedef struct {
     real *CB, *Mm, *dM, *Bw, *Cw, *dBw, *dCw, *dS, *Gc, *seg, *dts, *ddq;

@@ -1,0 +1,22 @@
+/* layer_cfg.h — one layer's configuration (type and sizes). Lives with the layers: each layer's
+ * resolve() fills its defaults; the model's config (model/config.h) holds a list of these. */
+#ifndef EIDETIC_LAYER_CFG_H
+#define EIDETIC_LAYER_CFG_H
+
+#define EID_NAME_LEN 16
+
+typedef struct {
+    char mixer[EID_NAME_LEN]; /* "longhorn", ... (layers/registry.c) */
+    int d_ff;                 /* SwiGLU hidden size of this block's MLP; 0 = no MLP */
+    /* mixer size fields; 0 = the mixer's default (filled in by its resolve()) */
+    int expand, d_state, d_conv, dt_rank;
+    int num_heads, num_kv_heads, head_dim, headdim, ngroups, window, gate_low_rank_dim;
+    double expand_k, expand_v;
+    double rope_theta;            /* attention RoPE base (10000) */
+    int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, layers.md §5.2) */
+    double gate_logit_normalizer; /* GLA τ (16) */
+    int max_len;                  /* full attention: decode KV-cache capacity in tokens */
+    int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
+} LayerCfg;
+
+#endif
