@@ -21,14 +21,18 @@ void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C);
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);
 
-/* Causal depthwise conv1d, layers.md §0.5, segment-aware (flags may be NULL).
- * x [B,T,C] stride ldx; w [C,K]; b [C]; y [B,T,C] stride ldy. K ≤ EID_CONV_MAX_K (layers check it). */
+/* Causal depthwise conv1d, docs/layers.md §0.5, segment-aware (flags may be NULL).
+ * x [B,T,C] stride ldx; w [C,K]; b [C]; y [B,T,C] stride ldy. K ≤ EID_CONV_MAX_K (layers check it).
+ * Each row starts from ring0 [B, C, K−1] (its last K−1 inputs, oldest first; NULL = zeros) unless a
+ * SEG_START clears it; PAD tokens are absent (y = 0 there, never an input to a later token).
+ * ring1 [B, C, K−1] (may be NULL, may alias ring0) receives the last K−1 inputs after the row, so
+ * fwd over p1 then over p2 from that ring == fwd over p1‖p2, and the ring is the decode state. */
 #define EID_CONV_MAX_K 16
 void k_conv1d_fwd(const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int B, int T, int C,
-                  int K, const uint8_t *flags);
-/* dx += , dw += , db += ; dy [B,T,C] stride lddy; dx stride lddx. */
+                  int K, const uint8_t *flags, const real *ring0, real *ring1);
+/* dx += , dw += , db += ; dy [B,T,C] stride lddy; dx stride lddx; ring0 as in the forward (no gradient). */
 void k_conv1d_bwd(const real *dy, int lddy, const real *x, int ldx, const real *w, real *dx, int lddx, real *dw,
-                  real *db, int B, int T, int C, int K, const uint8_t *flags);
+                  real *db, int B, int T, int C, int K, const uint8_t *flags, const real *ring0);
 /* One token: ring [nseq, C, K-1] holds the last K-1 inputs; x [nseq, C] stride ldx; y [nseq,C] stride ldy. */
 void k_conv1d_step(real *ring, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int nseq,
                    int C, int K);

@@ -164,7 +164,7 @@ static void short_conv_fwd(const Dims *d, real *const *p, const real *xp, real *
     real *out[3] = {q, k, v};
     qkv_cols(d, off, n);
     for (int i = 0; i < 3; i++) {
-        k_conv1d_fwd(xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, s->B, s->T, n[i], d->K, s->flags);
+        k_conv1d_fwd(xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, s->B, s->T, n[i], d->K, s->flags, NULL, NULL);
         k_silu_fwd(xc + off[i], d->C3, out[i], n[i], M, n[i]);
     }
 }
@@ -217,7 +217,7 @@ static void short_conv_bwd(const Dims *d, real *const *p, real *const *g, const 
                 dyi[(size_t)m * C + c] *= sa * (1 + a * (1 - sa));
             }
         k_conv1d_bwd(dyi, C, xp + off[i], d->C3, p[P_QC + i], dxp + off[i], d->C3, g[P_QC + i], NULL, s->B, s->T, C,
-                     d->K, s->flags);
+                     d->K, s->flags, NULL);
     }
 }
 

@@ -121,7 +121,7 @@ static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     real **b = l->buf, **p = l->p;
     b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
     eid_gemm(0, 1, M, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[XZ], 2 * d.I);
-    k_conv1d_fwd(b[XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[XC], d.I, s->B, s->T, d.I, d.K, s->flags);
+    k_conv1d_fwd(b[XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[XC], d.I, s->B, s->T, d.I, d.K, s->flags, NULL, NULL);
     k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
     eid_gemm(0, 1, M, ldx, d.I, 1, b[U], d.I, p[P_X], d.I, 0, b[XDBL], ldx);
     eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[DTPRE], d.I);

@@ -128,7 +128,7 @@ static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     real **b = l->buf, **p = l->p;
     b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
     eid_gemm(0, 1, M, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[ZX], d.DP);
-    k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags);
+    k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags, NULL, NULL);
     k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
     delta_fwd(&d, b[ZX], p[P_DT_B], b[DLT], M);
     k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
@@ -189,7 +189,7 @@ static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     silu_bwd_inplace(b[D_XBC], b[XC], (size_t)M * d.CD);
     for (int m = 0; m < M; m++) memset(b[D_ZX] + (size_t)m * d.DP + d.I, 0, sizeof(real) * d.CD);
     k_conv1d_bwd(b[D_XBC], d.CD, b[ZX] + d.I, d.DP, p[P_CONV_W], b[D_ZX] + d.I, d.DP, g[P_CONV_W], g[P_CONV_B], s->B,
-                 s->T, d.CD, d.K, s->flags);
+                 s->T, d.CD, d.K, s->flags, NULL);
     /* zx = W_in·x */
     eid_gemm(1, 0, d.DP, d.D, M, 1, b[D_ZX], d.DP, b[X_IN], d.D, 1, g[P_IN], d.D);
     eid_gemm(0, 0, M, d.D, d.DP, 1, b[D_ZX], d.DP, p[P_IN], d.D, 1, dx, d.D);

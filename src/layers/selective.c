@@ -39,7 +39,7 @@ void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, 
     /* xc = conv(x half of xz) */
     for (int m = 0; m < M; m++) memset(a->d_xz + (size_t)m * 2 * I, 0, sizeof(real) * I);
     k_conv1d_bwd(a->d_u, I, a->xz, 2 * I, p[SEL_CONV_W], a->d_xz, 2 * I, g[SEL_CONV_W], g[SEL_CONV_B], a->B, a->T, I,
-                 a->K, a->flags);
+                 a->K, a->flags, NULL);
     /* xz = W_in·x */
     eid_gemm(1, 0, 2 * I, a->D, M, 1, a->d_xz, 2 * I, a->x_in, a->D, 1, g[SEL_IN], a->D);
     eid_gemm(0, 0, M, a->D, 2 * I, 1, a->d_xz, 2 * I, p[SEL_IN], a->D, 1, dx, a->D);
