@@ -1160,7 +1160,7 @@ static int bench_main(BenchOpts *o) {
     int write_dir = o->out_given || !o->json[0];
     char path[1100];
     if (write_dir) {
-        if (sc_mkdirs(o->out) != 0) return -1;
+        if (eid_mkdir_p(o->out) != 0) return -1;
         snprintf(path, sizeof path, "%s/bench.jsonl", o->out);
         if (!(b.jsonl = fopen(path, "w"))) return eid_error("%s: cannot write (%s)", path, strerror(errno)), -1;
     }
@@ -1174,7 +1174,7 @@ static int bench_main(BenchOpts *o) {
     int rc = 0;
     if (write_dir) {
         snprintf(path, sizeof path, "%s/bench.md", o->out);
-        rc = sc_write_atomic(path, text);
+        rc = eid_write_text_atomic(path, text);
         if (rc == 0 && (o->suites & S_SCALING) && !o->no_plots && write_plot(&b) != 0) {
             fprintf(stderr, "bench: warning: %s\n", eid_last_error());
         }

@@ -260,7 +260,7 @@ static void cell_path(const ScOpts *o, const ScCell *c, const char *leaf, char *
 static int cell_done(const ScOpts *o, const ScCell *c) {
     char p[1200];
     cell_path(o, c, "result.json", p, sizeof p);
-    return sc_file_exists(p);
+    return eid_file_exists(p);
 }
 
 static void fmt_duration(double s, char *buf, size_t n) {
@@ -352,7 +352,7 @@ static int run_cell(Ctx *x, const ScCell *c, double cap_s, ScResult *r) {
     cell_path(x->o, c, "", cdir, sizeof cdir);
     snprintf(rundir, sizeof rundir, "%s/run", cdir), snprintf(log, sizeof log, "%s/train.log", cdir);
     snprintf(out, sizeof out, "%s/stdout.txt", cdir);
-    if (sc_remove_tree(rundir) != 0 || sc_mkdirs(cdir) != 0) return -1; /* an interrupted run restarts */
+    if (eid_remove_tree(rundir) != 0 || eid_mkdir_p(cdir) != 0) return -1; /* an interrupted run restarts */
     unlink(log);
     memset(r, 0, sizeof *r);
     int seg = cap_s > 0 ? (c->eval_every > 0 ? c->eval_every : EID_MAX(1, c->steps / 10)) : 0;
@@ -667,7 +667,7 @@ static int lengths_save(const ScOpts *o, const ScCell *c, const double *acc) {
     char *s = cJSON_Print(j), path[1200];
     cJSON_Delete(j);
     cell_path(o, c, "lengths.json", path, sizeof path);
-    int rc = sc_write_atomic(path, s);
+    int rc = eid_write_text_atomic(path, s);
     free(s);
     return rc;
 }
@@ -835,7 +835,7 @@ int cmd_scorecard(int argc, char **argv) {
     }
     char cells[1100];
     snprintf(cells, sizeof cells, "%s/cells", o.out);
-    int rc = sc_mkdirs(cells);
+    int rc = eid_mkdir_p(cells);
     if (rc == 0 && !o.report_only) rc = run_grid(&x);
     if (rc == 0) rc = write_report(&x);
     int pending = 0, avail = 0;

@@ -1,5 +1,6 @@
 /* checkpoint.c — config.json and model.safetensors. */
 #include "io/checkpoint.h"
+#include "io/files.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <errno.h>
@@ -154,7 +155,7 @@ int ckpt_save_model(const Model *m, const char *dir, long step) {
     char path[1024], *js;
     config_to_json(&m->cfg, &js);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = write_file_atomic(path, js, strlen(js));
+    int rc = eid_write_atomic(path, js, strlen(js));
     free(js);
     if (rc) return -1;
     StWriter w;

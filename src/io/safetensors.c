@@ -1,5 +1,6 @@
 /* safetensors.c — see safetensors.h. */
 #include "io/safetensors.h"
+#include "io/files.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -184,55 +185,6 @@ static void writer_free(StWriter *w) {
     memset(w, 0, sizeof *w);
 }
 
-static int fsync_dir_of(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return 0;
-    fsync(fd);
-    close(fd);
-    return 0;
-}
-
-/* Write to PATH.tmp.PID, fsync, rename over PATH, fsync the directory: a crash leaves either the
- * old file or the new one, never a torn one. */
-static int write_chunks_atomic(const char *path, const void *const *parts, const size_t *sizes, int nparts) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return eid_error("%s: cannot create (%s)", tmp, strerror(errno)), -1;
-    for (int i = 0; i < nparts; i++) {
-        const uint8_t *p = parts[i];
-        size_t left = sizes[i];
-        while (left > 0) {
-            ssize_t k = write(fd, p, left);
-            if (k < 0) {
-                if (errno == EINTR) continue;
-                int e = errno;
-                close(fd), unlink(tmp);
-                return eid_error("%s: write failed (%s)", tmp, strerror(e)), -1;
-            }
-            p += k, left -= (size_t)k;
-        }
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return eid_error("%s: fsync/close failed (%s)", tmp, strerror(e)), -1;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return eid_error("%s: rename failed (%s)", path, strerror(e)), -1;
-    }
-    return fsync_dir_of(path);
-}
-
-int write_file_atomic(const char *path, const void *data, size_t n) {
-    const void *parts[1] = {data};
-    size_t sizes[1] = {n};
-    return write_chunks_atomic(path, parts, sizes, 1);
-}
 
 int st_write(StWriter *w, const char *path) {
     cJSON *h = cJSON_CreateObject();
@@ -265,7 +217,7 @@ int st_write(StWriter *w, const char *path) {
     size_t *sizes = eid_xmalloc(sizeof(size_t) * np);
     parts[0] = hdr, sizes[0] = 8 + padded;
     for (int i = 0; i < w->n; i++) parts[i + 1] = w->t[i].data, sizes[i + 1] = w->t[i].nbytes;
-    int rc = write_chunks_atomic(path, parts, sizes, np);
+    int rc = eid_write_parts_atomic(path, parts, sizes, np);
     free(parts), free(sizes), free(hdr);
     writer_free(w);
     return rc;

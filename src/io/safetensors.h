@@ -45,7 +45,4 @@ void st_add_real(StWriter *w, const char *name, int ndim, const int *shape, cons
 void st_meta_set(StWriter *w, const char *key, const char *val);
 int st_write(StWriter *w, const char *path); /* frees the writer's lists either way */
 
-/* Atomic whole-file write used for config.json and others. */
-int write_file_atomic(const char *path, const void *data, size_t n);
-
 #endif

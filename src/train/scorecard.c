@@ -375,63 +375,6 @@ double sc_estimate_seconds(const char *layers, int d_model, int L, int B, int st
 
 /* ---------------------------------------------------------------- files ---- */
 
-int sc_file_exists(const char *path) { return access(path, F_OK) == 0; }
-
-int sc_mkdirs(const char *path) {
-    char buf[1024];
-    if (strlen(path) >= sizeof buf) return eid_error("%s: path too long", path), -1;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char save = *p;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return eid_error("%s: cannot create directory (%s)", buf, strerror(errno)), -1;
-        struct stat st;
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return eid_error("%s: exists and is not a directory", buf), -1;
-        if (!(*p = save)) break;
-    }
-    return 0;
-}
-
-int sc_write_atomic(const char *path, const char *text) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return eid_error("%s: cannot write (%s)", tmp, strerror(errno)), -1;
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w <= 0) {
-            int e = errno;
-            close(fd), unlink(tmp);
-            return eid_error("%s: write failed (%s)", tmp, strerror(e)), -1;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) return unlink(tmp), eid_error("%s: fsync failed", tmp), -1;
-    if (rename(tmp, path) != 0) return unlink(tmp), eid_error("%s: rename failed (%s)", path, strerror(errno)), -1;
-    return 0;
-}
-
-int sc_remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : (eid_error("%s: %s", path, strerror(errno)), -1);
-    if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? 0 : (eid_error("%s: cannot remove (%s)", path, strerror(errno)), -1);
-    DIR *d = opendir(path);
-    if (!d) return eid_error("%s: cannot open (%s)", path, strerror(errno)), -1;
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[1400];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rc = sc_remove_tree(sub);
-    }
-    closedir(d);
-    if (rc == 0 && rmdir(path) != 0) return eid_error("%s: cannot remove (%s)", path, strerror(errno)), -1;
-    return rc;
-}
-
 /* ---------------------------------------------------------------- lock files ---- */
 
 /* Start time of a process (clock ticks since boot, /proc/PID/stat field 22): a pid plus its
@@ -562,7 +505,7 @@ int sc_result_write(const char *path, const ScGrid *g, const ScCell *c, const Sc
     char *t = eid_xmalloc(n + 2);
     memcpy(t, s, n), t[n] = '\n', t[n + 1] = 0;
     free(s);
-    int rc = sc_write_atomic(path, t);
+    int rc = eid_write_text_atomic(path, t);
     free(t);
     return rc;
 }
@@ -712,7 +655,7 @@ int sc_write_csv(const ScReport *r, const char *path) {
                "log2_zoology_bytes,wall_s,cpu_s,train_flags,note\n");
     for (int i = 0; i < r->n; i++) csv_row(f, r, i);
     fclose(f);
-    int rc = sc_write_atomic(path, buf);
+    int rc = eid_write_text_atomic(path, buf);
     free(buf);
     return rc;
 }
@@ -826,7 +769,7 @@ int sc_write_md(const ScReport *r, const char *path, const char *title) {
         for (int m = 0; m < g->n_mixers; m++)
             for (int d = 0; d < g->n_d; d++) md_detail_row(f, r, m, d, t);
     fclose(f);
-    int rc = sc_write_atomic(path, buf);
+    int rc = eid_write_text_atomic(path, buf);
     free(buf);
     return rc;
 }
@@ -952,7 +895,7 @@ static FILE *open_in(const char *dir, const char *name) {
 }
 
 int sc_write_plot_data(const ScReport *r, const char *plots_dir, const char *cells_dir) {
-    if (sc_mkdirs(plots_dir) != 0) return -1;
+    if (eid_mkdir_p(plots_dir) != 0) return -1;
     FILE *vars = open_in(plots_dir, "vars.gp"), *fs = open_in(plots_dir, "state.dat"),
          *fl = open_in(plots_dir, "length.dat"), *fg = open_in(plots_dir, "lengrid.dat");
     int rc = vars && fs && fl && fg ? 0 : -1;

@@ -11,6 +11,7 @@
  *   cells/<id>/lengths.json  accuracy of the run's checkpoint at longer test lengths (MQAR) */
 #ifndef EIDETIC_SCORECARD_H
 #define EIDETIC_SCORECARD_H
+#include "io/files.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,10 +107,6 @@ void sc_cell_cmdline(const ScCell *c, char *out, size_t n);
 double sc_estimate_seconds(const char *layers, int d_model, int L, int B, int steps, int eval_every, int eval_examples);
 
 /* ---- files ---- */
-int sc_mkdirs(const char *path);                                      /* mkdir -p */
-int sc_write_atomic(const char *path, const char *text);              /* tmp + fsync + rename */
-int sc_remove_tree(const char *path);                                 /* rm -r of a run directory */
-int sc_file_exists(const char *path);
 
 /* Lock files: sc_lock_acquire returns 1 when this process now holds PATH, 0 when a live process
  * holds it (*holder = its pid), -1 on an I/O error. A lock whose process is gone (pid dead or
