@@ -2,7 +2,10 @@
  *   finite-difference gradients of every parameter and the input (fp64 build);
  *   full-sequence forward == one-token step loop (with segment resets inside the sequence);
  *   chunk sizes {1, 7, 16, 64} give the same outputs and gradients;
- *   snapshot/restore of the decode state; batch == one sequence at a time.
+ *   snapshot/restore of the decode state; batch == one sequence at a time;
+ *   prefill: prefill(p) then steps == the step loop (outputs and state) at many split points, and
+ *   prefill(p1) then prefill(p2) == prefill(p1‖p2), with segment starts inside (check_prefill);
+ *   PAD tokens are as if removed: outputs, gradients and prefill state (check_pad).
  * A mixer's test file calls layer_suite() with a few configurations. */
 #ifndef EIDETIC_LAYER_HARNESS_H
 #define EIDETIC_LAYER_HARNESS_H
@@ -210,6 +213,185 @@ static void check_chunks(TLayer *t, int B, int T, const uint8_t *flags, const ch
     free(x), free(w), free(y), free(y0), free(dx), free(dx0);
 }
 
+/* Copy tokens [t0, t1) of every row of x [B, T, C] into out [B, t1−t0, C]. */
+static void slice_rows(const real *x, int B, int T, int C, int t0, int t1, real *out) {
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * (t1 - t0) * C, x + ((size_t)b * T + t0) * C, sizeof(real) * (size_t)(t1 - t0) * C);
+}
+static void slice_flags(const uint8_t *f, int B, int T, int t0, int t1, uint8_t *out) {
+    for (int b = 0; b < B; b++) memcpy(out + (size_t)b * (t1 - t0), f + (size_t)b * T + t0, (size_t)(t1 - t0));
+}
+
+/* Run prefill over tokens [t0, t1) of x [B, T, D] from `state` [B, ss] (updated in place); outputs
+ * into y [B, T, D] at the same positions. */
+static void tl_prefill_part(TLayer *t, real *state, const real *x, const uint8_t *flags, int B, int T, int t0, int t1,
+                            real *y) {
+    int D = t->l.D, n = t1 - t0;
+    if (n <= 0) return;
+    real *xs = eid_aligned_alloc((size_t)B * n * D * sizeof(real)), *ys = eid_aligned_alloc((size_t)B * n * D * sizeof(real));
+    uint8_t *fs = flags ? eid_xmalloc((size_t)B * n) : NULL;
+    slice_rows(x, B, T, D, t0, t1, xs);
+    if (flags) slice_flags(flags, B, T, t0, t1, fs);
+    SeqInfo s = {B, n, fs};
+    tl_plan(t, B, n);
+    t->l.ops->prefill(&t->l, state, xs, ys, &s);
+    for (int b = 0; b < B; b++)
+        memcpy(y + ((size_t)b * T + t0) * D, ys + (size_t)b * n * D, sizeof(real) * (size_t)n * D);
+    free(xs), free(ys), free(fs);
+}
+
+/* The step loop over B sequences at once (state zeroed at SEG_START per sequence, PAD skipped by
+ * the caller's construction: rows here carry no PAD); states after each token t kept in
+ * st_all [T+1][B·ss] (st_all[0] = zeros). */
+static void step_reference(TLayer *t, const real *x, const uint8_t *flags, int B, int T, real *ys, real *st_all) {
+    int D = t->l.D;
+    size_t ss = t->l.ops->state_size(&t->cfg, D);
+    tl_plan_step(t, 1);
+    memset(st_all, 0, sizeof(real) * (size_t)B * ss);
+    for (int tt = 0; tt < T; tt++) {
+        real *prev = st_all + (size_t)tt * B * ss, *cur = st_all + (size_t)(tt + 1) * B * ss;
+        memcpy(cur, prev, sizeof(real) * (size_t)B * ss);
+        for (int b = 0; b < B; b++) {
+            size_t i = (size_t)b * T + tt;
+            if (flags && (flags[i] & FLAG_SEG_START)) memset(cur + (size_t)b * ss, 0, sizeof(real) * ss);
+            t->l.ops->step(&t->l, cur + (size_t)b * ss, x + i * D, ys + i * D, 1);
+        }
+    }
+}
+
+/* prefill(p) from a zero state then one-token steps == the step loop, in outputs and in state, for
+ * splits at 0, 1, chunk boundaries, the middle, T−1 and T; prefill(p1) then prefill(p2) ==
+ * prefill(p1‖p2) == the step loop. */
+static void check_prefill(TLayer *t, int B, int T, const uint8_t *flags, double tol, const char *tag) {
+    const char *name = t->l.ops->name;
+    if (!t->l.ops->prefill) { CHECK(0, "%s %s: no prefill", name, tag); return; }
+    int D = t->l.D;
+    size_t n = (size_t)B * T * D, ss = t->l.ops->state_size(&t->cfg, D), sb = (size_t)B * ss + 1;
+    Rng r;
+    rng_init(&r, 21, 0);
+    real *x = eid_aligned_alloc(n * sizeof(real)), *yref = eid_aligned_alloc(n * sizeof(real));
+    real *y = eid_aligned_alloc(n * sizeof(real)), *st_all = eid_aligned_alloc((size_t)(T + 1) * sb * sizeof(real));
+    real *state = eid_aligned_alloc(sb * sizeof(real));
+    rand_fill(x, n, &r, 1);
+    step_reference(t, x, flags, B, T, yref, st_all);
+    int c = t->cfg.chunk > 0 ? t->cfg.chunk : 64;
+    int splits[] = {0, 1, 5, 7, 8, 16, 17, c - 1, c, c + 1, T / 2, T - 1, T};
+    double worst_y = 0, worst_s = 0, worst_two = 0;
+    for (int k = 0; k < (int)(sizeof splits / sizeof splits[0]); k++) {
+        int p = splits[k];
+        if (p < 0 || p > T) continue;
+        memset(state, 0, sb * sizeof(real));
+        memset(y, 0, n * sizeof(real));
+        tl_prefill_part(t, state, x, flags, B, T, 0, p, y);
+        if (ss) worst_s = fmax(worst_s, t_rel_err(state, st_all + (size_t)p * B * ss, (size_t)B * ss, 1e-3));
+        tl_plan_step(t, 1); /* the suffix by steps from the prefilled state */
+        for (int tt = p; tt < T; tt++)
+            for (int b = 0; b < B; b++) {
+                size_t i = (size_t)b * T + tt;
+                if (flags && (flags[i] & FLAG_SEG_START)) memset(state + (size_t)b * ss, 0, sizeof(real) * ss);
+                t->l.ops->step(&t->l, state + (size_t)b * ss, x + i * D, y + i * D, 1);
+            }
+        worst_y = fmax(worst_y, t_rel_err(y, yref, n, 1e-3));
+        /* two prefills: [0, p) then [p, T) */
+        memset(state, 0, sb * sizeof(real));
+        memset(y, 0, n * sizeof(real));
+        tl_prefill_part(t, state, x, flags, B, T, 0, p, y);
+        tl_prefill_part(t, state, x, flags, B, T, p, T, y);
+        worst_two = fmax(worst_two, t_rel_err(y, yref, n, 1e-3));
+        if (ss) worst_two = fmax(worst_two, t_rel_err(state, st_all + (size_t)T * B * ss, (size_t)B * ss, 1e-3));
+    }
+    CHECK(worst_y < tol, "%s %s: prefill then steps vs the step loop: outputs rel err %.3g", name, tag, worst_y);
+    CHECK(worst_s < tol, "%s %s: prefill state vs the step loop's state rel err %.3g", name, tag, worst_s);
+    CHECK(worst_two < tol, "%s %s: prefill(p1) then prefill(p2) vs the step loop rel err %.3g", name, tag, worst_two);
+    free(x), free(yref), free(y), free(st_all), free(state);
+}
+
+/* PAD tokens are as if removed (docs/layers.md §0.6): rows with PAD tokens inserted (leading,
+ * inside, consecutive, trailing) give, at the real tokens, the outputs, parameter gradients and input
+ * gradients of the same rows without them; the input gradient at PAD is zero; prefill leaves the
+ * same state. The loss weights are zero at PAD positions (no label there). */
+static void check_pad(TLayer *t, int B, int Tc, double tol, const char *tag) {
+    const char *name = t->l.ops->name;
+    int D = t->l.D, T = Tc + 6;
+    size_t nc = (size_t)B * Tc * D, np = (size_t)B * T * D;
+    Rng r;
+    rng_init(&r, 33, 0);
+    uint8_t *fc = eid_xcalloc((size_t)B * Tc, 1), *fp = eid_xcalloc((size_t)B * T, 1);
+    int *map = eid_xmalloc(sizeof(int) * (size_t)B * T); /* padded position → compact position or −1 */
+    for (int b = 0; b < B; b++) {
+        int pads[6] = {b % 2 ? 0 : 1, 2, 3, Tc / 2 + 4, T - 2, T - 1}; /* row 1 starts with a PAD */
+        int cpos = 0;
+        for (int tt = 0; tt < T; tt++) {
+            int is_pad = 0;
+            for (int k = 0; k < 6; k++) is_pad |= pads[k] == tt;
+            if (cpos == Tc) is_pad = 1;
+            map[(size_t)b * T + tt] = is_pad ? -1 : cpos;
+            if (is_pad) fp[(size_t)b * T + tt] = FLAG_PAD;
+            else {
+                uint8_t f = FLAG_CAUSAL | (cpos == 0 || (b == 1 && cpos == Tc / 2) ? FLAG_SEG_START : 0);
+                fc[(size_t)b * Tc + cpos] = fp[(size_t)b * T + tt] = f;
+                cpos++;
+            }
+        }
+    }
+    real *xc = eid_aligned_alloc(nc * sizeof(real)), *xp = eid_aligned_alloc(np * sizeof(real));
+    real *wc = eid_aligned_alloc(nc * sizeof(real)), *wp = eid_aligned_alloc(np * sizeof(real));
+    real *yc = eid_aligned_alloc(nc * sizeof(real)), *yp = eid_aligned_alloc(np * sizeof(real));
+    real *dxc = eid_aligned_alloc(nc * sizeof(real)), *dxp = eid_aligned_alloc(np * sizeof(real));
+    rand_fill(xc, nc, &r, 1), rand_fill(wc, nc, &r, 1), rand_fill(xp, np, &r, 3); /* PAD inputs: garbage */
+    for (int b = 0; b < B; b++)
+        for (int tt = 0; tt < T; tt++) {
+            int m = map[(size_t)b * T + tt];
+            real *xd = xp + ((size_t)b * T + tt) * D, *wd = wp + ((size_t)b * T + tt) * D;
+            if (m >= 0) memcpy(xd, xc + ((size_t)b * Tc + m) * D, sizeof(real) * D),
+                        memcpy(wd, wc + ((size_t)b * Tc + m) * D, sizeof(real) * D);
+            else memset(wd, 0, sizeof(real) * D);
+        }
+    real *g0[EID_MAX_PARAMS];
+    SeqInfo sc = {B, Tc, fc}, sp = {B, T, fp};
+    tl_plan(t, B, Tc);
+    for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
+    t->l.ops->forward(&t->l, xc, yc, &sc);
+    t->l.ops->backward(&t->l, wc, dxc, &sc);
+    for (int i = 0; i < t->l.nparam; i++) {
+        g0[i] = eid_aligned_alloc(t->numel[i] * sizeof(real));
+        memcpy(g0[i], t->l.g[i], t->numel[i] * sizeof(real));
+        memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
+    }
+    tl_plan(t, B, T);
+    t->l.ops->forward(&t->l, xp, yp, &sp);
+    t->l.ops->backward(&t->l, wp, dxp, &sp);
+    double ey = 0, edx = 0, epad = 0, eg = 0;
+    for (int b = 0; b < B; b++)
+        for (int tt = 0; tt < T; tt++) {
+            int m = map[(size_t)b * T + tt];
+            const real *yy = yp + ((size_t)b * T + tt) * D, *dd = dxp + ((size_t)b * T + tt) * D;
+            if (m < 0) {
+                for (int j = 0; j < D; j++) epad = fmax(epad, fabs((double)dd[j]));
+                continue;
+            }
+            ey = fmax(ey, t_rel_err(yy, yc + ((size_t)b * Tc + m) * D, D, 1e-3));
+            edx = fmax(edx, t_rel_err(dd, dxc + ((size_t)b * Tc + m) * D, D, 1e-3));
+        }
+    for (int i = 0; i < t->l.nparam; i++) eg = fmax(eg, t_rel_err(t->l.g[i], g0[i], t->numel[i], 1e-6)), free(g0[i]);
+    CHECK(ey < tol, "%s %s: outputs with PAD tokens vs without rel err %.3g", name, tag, ey);
+    CHECK(edx < tol, "%s %s: input gradients with PAD tokens vs without rel err %.3g", name, tag, edx);
+    CHECK(epad == 0, "%s %s: input gradient at PAD positions is %.3g, not 0", name, tag, epad);
+    CHECK(eg < tol, "%s %s: parameter gradients with PAD tokens vs without rel err %.3g", name, tag, eg);
+    if (t->l.ops->prefill) {
+        size_t ss = t->l.ops->state_size(&t->cfg, D), sb = (size_t)B * ss + 1;
+        real *s1 = eid_aligned_alloc(sb * sizeof(real)), *s2 = eid_aligned_alloc(sb * sizeof(real));
+        tl_plan(t, B, Tc);
+        t->l.ops->prefill(&t->l, s1, xc, yc, &sc);
+        tl_plan(t, B, T);
+        t->l.ops->prefill(&t->l, s2, xp, yp, &sp);
+        double es = ss ? t_rel_err(s2, s1, (size_t)B * ss, 1e-3) : 0;
+        CHECK(es < tol, "%s %s: prefill state with PAD tokens vs without rel err %.3g", name, tag, es);
+        free(s1), free(s2);
+    }
+    free(fc), free(fp), free(map), free(xc), free(xp), free(wc), free(wp), free(yc), free(yp), free(dxc), free(dxp);
+}
+
 /* Flags for B rows of length T: a second segment starting at `at` in row 1. */
 static uint8_t *make_flags(int B, int T, int at) {
     uint8_t *f = eid_xcalloc((size_t)B * T, 1);
@@ -232,6 +414,12 @@ static inline void layer_suite(const char *mixer, LayerCfg cfg, int D) {
     check_step_equivalence(&t, 2, 37, f2, 1e-10, "T=37 with a segment reset");
     check_chunks(&t, 2, 37, NULL, "T=37");
     check_chunks(&t, 2, 37, f2, "T=37 with a segment reset");
+    /* Until every layer has its prefill and PAD handling (issue #10), layers opt in here. */
+    if (ops->prefill) {
+        check_prefill(&t, 2, 37, NULL, 1e-10, "T=37");
+        check_prefill(&t, 2, 37, f2, 1e-10, "T=37 with a segment reset");
+        check_pad(&t, 2, 29, 1e-10, "T=29");
+    }
     free(flags), free(f2);
     tl_free(&t);
 }

@@ -1,0 +1,35 @@
+/* test_kernels.c — every k_* kernel against a naive reference on random shapes (the model is
+ * ggml's test-backend-ops): a second backend is checked kernel by kernel with this same file.
+ * Each kernel family has its checks in tests/kernels/kt_<family>.h; this file runs them all. */
+#include "core/rng.h"
+#include "core/runtime.h"
+#include "kernels/kernels.h"
+#include "kernels/seq.h"
+#include "testutil.h"
+
+static void kt_fill(real *x, size_t n, Rng *r, double scale) {
+    for (size_t i = 0; i < n; i++) x[i] = (real)(scale * rng_normal(r));
+}
+static real *kt_alloc(size_t n) { return eid_aligned_alloc((n ? n : 1) * sizeof(real)); }
+
+/* Random flags for B rows of T tokens: SEG_START at row starts and now and then inside, PAD with
+ * probability p_pad (never on a row's first token when `first_real`), CAUSAL elsewhere. */
+static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
+    uint8_t *f = eid_xcalloc((size_t)B * T, 1);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            uint8_t v = FLAG_CAUSAL;
+            if (t == 0 || rng_uniform(r) < p_seg) v |= FLAG_SEG_START;
+            if (t > 0 && rng_uniform(r) < p_pad) v = FLAG_PAD;
+            f[(size_t)b * T + t] = v;
+        }
+    return f;
+}
+
+#include "kernels/kt_conv.h"
+
+int main(void) {
+    eid_runtime_init(NULL, 0, 0);
+    kt_conv();
+    return t_summary("test_kernels");
+}
