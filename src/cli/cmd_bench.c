@@ -22,12 +22,14 @@
 #include "cli/cli.h"
 #include "core/rng.h"
 #include "core/runtime.h"
+#include "data/source.h"
 #include "model/model.h"
 #include "tasks/task.h"
 #include "train/optim.h"
 #include "train/scorecard.h"
 #include "train/shards.h"
 #include "train/train_cfg.h"
+#include "train/trainer.h"
 
 enum { S_PEAK = 1, S_TRAIN = 2, S_DECODE = 4, S_SCALING = 8, S_ALL = 15 };
 #define ALL_MIXERS "longhorn,mamba,mamba2,gla,attn,swa"
@@ -226,11 +228,12 @@ static int bench_model(const BenchOpts *o, const char *mixer, ModelCfg *mc) {
 
 /* ------------------------------------------------------------- train child ---- */
 
-/* Synthetic batches, made before timing: MQAR from the task generator (labels only at the K query
- * rows) or an LM stream (uniform random tokens, label = next token every label_every positions). */
+/* Synthetic batches, made before timing: MQAR from the task's data source (labels only at the K
+ * query rows, with its flags, as the trainer reads it) or an LM stream (uniform random tokens, label = next token every label_every positions). */
 #define N_BATCH 2
 typedef struct {
     int *tokens, *labels; /* [N_BATCH][B*T] */
+    uint8_t *flags;       /* [N_BATCH][B*T] or NULL (the LM stream: one segment per row, all CAUSAL) */
     int max_labels;       /* per batch */
     size_t bytes;
 } BenchData;
@@ -240,14 +243,18 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     size_t n = (size_t)B * T;
     d->tokens = eid_xmalloc(sizeof(int) * n * N_BATCH), d->labels = eid_xmalloc(sizeof(int) * n * N_BATCH);
     d->bytes = 2 * sizeof(int) * n * N_BATCH;
+    d->flags = NULL;
     if (!strcmp(o->loss, "mqar")) {
         TaskCfg t;
         memset(&t, 0, sizeof t);
         snprintf(t.name, sizeof t.name, "mqar");
         t.vocab_size = o->vocab, t.seq_len = T, t.kv_pairs = o->kv_pairs;
         if (task_resolve(&t) != 0) return -1;
+        DataSource src;
+        source_task_init(&src, &t, 7, 0);
+        d->flags = eid_xmalloc(n * N_BATCH), d->bytes += n * N_BATCH;
         for (int k = 0; k < N_BATCH; k++)
-            task_batch(&t, 7, STREAM_TRAIN, (uint64_t)k * B, 0, B, d->tokens + k * n, d->labels + k * n);
+            if (source_next(&src, B, d->tokens + k * n, d->labels + k * n, d->flags + k * n) != 0) return -1;
         d->max_labels = B * task_labels_per_example(&t);
         return 0;
     }
@@ -268,14 +275,11 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     return 0;
 }
 
-/* One training step exactly as trainer.c takes it: gradients (data-parallel shards), clip, AdamW. */
-static double train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
-    Model *m = sh->rep[0];
-    LossOut lo;
-    if (shards_grads(sh, b, &lo) != 0) eid_fatal("bench: %s", eid_last_error());
-    double gn = grad_norm(m), scale = gn > oc->grad_clip ? oc->grad_clip / gn : 1;
-    adamw_step(opt, m, oc, lr_at(oc, step), scale);
-    return lo.loss;
+/* One training step: the trainer's own (train/trainer.h: shards, gradient sum, norm, clip, AdamW). */
+static double bench_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
+    StepOut so;
+    if (train_step(sh, opt, oc, step, b, 0, NULL, NULL, &so) < 0) eid_fatal("bench: %s", eid_last_error());
+    return so.loss;
 }
 
 static void row_common(cJSON *j, const BenchOpts *o, const Model *m) {
@@ -320,7 +324,7 @@ static int child_train(const BenchOpts *o) {
                    .grad_clip = 1.0, .warmup = 0, .total_steps = 100000};
     size_t n = (size_t)B * T;
     Batch bt[N_BATCH];
-    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, NULL, B, T, 0};
+    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, d.flags ? d.flags + k * n : NULL, B, T, 0};
     /* warm-up: 2 steps, or 1 when a step takes over a second; the gemm count of the last one is
      * the step's matrix work (the same every step) */
     long step = 0;
@@ -328,14 +332,14 @@ static int child_train(const BenchOpts *o) {
     double tw = eid_now();
     for (int w = 0; w < 2 && (w == 0 || eid_now() - tw < 1.0); w++, step++) {
         eid_gemm_flops_reset();
-        train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
+        bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         flops = eid_gemm_flops();
     }
     int warm = (int)step, cap = 10000, ns = 0;
     double *t = eid_xmalloc(sizeof(double) * cap), loss = 0, t0 = eid_now();
     while (ns < cap && (ns < o->steps || eid_now() - t0 < o->min_time)) {
         double s = eid_now();
-        loss = train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
+        loss = bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         t[ns++] = eid_now() - s, step++;
     }
     double lo = t[0], hi = t[0];
@@ -374,7 +378,7 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "mem_ratio", rss / planned);
     cJSON_AddNumberToObject(j, "loss_value", loss);
     row_print(j);
-    free(t), free(d.tokens), free(d.labels);
+    free(t), free(d.tokens), free(d.labels), free(d.flags);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
