@@ -77,7 +77,7 @@ int task_labels_per_example(const TaskCfg *t);         /* upper bound over both 
 int task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels);
 /* The per-token flags (kernels/seq.h) of a row of L tokens whose first n are real: SEG_START on the
  * first token (one example per row), CAUSAL on every real token (no task has a bidirectional
- * prompt: all-CAUSAL is the safe default of docs/layers.md §8.1), PAD alone on the padding. */
+ * prompt: all-CAUSAL is the safe default, docs/design.md "Data sources"), PAD alone on the padding. */
 void task_flags(int n, int L, uint8_t *flags);
 /* B consecutive examples starting at `index` (parallel); with wrap > 0 example indices cycle
  * modulo wrap (a finite training set). flags[B*L] (task_flags per row) may be NULL. */
