@@ -27,7 +27,7 @@ CPPFLAGS += -Isrc $(BLAS_CFLAGS) $(CJSON_CFLAGS)
 LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
 
 LIB_SRC := $(wildcard src/core/*.c src/kernels/cpu/*.c src/layers/*.c src/model/*.c \
-                      src/train/*.c src/tasks/*.c src/io/*.c)
+                      src/train/*.c src/tasks/*.c src/data/*.c src/io/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
 

@@ -169,8 +169,10 @@ static void check_resolve(void) {
           c2.num_heads, c2.head_dim);
     LayerCfg c3 = {.mixer = "attn"};
     CHECK(attn_ops.resolve(&c3, 192) == 0 && c3.num_heads == 3 && c3.head_dim == 64, "attn defaults at D=192");
-    LayerCfg bad1 = {.mixer = "swa"};
-    CHECK(swa_ops.resolve(&bad1, 8) != 0 && strstr(eid_last_error(), "window"), "swa without a window must fail");
+    LayerCfg sw = {.mixer = "swa"}; /* no window: the documented default W = 64 (docs/design.md) */
+    CHECK(swa_ops.resolve(&sw, 8) == 0 && sw.window == 64, "swa without a window: window %d, want the default 64", sw.window);
+    LayerCfg bad1 = {.mixer = "swa", .window = -3};
+    CHECK(swa_ops.resolve(&bad1, 8) != 0 && strstr(eid_last_error(), "window"), "swa with a negative window must fail");
     LayerCfg bad2 = {.mixer = "attn", .num_heads = 4, .num_kv_heads = 3};
     CHECK(attn_ops.resolve(&bad2, 8) != 0 && strstr(eid_last_error(), "num_kv_heads"), "Hkv not dividing H must fail");
     LayerCfg bad3 = {.mixer = "attn", .num_heads = 2, .head_dim = 3};

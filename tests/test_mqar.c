@@ -51,9 +51,9 @@ static void generator(void) {
     CHECK(memcmp(in, in2, sizeof in) != 0, "different seeds must differ");
     /* batch == examples one by one, and wrap cycles a finite training set */
     int bin[3 * 64], blab[3 * 64];
-    task_batch(&t, 1, STREAM_TRAIN, 6, 0, 3, bin, blab);
+    task_batch(&t, 1, STREAM_TRAIN, 6, 0, 3, bin, blab, NULL);
     CHECK(!memcmp(bin + 64, in, sizeof in), "task_batch must equal task_example");
-    task_batch(&t, 1, STREAM_TRAIN, 9, 8, 3, bin, blab); /* indices 9,10,11 mod 8 = 1,2,3 */
+    task_batch(&t, 1, STREAM_TRAIN, 9, 8, 3, bin, blab, NULL); /* indices 9,10,11 mod 8 = 1,2,3 */
     task_example(&t, 1, STREAM_TRAIN, 1, in2, lab2);
     CHECK(!memcmp(bin, in2, sizeof in2), "wrap must cycle example indices");
     /* test stream: no example equal to any of the first train examples (disjoint streams) */

@@ -12,7 +12,7 @@ static void overfit_one_batch(const char *layers) {
     task_resolve(&t);
     const int B = 4, L = 16;
     int in[B * L], lab[B * L];
-    task_batch(&t, 1, STREAM_TRAIN, 0, 0, B, in, lab);
+    task_batch(&t, 1, STREAM_TRAIN, 0, 0, B, in, lab, NULL);
     Model *m = tiny_model(layers, 64, 16, 0, 1, 0, 3);
     OptimCfg oc = {.lr = 1e-2, .min_lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .total_steps = 300};
     AdamW o;
@@ -70,7 +70,7 @@ static void decay_mask(void) {
 static void shard_batch(int *in, int *lab, int B, int L) {
     TaskCfg t = {.name = "mqar", .vocab_size = 64, .seq_len = L, .kv_pairs = 3};
     task_resolve(&t);
-    task_batch(&t, 5, STREAM_TRAIN, 0, 0, B, in, lab);
+    task_batch(&t, 5, STREAM_TRAIN, 0, 0, B, in, lab, NULL);
     for (int b = 0; b < B; b++) /* example b keeps b % 3 + 1 of its labels */
         for (int i = 0, kept = 0; i < L; i++)
             if (lab[b * L + i] != -100 && kept++ >= b % 3 + 1) lab[b * L + i] = -100;

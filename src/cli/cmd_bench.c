@@ -22,15 +22,32 @@
 #include "cli/cli.h"
 #include "core/rng.h"
 #include "core/runtime.h"
+#include "data/source.h"
 #include "model/model.h"
 #include "tasks/task.h"
 #include "train/optim.h"
 #include "train/scorecard.h"
 #include "train/shards.h"
 #include "train/train_cfg.h"
+#include "train/trainer.h"
 
 enum { S_PEAK = 1, S_TRAIN = 2, S_DECODE = 4, S_SCALING = 8, S_ALL = 15 };
-#define ALL_MIXERS "longhorn,mamba,mamba2,gla,attn,swa"
+/* Mixer lists come from the registry (layers/registry.c): a new mixer is benchmarked without
+ * touching this file. ALL_MIXERS: every one; DECODE_MIXERS: those whose decode state does not grow
+ * with the context (no KV cache: LOPT_MAX_LEN unset). */
+static const char *registry_mixers(unsigned without) {
+    static char buf[2][256];
+    char *b = buf[without != 0];
+    b[0] = 0;
+    for (int i = 0; i < layer_count(); i++)
+        if (!(layer_at(i)->options & without)) {
+            size_t k = strlen(b);
+            snprintf(b + k, sizeof buf[0] - k, "%s%s", k ? "," : "", layer_at(i)->name);
+        }
+    return b;
+}
+#define ALL_MIXERS registry_mixers(0)
+#define DECODE_MIXERS registry_mixers(LOPT_MAX_LEN)
 #define UNSET INT_MIN /* a flag not given */
 
 typedef struct {
@@ -59,7 +76,7 @@ static const OptDesc bench_opts[] = {
     O("out", OPT_STR, out, "tables, JSON rows and plots go to DIR (default bench/results; with --json only FILE)"),
     O("json", OPT_STR, json, "append one JSON object per measured row to FILE"),
     O("no-plots", OPT_FLAG, no_plots, "no gnuplot plot of the scaling suite"),
-    O("mixer", OPT_STR, mixers, "comma list of mixers for every suite (default all six; decode: mamba,longhorn)"),
+    O("mixer", OPT_STR, mixers, "comma list of mixers for every suite (default every registered mixer; decode: those without a growing KV cache)"),
     O("d-model", OPT_INT, d_model, "train: one configuration of width D (flags not given: config A at d_model 128)"),
     O("n-layer", OPT_INT, n_layer, "train: layers"),
     O("d-ff", OPT_INT, d_ff, "train: SwiGLU MLP hidden size (0 = no MLP)"),
@@ -94,7 +111,7 @@ static void bench_help(void) {
            "            planned memory, per mixer, for config A (d_model 128 and 256, 2 layers, seq 256, batch\n"
            "            16, MQAR loss) and config B (d_model 512, 4 layers + SwiGLU, seq 1024, batch 4, LM loss)\n"
            "  decode    one-token step latency and tokens/s at batch 1 and 16, 24 layers x d_model 768\n"
-           "            (mamba, longhorn), against the bandwidth bound\n"
+           "            (the mixers whose state does not grow with the context), against the bandwidth bound\n"
            "  scaling   per-token train and decode cost at sequence lengths 256..16384 (table + plot)\n"
            "  all       all of the above\n\noptions:\n");
     for (int i = 0; i < n_bench_opts; i++) {
@@ -218,19 +235,21 @@ static int bench_model(const BenchOpts *o, const char *mixer, ModelCfg *mc) {
     }
     if (modelcfg_set_layers(mc, list, o->d_ff) != 0) return -1;
     for (int i = 0; i < mc->n_layer; i++) {
-        if (!strcmp(mixer, "swa")) mc->layer[i].window = o->window;
-        if (!strcmp(mixer, "attn")) mc->layer[i].max_len = EID_MAX(2048, o->context);
+        unsigned opt = layer_find(mc->layer[i].mixer)->options; /* the options the mixer declares */
+        if (opt & LOPT_WINDOW) mc->layer[i].window = o->window;
+        if (opt & LOPT_MAX_LEN) mc->layer[i].max_len = EID_MAX(2048, o->context);
     }
     return modelcfg_resolve(mc);
 }
 
 /* ------------------------------------------------------------- train child ---- */
 
-/* Synthetic batches, made before timing: MQAR from the task generator (labels only at the K query
- * rows) or an LM stream (uniform random tokens, label = next token every label_every positions). */
+/* Synthetic batches, made before timing: MQAR from the task's data source (labels only at the K
+ * query rows, with its flags, as the trainer reads it) or an LM stream (uniform random tokens, label = next token every label_every positions). */
 #define N_BATCH 2
 typedef struct {
     int *tokens, *labels; /* [N_BATCH][B*T] */
+    uint8_t *flags;       /* [N_BATCH][B*T] or NULL (the LM stream: one segment per row, all CAUSAL) */
     int max_labels;       /* per batch */
     size_t bytes;
 } BenchData;
@@ -240,14 +259,18 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     size_t n = (size_t)B * T;
     d->tokens = eid_xmalloc(sizeof(int) * n * N_BATCH), d->labels = eid_xmalloc(sizeof(int) * n * N_BATCH);
     d->bytes = 2 * sizeof(int) * n * N_BATCH;
+    d->flags = NULL;
     if (!strcmp(o->loss, "mqar")) {
         TaskCfg t;
         memset(&t, 0, sizeof t);
         snprintf(t.name, sizeof t.name, "mqar");
         t.vocab_size = o->vocab, t.seq_len = T, t.kv_pairs = o->kv_pairs;
         if (task_resolve(&t) != 0) return -1;
+        DataSource src;
+        source_task_init(&src, &t, 7, 0);
+        d->flags = eid_xmalloc(n * N_BATCH), d->bytes += n * N_BATCH;
         for (int k = 0; k < N_BATCH; k++)
-            task_batch(&t, 7, STREAM_TRAIN, (uint64_t)k * B, 0, B, d->tokens + k * n, d->labels + k * n);
+            if (source_next(&src, B, d->tokens + k * n, d->labels + k * n, d->flags + k * n) != 0) return -1;
         d->max_labels = B * task_labels_per_example(&t);
         return 0;
     }
@@ -268,14 +291,11 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     return 0;
 }
 
-/* One training step exactly as trainer.c takes it: gradients (data-parallel shards), clip, AdamW. */
-static double train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
-    Model *m = sh->rep[0];
-    LossOut lo;
-    if (shards_grads(sh, b, &lo) != 0) eid_fatal("bench: %s", eid_last_error());
-    double gn = grad_norm(m), scale = gn > oc->grad_clip ? oc->grad_clip / gn : 1;
-    adamw_step(opt, m, oc, lr_at(oc, step), scale);
-    return lo.loss;
+/* One training step: the trainer's own (train/trainer.h: shards, gradient sum, norm, clip, AdamW). */
+static double bench_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
+    StepOut so;
+    if (train_step(sh, opt, oc, step, b, 0, NULL, NULL, &so) < 0) eid_fatal("bench: %s", eid_last_error());
+    return so.loss;
 }
 
 static void row_common(cJSON *j, const BenchOpts *o, const Model *m) {
@@ -289,7 +309,7 @@ static void row_common(cJSON *j, const BenchOpts *o, const Model *m) {
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "threads", eid_threads());
     cJSON_AddNumberToObject(j, "params", (double)m->n_weights);
-    if (!strcmp(m->cfg.layer[0].mixer, "swa")) cJSON_AddNumberToObject(j, "window", m->cfg.layer[0].window);
+    if (m->cfg.layer[0].window > 0) cJSON_AddNumberToObject(j, "window", m->cfg.layer[0].window);
 }
 
 static void row_print(cJSON *j) {
@@ -320,7 +340,7 @@ static int child_train(const BenchOpts *o) {
                    .grad_clip = 1.0, .warmup = 0, .total_steps = 100000};
     size_t n = (size_t)B * T;
     Batch bt[N_BATCH];
-    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, NULL, B, T, 0};
+    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, d.flags ? d.flags + k * n : NULL, B, T, 0};
     /* warm-up: 2 steps, or 1 when a step takes over a second; the gemm count of the last one is
      * the step's matrix work (the same every step) */
     long step = 0;
@@ -328,14 +348,14 @@ static int child_train(const BenchOpts *o) {
     double tw = eid_now();
     for (int w = 0; w < 2 && (w == 0 || eid_now() - tw < 1.0); w++, step++) {
         eid_gemm_flops_reset();
-        train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
+        bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         flops = eid_gemm_flops();
     }
     int warm = (int)step, cap = 10000, ns = 0;
     double *t = eid_xmalloc(sizeof(double) * cap), loss = 0, t0 = eid_now();
     while (ns < cap && (ns < o->steps || eid_now() - t0 < o->min_time)) {
         double s = eid_now();
-        loss = train_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
+        loss = bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
         t[ns++] = eid_now() - s, step++;
     }
     double lo = t[0], hi = t[0];
@@ -374,7 +394,7 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "mem_ratio", rss / planned);
     cJSON_AddNumberToObject(j, "loss_value", loss);
     row_print(j);
-    free(t), free(d.tokens), free(d.labels);
+    free(t), free(d.tokens), free(d.labels), free(d.flags);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
@@ -600,7 +620,8 @@ static Job *job_add(Bench *b, const char *kind, const char *row, const char *lab
  * the weights, attention's T² terms), decoding at the bandwidth, plus process start-up. */
 static double job_estimate(const Job *j, double peak, double bw) {
     double D = j->d_model, P = j->n_layer * (6 * D * D + 3 * D * j->d_ff), V = j->vocab;
-    int attn = !strcmp(j->mixer, "attn"), swa = !strcmp(j->mixer, "swa");
+    const LayerOps *lo = layer_find(j->mixer);
+    int attn = lo && (lo->options & LOPT_MAX_LEN), swa = lo && (lo->options & LOPT_WINDOW);
     double rate = EID_MAX(peak, 10) * 1e9 / 3, bwr = EID_MAX(bw, 1) * 1e9;
     double init = (P + V * D) * 2e-8 + 0.1;
     if (!strcmp(j->kind, "train")) {
@@ -653,7 +674,7 @@ static void jobs_train(Bench *b) {
 static void jobs_decode(Bench *b) {
     BenchOpts *o = b->o;
     int D = o->quick ? 64 : 768, L = o->quick ? 2 : 24, batches[2] = {1, o->quick ? 4 : 16};
-    FOR_MIXERS(o->mixers[0] ? o->mixers : "mamba,longhorn", mx)
+    FOR_MIXERS(o->mixers[0] ? o->mixers : DECODE_MIXERS, mx)
         for (int k = 0; k < 2; k++) {
             char label[48];
             snprintf(label, sizeof label, "%dx d%d", L, D);
@@ -911,7 +932,7 @@ static void md_peak(FILE *f, const Bench *b) {
                "the denominator of the decoding bound.\n\n", o->peak_gflops, o->bw_gbs);
 }
 
-/* a row of the same suite, label and mixer "longhorn", for the "x longhorn" ratio */
+/* a row of the same suite, label and mixer, for the "x <first registered mixer>" ratio */
 static const cJSON *find_row(const Bench *b, const char *suite, const char *label, const char *mixer, int batch) {
     const cJSON *r;
     cJSON_ArrayForEach(r, b->rows)
@@ -944,13 +965,14 @@ static void md_train(FILE *f, const Bench *b) {
             o->window, o->peak_gflops,
             o->repeat > 1 ? " Every row ran in each of the passes over all rows (--repeat); the row shown is the pass "
                             "with the median step, 'passes ms' lists every pass's median step." : "");
-    fprintf(f, "| config | mixer | params | shards | step ms | passes ms | × longhorn | tokens/s | GFLOP/step | GFLOP/s | "
+    const char *ref = layer_at(0)->name; /* the ratio column's reference: the first registered mixer */
+    fprintf(f, "| config | mixer | params | shards | step ms | passes ms | × %s | tokens/s | GFLOP/step | GFLOP/s | "
                "MFU %% | peak RSS MB | base MB | planned MB | RSS / planned |\n"
-               "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+               "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", ref);
     const cJSON *r;
     cJSON_ArrayForEach(r, b->rows) {
         if (strcmp(str(r, "suite"), "train")) continue;
-        const cJSON *lh = find_row(b, "train", str(r, "label"), "longhorn", -1);
+        const cJSON *lh = find_row(b, "train", str(r, "label"), ref, -1);
         char rel[32] = "";
         if (lh) snprintf(rel, sizeof rel, "%.2f", num(r, "step_ms") / num(lh, "step_ms"));
         char cfg[96];

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include "cli/cli.h"
 #include "core/common.h"
+#include "layers/layer.h"
 #include "train/scorecard.h"
 
 typedef struct {
@@ -55,7 +56,7 @@ static void scorecard_help(void) {
         "(state.png/svg: accuracy vs Zoology state size with published points; length.png/svg: accuracy\n"
         "vs sequence length; loss_N.png/svg: loss curves). See docs/scorecard.md.\n\n"
         "grids:\n"
-        "  --quick                  (default) 6 mixers, d_model 64, MQAR/copy/phonebook/selcopy, 2 lrs, short\n"
+        "  --quick                  (default) every registered mixer, d_model 64, MQAR/copy/phonebook/selcopy, 2 lrs, short\n"
         "                           runs; <= 20 min on 2 cores (per-run budgets from --max-minutes 18)\n"
         "  --full                   Zoology-like: d_model 64,128,256; lrs 1e-4,4.6e-4,2.2e-3,1e-2; MQAR\n"
         "                           (64,4),(128,8),(256,16) + copy, phonebook, selcopy; 3000 steps (days)\n"
@@ -67,7 +68,7 @@ static void scorecard_help(void) {
         "training flags of every run:\n"
         "  --steps N                steps of every run (wins over a task's own --steps)\n"
         "  --batch N, --eval-every N, --eval-examples N, --target-acc X, --seed N\n"
-        "  --swa-window N           window of swa layers (quick 16, full 64)\n"
+        "  --swa-window N           window of sliding-window layers (quick 16, full 64)\n"
         "  --train-flags 'FLAGS'    more `eidetic train` flags for every run\n"
         "running:\n"
         "  --out DIR                scorecard directory (default runs/scorecard)\n"
@@ -99,7 +100,7 @@ static int grid_quick(ScOpts *o) {
     ScGrid *g = &o->g;
     g->steps = 300, g->batch = 64, g->eval_every = 100, g->eval_examples = 500, g->swa_window = 16;
     o->max_minutes = 18;
-    return set_axes(g, "longhorn,mamba,mamba2,gla,attn,swa", "64",
+    return set_axes(g, sc_all_mixers(), "64",
                     "mqar --seq-len 64 --kv-pairs 4 --steps 500;"
                     "copy --vocab 30 --seq-len 32 --min-len 4 --max-len 12;"
                     "phonebook --vocab 96 --first-names 32 --surnames 32 --min-len 4 --max-len 6 --max-queries 2 "
@@ -114,7 +115,7 @@ static int grid_full(ScOpts *o) {
     ScGrid *g = &o->g;
     g->steps = 3000, g->batch = 64, g->eval_every = 250, g->eval_examples = 1000, g->swa_window = 64;
     o->max_minutes = 0;
-    return set_axes(g, "longhorn,mamba,mamba2,gla,attn,swa", "64,128,256",
+    return set_axes(g, sc_all_mixers(), "64,128,256",
                     "mqar --seq-len 64 --kv-pairs 4; mqar --seq-len 128 --kv-pairs 8; mqar --seq-len 256 --kv-pairs 16;"
                     "copy --vocab 30 --seq-len 48 --min-len 5 --max-len 20;"
                     "phonebook --vocab 544 --min-len 20 --max-len 60 --max-queries 8 --digits 6 --seq-len 900;"
@@ -540,7 +541,7 @@ static int user_task_error(const ScOpts *o, const ScCell *c) {
 static int check_train_flags(const ScOpts *o) {
     if (!o->g.train_flags[0]) return 0;
     ScGrid g = o->g;
-    sc_parse_mixers(&g, "longhorn", "--mixers");
+    sc_parse_mixers(&g, layer_at(0)->name, "--mixers"); /* any mixer: the first registered */
     g.n_tasks = 1, g.tasks[0] = (ScTask){"mqar", "", "mqar"};
     g.n_d = 1, g.n_lrs = 1, g.steps_override = 0;
     ScCell *c;

@@ -73,8 +73,11 @@ static int attn_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
+/* swa without a window gets SWA_DEFAULT_WINDOW keys (docs/design.md "Options belong to layers") */
+#define SWA_DEFAULT_WINDOW 64
 static int swa_resolve(LayerCfg *c, int D) {
     if (resolve_common(c, D, "swa") != 0) return -1;
+    if (!c->window) c->window = SWA_DEFAULT_WINDOW;
     if (c->window < 1 || c->window > (1 << 24))
         return eid_error("swa: window must be in [1, 16777216] (keys a query sees, itself included), got %d", c->window), -1;
     return 0;
@@ -196,6 +199,7 @@ const LayerOps attn_ops = {
     .plan_step = attn_plan_step,
     .step = attn_step,
     .zoology_state = attn_zoology_state,
+    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_MAX_LEN,
 };
 
 const LayerOps swa_ops = {
@@ -209,4 +213,5 @@ const LayerOps swa_ops = {
     .plan_step = attn_plan_step,
     .step = attn_step,
     .zoology_state = swa_zoology_state,
+    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_WINDOW,
 };

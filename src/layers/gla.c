@@ -351,4 +351,5 @@ const LayerOps gla_ops = {
     .plan_step = gla_plan_step,
     .step = gla_step,
     .zoology_state = gla_zoology_state,
+    .options = LOPT_HEADS | LOPT_CHUNK | LOPT_D_CONV,
 };

@@ -48,6 +48,23 @@ static inline void param_spec(ParamSpec *p, const char *prefix, const char *leaf
 
 typedef struct Layer Layer;
 
+/* The model-level options (train flags) a layer reads, declared in LayerOps.options: train_cfg
+ * routes each flag only to the layers that declare it, and tools ask the same bits, so no code
+ * outside src/layers/ routes by mixer name. A flag left at 0 keeps the layer's default, filled in
+ * by its resolve(). */
+enum {
+    LOPT_D_STATE = 1 << 0,  /* --d-state: recurrent state size N per channel / head */
+    LOPT_EXPAND = 1 << 1,   /* --expand: inner width factor E */
+    LOPT_HEADS = 1 << 2,    /* --num-heads */
+    LOPT_KV_HEADS = 1 << 3, /* --num-kv-heads (grouped-query attention) */
+    LOPT_HEADDIM = 1 << 4,  /* --headdim (Mamba-2 head dimension P) */
+    LOPT_WINDOW = 1 << 5,   /* --window: sliding-window length W */
+    LOPT_CHUNK = 1 << 6,    /* --chunk: scan / chunked-form / attention block length */
+    LOPT_D_CONV = 1 << 7,   /* --d-conv: short causal conv width */
+    LOPT_ROPE = 1 << 8,     /* --no-rope: the layer applies RoPE and can go without */
+    LOPT_MAX_LEN = 1 << 9,  /* decode context capacity (full attention's KV cache, max_len) */
+};
+
 typedef struct {
     const char *name;
     int (*resolve)(LayerCfg *c, int D);                              /* defaults + validation */
@@ -61,6 +78,7 @@ typedef struct {
     void (*step)(Layer *l, real *state, const real *x, real *y, int nseq);
     void (*prefill)(Layer *l, real *state, const real *x, real *y, const SeqInfo *s);
     double (*zoology_state)(const LayerCfg *c, int D, int L); /* tasks.md §1.4 convention, floats */
+    unsigned options; /* LOPT_* bits: the model options this layer reads */
 } LayerOps;
 
 struct Layer {

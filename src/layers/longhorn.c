@@ -192,4 +192,5 @@ const LayerOps longhorn_ops = {
     .plan_step = lh_plan_step,
     .step = lh_step,
     .zoology_state = lh_zoology_state,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
 };

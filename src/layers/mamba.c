@@ -218,4 +218,5 @@ const LayerOps mamba_ops = {
     .plan_step = mb_plan_step,
     .step = mb_step,
     .zoology_state = mb_zoology_state,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
 };

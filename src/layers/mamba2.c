@@ -240,4 +240,5 @@ const LayerOps mamba2_ops = {
     .plan_step = m2_plan_step,
     .step = m2_step,
     .zoology_state = m2_zoology_state,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_HEADDIM | LOPT_CHUNK | LOPT_D_CONV,
 };

@@ -92,4 +92,5 @@ const LayerOps mlp_ops = {
     .plan_step = mlp_plan_step,
     .step = mlp_step,
     .zoology_state = mlp_zoology_state,
+    .options = 0,
 };

@@ -61,7 +61,7 @@ static int unique_ngram(Rng *r, const int *x, int n, int g, int lim) {
     return nc ? cand[rng_below(r, (uint64_t)nc)] : -1;
 }
 
-static void copy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int copy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int A = t->alphabet, DOLLAR = A, BAR = A + 1, DOT = A + 2, PAD = A + 3, k = kind_of(t);
     int g = t->ngram, la = t->answer_len, n, x[4096], s[8192 + 16], len = 0, ans = 0, at = 0;
     uint8_t mask[8192 + 16];
@@ -89,8 +89,8 @@ static void copy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) 
         for (int i = at + g; i < (la ? at + g + la : n); i++) s[len++] = x[i];
     s[len++] = DOT;
     for (int i = 0; i < len; i++) mask[i] = i >= ans;
-    shift_labels(s, mask, len, t->seq_len, PAD, in, lab);
     (void)test;
+    return shift_labels(s, mask, len, t->seq_len, PAD, in, lab);
 }
 
 static void copy_scale(TaskCfg *t, double ratio) {

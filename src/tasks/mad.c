@@ -30,7 +30,7 @@ static int recall_resolve(TaskCfg *t) {
 }
 static int all_labels(const TaskCfg *t) { return t->seq_len; }
 
-static void recall_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int recall_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int ns = t->vocab_size - t->noise_vocab, nk = ns / 2, nv = ns - nk, n = t->seq_len + 1, np = n / 2;
     int *x = eid_xmalloc(sizeof(int) * (2 * n + 2 * nk)), *y = x + n, *map = y + n, *shown = map + nk;
     int n_shown = 0, len = 0, forced = (int)rng_below(r, (uint64_t)(np - 1 > 0 ? np - 1 : 1));
@@ -52,6 +52,7 @@ static void recall_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab
     else
         for (int p = 0; p < t->seq_len; p++) in[p] = x[p], lab[p] = y[p + 1];
     free(x);
+    return t->seq_len; /* n = seq_len + 1: the row is full */
 }
 
 const TaskOps task_mad_recall = {"mad-recall", "MAD in-context recall (§7): --seq-len = L-1 (odd), vocab V; train full "
@@ -80,7 +81,7 @@ static int fuzzy_resolve(TaskCfg *t) {
     return 0;
 }
 
-static void fuzzy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int fuzzy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int L = t->seq_len, mm = t->motif, ns = t->vocab_size - 1, nk = ns / 2, PADT = t->vocab_size - 1, len = 0, nmap = 0;
     int *x = eid_xmalloc(sizeof(int) * 4 * (L + 1)), *y = x + (L + 1), *xs = y + (L + 1), *ys = xs + (L + 1);
     Motif *map = eid_xmalloc(sizeof(Motif) * (L + 1)), probe;
@@ -115,6 +116,7 @@ static void fuzzy_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab)
     else
         for (int p = 0; p < L; p++) in[p] = xs[p], lab[p] = ys[p + 1];
     free(x), free(map);
+    return L; /* left padding is part of MAD's input format (real tokens), not PAD */
 }
 
 const TaskOps task_mad_fuzzy = {"mad-fuzzy", "MAD fuzzy in-context recall (§7): --seq-len = L, --motif 3 (pad V-1); "
@@ -134,7 +136,7 @@ static int madsel_resolve(TaskCfg *t) {
 }
 static int madsel_labels(const TaskCfg *t) { return t->num_tokens; }
 
-static void madsel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int madsel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int V = t->vocab_size, M = t->num_tokens, L = t->seq_len, nb = L - 2 * M - 1, BLANK = V - 2, len = 0;
     int *before = eid_xcalloc((size_t)M, sizeof(int)), *data = eid_xmalloc(sizeof(int) * M);
     for (int i = 0; i < M; i++) data[i] = (int)rng_below(r, (uint64_t)(V - 2));
@@ -148,6 +150,7 @@ static void madsel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab
     for (int i = 0; i < M; i++) lab[len] = data[i], in[len++] = BLANK;
     free(before), free(data);
     (void)test;
+    return len; /* = L */
 }
 
 const TaskOps task_mad_selcopy = {"mad-selcopy", "MAD selective copying (§7): --seq-len = L, --num-tokens 16; score: "
@@ -168,11 +171,12 @@ static int comp_resolve(TaskCfg *t) {
 }
 static int half_labels(const TaskCfg *t) { return t->seq_len / 2; }
 
-static void comp_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int comp_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int n = t->seq_len / 2, V = t->vocab_size;
     for (int i = 0; i < n; i++) in[i] = (int)rng_below(r, (uint64_t)(V - 1)), lab[i] = -100;
     for (int i = 0; i < n; i++) in[n + i] = V - 1, lab[n + i] = in[i];
     (void)test;
+    return 2 * n;
 }
 
 const TaskOps task_mad_compress = {"mad-compress", "MAD compression, adapted to a tied LM head (§7, OURS): seq_len/2 "
@@ -189,7 +193,7 @@ static int mem_resolve(TaskCfg *t) {
     return 0;
 }
 
-static void mem_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int mem_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int ns = t->vocab_size - 1, nk = ns / 2, nv = ns - nk;
     int *vals = eid_xmalloc(sizeof(int) * nv);
     Rng g; /* the fixed map: a Fisher–Yates shuffle of the values, key i → vals[i] */
@@ -206,6 +210,7 @@ static void mem_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     }
     free(vals);
     (void)test;
+    return t->seq_len;
 }
 
 const TaskOps task_mad_memorize = {"mad-memorize", "MAD memorization of a fixed map (§7): --seq-len = L (even), vocab "

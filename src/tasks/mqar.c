@@ -79,8 +79,9 @@ static int mqar_resolve(TaskCfg *t) {
     return mqar_check(t->vocab_size, t->seq_len, t->kv_pairs, t->num_passes, t->power_a);
 }
 static int mqar_labels(const TaskCfg *t) { return t->kv_pairs; }
-static void mqar_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int mqar_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     mqar_generate(r, t->vocab_size, t->seq_len, t->kv_pairs, t->num_passes, t->power_a, t->random_non_queries, in, lab);
+    return t->seq_len;
 }
 /* §10 / §1.8: K grows with L (K = L/16 stays L/16) */
 static void mqar_scale(TaskCfg *t, double ratio) { t->kv_pairs = EID_MAX(1, (int)lround(t->kv_pairs * ratio)); }
@@ -148,7 +149,7 @@ static int mix_labels(const TaskCfg *t) {
 }
 /* Pick a mixture entry with probability ∝ N (the Zoology dataset sizes), generate it at its own
  * length, pad with unlabelled zeros to seq_len. */
-static void mix_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int mix_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     long total = 0;
     for (int i = 0; i < t->n_mix; i++) total += t->mix_N[i];
     long u = (long)rng_below(r, (uint64_t)total);
@@ -157,6 +158,7 @@ static void mix_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int Ls = t->mix_L[s];
     mqar_generate(r, t->vocab_size, Ls, t->mix_K[s], t->num_passes, t->power_a, t->random_non_queries, in, lab);
     for (int p = Ls; p < t->seq_len; p++) in[p] = 0, lab[p] = -100;
+    return Ls; /* the zeros after it are PAD */
 }
 
 const TaskOps task_mqar_mix = {"mqar-mix", "MQAR Protocol B (§1.6): train on a (L,K) mixture padded to the longest, "

@@ -48,7 +48,7 @@ static int pk_resolve(TaskCfg *t) {
 }
 static int pk_labels(const TaskCfg *t) { return t->full_lm ? t->seq_len : t->digits + 1; }
 
-static void pk_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int pk_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int H = haystack_len(t), N = t->needles, m = t->digits, F0 = KEY0 + t->key_vocab, nf = t->vocab_size - F0;
     int pattern = !strcmp(t->format, "pattern"), n = t->seq_len + 1, len = 0, f = 0;
     int *x = eid_xmalloc(sizeof(int) * (n + 2 * N + (size_t)N * m)), *key = x + n, *pos = key + N, *num = pos + N;
@@ -72,8 +72,9 @@ static void pk_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     x[len++] = EOS;
     if (len != n) eid_fatal("passkey: built %d tokens, expected %d", len, n);
     for (int i = 0; i < n; i++) mask[i] = (t->full_lm && !test) || i >= target;
-    shift_labels(x, mask, n, t->seq_len, 0, in, lab);
+    int used = shift_labels(x, mask, n, t->seq_len, 0, in, lab);
     free(x), free(mask);
+    return used;
 }
 
 const TaskOps task_passkey = {"passkey", "synthetic passkey retrieval (§9.3): 1 needle in a pattern haystack; --digits "

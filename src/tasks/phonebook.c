@@ -73,7 +73,7 @@ static int query_block(int *x, const int *first, const int *sur, const int *qi, 
     return n;
 }
 
-static void pb_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int pb_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int m = t->digits, F = t->first_names, S = t->surnames, fmt = fmt_of(t);
     int E = rng_range(r, t->min_len, t->max_len), q = rng_range(r, t->min_queries, t->max_queries);
     int n_tok = pb_tokens(t, E, q);
@@ -104,8 +104,9 @@ static void pb_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     if (fmt != SINGLE) x[n++] = EOS;
     if (n != n_tok) eid_fatal("phonebook: built %d tokens, expected %d", n, n_tok);
     for (int i = 0; i < n; i++) mask[i] = (t->full_lm && !test) || i >= target;
-    shift_labels(x, mask, n, t->seq_len, PAD, in, lab);
+    int used = shift_labels(x, mask, n, t->seq_len, PAD, in, lab);
     free(pair), free(mask);
+    return used;
 }
 
 static void pb_scale(TaskCfg *t, double ratio) {

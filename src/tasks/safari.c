@@ -20,7 +20,7 @@ static int sel_resolve(TaskCfg *t) {
 }
 static int sel_labels(const TaskCfg *t) { return t->num_tokens; }
 
-static void sel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int sel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int A = t->vocab_size, M = t->num_tokens, n = t->seq_len - M; /* n = L + M positions hold the data */
     uint8_t *used = eid_xcalloc((size_t)n, 1);
     for (int j = n - M; j < n; j++) { /* Floyd: a uniform M-subset of {0..n−1} */
@@ -35,6 +35,7 @@ static void sel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     for (int p = n; p < t->seq_len; p++) in[p] = A - 1;
     free(used);
     (void)test;
+    return t->seq_len;
 }
 
 const TaskOps task_selcopy = {"selcopy", "selective copying (Mamba §4.1.1, tasks.md §4): --num-tokens M, "
@@ -52,7 +53,7 @@ static int ind_resolve(TaskCfg *t) {
 }
 static int full_or_last(const TaskCfg *t) { return t->seq_len; }
 
-static void ind_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int ind_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int V = t->vocab_size, L = t->seq_len - 1, ARROW = V - 2;
     int *x = eid_xmalloc(sizeof(int) * (L + 2));
     for (int i = 0; i < L; i++) x[i] = (int)rng_below(r, (uint64_t)(V - 2));
@@ -60,10 +61,11 @@ static void ind_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int p = (int)rng_below(r, (uint64_t)(L - 2));
     x[p] = ARROW;
     x[L + 1] = x[p + 1];
-    shift_labels(x, NULL, L + 2, t->seq_len, 0, in, lab);
+    int used = shift_labels(x, NULL, L + 2, t->seq_len, 0, in, lab);
     if (test)
         for (int i = 0; i < t->seq_len - 1; i++) lab[i] = -100;
     free(x);
+    return used;
 }
 
 const TaskOps task_induction = {"induction", "induction heads (Mamba §4.1.2, tasks.md §5): --seq-len = L + 1, "
@@ -81,7 +83,7 @@ static int assoc_resolve(TaskCfg *t) {
     return 0;
 }
 
-static void assoc_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
+static int assoc_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     int V = t->vocab_size, nk = (V - 2) / 2, nv = V - 2 - nk, P = (t->seq_len - 2) / 2, ARROW = V - 2;
     int *map = eid_xmalloc(sizeof(int) * (2 * nk + 2 * P + 3)), *shown = map + nk, *x = shown + nk;
     int n_shown = 0;
@@ -94,10 +96,11 @@ static void assoc_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab)
     int k = (int)rng_below(r, (uint64_t)nk);
     if (map[k] < 0) k = shown[rng_below(r, (uint64_t)n_shown)]; /* allow_dot = False */
     x[2 * P] = ARROW, x[2 * P + 1] = k, x[2 * P + 2] = map[k];
-    shift_labels(x, NULL, 2 * P + 3, t->seq_len, 0, in, lab);
+    int used = shift_labels(x, NULL, 2 * P + 3, t->seq_len, 0, in, lab);
     if (test)
         for (int i = 0; i < t->seq_len - 1; i++) lab[i] = -100;
     free(map);
+    return used;
 }
 
 const TaskOps task_assoc = {"assoc", "H3 single-query associative recall (tasks.md §6): --seq-len = L + 2 (even); "

@@ -59,19 +59,25 @@ int task_resolve(TaskCfg *t) {
 
 int task_labels_per_example(const TaskCfg *t) { return ops_of(t)->labels(t); }
 
-void task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels) {
+int task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels) {
     Rng r;
     rng_init(&r, rng_derive(rng_derive(seed, 0x5EED0000u + (uint64_t)stream), index), 0);
-    ops_of(t)->example(t, &r, stream != STREAM_TRAIN, inputs, labels);
+    return ops_of(t)->example(t, &r, stream != STREAM_TRAIN, inputs, labels);
+}
+
+void task_flags(int n, int L, uint8_t *flags) {
+    for (int p = 0; p < L; p++) flags[p] = p < n ? FLAG_CAUSAL : FLAG_PAD;
+    if (n > 0) flags[0] |= FLAG_SEG_START;
 }
 
 void task_batch(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, uint64_t wrap, int B, int *inputs,
-                int *labels) {
+                int *labels, uint8_t *flags) {
     int L = t->seq_len;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         uint64_t j = wrap ? (index + b) % wrap : index + b;
-        task_example(t, seed, stream, j, inputs + (size_t)b * L, labels + (size_t)b * L);
+        int n = task_example(t, seed, stream, j, inputs + (size_t)b * L, labels + (size_t)b * L);
+        if (flags) task_flags(n, L, flags + (size_t)b * L);
     }
 }
 

@@ -14,6 +14,7 @@
 #ifndef EIDETIC_TASK_H
 #define EIDETIC_TASK_H
 #include <stdint.h>
+#include "kernels/seq.h"
 
 #define TASK_MAX_SLICES 8
 #define TASK_NAMES                                                                                                  \
@@ -71,12 +72,17 @@ typedef enum {
 
 int task_resolve(TaskCfg *t);                          /* defaults + validation; -1 + eid_error naming the flag */
 int task_labels_per_example(const TaskCfg *t);         /* upper bound over both streams, for planning */
-/* One example: inputs[L], labels[L] (−100 = no label). */
-void task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels);
+/* One example: inputs[L], labels[L] (−100 = no label). Returns n, the real tokens of the row:
+ * positions [n, L) are right-padding (the task's pad token, no label). */
+int task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels);
+/* The per-token flags (kernels/seq.h) of a row of L tokens whose first n are real: SEG_START on the
+ * first token (one example per row), CAUSAL on every real token (no task has a bidirectional
+ * prompt: all-CAUSAL is the safe default, docs/design.md "Data sources"), PAD alone on the padding. */
+void task_flags(int n, int L, uint8_t *flags);
 /* B consecutive examples starting at `index` (parallel); with wrap > 0 example indices cycle
- * modulo wrap (a finite training set). */
+ * modulo wrap (a finite training set). flags[B*L] (task_flags per row) may be NULL. */
 void task_batch(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, uint64_t wrap, int B, int *inputs,
-                int *labels);
+                int *labels, uint8_t *flags);
 
 ScoreKind task_score_kind(const TaskCfg *t);
 const char *task_score_name(const TaskCfg *t);        /* "string accuracy (exact match)", ... */

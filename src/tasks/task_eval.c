@@ -4,6 +4,7 @@
 #include "tasks/task_eval.h"
 #include <stdlib.h>
 #include <string.h>
+#include "data/source.h"
 
 typedef struct {
     double score, frac, exact, digit_tf, loss;
@@ -83,19 +84,22 @@ static int eval_stream(Model *m, const TaskCfg *t, uint64_t seed, int stream, in
     if (batch > n) batch = n;
     if (model_plan(m, batch, L, batch * K) != 0) return -1;
     int *in = eid_xmalloc(sizeof(int) * batch * L), *lab = eid_xmalloc(sizeof(int) * batch * L);
-    uint8_t *cap = eid_xmalloc((size_t)batch * L);
+    uint8_t *cap = eid_xmalloc((size_t)batch * L), *fl = eid_xmalloc((size_t)batch * L);
+    DataSource src;
+    source_task_init(&src, t, seed, 0);
     double *dacc = eid_xmalloc(sizeof(double) * batch);
     for (long i = 0; i < n; i += batch) {
         /* a short last batch is padded with unlabelled copies so the plan stays fixed */
         int nb = (int)EID_MIN((long)batch, n - i);
-        task_batch(t, seed, stream, (uint64_t)i, 0, nb, in, lab);
+        if ((rc = source_rows(&src, stream, (uint64_t)i, nb, in, lab, fl)) != 0) break;
         for (int b = nb; b < batch; b++) {
             memcpy(in + (size_t)b * L, in, sizeof(int) * L);
+            memcpy(fl + (size_t)b * L, fl, (size_t)L);
             for (int j = 0; j < L; j++) lab[(size_t)b * L + j] = -100;
         }
         if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
-        model_trunk_forward(m, in, NULL, batch, L);
-        Batch bt = {in, lab, NULL, batch, L, 0};
+        model_trunk_forward(m, in, fl, batch, L);
+        Batch bt = {in, lab, fl, batch, L, 0};
         LossOut lo;
         if ((rc = model_loss(m, &bt, &lo)) != 0) break;
         a->loss += lo.loss * lo.n_examples, a->n_loss += lo.n_examples;
@@ -108,7 +112,7 @@ static int eval_stream(Model *m, const TaskCfg *t, uint64_t seed, int stream, in
                 if (dacc[b] >= 0) a->score += dacc[b], a->n_score++;
         }
     }
-    free(in), free(lab), free(cap), free(dacc);
+    free(in), free(lab), free(cap), free(fl), free(dacc);
     return rc;
 }
 

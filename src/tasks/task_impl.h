@@ -11,8 +11,9 @@ typedef struct {
     ScoreKind score;
     int (*resolve)(TaskCfg *t);           /* defaults + checks (vocab_size, seq_len already set) */
     int (*labels)(const TaskCfg *t);      /* max labelled positions per example, both streams */
-    /* one example from its own stream of random numbers; test = stream != STREAM_TRAIN */
-    void (*example)(const TaskCfg *t, Rng *r, int test, int *in, int *lab);
+    /* one example from its own stream of random numbers; test = stream != STREAM_TRAIN. Returns the
+     * number of real tokens n <= seq_len: positions [n, seq_len) are right-padding (PAD, unlabelled) */
+    int (*example)(const TaskCfg *t, Rng *r, int test, int *in, int *lab);
     void (*scale)(TaskCfg *t, double ratio); /* §10: scale the size parameter with L (NULL: follows L) */
 } TaskOps;
 
@@ -24,12 +25,14 @@ extern const TaskOps task_mqar, task_mqar_mix, task_copy, task_prefix_ngram, tas
 static inline int rng_range(Rng *r, int lo, int hi) { return lo + (int)rng_below(r, (uint64_t)(hi - lo + 1)); }
 
 /* Sequence x[0..n) → inputs = x[0..L), labels = x[1..L+1) where mask[t+1] (mask NULL = all);
- * positions ≥ n−1 get input `pad` (if t < n: x[t]) and no label. The next-token shift of §0. */
-static inline void shift_labels(const int *x, const uint8_t *mask, int n, int L, int pad, int *in, int *lab) {
+ * positions ≥ n−1 get input `pad` (if t < n: x[t]) and no label. The next-token shift of §0.
+ * Returns the real tokens in the row, min(n, L): positions ≥ n are padding. */
+static inline int shift_labels(const int *x, const uint8_t *mask, int n, int L, int pad, int *in, int *lab) {
     for (int t = 0; t < L; t++) {
         in[t] = t < n ? x[t] : pad;
         lab[t] = (t + 1 < n && (!mask || mask[t + 1])) ? x[t + 1] : -100;
     }
+    return n < L ? n : L;
 }
 
 /* K distinct values from [lo, hi) (rejection; K ≪ hi − lo in every caller) */

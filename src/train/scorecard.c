@@ -253,6 +253,27 @@ static void slug(const char *s, char *out, size_t n) {
     out[k] = 0;
 }
 
+/* whether any layer of a --layers list declares the option (LayerOps.options) */
+static int layers_declare(const char *layers, unsigned option) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", layers);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const LayerOps *o = layer_find(t);
+        if (o && (o->options & option)) return 1;
+    }
+    return 0;
+}
+
+const char *sc_all_mixers(void) {
+    static char buf[256];
+    buf[0] = 0;
+    for (int i = 0; i < layer_count(); i++) {
+        size_t k = strlen(buf);
+        snprintf(buf + k, sizeof buf - k, "%s%s", k ? "," : "", layer_at(i)->name);
+    }
+    return buf;
+}
+
 static int build_cell(const ScGrid *g, ScCell *c) {
     const ScMixer *m = &g->mixers[c->mixer];
     const ScTask *t = &g->tasks[c->task];
@@ -270,7 +291,7 @@ static int build_cell(const ScGrid *g, ScCell *c) {
     if (g->eval_examples > 0) add_fmt(c, "--eval-examples", "%d", g->eval_examples);
     if (g->target_acc >= 0) add_fmt(c, "--target-acc", "%.4g", g->target_acc);
     if (g->seed > 0) add_fmt(c, "--seed", "%llu", (unsigned long long)g->seed);
-    if (g->swa_window > 0 && strstr(m->layers, "swa")) add_fmt(c, "--window", "%d", g->swa_window);
+    if (g->swa_window > 0 && layers_declare(m->layers, LOPT_WINDOW)) add_fmt(c, "--window", "%d", g->swa_window);
     if (add_split(c, t->flags) != 0 || add_split(c, g->train_flags) != 0) return -1;
     if (g->steps_override) add_fmt(c, "--steps", "%d", g->steps); /* --steps wins over a task's own */
     char ms[64], ts[64];
@@ -326,6 +347,7 @@ void sc_cell_probe(ScCell *c) {
         return;
     }
     c->params = m->n_weights, c->state_floats = 0, c->zoo_floats = 0;
+    double step_s = sc_step_seconds(m, tc.task.seq_len, tc.batch, tc.batch * task_labels_per_example(&tc.task));
     for (int s = 0; s < m->n_sub; s++) {
         const Layer *l = &m->sub[s].op;
         c->state_floats += model_state_floats(m, s);
@@ -337,36 +359,41 @@ void sc_cell_probe(ScCell *c) {
     c->steps = tc.steps, c->eval_every = tc.eval_every, c->batch = tc.batch, c->target_acc = tc.target_acc;
     c->available = 1;
     c->reason[0] = 0;
-    c->est_s = sc_estimate_seconds(tc.layers, tc.d_model, c->seq_len, c->batch, c->steps, c->eval_every,
-                                   tc.eval_examples);
+    c->est_s = sc_estimate_seconds(step_s, c->batch, c->steps, c->eval_every, tc.eval_examples);
 }
 
-/* Seconds per training step, one thread, 2 layers, d_model 64, L 64, batch 64, V 8192 (MQAR),
- * measured on this project's 2-core AMD EPYC machine as CPU time (user+sys) of 10-step runs under
- * load (so roughly what an idle core does); the L exponent is fitted from L = 64/128/256. attn and
- * swa are the CPU time of 500-step scorecard runs instead (24.5 s and 23.6 s): their 10-step runs
- * (0.028 s/step) underestimated them by 1.7x. */
-static const struct { const char *name; double s64, l_exp; } step_cost[] = {
-    {"longhorn", 0.108, 1.0}, {"mamba", 0.134, 1.0}, {"mamba2", 0.143, 1.05},
-    {"gla", 0.078, 1.0},      {"attn", 0.045, 1.6},  {"swa", 0.045, 1.5},
-};
-
-/* one training step of a 2-layer-equivalent model, one thread */
-static double step_seconds(const char *layers, int d_model, int L, int B) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", layers);
-    double per_step = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        double s = 0.12, e = 1.0; /* an unmeasured mixer: like the recurrent ones */
-        for (size_t i = 0; i < sizeof step_cost / sizeof *step_cost; i++)
-            if (!strcmp(t, step_cost[i].name)) s = step_cost[i].s64, e = step_cost[i].l_exp;
-        per_step += s / 2 * pow(L / 64.0, e); /* the table is per 2 layers */
+/* One training step's single-thread seconds, derived from the model (no per-mixer table;
+ * docs/scorecard.md "Expected running times"): three kinds of work, each at its own rate fitted once
+ * to the step times measured on this project's 2-core machine:
+ *   matrix products  6 flops per weight per token (forward + backward; the embedding and learned
+ *                    positions are gathers, not counted) + 6·V·D per labelled position (tied head);
+ *   key/value reads  per token, the KV floats of every layer with a KV cache (LOPT_MAX_LEN: the
+ *                    L/2 keys a query sees on average; LOPT_WINDOW: its window);
+ *   recurrent scans  per token, the recurrent state floats of every other layer. */
+#define SC_S_PER_FLOP 1.88e-11  /* matrix products: ~53 GFLOP/s per core through BLAS */
+#define SC_S_PER_KV 2.6e-10     /* per key/value float read per token */
+#define SC_S_PER_STATE 3.55e-9  /* per recurrent state float updated per token (scan forward + backward) */
+double sc_step_seconds(const Model *m, int L, int B, int labels) {
+    const ModelCfg *mc = &m->cfg;
+    double D = mc->d_model, N = (double)L * B;
+    double w = (double)m->n_weights - (double)mc->vocab_size * D - (double)mc->max_pos * D, kv = 0, state = 0;
+    for (int s = 0; s < m->n_sub; s++) {
+        const Layer *l = &m->sub[s].op;
+        if (l->ops->options & LOPT_MAX_LEN) {
+            LayerCfg c = *l->cfg;
+            c.max_len = EID_MAX(1, L / 2);
+            kv += (double)l->ops->state_size(&c, mc->d_model);
+        } else if (l->ops->options & LOPT_WINDOW) {
+            kv += (double)model_state_floats(m, s);
+        } else {
+            state += (double)model_state_floats(m, s);
+        }
     }
-    return per_step * (d_model / 64.0) * (B / 64.0);
+    double flops = 6 * w * N + 6 * (double)labels * mc->vocab_size * D;
+    return flops * SC_S_PER_FLOP + kv * N * SC_S_PER_KV + state * N * SC_S_PER_STATE;
 }
 
-double sc_estimate_seconds(const char *layers, int d_model, int L, int B, int steps, int eval_every, int eval_examples) {
-    double ps = step_seconds(layers, d_model, L, B);
+double sc_estimate_seconds(double ps, int B, int steps, int eval_every, int eval_examples) {
     int evals = eval_every > 0 ? steps / eval_every + 1 : 1;
     /* an evaluation batch is a forward pass only: about a third of a step; + 0.25 s process start
      * and checkpoint per evaluation (the scorecard runs cells in segments of eval_every steps) */

@@ -12,6 +12,7 @@
 #ifndef EIDETIC_SCORECARD_H
 #define EIDETIC_SCORECARD_H
 #include "io/files.h"
+#include "model/model.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,9 +103,14 @@ void sc_cells_free(ScCell *cells, int n);
 void sc_cell_probe(ScCell *c);
 /* The cell's flags joined with spaces (for logs and result files). */
 void sc_cell_cmdline(const ScCell *c, char *out, size_t n);
-/* Estimated single-thread seconds of a training run (steps + evaluations), from per-step costs
- * measured on this project's 2-core machine (docs/scorecard.md). */
-double sc_estimate_seconds(const char *layers, int d_model, int L, int B, int steps, int eval_every, int eval_examples);
+/* Estimated single-thread seconds of one training step of m on B sequences of L tokens with
+ * `labels` labelled positions, from the model's weights, KV caches and recurrent state
+ * (scorecard.c; docs/scorecard.md). */
+double sc_step_seconds(const Model *m, int L, int B, int labels);
+/* Estimated single-thread seconds of a training run (steps + evaluations) from one step's. */
+double sc_estimate_seconds(double step_s, int B, int steps, int eval_every, int eval_examples);
+/* Every registered mixer (layers/registry.c) as a comma list: the scorecard's default mixer axis. */
+const char *sc_all_mixers(void);
 
 /* ---- files ---- */
 

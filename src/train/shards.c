@@ -89,9 +89,9 @@ int shards_grads(Shards *s, const Batch *b, LossOut *out) {
     size_t per = (size_t)bs * b->T;
     int total = count_labels(s, b, (int)per);
     if (total < 0) return -1;
+    if (b->label_norm > 0) total = b->label_norm; /* the global count of a multi-process run */
     if (n == 1) {
         Batch one = *b;
-        one.label_norm = 0;
         shard_pass(s->rep[0], &one, out);
         return 0;
     }

@@ -40,7 +40,8 @@ int shards_plan(Shards *s, int B, int T, int labels_per_example);
 /* Bytes the shards hold beyond one model's weights and gradients: every shard's activation plan
  * and the replicas' gradients. */
 size_t shards_bytes(const Shards *s);
-/* rep[0]->grad = ∇ of the batch's mean loss; out = the batch's loss and accuracy (model_loss's
+/* rep[0]->grad = ∇ of the batch's mean loss (b->label_norm > 0: of the sum over its labels ÷
+ * label_norm, the global count of a multi-process run); out = the batch's loss and accuracy (model_loss's
  * definitions). -1 + eid_error on a bad label or more labels than planned (nothing computed). */
 int shards_grads(Shards *s, const Batch *b, LossOut *out);
 

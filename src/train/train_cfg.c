@@ -20,7 +20,7 @@ const OptDesc train_opts[] = {
     O("num-heads", OPT_INT, num_heads, "heads of attn/swa/gla layers (0 = mixer default)"),
     O("num-kv-heads", OPT_INT, num_kv_heads, "key/value heads of attn/swa layers (grouped-query attention)"),
     O("headdim", OPT_INT, headdim, "Mamba-2 head dimension P (0 = default)"),
-    O("window", OPT_INT, window, "sliding-window length W of swa layers"),
+    O("window", OPT_INT, window, "sliding-window length W of sliding-window layers (0 = the layer's default: swa 64)"),
     O("learned-pos", OPT_FLAG, learned_pos, "add learned absolute positions (seq-len of them) to the embeddings (Zoology Fig. 2 attention)"),
     O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
@@ -353,13 +353,19 @@ int train_cfg_resolve(TrainCfg *c) {
         if (c->d_model <= 0) return eid_error("--d-model: must be > 0, got %d", c->d_model), -1;
         if (c->d_ff < 0) return eid_error("--d-ff: must be >= 0, got %d", c->d_ff), -1;
         if (modelcfg_set_layers(m, c->layers, c->d_ff) != 0) return -1;
+        /* each option goes to the layers that declare it (LayerOps.options); 0 keeps the layer's default */
         for (int i = 0; i < m->n_layer; i++) {
             LayerCfg *l = &m->layer[i];
-            l->d_state = c->d_state, l->expand = c->expand, l->num_heads = c->num_heads, l->chunk = c->chunk;
-            l->num_kv_heads = c->num_kv_heads, l->headdim = c->headdim;
-            if (c->d_conv) l->d_conv = c->d_conv; /* 0 keeps each mixer's default (Mamba/Longhorn 4, GLA off) */
-            if (!strcmp(l->mixer, "swa")) l->window = c->window; /* only sliding-window layers have one */
-            if (!strcmp(l->mixer, "attn") || !strcmp(l->mixer, "swa")) l->no_rope = c->no_rope;
+            unsigned o = layer_find(l->mixer)->options; /* known: modelcfg_set_layers checked the names */
+            if (o & LOPT_D_STATE) l->d_state = c->d_state;
+            if (o & LOPT_EXPAND) l->expand = c->expand;
+            if (o & LOPT_HEADS) l->num_heads = c->num_heads;
+            if (o & LOPT_KV_HEADS) l->num_kv_heads = c->num_kv_heads;
+            if (o & LOPT_HEADDIM) l->headdim = c->headdim;
+            if (o & LOPT_WINDOW) l->window = c->window;
+            if (o & LOPT_CHUNK) l->chunk = c->chunk;
+            if ((o & LOPT_D_CONV) && c->d_conv) l->d_conv = c->d_conv;
+            if (o & LOPT_ROPE) l->no_rope = c->no_rope;
         }
         if (c->learned_pos) m->max_pos = c->task.seq_len;
         if (modelcfg_resolve(m) != 0) return -1;

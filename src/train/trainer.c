@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "core/runtime.h"
 #include "train/shards.h"
+#include "data/source.h"
 #include "tasks/task_eval.h"
 
 /* Test-stream evaluation with the task's own scorer (tasks/task_eval.c): exact match for copy
@@ -19,6 +20,27 @@ int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalRe
     int rc = task_evaluate(m, t, seed, n, batch, &te);
     r->accuracy = te.accuracy, r->loss = te.loss, r->examples = te.examples;
     return rc;
+}
+
+/* ---- one step (trainer.h) ---- */
+
+int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batch *b, int label_count,
+               GradAllReduce all_reduce, void *all_reduce_ctx, StepOut *out) {
+    Model *m = sh->rep[0];
+    Batch bb = *b;
+    bb.label_norm = label_count;
+    LossOut lo;
+    memset(out, 0, sizeof *out);
+    out->lr = lr_at(oc, step), out->clip_scale = 1;
+    if (shards_grads(sh, &bb, &lo) != 0) return -1;
+    out->loss = lo.loss, out->accuracy = lo.accuracy, out->n_labels = lo.n_labels;
+    if (!isfinite(lo.loss)) return STEP_DIVERGED;
+    if (all_reduce && all_reduce(m->grad, m->n_reals, all_reduce_ctx) != 0) return -1;
+    out->grad_norm = grad_norm(m);
+    if (!isfinite(out->grad_norm)) return STEP_DIVERGED;
+    if (oc->grad_clip > 0 && out->grad_norm > oc->grad_clip) out->clip_scale = oc->grad_clip / out->grad_norm;
+    adamw_step(opt, m, oc, out->lr, out->clip_scale);
+    return STEP_OK;
 }
 
 /* ---- training state: AdamW moments per tensor + metadata ---- */
@@ -132,6 +154,11 @@ int train_run(TrainCfg *c, EvalResult *final) {
     const TaskCfg *t = &c->task;
     int B = c->batch, L = t->seq_len, K = task_labels_per_example(t);
     int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
+    uint8_t *fl = eid_xmalloc((size_t)B * L);
+    /* the data source's cursor is the data state kept with the training state (data_cursor) */
+    DataSource src;
+    source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
+    src.cursor = cursor;
     OptimCfg oc = train_cfg_optim(c);
     int tty = isatty(2) && !c->quiet;
     double t_start = eid_now(), t_last = 0;
@@ -152,26 +179,25 @@ int train_run(TrainCfg *c, EvalResult *final) {
     for (; step < c->steps; step++) {
         if (c->stop_after > 0 && step - step0 >= c->stop_after) break;
         if (shards_plan(&sh, B, L, K) != 0) { rc = -1; break; }
-        task_batch(t, c->seed, STREAM_TRAIN, cursor, (uint64_t)c->train_examples, B, in, lab);
-        cursor += B;
-        double lr = lr_at(&oc, step);
-        Batch bt = {in, lab, NULL, B, L, 0};
-        LossOut lo;
-        if (shards_grads(&sh, &bt, &lo) != 0) { rc = -1; break; }
-        if (!isfinite(lo.loss)) {
+        if (source_next(&src, B, in, lab, fl) != 0) { rc = -1; break; }
+        cursor = src.cursor;
+        Batch bt = {in, lab, fl, B, L, 0};
+        StepOut so;
+        int st = train_step(&sh, &opt, &oc, step, &bt, 0, NULL, NULL, &so);
+        if (st < 0) { rc = -1; break; }
+        double lr = so.lr, gn = so.grad_norm;
+        LossOut lo = {.loss = so.loss, .accuracy = so.accuracy};
+        if (st == STEP_DIVERGED && !isfinite(so.loss)) {
             eid_error("non-finite loss at step %ld (lr %.3g): training diverged; the last checkpoint in %s is untouched. "
                       "Hint: lower --lr or raise --warmup", step, lr, c->out);
             rc = -1;
             break;
         }
-        double gn = grad_norm(m), scale = 1;
-        if (!isfinite(gn)) {
+        if (st == STEP_DIVERGED) {
             eid_error("non-finite gradient at step %ld: the last checkpoint in %s is untouched. Hint: lower --lr", step, c->out);
             rc = -1;
             break;
         }
-        if (c->grad_clip > 0 && gn > c->grad_clip) scale = c->grad_clip / gn;
-        adamw_step(&opt, m, &oc, lr, scale);
         double now = eid_now() - t_start;
         long done = step + 1 - step0;
         double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
@@ -216,7 +242,7 @@ done:
             *final = ev;
         }
     }
-    free(in), free(lab);
+    free(in), free(lab), free(fl);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
