@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,11 +162,29 @@ static int open_metrics(RunDir *r, int trunc) {
     return 0;
 }
 
+/* One trainer per run directory: an exclusive flock on RUN/lock, held until the process ends
+ * (a killed process releases it). */
+static int lock_run(RunDir *r) {
+    char p[1024];
+    if (pathf(p, sizeof p, "%s/%s", r->dir, "lock")) return -1;
+    r->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (r->lock_fd < 0 && errno == EACCES) r->lock_fd = open(p, O_RDONLY | O_CLOEXEC); /* unwritable: still lock */
+    if (r->lock_fd < 0) return eid_error("%s: cannot open (%s)", p, strerror(errno)), -1;
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(r->lock_fd), r->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return eid_error("%s: another `eidetic train` is writing this run directory; wait for it or stop it", r->dir), -1;
+        return eid_error("%s: cannot lock (%s)", p, strerror(e)), -1;
+    }
+    return 0;
+}
+
 int rundir_open_fresh(RunDir *r, const char *dir) {
     memset(r, 0, sizeof *r);
-    r->metrics_fd = -1, r->committed_step = -1;
+    r->metrics_fd = r->lock_fd = -1, r->committed_step = -1;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
-    if (eid_mkdir_p(dir) != 0) return -1;
+    if (eid_mkdir_p(dir) != 0 || lock_run(r) != 0) return -1;
     /* an earlier run in DIR is replaced: its links first (so nothing points into removed files) */
     char p[1024];
     for (int i = 0; i < N_LINKED; i++) {
@@ -216,8 +235,9 @@ static int cut_metrics(const char *dir, long step, long long bytes) {
 
 int rundir_open_resume(RunDir *r, const char *dir, long step, long long metrics_bytes) {
     memset(r, 0, sizeof *r);
-    r->metrics_fd = -1;
+    r->metrics_fd = r->lock_fd = -1;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
+    if (lock_run(r) != 0) return -1;
     long cur = current_step(dir);
     r->committed_step = cur >= 0 ? cur : step;
     if (prune(dir, cur >= 0 ? cur : step, -1, 1) != 0) return -1; /* what a killed run left behind */
@@ -228,7 +248,8 @@ int rundir_open_resume(RunDir *r, const char *dir, long step, long long metrics_
 
 void rundir_close(RunDir *r) {
     if (r->metrics_fd >= 0) close(r->metrics_fd);
-    r->metrics_fd = -1;
+    if (r->lock_fd >= 0) close(r->lock_fd);
+    r->metrics_fd = r->lock_fd = -1;
 }
 
 int rundir_metrics_append(RunDir *r, long step, const char *line, size_t n) {

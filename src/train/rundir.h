@@ -7,6 +7,7 @@
  *                                                    training_state.safetensors: readers of a
  *                                                    checkpoint directory keep working)
  *   RUN/metrics.jsonl                                one line per step, each one write() (O_APPEND)
+ *   RUN/lock                                         flock: one trainer per run directory
  *
  * A checkpoint is written into RUN/checkpoints/.partial-step-N.PID/, fsynced, renamed to step-N,
  * then RUN/current is switched; the training state records the byte length of metrics.jsonl at its
@@ -19,7 +20,7 @@
 
 typedef struct {
     char dir[512];
-    int metrics_fd;
+    int metrics_fd, lock_fd;
     long long metrics_bytes; /* current length of metrics.jsonl */
     long committed_step;     /* step of RUN/current, −1 for none */
     char partial[1024];      /* the checkpoint being written, "" when none */

@@ -17,7 +17,7 @@ int train_state_save(const char *dir, const TrainCfg *c, const Model *m, const A
     snprintf(b, sizeof b, "%ld", o->t), st_meta_set(&w, "adam_t", b);
     snprintf(b, sizeof b, "%llu", (unsigned long long)s->cursor), st_meta_set(&w, "data_cursor", b);
     snprintf(b, sizeof b, "%llu", (unsigned long long)c->seed), st_meta_set(&w, "seed", b);
-    snprintf(b, sizeof b, "%lld", s->metrics_bytes), st_meta_set(&w, "metrics_bytes", b);
+    if (s->metrics_bytes >= 0) snprintf(b, sizeof b, "%lld", s->metrics_bytes), st_meta_set(&w, "metrics_bytes", b);
     char *js = train_cfg_to_json(c);
     st_meta_set(&w, "train_config", js);
     free(js);

@@ -83,7 +83,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
     uint64_t cursor = 0;
     Model *m;
     TrainState ts = {0, 0, 0, -1};
-    RunDir rd = {.metrics_fd = -1};
+    RunDir rd = {.metrics_fd = -1, .lock_fd = -1};
     if (c->resume[0]) {
         m = load_resume(c, &opt, &ts);
         if (!m) return -1;
