@@ -134,8 +134,8 @@ int train_run(TrainCfg *c, EvalResult *final) {
         if (rundir_fault("nan-lr", step + 1)) lr = NAN;
         if (rundir_fault("nan-weight", step + 1)) m->w[m->param[m->nparam / 2].offset] = NAN;
         if (!isfinite(lr)) {
-            eid_error("step %ld: the learning rate is %g (check --lr, --min-lr, --warmup); the last good checkpoint in "
-                      "%s is untouched", step + 1, lr, c->out);
+            eid_error("step %ld: the learning rate is %g (check --lr, --min-lr, --warmup): training stopped; the last "
+                      "good checkpoint in %s (step %ld) is untouched", step + 1, lr, c->out, rd.committed_step);
             rc = -1;
             break;
         }
