@@ -4,8 +4,11 @@
 #include <unistd.h>
 #include "core/runtime.h"
 #include "io/checkpoint.h"
+#include "io/files.h"
 #include "io/safetensors.h"
 #include "model_util.h"
+#include "train/rundir.h"
+#include "train/train_state.h"
 #include "train/trainer.h"
 
 static char tmpdir[256];
@@ -146,12 +149,124 @@ static void resume_equivalence(void) {
     CHECK(!strcmp(st_meta(&fa, "data_cursor"), st_meta(&fb, "data_cursor")), "data cursors differ");
     st_close(&fa), st_close(&fb);
     /* a training state from another step than the weights is rejected */
+    char cur[600];
+    snprintf(cur, sizeof cur, "%s/current", b); /* the checkpoint a resume reads (train/rundir.h) */
     Model *m = ckpt_load_model(b, NULL);
-    ckpt_save_model(m, b, 99);
+    ckpt_save_model(m, cur, 99);
     model_free(m);
     tiny_cfg(&c, b, 9);
     snprintf(c.resume, sizeof c.resume, "%s", b);
     CHECK(train_run(&c, &r) != 0 && strstr(eid_last_error(), "step"), "mismatched weights/state must be rejected: %s", eid_last_error());
+}
+
+static int count_lines(const char *p) {
+    size_t n;
+    char *b = read_bytes(p, &n);
+    int k = 0;
+    for (size_t i = 0; i < n; i++) k += b[i] == '\n';
+    int torn = n > 0 && b[n - 1] != '\n';
+    free(b);
+    return torn ? -k : k;
+}
+
+/* A run directory of the older plain layout (files in RUN itself, no metrics position in the
+ * training state), left by a run killed after logging a step past its checkpoint, with a torn
+ * metrics line and stale temporary files: it resumes, is adopted into the step-directory layout,
+ * and ends exactly like the uninterrupted run A (docs/reliability.md "Crash-safe training"). */
+static void legacy_adoption(void) {
+    char l[512], a[512], cur[600], p[700], q[700];
+    path(l, "runL", NULL), path(a, "runA", NULL);
+    TrainCfg c;
+    EvalResult r;
+    tiny_cfg(&c, l, 7);
+    c.stop_after = 3;
+    CHECK(train_run(&c, &r) == 0, "legacy run: %s", eid_last_error());
+    snprintf(cur, sizeof cur, "%s/current", l);
+    const char *files[3] = {"config.json", "model.safetensors", "training_state.safetensors"};
+    for (int i = 0; i < 3; i++) { /* replace each link by a plain copy of its file */
+        size_t n;
+        snprintf(p, sizeof p, "%s/%s", l, files[i]);
+        char *b = read_bytes(p, &n);
+        unlink(p);
+        write_bytes(p, b, n);
+        free(b);
+    }
+    snprintf(p, sizeof p, "%s/checkpoints", l);
+    CHECK(eid_remove_tree(p) == 0 && unlink(cur) == 0, "cannot make the plain layout");
+    Model *m = ckpt_load_model(l, NULL);
+    AdamW o;
+    TrainState ts;
+    snprintf(p, sizeof p, "%s/training_state.safetensors", l);
+    CHECK(m && train_state_load(p, m, &o, &ts) == 0, "load: %s", eid_last_error());
+    if (!m) return;
+    CHECK(ts.step == 3 && ts.metrics_bytes > 0, "state step %ld, metrics position %lld", ts.step, ts.metrics_bytes);
+    ts.metrics_bytes = -1; /* not recorded by the older layout */
+    CHECK(train_state_save(l, &c, m, &o, &ts) == 0, "save: %s", eid_last_error());
+    adamw_free(&o);
+    model_free(m);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", l);
+    FILE *f = fopen(p, "ab");
+    fputs("{\"step\":4,\"loss\":1.0}\n{\"step\":5,\"lo", f); /* logged past the checkpoint, then torn */
+    fclose(f);
+    snprintf(q, sizeof q, "%s/model.safetensors.tmp.12345", l), write_bytes(q, "x", 1);
+    snprintf(q, sizeof q, "%s/checkpoints/.partial-step-00000005.12345", l);
+    CHECK(eid_mkdir_p(q) == 0, "mkdir");
+    tiny_cfg(&c, l, 7);
+    snprintf(c.resume, sizeof c.resume, "%s", l);
+    CHECK(train_run(&c, &r) == 0, "resume of the plain layout: %s", eid_last_error());
+    CHECK(count_lines(p) == 7, "metrics.jsonl has %d lines after the resume, expected 7 (negative: torn)", count_lines(p));
+    CHECK(!eid_file_exists(q), "stale partial checkpoint not removed");
+    snprintf(q, sizeof q, "%s/model.safetensors.tmp.12345", l);
+    CHECK(!eid_file_exists(q), "stale temporary file not removed");
+    char link[256];
+    snprintf(q, sizeof q, "%s/model.safetensors", l);
+    ssize_t k = readlink(q, link, sizeof link - 1);
+    CHECK(k > 0 && (link[k] = 0, !strcmp(link, "current/model.safetensors")), "model.safetensors not adopted as a link");
+    k = readlink(cur, link, sizeof link - 1);
+    CHECK(k > 0 && (link[k] = 0, !strcmp(link, "checkpoints/step-00000007")), "current is not step 7");
+    char pa[700];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a);
+    size_t na, nl;
+    char *ba = read_bytes(pa, &na), *bl = read_bytes(q, &nl);
+    CHECK(na == nl && !memcmp(ba, bl, na), "the adopted run's weights differ from the uninterrupted run");
+    free(ba), free(bl);
+    /* the kept checkpoints: the last two */
+    snprintf(q, sizeof q, "%s/checkpoints/step-00000007/model.safetensors", l);
+    CHECK(eid_file_exists(q), "step 7 not kept");
+}
+
+/* Training-state validation: every refusal names the file and the tensor or key. */
+static void state_refusals(void) {
+    char dir[512], p[700];
+    path(dir, "st", NULL);
+    eid_mkdir_p(dir);
+    Model *m = tiny_model("longhorn", 11, 8, 0, 1, 0, 4);
+    AdamW o, back;
+    adamw_init(&o, m);
+    TrainCfg c;
+    tiny_cfg(&c, dir, 3);
+    snprintf(p, sizeof p, "%s/training_state.safetensors", dir);
+    const ParamEntry *pe = &m->param[m->nparam - 1];
+    struct { int which; real val; const char *needle; } cases[] = {
+        {0, 0, NULL}, {0, NAN, "optimizer.exp_avg."}, {0, INFINITY, "optimizer.exp_avg."},
+        {1, NAN, "optimizer.exp_avg_sq."}, {1, -1, "negative"},
+    };
+    for (int i = 0; i < 5; i++) {
+        memset(o.m, 0, sizeof(real) * m->n_reals), memset(o.v, 0, sizeof(real) * m->n_reals);
+        (cases[i].which ? o.v : o.m)[pe->offset + pe->numel - 1] = cases[i].val;
+        TrainState ts = {5, 5, 40, 123};
+        CHECK(train_state_save(dir, &c, m, &o, &ts) == 0, "save: %s", eid_last_error());
+        eid_clear_error();
+        int rc = train_state_load(p, m, &back, &ts);
+        if (!cases[i].needle) {
+            CHECK(rc == 0 && ts.step == 5 && ts.cursor == 40 && ts.metrics_bytes == 123, "clean state: %s", eid_last_error());
+            adamw_free(&back);
+        } else
+            CHECK(rc != 0 && strstr(eid_last_error(), cases[i].needle) && strstr(eid_last_error(), pe->name),
+                  "case %d: %s", i, eid_last_error());
+    }
+    adamw_free(&o);
+    model_free(m);
 }
 
 int main(void) {
@@ -162,6 +277,8 @@ int main(void) {
     round_trip("longhorn,longhorn", 12, 0);
     corruptions();
     resume_equivalence();
+    legacy_adoption();
+    state_refusals();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);

@@ -1,5 +1,6 @@
 /* cmd_forward.c — `eidetic forward`: logits of one token sequence at every position, written as a
  * safetensors file ("logits" [T, V] F32), for checking against other implementations. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
@@ -52,7 +53,17 @@ int cmd_forward(int argc, char **argv) {
         model_logits_all(m, logits);
     }
     float *f32 = eid_xmalloc(sizeof(float) * (size_t)T * V);
-    for (size_t i = 0; i < (size_t)T * V; i++) f32[i] = (float)logits[i];
+    size_t bad = (size_t)-1;
+    for (size_t i = 0; i < (size_t)T * V; i++) {
+        f32[i] = (float)logits[i];
+        if (!isfinite(f32[i]) && bad == (size_t)-1) bad = i;
+    }
+    if (bad != (size_t)-1) { /* docs/reliability.md "Numerical faults": never write NaN/Inf logits */
+        eid_error("%s: the logits at position %zu (token %zu) are not finite (NaN/Inf): the weights overflow "
+                  "the forward pass; nothing written to %s", c.ckpt, bad / V, bad % V, c.out);
+        free(f32), free(logits), free(tok), model_free(m);
+        return cli_fail("forward");
+    }
     StWriter w;
     st_writer_init(&w);
     int64_t shape[2] = {T, V};

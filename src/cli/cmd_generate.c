@@ -35,6 +35,13 @@ static int cand_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : ((const Cand *)a)->id - ((const Cand *)b)->id;
 }
 
+/* Index of the first non-finite logit, or -1 (docs/reliability.md "Numerical faults"). */
+static int first_nonfinite(const real *logits, int V) {
+    for (int v = 0; v < V; v++)
+        if (!isfinite((double)logits[v])) return v;
+    return -1;
+}
+
 /* Pick the next token: argmax, or a sample from the temperature-scaled softmax restricted to the
  * smallest set of most likely tokens whose mass reaches top_p. cand is scratch [V]. */
 static int sample(const real *logits, int V, double temp, double top_p, Rng *r, Cand *cand) {
@@ -85,14 +92,25 @@ int cmd_generate(int argc, char **argv) {
     rng_init(&r, rng_derive(g.seed, 0x6E6), 0);
     const real *logits = NULL;
     for (int i = 0; i < np; i++) logits = decoder_step(m, d, &prompt[i]);
+    /* tokens are printed only once all logits are known finite: a failed run prints no tokens */
+    int *out = eid_xmalloc(sizeof(int) * (g.max_new > 0 ? g.max_new : 1)), rc = 0;
     for (int i = 0; i < g.max_new; i++) {
-        int tok = sample(logits, V, g.temperature, g.top_p, &r, cand);
-        printf(i ? ",%d" : "%d", tok);
-        if (i + 1 < g.max_new) logits = decoder_step(m, d, &tok);
+        int bad = first_nonfinite(logits, V);
+        if (bad >= 0) {
+            eid_error("%s: the logits after %d prompt and %d generated tokens are not finite (NaN/Inf at token %d): "
+                      "the weights overflow the recurrent step", g.ckpt, np, i, bad);
+            rc = -1;
+            break;
+        }
+        out[i] = sample(logits, V, g.temperature, g.top_p, &r, cand);
+        if (i + 1 < g.max_new) logits = decoder_step(m, d, &out[i]);
     }
-    printf("\n");
-    free(cand), free(prompt);
+    if (rc == 0) {
+        for (int i = 0; i < g.max_new; i++) printf(i ? ",%d" : "%d", out[i]);
+        printf("\n");
+    }
+    free(out), free(cand), free(prompt);
     decoder_free(d);
     model_free(m);
-    return 0;
+    return rc ? cli_fail("generate") : 0;
 }

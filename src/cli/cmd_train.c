@@ -5,6 +5,7 @@
 #include "core/runtime.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
+#include "train/rundir.h"
 #include "train/trainer.h"
 
 static void train_help(void) {
@@ -12,7 +13,9 @@ static void train_help(void) {
            "Trains a model; with no options runs the 'default' preset (Longhorn on MQAR). Precedence:\n"
            "preset < config file < flags. Writes DIR/config.json, DIR/model.safetensors,\n"
            "DIR/training_state.safetensors and DIR/metrics.jsonl (one JSON object per step), and\n"
-           "ends with a line 'accuracy: X' (test accuracy). --resume DIR continues a run exactly.\n\noptions:\n");
+           "ends with a line 'accuracy: X' (test accuracy). --resume DIR continues a run exactly.\n"
+           "Checkpoints are crash-safe: DIR/checkpoints/step-N, DIR/current and links to it (docs/reliability.md);\n"
+           "SIGINT/SIGTERM finish the step, write a checkpoint and exit 130/143.\n\noptions:\n");
     opts_help(train_opts, n_train_opts, stdout);
     printf("\npresets:\n%s", preset_list());
     printf("\ntasks:\n%s", task_help());
@@ -31,8 +34,9 @@ static const char *flag_value(int argc, char **argv, const char *name) {
 
 /* The stored options of a run directory (from its training state). */
 static int load_run_config(TrainCfg *c, const char *dir) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/training_state.safetensors", dir);
+    char loc[1024], path[1100];
+    if (rundir_locate(dir, loc, sizeof loc) != 0) return -1;
+    snprintf(path, sizeof path, "%s/training_state.safetensors", loc);
     StFile f;
     if (st_open(&f, path) != 0) return -1;
     const char *js = st_meta(&f, "train_config");
@@ -63,7 +67,10 @@ int cmd_train(int argc, char **argv) {
     if (train_cfg_resolve(&c) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;
-    if (train_run(&c, &r) != 0) return cli_fail("train");
+    rundir_signals_install(); /* SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + SIG */
+    int rc = train_run(&c, &r);
+    if (rc > 0) return rc;
+    if (rc != 0) return cli_fail("train");
     printf("accuracy: %.4f\n", r.accuracy);
     return 0;
 }

@@ -143,7 +143,10 @@ int config_load(const char *path, ModelCfg *c) {
     if (n < 0 || n > (16 << 20)) return fclose(f), eid_error("%s: unreadable or too large", path), -1;
     char *buf = eid_xmalloc((size_t)n + 1);
     size_t got = fread(buf, 1, (size_t)n, f);
+    int rerr = ferror(f);
     fclose(f);
+    if (got != (size_t)n || rerr)
+        return free(buf), eid_error("%s: short read (%zu of %ld bytes)", path, got, n), -1;
     buf[got] = 0;
     int rc = config_from_json(buf, path, c);
     free(buf);
@@ -186,11 +189,16 @@ Model *ckpt_load_model(const char *dir, long *step) {
     for (int i = 0; i < m->nparam; i++)
         if (st_read_real(&f, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset) != 0)
             return st_close(&f), model_free(m), NULL;
-    for (size_t i = 0; i < m->n_reals; i++)
-        if (!isfinite((double)m->w[i])) {
+    for (int i = 0; i < m->nparam; i++) {
+        const real *w = m->w + m->param[i].offset;
+        int bad = 0;
+        for (size_t k = 0; k < m->param[i].numel; k++) bad |= !isfinite((double)w[k]);
+        if (bad) {
+            eid_error("%s: tensor '%s' contains non-finite weights (NaN/Inf)", path, m->param[i].name);
             st_close(&f), model_free(m);
-            return eid_error("%s: contains non-finite weights (NaN/Inf)", path), NULL;
+            return NULL;
         }
+    }
     if (step) {
         const char *s = st_meta(&f, "eidetic_step");
         *step = s ? atol(s) : 0;

@@ -1,12 +1,16 @@
 /* trainer.c — the training loop: batch → forward → loss → backward → clip → AdamW, with periodic
- * evaluation, early stop, atomic checkpoints, a metrics file and a live progress line. */
+ * evaluation, early stop, crash-safe checkpoints (train/rundir.h), a metrics file, a clean stop on
+ * SIGINT/SIGTERM and a live progress line. */
 #include "train/trainer.h"
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "train/rundir.h"
+#include "train/train_state.h"
 #include "core/runtime.h"
 #include "train/shards.h"
 #include "data/source.h"
@@ -43,81 +47,59 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
     return STEP_OK;
 }
 
-/* ---- training state: AdamW moments per tensor + metadata ---- */
+/* ---- checkpoints: one atomic commit of weights + training state + metrics position (train/rundir.h) ---- */
 
-static int save_state(const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
-    StWriter w;
-    st_writer_init(&w);
-    char b[64], name[160];
-    snprintf(b, sizeof b, "%ld", step), st_meta_set(&w, "eidetic_step", b);
-    snprintf(b, sizeof b, "%ld", o->t), st_meta_set(&w, "adam_t", b);
-    snprintf(b, sizeof b, "%llu", (unsigned long long)cursor), st_meta_set(&w, "data_cursor", b);
-    snprintf(b, sizeof b, "%llu", (unsigned long long)c->seed), st_meta_set(&w, "seed", b);
-    char *js = train_cfg_to_json(c);
-    st_meta_set(&w, "train_config", js);
-    free(js);
-    for (int i = 0; i < m->nparam; i++) {
-        const ParamEntry *p = &m->param[i];
-        snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
-        st_add_real(&w, name, p->ndim, p->shape, o->m + p->offset);
-        snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
-        st_add_real(&w, name, p->ndim, p->shape, o->v + p->offset);
+static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
+    int bad = train_first_nonfinite(m, m->w);
+    if (bad >= 0)
+        return eid_error("step %ld: weight tensor '%s' holds NaN or Inf: not saved; the last good checkpoint in %s is "
+                         "kept", step, m->param[bad].name, c->out), -1;
+    char dir[1024];
+    int rc = rundir_begin(rd, step, dir, sizeof dir);
+    if (rc != 0) return rc > 0 ? 0 : -1; /* 1: this step is already the committed checkpoint */
+    TrainState ts = {step, o->t, cursor, rd->metrics_bytes};
+    if (ckpt_save_model(m, dir, step) != 0) return rundir_fail_intact(rd);
+    rundir_fault_kill("ckpt-after-weights", step);
+    if (train_state_save(dir, c, m, o, &ts) != 0) return rundir_fail_intact(rd);
+    rundir_fault_kill("ckpt-after-state", step);
+    return rundir_commit(rd, step);
+}
+
+/* Load weights, moments, step and data cursor from a run directory (its current checkpoint). */
+static Model *load_resume(TrainCfg *c, AdamW *o, TrainState *ts) {
+    char dir[1024], path[1100];
+    if (rundir_locate(c->resume, dir, sizeof dir) != 0) return NULL;
+    long mstep;
+    Model *m = ckpt_load_model(dir, &mstep);
+    if (!m) return NULL;
+    snprintf(path, sizeof path, "%s/training_state.safetensors", dir);
+    if (train_state_load(path, m, o, ts) != 0) return model_free(m), NULL;
+    if (ts->step != mstep) {
+        eid_error("%s: training state is at step %ld but model.safetensors at step %ld (interrupted write?)", path,
+                  ts->step, mstep);
+        return adamw_free(o), model_free(m), NULL;
     }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/training_state.safetensors", c->out);
-    return st_write(&w, path);
+    return m;
 }
 
-static int save_all(const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
-    /* weights first, then the state: on resume both must carry the same step */
-    if (ckpt_save_model(m, c->out, step) != 0) return -1;
-    return save_state(c, m, o, step, cursor);
-}
-
-static int meta_long(const StFile *f, const char *key, long *v) {
-    const char *s = st_meta(f, key);
-    char *end;
-    if (!s || !*s) return eid_error("%s: metadata \"%s\" missing: not an eidetic training state", f->path, key), -1;
-    *v = strtol(s, &end, 10);
-    if (*end) return eid_error("%s: metadata \"%s\" is not an integer", f->path, key), -1;
+/* Where a non-finite loss or gradient first shows: a weight tensor, else a gradient tensor. */
+/* train_step's all-reduce hook used for the test-only "nan-grad" injection: it runs after the
+ * gradients are summed and before their norm, where a real all-reduce would. */
+typedef struct { const Model *m; long step; } FaultCtx;
+static int inject_nan_grad(real *grad, size_t n, void *ctx) {
+    const FaultCtx *f = ctx;
+    if (rundir_fault("nan-grad", f->step)) grad[f->m->param[f->m->nparam - 1].offset] = NAN;
     return 0;
 }
 
-/* Load weights, moments, step and data cursor from a run directory; cfg gets the stored options
- * (with --steps possibly raised by the caller's flags). */
-static Model *load_resume(TrainCfg *c, AdamW *o, long *step, uint64_t *cursor) {
-    long mstep;
-    Model *m = ckpt_load_model(c->resume, &mstep);
-    if (!m) return NULL;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/training_state.safetensors", c->resume);
-    StFile f;
-    if (st_open(&f, path) != 0) return model_free(m), NULL;
-    long s, t, cur;
-    if (meta_long(&f, "eidetic_step", &s) || meta_long(&f, "adam_t", &t) || meta_long(&f, "data_cursor", &cur)) goto fail;
-    if (s != mstep) {
-        eid_error("%s: training state is at step %ld but model.safetensors at step %ld (interrupted write?)", path, s, mstep);
-        goto fail;
-    }
-    adamw_init(o, m);
-    char name[160];
-    for (int i = 0; i < m->nparam; i++) {
-        const ParamEntry *p = &m->param[i];
-        snprintf(name, sizeof name, "optimizer.exp_avg.%s", p->name);
-        if (st_read_real(&f, name, p->ndim, p->shape, o->m + p->offset)) goto fail_o;
-        snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
-        if (st_read_real(&f, name, p->ndim, p->shape, o->v + p->offset)) goto fail_o;
-    }
-    o->t = t;
-    *step = s, *cursor = (uint64_t)cur;
-    st_close(&f);
-    return m;
-fail_o:
-    adamw_free(o);
-fail:
-    st_close(&f);
-    model_free(m);
-    return NULL;
+static void nonfinite_error(const Model *m, const TrainCfg *c, const RunDir *rd, long step, const char *what, double lr) {
+    int w = train_first_nonfinite(m, m->w), g = w >= 0 ? -1 : train_first_nonfinite(m, m->grad);
+    char where[200] = "in the loss only (weights and gradients finite)", last[64] = "none yet";
+    if (w >= 0) snprintf(where, sizeof where, "first in weight tensor '%s'", m->param[w].name);
+    else if (g >= 0) snprintf(where, sizeof where, "first in gradient tensor '%s'", m->param[g].name);
+    if (rd->committed_step >= 0) snprintf(last, sizeof last, "step %ld", rd->committed_step);
+    eid_error("non-finite %s at step %ld (lr %.3g), %s: training stopped; the last good checkpoint in %s (%s) is "
+              "untouched. Hint: lower --lr or raise --warmup", what, step, lr, where, c->out, last);
 }
 
 static void fmt_eta(double s, char *buf, size_t n) {
@@ -131,9 +113,12 @@ int train_run(TrainCfg *c, EvalResult *final) {
     long step0 = 0;
     uint64_t cursor = 0;
     Model *m;
+    TrainState ts = {0, 0, 0, -1};
+    RunDir rd = {.metrics_fd = -1, .lock_fd = -1};
     if (c->resume[0]) {
-        m = load_resume(c, &opt, &step0, &cursor);
+        m = load_resume(c, &opt, &ts);
         if (!m) return -1;
+        step0 = ts.step, cursor = ts.cursor;
         c->model = m->cfg;
         if (!c->quiet) eid_log("resumed %s at step %ld (data cursor %llu)", c->resume, step0, (unsigned long long)cursor);
     } else {
@@ -146,11 +131,10 @@ int train_run(TrainCfg *c, EvalResult *final) {
     if (c->shards == 0) c->shards = shards_auto(&m->cfg, c->batch, eid_threads());
     Shards sh = {0};
     if (shards_init(&sh, m, c->shards) != 0) goto fail;
-    if (ensure_dir(c->out) != 0) goto fail;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", c->out);
-    FILE *mf = fopen(path, step0 > 0 ? "a" : "w");
-    if (!mf) { eid_error("%s: cannot write metrics file", path); goto fail; }
+    if ((c->resume[0] ? rundir_open_resume(&rd, c->out, step0, ts.metrics_bytes) : rundir_open_fresh(&rd, c->out)) != 0)
+        goto fail;
+    /* a fresh run commits its initial state first: a run killed at any moment can be resumed */
+    if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0) != 0) goto fail;
     const TaskCfg *t = &c->task;
     int B = c->batch, L = t->seq_len, K = task_labels_per_example(t);
     int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
@@ -181,20 +165,26 @@ int train_run(TrainCfg *c, EvalResult *final) {
         if (shards_plan(&sh, B, L, K) != 0) { rc = -1; break; }
         if (source_next(&src, B, in, lab, fl) != 0) { rc = -1; break; }
         cursor = src.cursor;
-        Batch bt = {in, lab, fl, B, L, 0};
-        StepOut so;
-        int st = train_step(&sh, &opt, &oc, step, &bt, 0, NULL, NULL, &so);
-        if (st < 0) { rc = -1; break; }
-        double lr = so.lr, gn = so.grad_norm;
-        LossOut lo = {.loss = so.loss, .accuracy = so.accuracy};
-        if (st == STEP_DIVERGED && !isfinite(so.loss)) {
-            eid_error("non-finite loss at step %ld (lr %.3g): training diverged; the last checkpoint in %s is untouched. "
-                      "Hint: lower --lr or raise --warmup", step, lr, c->out);
+        /* test-only injections (docs/reliability.md "Numerical faults"), numbered like metrics steps */
+        OptimCfg ocs = oc;
+        if (rundir_fault("nan-lr", step + 1)) ocs.lr = NAN;
+        if (rundir_fault("nan-weight", step + 1)) m->w[m->param[m->nparam / 2].offset] = NAN;
+        double lr = lr_at(&ocs, step);
+        if (!isfinite(lr)) {
+            eid_error("step %ld: the learning rate is %g (check --lr, --min-lr, --warmup): training stopped; the last "
+                      "good checkpoint in %s (step %ld) is untouched", step + 1, lr, c->out, rd.committed_step);
             rc = -1;
             break;
         }
+        Batch bt = {in, lab, fl, B, L, 0};
+        StepOut so;
+        FaultCtx fault = {m, step + 1};
+        int st = train_step(&sh, &opt, &ocs, step, &bt, 0, inject_nan_grad, &fault, &so);
+        if (st < 0) { rc = -1; break; }
+        double gn = so.grad_norm;
+        LossOut lo = {.loss = so.loss, .accuracy = so.accuracy};
         if (st == STEP_DIVERGED) {
-            eid_error("non-finite gradient at step %ld: the last checkpoint in %s is untouched. Hint: lower --lr", step, c->out);
+            nonfinite_error(m, c, &rd, step + 1, isfinite(so.loss) ? "gradient" : "loss", lr);
             rc = -1;
             break;
         }
@@ -207,10 +197,12 @@ int train_run(TrainCfg *c, EvalResult *final) {
             evaluated = 1;
             evaluated_at = step + 1;
         }
-        fprintf(mf, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f",
-                step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
-        if (evaluated) fprintf(mf, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
-        fprintf(mf, "}\n");
+        char ml[512];
+        int mn = snprintf(ml, sizeof ml, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,"
+                          "\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f", step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
+        if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
+        mn += snprintf(ml + mn, sizeof ml - mn, "}\n");
+        if (rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
         double eta = (now / done) * (c->steps - step - 1);
         if ((tty && now - t_last > 0.25) || evaluated || last) {
             char es[32];
@@ -229,25 +221,35 @@ int train_run(TrainCfg *c, EvalResult *final) {
             break;
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
-            if (save_all(c, m, &opt, step + 1, cursor) != 0) { rc = -1; break; }
+            if (save_all(&rd, c, m, &opt, step + 1, cursor) != 0) { rc = -1; break; }
+        if (rundir_stop_signal() && step + 1 < c->steps) { step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
     }
 done:
-    fclose(mf);
-    if (rc == 0) {
+    if (rc == 0 && rundir_stop_signal() && step < c->steps) {
+        int sig = rundir_stop_signal();
+        rc = save_all(&rd, c, m, &opt, step, cursor);
+        if (rc == 0) {
+            fprintf(stderr, "\neidetic train: stopped by %s at step %ld; checkpoint written to %s. Continue with: "
+                            "eidetic train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step, c->out, c->out);
+            rc = 128 + sig;
+        }
+    } else if (rc == 0) {
         if (evaluated_at != step) /* stopped between evaluations, or nothing left to do */
             rc = evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
-        if (rc == 0) rc = save_all(c, m, &opt, step, cursor);
+        if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor);
         if (rc == 0) {
             if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
             *final = ev;
         }
     }
+    rundir_close(&rd);
     free(in), free(lab), free(fl);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
     return rc;
 fail:
+    rundir_close(&rd);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);

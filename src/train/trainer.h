@@ -38,7 +38,9 @@ enum { STEP_OK = 0, STEP_DIVERGED = 1 };
 int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batch *b, int label_count,
                GradAllReduce all_reduce, void *all_reduce_ctx, StepOut *out);
 
-/* Train per cfg (resuming if cfg->resume is set). Writes checkpoints + metrics under cfg->out. */
+/* Train per cfg (resuming if cfg->resume is set). Writes checkpoints + metrics under cfg->out
+ * (train/rundir.h). Returns 0, -1 + eid_error, or 128 + SIG after a SIGINT/SIGTERM stop request
+ * (installed by rundir_signals_install) ended the run early with a checkpoint written. */
 int train_run(TrainCfg *cfg, EvalResult *final);
 
 #endif

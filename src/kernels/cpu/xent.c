@@ -31,7 +31,7 @@ double k_xent_fwd_bwd(real *logits, const int *labels, int M, int V, real scale,
 #pragma omp simd reduction(max : mx)
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         int am = 0; /* the first index of the maximum, as a sequential argmax would pick */
-        while (z[am] != mx) am++;
+        while (am < V - 1 && z[am] != mx) am++; /* bounded: a NaN maximum matches nothing */
         int y = labels[m];
         real zy = z[y];
         double sum = exp_shift_sum(z, V, mx);
