@@ -28,7 +28,7 @@ LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
 
 LIB_SRC := $(wildcard src/core/*.c src/kernels/cpu/*.c src/layers/*.c src/model/*.c \
                       src/train/*.c src/tasks/*.c src/io/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/tools/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

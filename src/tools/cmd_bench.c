@@ -25,7 +25,7 @@
 #include "model/model.h"
 #include "tasks/task.h"
 #include "train/optim.h"
-#include "train/scorecard.h"
+#include "tools/scorecard.h"
 #include "train/shards.h"
 #include "train/train_cfg.h"
 

@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 #include "cli/cli.h"
 #include "core/common.h"
-#include "train/scorecard.h"
+#include "tools/scorecard.h"
 
 typedef struct {
     ScGrid g;
