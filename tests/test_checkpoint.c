@@ -155,7 +155,7 @@ static void resume_equivalence(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/eidetic-test-ckpt-XXXXXX");
     if (!mkdtemp(tmpdir)) return 2;
     round_trip("longhorn,longhorn", 0, 1);

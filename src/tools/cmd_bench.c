@@ -1195,7 +1195,7 @@ int cmd_bench(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return bench_help(), 0;
     BenchOpts o;
     if (bench_parse(&o, argc, argv) != 0) return cli_fail("bench");
-    eid_runtime_init(argv, o.threads, !o.child[0]);
+    eid_runtime_setup(o.threads, !o.child[0]);
     if (o.child[0]) {
         /* a child measures one configuration, fully given by the parent */
         if (o.vocab == UNSET || o.d_model == UNSET || o.n_layer == UNSET || o.batch == UNSET || !o.mixers[0])
