@@ -83,6 +83,11 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB64_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(LIB64_OBJ) $(LDLIBS)
 
+# The tools' spawn helper is not part of the library: its test links it on its own.
+$(BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h) $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ) $(LDLIBS)
+
 # The same equivalence test, single precision (what users run).
 $(TESTS32): tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "tools/scorecard.h"
+#include "tools/spawn.h"
 
 typedef struct {
     ScGrid g;
@@ -271,29 +271,13 @@ static void fmt_duration(double s, char *buf, size_t n) {
 
 /* ---------------------------------------------------------------- subprocesses ---- */
 
-/* Run argv with stdout/stderr to files (append for stderr); child dies with us. Returns the wait
- * status, or -1; *cpu_s += the child's CPU time. */
-static int spawn_wait(char *const *argv, const char *out_path, const char *err_path, double *cpu_s) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return eid_error("fork failed (%s)", strerror(errno)), -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* an interrupted scorecard leaves no orphan training */
-        if (getppid() != parent) _exit(130);
-        int in = open("/dev/null", O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644),
-            err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0), dup2(out, 1), dup2(err, 2);
-        execv(argv[0], argv);
-        fprintf(stderr, "eidetic scorecard: cannot run %s (%s)\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    struct rusage ru;
-    while (wait4(pid, &st, 0, &ru) < 0)
-        if (errno != EINTR) return eid_error("wait failed (%s)", strerror(errno)), -1;
-    if (cpu_s) *cpu_s += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-    return st;
+/* Run argv with stdin from /dev/null, stdout/stderr to files (append for stderr); the child dies
+ * with us (an interrupted scorecard leaves no orphan training). Returns the wait status, or -1;
+ * *cpu_s += the child's CPU time. */
+static int run_to_files(char *const *argv, const char *out_path, const char *err_path, double *cpu_s) {
+    SpawnOpts so = {.in = "/dev/null", .out = out_path, .err = err_path, .err_append = 1, .die_with_parent = 1};
+    pid_t pid = spawn_start(argv, &so);
+    return pid < 0 ? -1 : spawn_wait(pid, cpu_s);
 }
 
 /* "accuracy: X" on a line of the file, or NAN */
@@ -363,7 +347,7 @@ static int run_cell(Ctx *x, const ScCell *c, double cap_s, ScResult *r) {
     for (int first = 1;; first = 0) {
         Argv a;
         segment_argv(x, c, rundir, first, seg, &a);
-        int st = spawn_wait(a.v, out, log, &r->cpu_s);
+        int st = run_to_files(a.v, out, log, &r->cpu_s);
         if (st < 0) { rc = -1; break; }
         if (WIFSIGNALED(st)) { rc = 1; break; }
         if (WEXITSTATUS(st) != 0) {
@@ -483,11 +467,9 @@ static int run_grid(Ctx *x) {
     long holder = 0;
     fflush(stdout), fflush(stderr);
     for (int w = 1; w < x->o->jobs && w < 256; w++) {
-        pid_t parent = getpid(), pid = fork();
-        if (pid < 0) { eid_error("fork failed (%s)", strerror(errno)); rc = -1; break; }
+        pid_t pid = spawn_fork(1);
+        if (pid < 0) { rc = -1; break; }
         if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent) _exit(130);
             x->worker = w;
             usleep(200000 * w); /* let the workers claim in turn rather than all race for cell 0 */
             int r = run_pass(x, tried, &holder);
@@ -498,9 +480,8 @@ static int run_grid(Ctx *x) {
     }
     if (rc == 0 && run_pass(x, tried, &holder) < 0) rc = -1;
     for (int k = 0; k < nw; k++) {
-        int st;
-        while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR) {}
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) rc = rc ? rc : (eid_error("a scorecard worker failed (see above)"), -1);
+        int st = spawn_wait(pids[k], NULL);
+        if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) rc = rc ? rc : (eid_error("a scorecard worker failed (see above)"), -1);
     }
     double last_note = -1e9;
     while (rc == 0) {
@@ -686,7 +667,7 @@ static int lengths_measure(const Ctx *x, const ScCell *c, double *acc) {
         snprintf(ex, sizeof ex, "%d", o->len_examples), snprintf(th, sizeof th, "%d", o->threads);
         char *argv[] = {(char *)o->exe, "eval", "--ckpt", rundir, "--seq-len", L, "--kv-pairs", K, "--examples", ex,
                         "--threads", th, NULL};
-        int st = spawn_wait(argv, out, log, NULL);
+        int st = run_to_files(argv, out, log, NULL);
         if (st < 0) return -1;
         if (WIFSIGNALED(st)) return 1;
         acc[k] = WEXITSTATUS(st) == 0 ? read_accuracy(out) : NAN; /* e.g. a length the model cannot take */
@@ -755,7 +736,7 @@ static int make_plots(const ScOpts *o) {
                          "--no-plots skips plots)", o->exe), -1;
     char *argv[] = {"/bin/bash", script, plots, NULL};
     unlink(log);
-    int st = spawn_wait(argv, "/dev/null", log, NULL);
+    int st = run_to_files(argv, "/dev/null", log, NULL);
     if (st < 0) return -1;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
         return eid_error("plots: gnuplot not found (Debian: apt-get install gnuplot-nox); tables are written, "
