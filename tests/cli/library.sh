@@ -11,6 +11,13 @@ command -v python3 >/dev/null || { bad "python3 is needed to compare logits"; su
 grep -hE '^#include' "$ROOT"/examples/*.c | grep -vE '<(eidetic|stdio|stdlib|string)\.h>' && bad "examples include internal headers" || ok
 # the public header includes no internal header
 grep -E '^#include' "$ROOT/include/eidetic.h" | grep -vq '<stddef.h>' && bad "eidetic.h includes more than <stddef.h>" || ok
+# and it compiles as strict C11 and as C++ (where a C++ compiler is installed)
+printf '#include <eidetic.h>\nint main(void) { return eidetic_init(1); }\n' >"$T/h.c"
+cc -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$ROOT/include" "$T/h.c" 2>"$T/err" && ok || bad "eidetic.h as C11: $(cat "$T/err")"
+if command -v c++ >/dev/null; then
+    c++ -std=c++11 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$ROOT/include" -x c++ "$T/h.c" 2>"$T/err" && ok ||
+        bad "eidetic.h as C++: $(cat "$T/err")"
+fi
 
 # The library never re-executes the process to pick OpenBLAS's core (the CLI's main does, where
 # OpenBLAS misdetects the CPU): run the CLI without it so both use the same BLAS kernels, bit for bit.
