@@ -199,7 +199,7 @@ static void check_resolve(void) {
 }
 
 int main(int argc, char **argv) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     check_resolve();
     /* the generic suite */
     LayerCfg a1 = {.mixer = "attn", .num_heads = 2};

@@ -270,7 +270,7 @@ static void state_refusals(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/eidetic-test-ckpt-XXXXXX");
     if (!mkdtemp(tmpdir)) return 2;
     round_trip("longhorn,longhorn", 0, 1);

@@ -317,7 +317,7 @@ static void step_label_count_and_reduce(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     frozen_rows();
     task_flag_rules();
     ranks();

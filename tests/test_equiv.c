@@ -7,7 +7,7 @@
 static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa"};
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
 #ifdef EIDETIC_FP64
     const double tol = 1e-9;
     const char *name = "test_equiv";

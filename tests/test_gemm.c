@@ -42,7 +42,7 @@ static void one_case(int ta, int tb, int M, int N, int K, real beta) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     static const int shapes[][3] = {{1, 7, 5}, {1, 300, 129}, {6, 1, 9}, {257, 1, 33}, {1, 1, 17}, {5, 6, 7}, {64, 48, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)

@@ -321,7 +321,7 @@ static void sizes_and_validation(void) {
 }
 
 int main(int argc, char **argv) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     sizes_and_validation();
     /* the shared suite, single- and multi-head */
     LayerCfg s1 = {.mixer = "gla", .num_heads = 1, .expand_k = 1, .gate_low_rank_dim = 4, .gate_logit_normalizer = 4};

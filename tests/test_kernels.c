@@ -29,7 +29,7 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_conv.h"
 
 int main(void) {
-    eid_runtime_init(NULL, 0, 0);
+    eid_runtime_setup(0, 0);
     kt_conv();
     return t_summary("test_kernels");
 }

@@ -2,7 +2,7 @@
 #include "layer_harness.h"
 
 int main(int argc, char **argv) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     LayerCfg c = {.mixer = "longhorn", .d_state = 4, .expand = 2, .d_conv = 4, .dt_rank = 2};
     layer_suite("longhorn", c, 8);
     LayerCfg c2 = {.mixer = "longhorn", .d_state = 3, .expand = 1, .d_conv = 2, .dt_rank = 1};

@@ -252,7 +252,7 @@ static void mamba_suite(LayerCfg cfg, int D) {
 }
 
 int main(int argc, char **argv) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     LayerCfg c = {.mixer = "mamba", .d_state = 4, .expand = 2, .d_conv = 4, .dt_rank = 2};
     mamba_suite(c, 8);
     LayerCfg c2 = {.mixer = "mamba", .d_state = 3, .expand = 1, .d_conv = 2, .dt_rank = 1};

@@ -240,7 +240,7 @@ static void check_resolve_and_sizes(void) {
 }
 
 int main(int argc, char **argv) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     LayerCfg c1 = {.mixer = "mamba2", .d_state = 4, .expand = 2, .headdim = 4, .d_conv = 4}; /* D=8: H=4, G=1 */
     layer_suite("mamba2", c1, 8);
     LayerCfg c2 = {.mixer = "mamba2", .d_state = 3, .expand = 2, .headdim = 3, .ngroups = 2, .d_conv = 2}; /* D=6: H=4, G=2 */

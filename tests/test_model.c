@@ -128,7 +128,7 @@ static void head_at_labels(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     gradcheck("longhorn,longhorn", 0, 1);
     gradcheck("longhorn,longhorn", 12, 0);
     full_vs_decode("longhorn,longhorn", 0);

@@ -610,7 +610,7 @@ static void bad_arguments(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     worked_examples();
     generators();
     mqar_mix();

@@ -122,7 +122,7 @@ static void shards_thread_independent(void) {
     real *g[2];
     LossOut lo[2];
     for (int th = 1; th <= 2; th++) {
-        eid_runtime_init(NULL, th, 0);
+        eid_runtime_setup(th, 0);
         Shards sh;
         shards_init(&sh, m, 2), shards_plan(&sh, B, L, L);
         shards_grads(&sh, &bt, &lo[th - 1]);
@@ -134,7 +134,7 @@ static void shards_thread_independent(void) {
           "2 shards: gradients differ between 1 and 2 threads");
     free(g[0]), free(g[1]);
     model_free(m);
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
 }
 
 static void shards_refuse_bad_input(void) {
@@ -169,7 +169,7 @@ static void shards_refuse_bad_input(void) {
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa", "pos:attn,longhorn"};
     for (int i = 0; i < 7; i++) shards_match_whole_batch(mixers[i]);
     shards_thread_independent();

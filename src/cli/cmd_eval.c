@@ -183,7 +183,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (opts_parse(eval_opts, N_EVAL_OPTS, &e, argc - 2, argv + 2, "eval") != 0) return cli_fail("eval");
     if (e.examples < 1 || e.batch < 1) return eid_error("--examples and --batch must be >= 1"), cli_fail("eval");
-    eid_runtime_init(argv, e.threads, 1);
+    eid_runtime_setup(e.threads, 1);
     Model *m = ckpt_load_model(e.ckpt, NULL);
     if (!m) return cli_fail("eval");
     e.task.vocab_size = m->cfg.vocab_size;

@@ -79,7 +79,7 @@ int cmd_generate(int argc, char **argv) {
         return fprintf(stderr, "eidetic generate: error: need --max-new >= 0, --temperature >= 0, --top-p in (0, 1]\n"), 1;
     int *prompt, np;
     if (parse_token_list(g.prompt, &prompt, &np, "--prompt") != 0) return cli_fail("generate");
-    eid_runtime_init(argv, g.threads, 0);
+    eid_runtime_setup(g.threads, 0);
     Model *m = ckpt_load_model(g.ckpt, NULL);
     if (!m) return free(prompt), cli_fail("generate");
     if (model_check_tokens(m, prompt, np, "--prompt") != 0) return free(prompt), model_free(m), cli_fail("generate");

@@ -63,7 +63,7 @@ int cmd_train(int argc, char **argv) {
     if (opts_parse(train_opts, n_train_opts, &c, ac, av, "train") != 0) return cli_fail("train");
     if (resume && strcmp(c.out, resume) != 0)
         return fprintf(stderr, "eidetic train: error: --resume %s writes into its own directory; drop --out\n", resume), 1;
-    eid_runtime_init(argv, c.threads, !c.quiet);
+    eid_runtime_setup(c.threads, !c.quiet);
     if (train_cfg_resolve(&c) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;

@@ -1,8 +1,11 @@
 /* main.c — `eidetic <command> [options]`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "core/common.h"
+#include "core/runtime.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,7 +21,28 @@ static void usage(FILE *f) {
             "  bench      training and decoding speed, MFU, memory and scaling on this machine (tables)\n");
 }
 
+/* If OpenBLAS picked narrower kernels than this CPU runs (0.3.21 misdetects some recent Xeons as
+ * "Prescott", ~5x slow; or OPENBLAS_CORETYPE names an older core), set OPENBLAS_CORETYPE to the right
+ * core and start the program again: OpenBLAS reads it only when it loads. The library never does
+ * this (it must not replace its user's process); eid_runtime_setup() then logs what happened. */
+static void reexec_for_blas(char **argv) {
+    const char *want = eid_blas_better_core();
+    if (!want || getenv("EIDETIC_KEEP_CORETYPE") || getenv("EIDETIC_NO_REEXEC") || getenv("EIDETIC_REEXEC_FROM"))
+        return;
+    const char *env_core = getenv("OPENBLAS_CORETYPE");
+    setenv("EIDETIC_REEXEC_FROM", eid_blas_core(), 1);
+    if (env_core) setenv("EIDETIC_REEXEC_ENV", env_core, 1);
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    /* execv failed: carry on slowly; eid_runtime_setup() warns that the core is weak */
+    unsetenv("EIDETIC_REEXEC_FROM");
+    unsetenv("EIDETIC_REEXEC_ENV");
+    if (env_core) setenv("OPENBLAS_CORETYPE", env_core, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv) {
+    reexec_for_blas(argv);
     if (argc < 2) return usage(stderr), 2;
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) return usage(stdout), 0;
     const char *cmd = argv[1];

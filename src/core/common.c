@@ -17,12 +17,28 @@ void eid_error(const char *fmt, ...) {
 const char *eid_last_error(void) { return g_err[0] ? g_err : "unknown error"; }
 void eid_clear_error(void) { g_err[0] = 0; }
 
+/* Where log lines go: stderr unless a library user installed a sink (set once, before other threads
+ * start; see eid_set_log_sink). */
+static EidLogSink g_sink;
+static void *g_sink_user;
+void eid_set_log_sink(EidLogSink fn, void *user) { g_sink = fn, g_sink_user = user; }
+
+static void emit(int level, const char *prefix, const char *fmt, va_list ap) {
+    if (g_sink) {
+        char line[2048];
+        vsnprintf(line, sizeof line, fmt, ap);
+        g_sink(level, line, g_sink_user);
+        return;
+    }
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void eid_fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("eidetic: internal error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    emit(0, "eidetic: internal error: ", fmt, ap);
     va_end(ap);
     abort();
 }
@@ -31,9 +47,7 @@ void eid_log(const char *fmt, ...) {
     if (eid_log_level < 1) return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("eidetic: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    emit(1, "eidetic: ", fmt, ap);
     va_end(ap);
 }
 

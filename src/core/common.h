@@ -59,6 +59,11 @@ _Noreturn void eid_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* Logging to stderr, prefixed with "eidetic: ". Level 0 = quiet, 1 = info (default), 2 = debug. */
 extern int eid_log_level;
 void eid_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sends log lines (without the prefix or newline) to fn instead of stderr; NULL restores stderr.
+ * level: 1 = info, 0 = an internal error just before abort (eid_fatal). Set it before other threads
+ * start. The library API (include/eidetic.h) exposes this as eidetic_set_log_callback. */
+typedef void (*EidLogSink)(int level, const char *msg, void *user);
+void eid_set_log_sink(EidLogSink fn, void *user);
 
 /* Allocation that never returns NULL (out of memory is fatal: nothing sensible to recover). */
 void *eid_xmalloc(size_t n);

@@ -4,7 +4,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* OpenBLAS extensions (declared in its cblas.h; re-declared here so other BLASes still link
  * when these are provided as weak fallbacks below). */
@@ -43,23 +42,17 @@ static int core_level(const char *c) {
     return 0;
 }
 
-void eid_runtime_init(char **argv, int threads, int verbose) {
-    const char *core = eid_blas_core();
+const char *eid_blas_better_core(void) {
     const char *want = expected_core();
-    const char *env_core = getenv("OPENBLAS_CORETYPE");
     /* Weaker kernels than the CPU runs: OpenBLAS misdetected it (0.3.21: "Prescott" on recent Xeons,
      * ~5x slow), or OPENBLAS_CORETYPE forces an older core (Haswell on an AVX-512 machine: ~1.7x
      * slower sgemm, measured on the development machine). */
-    int weak = openblas_get_corename && want && core_level(core) < core_level(want);
-    int keep = getenv("EIDETIC_KEEP_CORETYPE") != NULL;
-    if (weak && !keep && argv && !getenv("EIDETIC_NO_REEXEC") && !getenv("EIDETIC_REEXEC_FROM")) {
-        /* OpenBLAS fixes its kernels when the library loads: set the variable and start again. */
-        setenv("EIDETIC_REEXEC_FROM", core, 1);
-        if (env_core) setenv("EIDETIC_REEXEC_ENV", env_core, 1);
-        setenv("OPENBLAS_CORETYPE", want, 1);
-        execv("/proc/self/exe", argv);
-        /* execv failed: carry on slowly, but say so below */
-    }
+    return openblas_get_corename && want && core_level(eid_blas_core()) < core_level(want) ? want : NULL;
+}
+
+void eid_runtime_setup(int threads, int verbose) {
+    const char *core = eid_blas_core(), *want = eid_blas_better_core();
+    int weak = want != NULL, keep = getenv("EIDETIC_KEEP_CORETYPE") != NULL;
     if (threads <= 0) threads = omp_get_max_threads();
     if (threads < 1) threads = 1;
     g_threads = threads;
@@ -79,7 +72,8 @@ void eid_runtime_init(char **argv, int threads, int verbose) {
                     from, getenv("OPENBLAS_CORETYPE"), eid_blas_core(), threads);
         else if (weak)
             eid_log("BLAS: warning: OpenBLAS core %s is weaker than this CPU supports (%s); matrix products may be "
-                    "up to ~5x slow%s", core, want, keep ? " (EIDETIC_KEEP_CORETYPE is set)" : "");
+                    "up to ~5x slow%s", core, want,
+                    keep ? " (EIDETIC_KEEP_CORETYPE is set)" : "; set OPENBLAS_CORETYPE before the program starts");
         else
             eid_log("BLAS: %s core %s, %d threads", openblas_get_corename ? "OpenBLAS" : "BLAS", eid_blas_core(),
                     threads);
@@ -138,4 +132,9 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
                 B, ldb, beta, C, ldc);
 #endif
+}
+
+void eid_runtime_enter(void) {
+    if (omp_get_max_threads() != g_threads) omp_set_num_threads(g_threads);
+    if (omp_get_max_active_levels() != 1) omp_set_max_active_levels(1);
 }

@@ -6,11 +6,18 @@
 #define EIDETIC_RUNTIME_H
 #include "core/common.h"
 
-/* Call first in main(). If OpenBLAS misdetected the CPU (0.3.21 reports "Prescott" on some recent
- * Xeons and runs ~5x slow), sets OPENBLAS_CORETYPE to the right core and re-executes the program
- * (OpenBLAS reads it only at load time). Logs BLAS core type and thread counts. threads <= 0 means
- * all cores (or OMP_NUM_THREADS). */
-void eid_runtime_init(char **argv, int threads, int verbose);
+/* Call once, from one thread, before any other work: sets the thread count (threads <= 0: all
+ * cores, or OMP_NUM_THREADS) and, with verbose, logs the BLAS core type and thread count. Never
+ * re-executes the process: the CLI's main() does that (src/cli/main.c) when eid_blas_better_core()
+ * names a core, because OpenBLAS reads OPENBLAS_CORETYPE only when it loads. */
+void eid_runtime_setup(int threads, int verbose);
+/* The OpenBLAS core this CPU should run when the loaded one has narrower kernels (0.3.21 reports
+ * "Prescott" on some recent Xeons and runs ~5x slow), else NULL. */
+const char *eid_blas_better_core(void);
+/* Re-applies the thread settings of eid_runtime_setup to the calling thread. OpenMP keeps the team
+ * size per thread: a thread the program started itself (a library user's pthread) would otherwise
+ * run teams of the default size, not eid_threads(). Cheap; the library API calls it on entry. */
+void eid_runtime_enter(void);
 int eid_threads(void);
 /* Threads a kernel called here can use: 1 inside an active parallel region (a data-parallel shard,
  * train/shards.h, where kernels run on their caller's thread), eid_threads() otherwise. */

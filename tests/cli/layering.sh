@@ -67,13 +67,13 @@ plant "kernel includes a model header" R1 kernels/cpu/xent.c '#include "model/mo
 plant "layer includes a model header" R2 layers/mlp.c '#include "model/config.h"'
 plant "strcmp on a mixer name (train)" R3 train/train_cfg.c 'static int is_swa(const char *mixer) { return !strcmp(mixer, "swa"); }'
 plant "strcmp on a mixer name (model)" R3 model/model.c 'static int is_lh(const LayerCfg *l) { return strcmp(l->mixer, "longhorn") == 0; }'
-plant "strstr on a mixer name (scorecard)" R3 train/scorecard.c 'static int has_attn(const char *s) { return strstr(s, "attn") != 0; }'
-plant "hard-coded mixer list (bench)" R3 cli/cmd_bench.c 'static const char *const every_mixer = "longhorn,mamba,mamba2,gla,attn,swa";'
-plant "hybrid spec literal (cli)" R3 cli/cmd_scorecard.c 'static const char *const hybrid = "longhorn+swa";'
+plant "strstr on a mixer name (scorecard)" R3 tools/scorecard.c 'static int has_attn(const char *s) { return strstr(s, "attn") != 0; }'
+plant "hard-coded mixer list (bench)" R3 tools/cmd_bench.c 'static const char *const every_mixer = "longhorn,mamba,mamba2,gla,attn,swa";'
+plant "hybrid spec literal (cli)" R3 tools/cmd_scorecard.c 'static const char *const hybrid = "longhorn+swa";'
 # allowed: comments, help text, the preset table
 rm -rf "$T/src" && cp -r "$SRC" "$T/src"
 printf '%s\n' '/* e.g. strcmp(l->mixer, "swa") in a comment */' 'static const char *const help_text = "train longhorn and swa layers";' \
-    >> "$T/src/cli/cmd_bench.c"
+    >> "$T/src/tools/cmd_bench.c"
 if check "$T/src" 2>"$T/v"; then ok; else bad "a comment or help text was reported: $(head -2 "$T/v")"; fi
 
 # options belong to layers: a swa layer without --window takes its default (64), and each flag reaches

@@ -1,7 +1,7 @@
 /* scorecard.h — the grid behind `eidetic scorecard`: cells (mixer × d_model × task × lr), their
  * identities, in-process probing (parameters, state sizes), lock files, result files, metrics
  * summaries and the report files (results.csv, results.md, plot data). Running cells is the
- * CLI's job (src/cli/cmd_scorecard.c): each cell is an `eidetic train` subprocess.
+ * CLI's job (src/tools/cmd_scorecard.c): each cell is an `eidetic train` subprocess.
  *
  * On disk, under the scorecard directory OUT:
  *   cells/<id>/result.json   written atomically when a cell has finished (its presence = done)

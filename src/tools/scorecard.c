@@ -1,6 +1,6 @@
 /* scorecard.c — grid expansion, cell identity and probing, lock and result files, metrics
  * summaries, and the report writers (results.csv, results.md, plot data for gnuplot). */
-#include "train/scorecard.h"
+#include "tools/scorecard.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <dirent.h>

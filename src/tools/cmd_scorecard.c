@@ -6,11 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,7 +20,9 @@
 #include "cli/cli.h"
 #include "core/common.h"
 #include "layers/layer.h"
-#include "train/scorecard.h"
+#include "tools/scorecard.h"
+#include "tools/spawn.h"
+#include "train/train_cfg.h"
 
 typedef struct {
     ScGrid g;
@@ -125,103 +127,101 @@ static int grid_full(ScOpts *o) {
 
 /* ---------------------------------------------------------------- options ---- */
 
-static int want_value(int argc, char **argv, int i, const char *flag) {
-    if (i + 1 >= argc) {
-        fprintf(stderr, "eidetic scorecard: error: %s needs a value (see eidetic scorecard --help)\n", flag);
-        return 0;
-    }
+/* The flags as given, parsed by the CLI's common option parser (opts_parse, train/train_cfg.h), then
+ * checked and applied over the chosen grid. Unset values keep these markers, so a flag that was given
+ * is told apart from the grid's default. */
+#define UNSET_INT INT_MIN
+#define UNSET_STR "\x01"
+#define UNSET_DBL (-1e308)
+typedef struct {
+    int quick, full, dry_run, report_only, no_plots;
+    char mixers[1024], d_models[256], tasks[4096], lrs[256], train_flags[512], lengths[256], out[512];
+    int steps, batch, eval_every, eval_examples, swa_window, jobs, threads, length_examples;
+    uint64_t seed;
+    double target_acc, max_minutes, max_minutes_per_cell;
+} ScFlags;
+
+#define O(n, t, f) {n, t, offsetof(ScFlags, f), sizeof(((ScFlags *)0)->f), ""}
+static const OptDesc sc_opts[] = {
+    O("quick", OPT_FLAG, quick), O("full", OPT_FLAG, full), O("dry-run", OPT_FLAG, dry_run),
+    O("report-only", OPT_FLAG, report_only), O("no-plots", OPT_FLAG, no_plots),
+    O("mixers", OPT_STR, mixers), O("d-models", OPT_STR, d_models), O("tasks", OPT_STR, tasks),
+    O("lrs", OPT_STR, lrs), O("train-flags", OPT_STR, train_flags), O("lengths", OPT_STR, lengths),
+    O("out", OPT_STR, out), O("steps", OPT_INT, steps), O("batch", OPT_INT, batch),
+    O("eval-every", OPT_INT, eval_every), O("eval-examples", OPT_INT, eval_examples),
+    O("swa-window", OPT_INT, swa_window), O("jobs", OPT_INT, jobs), O("threads", OPT_INT, threads),
+    O("length-examples", OPT_INT, length_examples), O("seed", OPT_U64, seed), O("target-acc", OPT_DBL, target_acc),
+    O("max-minutes", OPT_DBL, max_minutes), O("max-minutes-per-cell", OPT_DBL, max_minutes_per_cell),
+};
+#undef O
+#define N_SC_OPTS (int)(sizeof sc_opts / sizeof sc_opts[0])
+
+/* A given integer flag must be >= lo. 1 = given and fine, 0 = not given, -1 = out of range. */
+static int int_flag(int v, const char *flag, int lo, int *out) {
+    if (v == UNSET_INT) return 0;
+    if (v < lo) return eid_error("--%s: expected an integer >= %d, got %d", flag, lo, v), -1;
+    *out = v;
     return 1;
 }
 
-static int parse_int(const char *s, const char *flag, int lo, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > 1000000000L)
-        return fprintf(stderr, "eidetic scorecard: error: %s: expected an integer >= %d, got '%s'\n", flag, lo, s), -1;
-    *out = (int)v;
-    return 0;
+static int dbl_flag(double v, const char *flag, double lo, double hi, double *out) {
+    if (v == UNSET_DBL) return 0; /* not given; a given NaN fails the range check */
+    if (!(v >= lo && v <= hi)) return eid_error("--%s: expected a number in [%g, %g], got %g", flag, lo, hi, v), -1;
+    *out = v;
+    return 1;
 }
 
-static int parse_dbl(const char *s, const char *flag, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= lo && v <= hi))
-        return fprintf(stderr, "eidetic scorecard: error: %s: expected a number in [%g, %g], got '%s'\n", flag, lo, hi, s), -1;
-    *out = v;
-    return 0;
-}
+static int given(const char *s) { return strcmp(s, UNSET_STR) != 0; }
 
 static int parse_lengths(ScOpts *o, const char *s) {
     if (!strcmp(s, "none")) return o->n_lengths = 0, 0;
-    if (sc_parse_ints(o->lengths, &o->n_lengths, s, "--lengths", 1, 64) != 0) return cli_fail("scorecard"), -1;
-    if (o->n_lengths > SC_MAX_LENGTHS)
-        return fprintf(stderr, "eidetic scorecard: error: --lengths: at most %d lengths\n", SC_MAX_LENGTHS), -1;
+    int tmp[SC_MAX_LIST], n = 0;
+    if (sc_parse_ints(tmp, &n, s, "--lengths", 1, 64) != 0) return -1;
+    if (n > SC_MAX_LENGTHS) return eid_error("--lengths: at most %d lengths, got %d", SC_MAX_LENGTHS, n), -1;
+    memcpy(o->lengths, tmp, sizeof(int) * n), o->n_lengths = n;
     return 0;
 }
 
-/* The grid flag (--quick/--full) is applied first, so the other flags override it wherever they are. */
-static int pick_grid(ScOpts *o, int argc, char **argv) {
-    int quick = 0, full = 0;
-    for (int i = 2; i < argc; i++) quick |= !strcmp(argv[i], "--quick"), full |= !strcmp(argv[i], "--full");
-    if (quick && full) return fprintf(stderr, "eidetic scorecard: error: --quick and --full: choose one grid\n"), -1;
-    snprintf(o->grid_name, sizeof o->grid_name, "%s", full ? "full" : "quick");
-    if ((full ? grid_full(o) : grid_quick(o)) != 0) return cli_fail("scorecard"), -1;
-    return 0;
-}
-
-/* one option with a value; returns 1 if recognised and fine, 0 if not an option of this kind, -1 on
- * error; with v = NULL only whether the option is one of this kind */
-static int axis_option(ScOpts *o, const char *a, const char *v) {
-    static const char *const names[] = {"--mixers", "--d-models", "--tasks", "--lrs", "--train-flags"};
-    if (!v) {
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (!strcmp(a, names[i])) return 1;
-        return 0;
-    }
+/* -1 + eid_error on a bad flag */
+static int apply_flags(ScOpts *o, const ScFlags *f) {
     ScGrid *g = &o->g;
-    int rc = 0;
-    if (!strcmp(a, "--mixers")) rc = sc_parse_mixers(g, v, a);
-    else if (!strcmp(a, "--d-models")) rc = sc_parse_ints(g->d_models, &g->n_d, v, a, 1, 65536);
-    else if (!strcmp(a, "--tasks")) rc = sc_parse_tasks(g, v, a), o->user_tasks = 1;
-    else if (!strcmp(a, "--lrs")) rc = sc_parse_doubles(g->lrs, &g->n_lrs, v, a, 1e-8, 10);
-    else if (!strcmp(a, "--train-flags")) {
-        if (strlen(v) >= sizeof g->train_flags) return fprintf(stderr, "eidetic scorecard: error: --train-flags: too long\n"), -1;
-        snprintf(g->train_flags, sizeof g->train_flags, "%s", v);
-    } else return 0;
-    o->custom = 1;
-    return rc == 0 ? 1 : (cli_fail("scorecard"), -1);
-}
-
-static int number_option(ScOpts *o, const char *a, const char *v) {
-    static const char *const names[] = {"--steps", "--batch", "--eval-every", "--eval-examples", "--swa-window",
-                                        "--target-acc", "--seed", "--jobs", "--threads", "--max-minutes",
-                                        "--max-minutes-per-cell", "--length-examples", "--lengths", "--out"};
-    if (!v) {
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (!strcmp(a, names[i])) return 1;
-        return 0;
+    if (f->quick && f->full) return eid_error("--quick and --full: choose one grid"), -1;
+    /* the grid first, so the other flags override it wherever they are */
+    snprintf(o->grid_name, sizeof o->grid_name, "%s", f->full ? "full" : "quick");
+    if ((f->full ? grid_full(o) : grid_quick(o)) != 0) return -1;
+    o->dry_run = f->dry_run, o->report_only = f->report_only, o->no_plots = f->no_plots;
+    if (given(f->mixers) && (o->custom = 1, sc_parse_mixers(g, f->mixers, "--mixers")) != 0) return -1;
+    if (given(f->d_models) && (o->custom = 1, sc_parse_ints(g->d_models, &g->n_d, f->d_models, "--d-models", 1, 65536)))
+        return -1;
+    if (given(f->tasks) && (o->custom = o->user_tasks = 1, sc_parse_tasks(g, f->tasks, "--tasks")) != 0) return -1;
+    if (given(f->lrs) && (o->custom = 1, sc_parse_doubles(g->lrs, &g->n_lrs, f->lrs, "--lrs", 1e-8, 10)) != 0) return -1;
+    if (given(f->train_flags)) o->custom = 1, snprintf(g->train_flags, sizeof g->train_flags, "%s", f->train_flags);
+    if (given(f->lengths) && parse_lengths(o, f->lengths) != 0) return -1;
+    if (given(f->out)) {
+        if (!f->out[0] || strlen(f->out) >= sizeof o->out - 64) return eid_error("--out: expected a directory path"), -1;
+        snprintf(o->out, sizeof o->out, "%s", f->out);
     }
-    ScGrid *g = &o->g;
-    int u = 0;
-    if (!strcmp(a, "--steps")) return g->steps_override = 1, parse_int(v, a, 1, &g->steps) ? -1 : 1;
-    if (!strcmp(a, "--batch")) return parse_int(v, a, 1, &g->batch) ? -1 : 1;
-    if (!strcmp(a, "--eval-every")) return parse_int(v, a, 0, &g->eval_every) ? -1 : 1;
-    if (!strcmp(a, "--eval-examples")) return parse_int(v, a, 1, &g->eval_examples) ? -1 : 1;
-    if (!strcmp(a, "--swa-window")) return parse_int(v, a, 1, &g->swa_window) ? -1 : 1;
-    if (!strcmp(a, "--target-acc")) return parse_dbl(v, a, 0, 1, &g->target_acc) ? -1 : 1;
-    if (!strcmp(a, "--seed")) return parse_int(v, a, 1, &u) ? -1 : (g->seed = (uint64_t)u, 1);
-    if (!strcmp(a, "--jobs")) return parse_int(v, a, 1, &o->jobs) ? -1 : 1;
-    if (!strcmp(a, "--threads")) return parse_int(v, a, 1, &o->threads) ? -1 : 1;
-    if (!strcmp(a, "--max-minutes")) return o->budget_given = 1, parse_dbl(v, a, 0, 1e7, &o->max_minutes) ? -1 : 1;
-    if (!strcmp(a, "--max-minutes-per-cell")) return parse_dbl(v, a, 0, 1e7, &o->max_minutes_per_cell) ? -1 : 1;
-    if (!strcmp(a, "--length-examples")) return parse_int(v, a, 1, &o->len_examples) ? -1 : 1;
-    if (!strcmp(a, "--lengths")) return parse_lengths(o, v) ? -1 : 1;
-    if (!strcmp(a, "--out")) {
-        if (!*v || strlen(v) >= sizeof o->out - 64) return fprintf(stderr, "eidetic scorecard: error: --out: expected a directory path\n"), -1;
-        return snprintf(o->out, sizeof o->out, "%s", v), 1;
+    int r[9];
+    r[0] = int_flag(f->steps, "steps", 1, &g->steps);
+    if (r[0] > 0) g->steps_override = 1;
+    r[1] = int_flag(f->batch, "batch", 1, &g->batch);
+    r[2] = int_flag(f->eval_every, "eval-every", 0, &g->eval_every);
+    r[3] = int_flag(f->eval_examples, "eval-examples", 1, &g->eval_examples);
+    r[4] = int_flag(f->swa_window, "swa-window", 1, &g->swa_window);
+    r[5] = int_flag(f->jobs, "jobs", 1, &o->jobs);
+    r[6] = int_flag(f->threads, "threads", 1, &o->threads);
+    r[7] = int_flag(f->length_examples, "length-examples", 1, &o->len_examples);
+    r[8] = dbl_flag(f->target_acc, "target-acc", 0, 1, &g->target_acc);
+    for (int i = 0; i < 9; i++)
+        if (r[i] < 0) return -1;
+    if (f->seed != UINT64_MAX) {
+        if (f->seed < 1) return eid_error("--seed: expected an integer >= 1, got 0"), -1;
+        g->seed = f->seed;
     }
+    int b = dbl_flag(f->max_minutes, "max-minutes", 0, 1e7, &o->max_minutes);
+    if (b < 0 || dbl_flag(f->max_minutes_per_cell, "max-minutes-per-cell", 0, 1e7, &o->max_minutes_per_cell) < 0)
+        return -1;
+    o->budget_given = b > 0;
     return 0;
 }
 
@@ -231,24 +231,14 @@ static int parse_options(ScOpts *o, int argc, char **argv) {
     o->max_minutes_per_cell = -1, o->len_examples = 256;
     o->lengths[0] = 1, o->lengths[1] = 2, o->lengths[2] = 4, o->lengths[3] = 8, o->n_lengths = 4;
     snprintf(o->out, sizeof o->out, "runs/scorecard");
-    if (pick_grid(o, argc, argv) != 0) return -1;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--quick") || !strcmp(a, "--full")) continue;
-        if (!strcmp(a, "--dry-run")) { o->dry_run = 1; continue; }
-        if (!strcmp(a, "--report-only")) { o->report_only = 1; continue; }
-        if (!strcmp(a, "--no-plots")) { o->no_plots = 1; continue; }
-        if (strncmp(a, "--", 2) != 0)
-            return fprintf(stderr, "eidetic scorecard: error: unexpected argument '%s' (see eidetic scorecard --help)\n", a), -1;
-        int rc = axis_option(o, a, NULL);
-        if (rc == 0) rc = number_option(o, a, NULL);
-        if (rc == 0) return fprintf(stderr, "eidetic scorecard: error: unknown option %s (see eidetic scorecard --help)\n", a), -1;
-        if (!want_value(argc, argv, i, a)) return -1;
-        rc = axis_option(o, a, argv[i + 1]);
-        if (rc == 0) rc = number_option(o, a, argv[i + 1]);
-        if (rc < 0) return -1;
-        i++;
-    }
+    ScFlags f = {.steps = UNSET_INT, .batch = UNSET_INT, .eval_every = UNSET_INT, .eval_examples = UNSET_INT,
+                 .swa_window = UNSET_INT, .jobs = UNSET_INT, .threads = UNSET_INT, .length_examples = UNSET_INT,
+                 .seed = UINT64_MAX, .target_acc = UNSET_DBL, .max_minutes = UNSET_DBL,
+                 .max_minutes_per_cell = UNSET_DBL};
+    char *strs[] = {f.mixers, f.d_models, f.tasks, f.lrs, f.train_flags, f.lengths, f.out};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) strcpy(strs[i], UNSET_STR);
+    if (opts_parse(sc_opts, N_SC_OPTS, &f, argc - 2, argv + 2, "scorecard") != 0 || apply_flags(o, &f) != 0)
+        return cli_fail("scorecard"), -1;
     return 0;
 }
 
@@ -272,29 +262,13 @@ static void fmt_duration(double s, char *buf, size_t n) {
 
 /* ---------------------------------------------------------------- subprocesses ---- */
 
-/* Run argv with stdout/stderr to files (append for stderr); child dies with us. Returns the wait
- * status, or -1; *cpu_s += the child's CPU time. */
-static int spawn_wait(char *const *argv, const char *out_path, const char *err_path, double *cpu_s) {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return eid_error("fork failed (%s)", strerror(errno)), -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* an interrupted scorecard leaves no orphan training */
-        if (getppid() != parent) _exit(130);
-        int in = open("/dev/null", O_RDONLY), out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644),
-            err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(126);
-        dup2(in, 0), dup2(out, 1), dup2(err, 2);
-        execv(argv[0], argv);
-        fprintf(stderr, "eidetic scorecard: cannot run %s (%s)\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    struct rusage ru;
-    while (wait4(pid, &st, 0, &ru) < 0)
-        if (errno != EINTR) return eid_error("wait failed (%s)", strerror(errno)), -1;
-    if (cpu_s) *cpu_s += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-    return st;
+/* Run argv with stdin from /dev/null, stdout/stderr to files (append for stderr); the child dies
+ * with us (an interrupted scorecard leaves no orphan training). Returns the wait status, or -1;
+ * *cpu_s += the child's CPU time. */
+static int run_to_files(char *const *argv, const char *out_path, const char *err_path, double *cpu_s) {
+    SpawnOpts so = {.in = "/dev/null", .out = out_path, .err = err_path, .err_append = 1, .die_with_parent = 1};
+    pid_t pid = spawn_start(argv, &so);
+    return pid < 0 ? -1 : spawn_wait(pid, cpu_s);
 }
 
 /* "accuracy: X" on a line of the file, or NAN */
@@ -364,7 +338,7 @@ static int run_cell(Ctx *x, const ScCell *c, double cap_s, ScResult *r) {
     for (int first = 1;; first = 0) {
         Argv a;
         segment_argv(x, c, rundir, first, seg, &a);
-        int st = spawn_wait(a.v, out, log, &r->cpu_s);
+        int st = run_to_files(a.v, out, log, &r->cpu_s);
         if (st < 0) { rc = -1; break; }
         if (WIFSIGNALED(st)) { rc = 1; break; }
         if (WEXITSTATUS(st) != 0) {
@@ -484,11 +458,9 @@ static int run_grid(Ctx *x) {
     long holder = 0;
     fflush(stdout), fflush(stderr);
     for (int w = 1; w < x->o->jobs && w < 256; w++) {
-        pid_t parent = getpid(), pid = fork();
-        if (pid < 0) { eid_error("fork failed (%s)", strerror(errno)); rc = -1; break; }
+        pid_t pid = spawn_fork(1);
+        if (pid < 0) { rc = -1; break; }
         if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent) _exit(130);
             x->worker = w;
             usleep(200000 * w); /* let the workers claim in turn rather than all race for cell 0 */
             int r = run_pass(x, tried, &holder);
@@ -499,9 +471,8 @@ static int run_grid(Ctx *x) {
     }
     if (rc == 0 && run_pass(x, tried, &holder) < 0) rc = -1;
     for (int k = 0; k < nw; k++) {
-        int st;
-        while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR) {}
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) rc = rc ? rc : (eid_error("a scorecard worker failed (see above)"), -1);
+        int st = spawn_wait(pids[k], NULL);
+        if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) rc = rc ? rc : (eid_error("a scorecard worker failed (see above)"), -1);
     }
     double last_note = -1e9;
     while (rc == 0) {
@@ -687,7 +658,7 @@ static int lengths_measure(const Ctx *x, const ScCell *c, double *acc) {
         snprintf(ex, sizeof ex, "%d", o->len_examples), snprintf(th, sizeof th, "%d", o->threads);
         char *argv[] = {(char *)o->exe, "eval", "--ckpt", rundir, "--seq-len", L, "--kv-pairs", K, "--examples", ex,
                         "--threads", th, NULL};
-        int st = spawn_wait(argv, out, log, NULL);
+        int st = run_to_files(argv, out, log, NULL);
         if (st < 0) return -1;
         if (WIFSIGNALED(st)) return 1;
         acc[k] = WEXITSTATUS(st) == 0 ? read_accuracy(out) : NAN; /* e.g. a length the model cannot take */
@@ -756,7 +727,7 @@ static int make_plots(const ScOpts *o) {
                          "--no-plots skips plots)", o->exe), -1;
     char *argv[] = {"/bin/bash", script, plots, NULL};
     unlink(log);
-    int st = spawn_wait(argv, "/dev/null", log, NULL);
+    int st = run_to_files(argv, "/dev/null", log, NULL);
     if (st < 0) return -1;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
         return eid_error("plots: gnuplot not found (Debian: apt-get install gnuplot-nox); tables are written, "

@@ -15,7 +15,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
@@ -26,7 +25,8 @@
 #include "model/model.h"
 #include "tasks/task.h"
 #include "train/optim.h"
-#include "train/scorecard.h"
+#include "tools/scorecard.h"
+#include "tools/spawn.h"
 #include "train/shards.h"
 #include "train/train_cfg.h"
 #include "train/trainer.h"
@@ -742,32 +742,11 @@ static void job_args(const Bench *b, const Job *j, Args *a) {
 static cJSON *run_child(const Bench *b, const Job *j) {
     Args a;
     job_args(b, j, &a);
-    int fd[2];
-    if (pipe(fd) != 0) return fprintf(stderr, "bench: pipe failed (%s)\n", strerror(errno)), NULL;
-    fflush(stdout), fflush(stderr);
-    pid_t parent = getpid(), pid = fork();
-    if (pid < 0) return fprintf(stderr, "bench: fork failed (%s)\n", strerror(errno)), NULL;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* an interrupted bench leaves no orphan */
-        if (getppid() != parent) _exit(130);
-        dup2(fd[1], 1), close(fd[0]), close(fd[1]);
-        execv(a.v[0], a.v);
-        fprintf(stderr, "bench: cannot run %s (%s)\n", a.v[0], strerror(errno));
-        _exit(127);
-    }
-    close(fd[1]);
-    size_t cap = 1 << 14, len = 0;
-    char *buf = eid_xmalloc(cap);
-    ssize_t k;
-    while ((k = read(fd[0], buf + len, cap - len - 1)) != 0) {
-        if (k < 0) { if (errno == EINTR) continue; break; }
-        len += (size_t)k;
-        if (len + 1 == cap) buf = eid_xrealloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    close(fd[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    SpawnOpts so = {.die_with_parent = 1}; /* an interrupted bench leaves no orphan */
+    char *buf;
+    int st = spawn_capture(a.v, &so, &buf);
+    if (st < 0) return fprintf(stderr, "bench: %s\n", eid_last_error()), NULL;
+    size_t len = strlen(buf);
     while (len && buf[len - 1] == '\n') buf[--len] = 0;
     char *line = strrchr(buf, '\n');
     cJSON *row = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? cJSON_Parse(line ? line + 1 : buf) : NULL;
@@ -1115,18 +1094,11 @@ static int write_plot(const Bench *b) {
     fclose(f);
     char log[1100];
     snprintf(log, sizeof log, "%s/plot.log", o->out);
-    fflush(stdout), fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return eid_error("fork failed (%s)", strerror(errno)), -1;
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-        char *av[] = {"gnuplot", path, NULL};
-        execvp(av[0], av);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    char *av[] = {"gnuplot", path, NULL};
+    SpawnOpts so = {.out = log, .err = log, .search_path = 1};
+    pid_t pid = spawn_start(av, &so);
+    int st = pid < 0 ? -1 : spawn_wait(pid, NULL);
+    if (st < 0) return -1;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
         return eid_error("plot: gnuplot not found (Debian: apt-get install gnuplot-nox); tables are written"), -1;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return eid_error("plot: gnuplot failed, see %s", log), -1;
@@ -1217,7 +1189,7 @@ int cmd_bench(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return bench_help(), 0;
     BenchOpts o;
     if (bench_parse(&o, argc, argv) != 0) return cli_fail("bench");
-    eid_runtime_init(argv, o.threads, !o.child[0]);
+    eid_runtime_setup(o.threads, !o.child[0]);
     if (o.child[0]) {
         /* a child measures one configuration, fully given by the parent */
         if (o.vocab == UNSET || o.d_model == UNSET || o.n_layer == UNSET || o.batch == UNSET || !o.mixers[0])

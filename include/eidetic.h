@@ -1,0 +1,175 @@
+/* eidetic.h — the public C API of libeidetic.a: load a checkpoint, compute logits, decode with the
+ * recurrent state, run training steps. C11 and C++ compatible; includes nothing of the engine's
+ * internal headers.
+ *
+ * Link: cc prog.c -Iinclude build/libeidetic.a -lopenblas -lcjson -lm -fopenmp
+ * (the Makefile's BLAS_LIBS / CJSON_LIBS show the exact flags for this machine).
+ *
+ * Conventions
+ * - Every function that can fail returns an eidetic_status; EIDETIC_OK (0) is success. On failure
+ *   eidetic_last_error() gives a one-line message for the calling thread (what failed, which file or
+ *   argument, what was expected). Outputs are written only on success.
+ * - Handles are opaque and owned by the caller: each *_new / *_load is paired with its *_free.
+ *   Free functions accept NULL.
+ * - Arrays are row-major, sequence-major: tokens[s * seq_len + t] is token t of sequence s; logits
+ *   [s * seq_len + t] * vocab_size + v. Logits are always float, whatever precision the library
+ *   computes in.
+ * - Thread safety: separate handles may be used on separate threads at the same time (this is
+ *   tested under ThreadSanitizer). One handle, and the decoders and trainers made from it, must be
+ *   used by one thread at a time. eidetic_init and eidetic_set_log_callback change process-wide
+ *   settings: call them before other threads use the library.
+ * - The library never exits, aborts on bad input or replaces the process. Out of memory and broken
+ *   internal invariants (bugs) still abort, after logging a message.
+ */
+#ifndef EIDETIC_H
+#define EIDETIC_H
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    EIDETIC_OK = 0,
+    EIDETIC_ERR_ARGUMENT = 1, /* a NULL handle or pointer, a size <= 0, a token outside [0, vocab) */
+    EIDETIC_ERR_LOAD = 2,     /* a checkpoint or config that cannot be read or is invalid */
+    EIDETIC_ERR_SAVE = 3,     /* a checkpoint that cannot be written (directory, disk) */
+    EIDETIC_ERR_RANGE = 4,    /* longer than the model's learned positions (max_position_embeddings) */
+    EIDETIC_ERR_NUMERIC = 5,  /* a non-finite loss or gradient in a training step (nothing updated) */
+} eidetic_status;
+
+/* Label value for "no label at this position" in eidetic_trainer_step. */
+#define EIDETIC_NO_LABEL (-100)
+
+typedef struct eidetic_model eidetic_model;
+typedef struct eidetic_decoder eidetic_decoder;
+typedef struct eidetic_trainer eidetic_trainer;
+
+/* ---- process-wide -------------------------------------------------------------------------- */
+
+/* Sets the number of threads the library's kernels and BLAS use (n_threads <= 0: all cores, or
+ * OMP_NUM_THREADS). Optional: the first call that needs it initialises with n_threads = 0. Call it
+ * before other threads use the library. Unlike the `eidetic` program, the library does not restart
+ * the process when OpenBLAS picked a narrower core than the CPU supports (it logs a warning: set
+ * OPENBLAS_CORETYPE in the environment before the program starts). */
+eidetic_status eidetic_init(int n_threads);
+
+/* The calling thread's message for its last failed call ("" if none). Valid until that thread's
+ * next library call. */
+const char *eidetic_last_error(void);
+
+/* A short, constant name of a status code ("ok", "argument", "load", ...). */
+const char *eidetic_status_name(eidetic_status s);
+
+/* Log lines (information such as the BLAS core, and internal-error reports) go to `fn` instead of
+ * stderr; level 1 = information, 0 = an internal error just before the process aborts. msg has no
+ * trailing newline and is valid only during the call. fn = NULL restores stderr. `user` is passed
+ * through. Set it before other threads use the library; fn may be called from any thread. */
+typedef void (*eidetic_log_callback)(int level, const char *msg, void *user);
+void eidetic_set_log_callback(eidetic_log_callback fn, void *user);
+
+/* ---- models -------------------------------------------------------------------------------- */
+
+/* Loads a checkpoint directory (config.json + model.safetensors, as written by `eidetic train`).
+ * *out receives a new handle (free with eidetic_model_free). EIDETIC_ERR_LOAD names the file and
+ * the problem. */
+eidetic_status eidetic_model_load(const char *dir, eidetic_model **out);
+
+/* A new model from a config.json text (the same format as a checkpoint's config.json), with fresh
+ * weights drawn from `seed` (deterministic: the same seed gives the same weights). */
+eidetic_status eidetic_model_from_config(const char *config_json, unsigned long long seed, eidetic_model **out);
+
+/* Writes config.json + model.safetensors into dir (created if missing; each file replaced
+ * atomically), recording `step` in the metadata. The result loads with eidetic_model_load and with
+ * every `eidetic` command that takes --ckpt. */
+eidetic_status eidetic_model_save(const eidetic_model *m, const char *dir, long step);
+
+void eidetic_model_free(eidetic_model *m); /* frees decoders' and trainers' models too: free those first */
+
+int eidetic_model_vocab_size(const eidetic_model *m);
+int eidetic_model_d_model(const eidetic_model *m);
+/* Learned absolute positions: the longest sequence the model takes; 0 = no limit. */
+int eidetic_model_max_positions(const eidetic_model *m);
+/* Number of trainable parameters (not counting alignment padding). */
+size_t eidetic_model_n_params(const eidetic_model *m);
+
+/* Sublayers, in order: each block's mixer, then its MLP when the block has one. */
+int eidetic_model_n_sublayers(const eidetic_model *m);
+/* Kind of sublayer i: its mixer ("longhorn", "mamba", "mamba2", "gla", "attn", "swa", ...) or
+ * "swiglu" for an MLP; NULL if i is out of range. */
+const char *eidetic_model_sublayer_kind(const eidetic_model *m, int i);
+/* Block index (0-based) sublayer i belongs to; -1 if out of range. */
+int eidetic_model_sublayer_block(const eidetic_model *m, int i);
+/* Parameters of sublayer i, its pre-norm included; 0 if out of range. */
+size_t eidetic_model_sublayer_n_params(const eidetic_model *m, int i);
+/* Recurrent state of sublayer i per decoded sequence, in floats (0 for an MLP or out of range). The
+ * state a decoder keeps is the sum over sublayers, per sequence. */
+size_t eidetic_model_sublayer_state_floats(const eidetic_model *m, int i);
+
+/* Logits at every position of n_seq sequences of seq_len tokens each, computed in parallel over
+ * time (the training forward pass). tokens: [n_seq * seq_len]; logits: [n_seq * seq_len * vocab]
+ * floats, caller-allocated. Sequences do not see one another, but the batch shape can change the
+ * last bits (BLAS blocking): `eidetic forward` computes each sequence as a batch of one (n_seq 1),
+ * and with the same OpenBLAS core the values are identical. */
+eidetic_status eidetic_model_logits(eidetic_model *m, const int *tokens, int n_seq, int seq_len, float *logits);
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+/* A decoder for n_seq sequences decoded in lockstep, holding each sublayer's recurrent state
+ * (constant memory in the number of tokens). It uses m, which must outlive it. */
+eidetic_status eidetic_decoder_new(eidetic_model *m, int n_seq, eidetic_decoder **out);
+void eidetic_decoder_free(eidetic_decoder *d);
+/* Back to the empty state (position 0). */
+void eidetic_decoder_reset(eidetic_decoder *d);
+/* Tokens consumed so far (per sequence). */
+long eidetic_decoder_position(const eidetic_decoder *d);
+
+/* Feeds a prompt of n_tokens tokens per sequence (tokens: [n_seq * n_tokens], sequence-major) and
+ * leaves the state exactly as stepping through it would. logits (optional, may be NULL):
+ * [n_seq * vocab] floats, the logits after the prompt's last token. May be called repeatedly:
+ * prefill(a) then prefill(b) equals prefill(a‖b). EIDETIC_ERR_RANGE if the prompt would pass the
+ * model's learned positions (nothing is consumed then). */
+eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits);
+
+/* Feeds one token per sequence (tokens: [n_seq]) and writes the next-token logits, [n_seq * vocab]
+ * floats (caller-allocated, not optional). */
+eidetic_status eidetic_decoder_step(eidetic_decoder *d, const int *tokens, float *logits);
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+typedef struct {
+    double lr;           /* learning rate of each step (constant unless changed with _set_lr) */
+    double beta1, beta2; /* AdamW moment decays */
+    double eps;          /* AdamW denominator epsilon */
+    double weight_decay; /* decoupled; never applied to norms, biases and other no-decay tensors */
+    double grad_clip;    /* global gradient-norm clip; 0 = none */
+    int shards;          /* data-parallel shards of each batch (must divide n_seq); 0 = automatic */
+} eidetic_trainer_params;
+
+/* lr 1e-3, betas 0.9 / 0.999, eps 1e-8, weight decay 0.1, clip 1.0, shards 0 — the `eidetic train`
+ * defaults apart from its learning-rate schedule. */
+eidetic_trainer_params eidetic_trainer_default_params(void);
+
+/* An AdamW trainer for m (fresh moments). It updates m's weights in place; m must outlive it. */
+eidetic_status eidetic_trainer_new(eidetic_model *m, const eidetic_trainer_params *p, eidetic_trainer **out);
+void eidetic_trainer_free(eidetic_trainer *t);
+eidetic_status eidetic_trainer_set_lr(eidetic_trainer *t, double lr);
+
+typedef struct {
+    double loss;      /* mean cross-entropy over the labelled positions */
+    double grad_norm; /* global L2 norm of the gradient before clipping */
+    int n_labels;     /* labelled positions */
+    int n_correct;    /* of which the argmax was right */
+} eidetic_step_result;
+
+/* One optimisation step on a batch: forward, mean cross-entropy over positions whose label is not
+ * EIDETIC_NO_LABEL, backward, gradient-norm clipping, AdamW. tokens, labels: [n_seq * seq_len];
+ * labels in [0, vocab) or EIDETIC_NO_LABEL. out may be NULL. A non-finite loss or gradient returns
+ * EIDETIC_ERR_NUMERIC and leaves the weights unchanged. */
+eidetic_status eidetic_trainer_step(eidetic_trainer *t, const int *tokens, const int *labels, int n_seq, int seq_len,
+                                    eidetic_step_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,382 @@
+/* eidetic.c — the public library API (include/eidetic.h) over the engine's model, decoder,
+ * checkpoint and optimiser code. Handles wrap the internal objects; every entry point checks its
+ * arguments, turns the engine's -1 + eid_error into a status code, and converts between the
+ * engine's `real` and the API's float. */
+#include "eidetic.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/runtime.h"
+#include "io/checkpoint.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "train/shards.h"
+#include "train/trainer.h"
+
+struct eidetic_model {
+    Model *m;
+};
+struct eidetic_decoder {
+    eidetic_model *owner;
+    Decoder *d;
+    real *last; /* [n_seq, V] logits after the last consumed token */
+};
+struct eidetic_trainer {
+    eidetic_model *owner;
+    AdamW opt;
+    OptimCfg oc;
+    Shards sh;       /* made at the first step, when the batch size is known */
+    int want_shards; /* 0 = automatic (shards_auto) */
+};
+
+/* ---- errors, initialisation ---- */
+
+static _Thread_local char t_err[1024];
+static int g_init_done;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void warn_weak_blas(void) {
+    const char *want = eid_blas_better_core();
+    if (want)
+        eid_log("BLAS: OpenBLAS core %s is narrower than this CPU supports; matrix products may be up to ~5x "
+                "slow. Set OPENBLAS_CORETYPE=%s in the environment before the program starts",
+                eid_blas_core(), want);
+}
+
+static void default_init(void) {
+    if (g_init_done) return;
+    eid_runtime_setup(0, 0);
+    warn_weak_blas();
+    g_init_done = 1;
+}
+
+/* Every entry point: initialised, this thread's OpenMP settings applied (eid_runtime_enter), no
+ * stale message. */
+static void enter(void) {
+    pthread_once(&g_once, default_init);
+    eid_runtime_enter();
+    t_err[0] = 0;
+    eid_clear_error();
+}
+
+/* A failure: keep the engine's message (set with eid_error) for eidetic_last_error. */
+static eidetic_status fail(eidetic_status s) {
+    snprintf(t_err, sizeof t_err, "%s", eid_last_error());
+    return s;
+}
+
+eidetic_status eidetic_init(int n_threads) {
+    if (!g_init_done) {
+        eid_runtime_setup(n_threads, 0);
+        warn_weak_blas();
+        g_init_done = 1;
+    } else {
+        eid_runtime_setup(n_threads, 0);
+    }
+    enter();
+    return EIDETIC_OK;
+}
+
+const char *eidetic_last_error(void) { return t_err; }
+
+const char *eidetic_status_name(eidetic_status s) {
+    switch (s) {
+    case EIDETIC_OK: return "ok";
+    case EIDETIC_ERR_ARGUMENT: return "argument";
+    case EIDETIC_ERR_LOAD: return "load";
+    case EIDETIC_ERR_SAVE: return "save";
+    case EIDETIC_ERR_RANGE: return "range";
+    case EIDETIC_ERR_NUMERIC: return "numeric";
+    }
+    return "unknown";
+}
+
+void eidetic_set_log_callback(eidetic_log_callback fn, void *user) { eid_set_log_sink(fn, user); }
+
+#define NEED(cond, ...) \
+    do { \
+        if (!(cond)) return eid_error(__VA_ARGS__), fail(EIDETIC_ERR_ARGUMENT); \
+    } while (0)
+
+static void to_float(float *dst, const real *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
+/* ---- models ---- */
+
+static eidetic_model *wrap(Model *m) {
+    eidetic_model *h = eid_xcalloc(1, sizeof *h);
+    h->m = m;
+    return h;
+}
+
+eidetic_status eidetic_model_load(const char *dir, eidetic_model **out) {
+    enter();
+    NEED(dir && out, "eidetic_model_load: dir and out must not be NULL");
+    Model *m = ckpt_load_model(dir, NULL);
+    if (!m) return fail(EIDETIC_ERR_LOAD);
+    *out = wrap(m);
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_model_from_config(const char *config_json, unsigned long long seed, eidetic_model **out) {
+    enter();
+    NEED(config_json && out, "eidetic_model_from_config: config_json and out must not be NULL");
+    ModelCfg c;
+    memset(&c, 0, sizeof c);
+    if (config_from_json(config_json, "config_json", &c) != 0) return fail(EIDETIC_ERR_LOAD);
+    Model *m = model_new(&c);
+    if (!m) return fail(EIDETIC_ERR_LOAD);
+    model_init_params(m, (uint64_t)seed);
+    *out = wrap(m);
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_model_save(const eidetic_model *h, const char *dir, long step) {
+    enter();
+    NEED(h && dir, "eidetic_model_save: model and dir must not be NULL");
+    NEED(step >= 0, "eidetic_model_save: step must be >= 0, got %ld", step);
+    if (ckpt_save_model(h->m, dir, step) != 0) return fail(EIDETIC_ERR_SAVE);
+    return EIDETIC_OK;
+}
+
+void eidetic_model_free(eidetic_model *h) {
+    if (!h) return;
+    model_free(h->m);
+    free(h);
+}
+
+int eidetic_model_vocab_size(const eidetic_model *h) { return h ? h->m->cfg.vocab_size : 0; }
+int eidetic_model_d_model(const eidetic_model *h) { return h ? h->m->cfg.d_model : 0; }
+int eidetic_model_max_positions(const eidetic_model *h) { return h ? h->m->cfg.max_pos : 0; }
+size_t eidetic_model_n_params(const eidetic_model *h) { return h ? h->m->n_weights : 0; }
+int eidetic_model_n_sublayers(const eidetic_model *h) { return h ? h->m->n_sub : 0; }
+
+static int sub_ok(const eidetic_model *h, int i) { return h && i >= 0 && i < h->m->n_sub; }
+
+const char *eidetic_model_sublayer_kind(const eidetic_model *h, int i) {
+    return sub_ok(h, i) ? h->m->sub[i].op.ops->name : NULL;
+}
+int eidetic_model_sublayer_block(const eidetic_model *h, int i) { return sub_ok(h, i) ? h->m->sub_block[i] : -1; }
+
+size_t eidetic_model_sublayer_n_params(const eidetic_model *h, int i) {
+    if (!sub_ok(h, i)) return 0;
+    const Model *m = h->m;
+    const Layer *l = &m->sub[i].op;
+    size_t n = (size_t)m->cfg.d_model; /* the sublayer's pre-norm */
+    for (int j = 0; j < m->nparam; j++)
+        if (m->param[j].owner == l) n += m->param[j].numel;
+    return n;
+}
+
+size_t eidetic_model_sublayer_state_floats(const eidetic_model *h, int i) {
+    return sub_ok(h, i) ? model_state_floats(h->m, i) : 0;
+}
+
+/* Sequences of T tokens must fit the learned positions. */
+static int check_len(const Model *m, long T) {
+    if (m->cfg.max_pos > 0 && T > m->cfg.max_pos)
+        return eid_error("sequence length %ld exceeds this model's %d learned positions (max_position_embeddings)",
+                         T, m->cfg.max_pos), -1;
+    return 0;
+}
+
+eidetic_status eidetic_model_logits(eidetic_model *h, const int *tokens, int n_seq, int seq_len, float *logits) {
+    enter();
+    NEED(h && tokens && logits, "eidetic_model_logits: model, tokens and logits must not be NULL");
+    NEED(n_seq > 0 && seq_len > 0, "eidetic_model_logits: n_seq and seq_len must be > 0, got %d and %d", n_seq,
+         seq_len);
+    Model *m = h->m;
+    size_t n = (size_t)n_seq * seq_len, V = (size_t)m->cfg.vocab_size;
+    if (model_check_tokens(m, tokens, n, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    if (check_len(m, seq_len) != 0) return fail(EIDETIC_ERR_RANGE);
+    if (model_plan(m, n_seq, seq_len, 1) != 0) return fail(EIDETIC_ERR_RANGE);
+    model_trunk_forward(m, tokens, NULL, n_seq, seq_len);
+    real *all = eid_xmalloc(sizeof(real) * n * V);
+    model_logits_all(m, all);
+    to_float(logits, all, n * V);
+    free(all);
+    return EIDETIC_OK;
+}
+
+/* ---- decoding ---- */
+
+eidetic_status eidetic_decoder_new(eidetic_model *h, int n_seq, eidetic_decoder **out) {
+    enter();
+    NEED(h && out, "eidetic_decoder_new: model and out must not be NULL");
+    NEED(n_seq > 0, "eidetic_decoder_new: n_seq must be > 0, got %d", n_seq);
+    eidetic_decoder *d = eid_xcalloc(1, sizeof *d);
+    d->owner = h;
+    d->d = decoder_new(h->m, n_seq);
+    d->last = eid_xcalloc((size_t)n_seq * h->m->cfg.vocab_size, sizeof(real));
+    *out = d;
+    return EIDETIC_OK;
+}
+
+void eidetic_decoder_free(eidetic_decoder *d) {
+    if (!d) return;
+    decoder_free(d->d);
+    free(d->last);
+    free(d);
+}
+
+void eidetic_decoder_reset(eidetic_decoder *d) {
+    if (d) decoder_reset(d->d);
+}
+
+long eidetic_decoder_position(const eidetic_decoder *d) { return d ? d->d->pos : 0; }
+
+/* The one place the API consumes a prompt. Until the engine's parallel prefill (model_prefill,
+ * docs/design.md) lands this steps token by token, which leaves exactly the stepping state by
+ * definition; switching is this function's body. tokens: [nseq, n] sequence-major; the logits after
+ * the last token go to d->last. */
+static void api_prefill(eidetic_decoder *d, const int *tokens, int n) {
+    Model *m = d->owner->m;
+    int S = d->d->nseq, V = m->cfg.vocab_size;
+    int *col = eid_xmalloc(sizeof(int) * S);
+    const real *lg = NULL;
+    for (int t = 0; t < n; t++) {
+        for (int s = 0; s < S; s++) col[s] = tokens[(size_t)s * n + t];
+        lg = decoder_step(m, d->d, col);
+    }
+    memcpy(d->last, lg, sizeof(real) * S * V);
+    free(col);
+}
+
+eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits) {
+    enter();
+    NEED(d && tokens, "eidetic_decoder_prefill: decoder and tokens must not be NULL");
+    NEED(n_tokens > 0, "eidetic_decoder_prefill: n_tokens must be > 0, got %d", n_tokens);
+    Model *m = d->owner->m;
+    int S = d->d->nseq, V = m->cfg.vocab_size;
+    if (model_check_tokens(m, tokens, (size_t)S * n_tokens, "prompt") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    if (decoder_room(m, d->d, n_tokens) != 0) return fail(EIDETIC_ERR_RANGE);
+    api_prefill(d, tokens, n_tokens);
+    if (logits) to_float(logits, d->last, (size_t)S * V);
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_decoder_step(eidetic_decoder *d, const int *tokens, float *logits) {
+    enter();
+    NEED(d && tokens && logits, "eidetic_decoder_step: decoder, tokens and logits must not be NULL");
+    Model *m = d->owner->m;
+    int S = d->d->nseq, V = m->cfg.vocab_size;
+    if (model_check_tokens(m, tokens, (size_t)S, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    if (decoder_room(m, d->d, 1) != 0) return fail(EIDETIC_ERR_RANGE);
+    const real *lg = decoder_step(m, d->d, tokens);
+    memcpy(d->last, lg, sizeof(real) * S * V);
+    to_float(logits, lg, (size_t)S * V);
+    return EIDETIC_OK;
+}
+
+/* ---- training ---- */
+
+eidetic_trainer_params eidetic_trainer_default_params(void) {
+    return (eidetic_trainer_params){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
+                                    .grad_clip = 1.0, .shards = 0};
+}
+
+static int check_params(const eidetic_trainer_params *p) {
+    if (!(p->lr >= 0) || !isfinite(p->lr)) return eid_error("trainer: lr must be finite and >= 0, got %g", p->lr), -1;
+    if (!(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1))
+        return eid_error("trainer: beta1 and beta2 must be in [0, 1), got %g and %g", p->beta1, p->beta2), -1;
+    if (!(p->eps > 0)) return eid_error("trainer: eps must be > 0, got %g", p->eps), -1;
+    if (!(p->weight_decay >= 0)) return eid_error("trainer: weight_decay must be >= 0, got %g", p->weight_decay), -1;
+    if (!(p->grad_clip >= 0)) return eid_error("trainer: grad_clip must be >= 0 (0 = off), got %g", p->grad_clip), -1;
+    if (p->shards < 0 || p->shards > EID_MAX_SHARDS)
+        return eid_error("trainer: shards must be in [0, %d] (0 = automatic), got %d", EID_MAX_SHARDS, p->shards), -1;
+    return 0;
+}
+
+eidetic_status eidetic_trainer_new(eidetic_model *h, const eidetic_trainer_params *p, eidetic_trainer **out) {
+    enter();
+    NEED(h && p && out, "eidetic_trainer_new: model, params and out must not be NULL");
+    if (check_params(p) != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    eidetic_trainer *t = eid_xcalloc(1, sizeof *t);
+    t->owner = h;
+    t->oc = (OptimCfg){.lr = p->lr, .min_lr = p->lr, .beta1 = p->beta1, .beta2 = p->beta2, .eps = p->eps,
+                       .weight_decay = p->weight_decay, .grad_clip = p->grad_clip};
+    t->want_shards = p->shards;
+    adamw_init(&t->opt, h->m);
+    *out = t;
+    return EIDETIC_OK;
+}
+
+void eidetic_trainer_free(eidetic_trainer *t) {
+    if (!t) return;
+    if (t->sh.rep[0]) shards_free(&t->sh);
+    adamw_free(&t->opt);
+    free(t);
+}
+
+eidetic_status eidetic_trainer_set_lr(eidetic_trainer *t, double lr) {
+    enter();
+    NEED(t, "eidetic_trainer_set_lr: trainer must not be NULL");
+    NEED(lr >= 0 && isfinite(lr), "eidetic_trainer_set_lr: lr must be finite and >= 0, got %g", lr);
+    t->oc.lr = t->oc.min_lr = lr;
+    return EIDETIC_OK;
+}
+
+/* The step itself: shard gradients, norm, clipping, AdamW, as the trainer's loop does
+ * (src/train/trainer.c). -1 + eid_error; *numeric = 1 when the failure is a non-finite value. */
+/* One step through the engine's only optimizer step (train/trainer.h: train_step); the trainer's
+ * schedule has warmup 0 and total_steps 0, so lr_at gives the constant lr it holds. */
+static int api_train_step(eidetic_trainer *t, const Batch *b, int per_example, LossOut *lo, double *gn_out,
+                          int *numeric) {
+    *numeric = 0;
+    if (shards_plan(&t->sh, b->B, b->T, per_example) != 0) return -1;
+    StepOut so;
+    int st = train_step(&t->sh, &t->opt, &t->oc, t->opt.t, b, 0, NULL, NULL, &so);
+    if (st < 0) return -1;
+    lo->loss = so.loss, lo->accuracy = so.accuracy, lo->n_labels = so.n_labels;
+    if (st == STEP_DIVERGED)
+        return *numeric = 1, eid_error("trainer: non-finite %s (lower the learning rate)",
+                                       isfinite(so.loss) ? "gradient norm" : "loss"), -1;
+    *gn_out = so.grad_norm;
+    return 0;
+}
+
+eidetic_status eidetic_trainer_step(eidetic_trainer *t, const int *tokens, const int *labels, int n_seq, int seq_len,
+                                    eidetic_step_result *out) {
+    enter();
+    NEED(t && tokens && labels, "eidetic_trainer_step: trainer, tokens and labels must not be NULL");
+    NEED(n_seq > 0 && seq_len > 0, "eidetic_trainer_step: n_seq and seq_len must be > 0, got %d and %d", n_seq,
+         seq_len);
+    Model *m = t->owner->m;
+    size_t n = (size_t)n_seq * seq_len;
+    if (model_check_tokens(m, tokens, n, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    int per_example = 0, total = 0;
+    for (int s = 0; s < n_seq; s++) {
+        int k = 0;
+        for (int i = 0; i < seq_len; i++) {
+            int y = labels[(size_t)s * seq_len + i];
+            if (y == EIDETIC_NO_LABEL) continue;
+            if (y < 0 || y >= m->cfg.vocab_size)
+                return eid_error("labels: label %d at position %zu is outside [0, %d) and is not EIDETIC_NO_LABEL "
+                                 "(%d)", y, (size_t)s * seq_len + i, m->cfg.vocab_size, EIDETIC_NO_LABEL),
+                       fail(EIDETIC_ERR_ARGUMENT);
+            k++;
+        }
+        per_example = EID_MAX(per_example, k), total += k;
+    }
+    NEED(total > 0, "eidetic_trainer_step: the batch has no labels (every label is EIDETIC_NO_LABEL)");
+    if (check_len(m, seq_len) != 0) return fail(EIDETIC_ERR_RANGE);
+    if (!t->sh.rep[0]) { /* first step: fix the shard count (it then stays, so results are reproducible) */
+        int want = t->want_shards ? t->want_shards : shards_auto(&m->cfg, n_seq, eid_threads());
+        NEED(n_seq % want == 0, "eidetic_trainer_step: shards %d must divide n_seq %d", want, n_seq);
+        if (shards_init(&t->sh, m, want) != 0) return memset(&t->sh, 0, sizeof t->sh), fail(EIDETIC_ERR_ARGUMENT);
+    }
+    NEED(n_seq % t->sh.n == 0, "eidetic_trainer_step: n_seq %d is not a multiple of the trainer's %d shards", n_seq,
+         t->sh.n);
+    Batch b = {tokens, labels, NULL, n_seq, seq_len, 0};
+    LossOut lo = {0};
+    double gn = 0;
+    int numeric;
+    if (api_train_step(t, &b, per_example, &lo, &gn, &numeric) != 0)
+        return fail(numeric ? EIDETIC_ERR_NUMERIC : EIDETIC_ERR_ARGUMENT);
+    if (out) *out = (eidetic_step_result){.loss = lo.loss, .grad_norm = gn, .n_labels = lo.n_labels,
+                                          .n_correct = lo.n_correct};
+    return EIDETIC_OK;
+}
