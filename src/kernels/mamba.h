@@ -24,8 +24,8 @@ void k_mamba_scan_fwd(const real *u, const real *delta, const real *A, const rea
 /* Adjoint (docs/layers.md §1.4) with chunk recompute from Sck (§0.7, never divides by a decay).
  * dy [B,T,I] = ∂L/∂y (scan output, without the D skip). Accumulates du (+=) [B,T,I]; writes (=)
  * ddelta [B,T,I], dA [I,N], dB, dC ([B,T,N] with row stride ldbc); zeros at PAD. No gradient flows
- * into S0. work: k_mamba_scan_bwd_work(...) reals, from the shape alone. The result does not depend
- * on the thread count. */
+ * into S0. work: k_mamba_scan_bwd_work(...) reals, from the shape alone. The result is deterministic
+ * for a given thread count. */
 size_t k_mamba_scan_bwd_work(int B, int T, int I, int N, int chunk);
 void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const real *Bm, const real *Cm, int ldbc,
                       const real *dy, const real *Sck, real *du, real *ddelta, real *dA, real *dB, real *dC, int B,

@@ -11,17 +11,18 @@
 #define EIDETIC_KERNELS_CPU_LANES_H
 #include <string.h>
 #include "core/common.h"
+#include "kernels/seq.h"
 
 #define LANE_CB 16
 
-/* Backward workspace slots: a backward kernel splits its work into tasks fixed by the shape and runs
- * them in at most this many slots, each with its own part of the workspace; slot s takes tasks s,
- * s + nslots, ... So the workspace is sized from shapes alone and results do not depend on the
- * thread count (threads beyond this count stay idle in these kernels). */
+/* Backward workspace slots: a backward kernel splits its work into tasks fixed by the shape, and its
+ * workspace holds min(tasks, EID_SCAN_SLOTS) slots (sized from the shape alone). At most that many
+ * threads run it, each in its own slot (a thread keeps its slot warm in cache across its tasks);
+ * slots are scratch only and every task writes its own results, so nothing depends on the thread
+ * count or the schedule. Threads beyond this count stay idle in these kernels. */
 #define EID_SCAN_SLOTS 32
 
 /* Flags of token i (flags NULL = one segment per row, no PAD, every token CAUSAL; docs/layers.md §0.6). */
-#include "kernels/seq.h"
 static inline int lane_reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }
 static inline int lane_pad_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_PAD); }
 /* Reverse units: the state of token t (row position t of T, flat index i) carries into t only if

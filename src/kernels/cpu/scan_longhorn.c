@@ -11,10 +11,11 @@
  * at t+1) only when t+1 is a prefix token (not CAUSAL, not PAD) of the same segment.
  * PAD tokens are absent (docs/layers.md §0.6): no step, y = 0, no gradient.
  *
- * Forward is parallel over (batch × channel blocks). Backward runs rows in a fixed number of slots
- * (lanes.h) and recomputes the states of each chunk from the state saved at its boundary (never
+ * Forward is parallel over (batch × channel blocks). Backward is parallel over rows, each thread in
+ * its own workspace slot (lanes.h), and recomputes the states of each chunk from the state saved at its boundary (never
  * dividing by the decay, docs/layers.md §0.7), then runs the adjoint recurrence through the chunk:
  * backwards in time for forward channels, forwards in time for reverse channels. */
+#include <omp.h>
 #include <string.h>
 #include "kernels/kernels.h"
 #include "kernels/cpu/lanes.h"
@@ -111,7 +112,7 @@ size_t k_longhorn_scan_bwd_work(int B, int T, int I, int N, int chunk) {
 }
 
 /* State of blocks [cb0, cb1) after token bt (one step from prev, or a copy at PAD). */
-static void advance_blocks(real *cur, const real *prev, real keep, int cb0, int cb1, int ncb_f, int rev_from, int I,
+static inline __attribute__((always_inline)) void advance_blocks(real *cur, const real *prev, real keep, int cb0, int cb1, int ncb_f, int rev_from, int I,
                            int N, const real *u, const real *eps, const real *k, int ldkq, size_t bt, int pad) {
     _Alignas(EID_ALIGN) real e[SCAN_CB], eu[SCAN_CB];
     for (int cb = cb0; cb < cb1; cb++) {
@@ -127,7 +128,7 @@ static void advance_blocks(real *cur, const real *prev, real keep, int cb0, int 
 /* Adjoint of token bt over blocks [cb0, cb1): prev = the state the step read (times keep), cur = the
  * state it wrote. G holds the adjoint carried in and receives keep·A_t·G_t for the next token in the
  * adjoint's direction. du +=, deps =, lane-wise dk/dq partials += into dkv, dqv. */
-static void adjoint_blocks(real *G, const real *prev, const real *cur, real keep, int cb0, int cb1, int ncb_f,
+static inline __attribute__((always_inline)) void adjoint_blocks(real *G, const real *prev, const real *cur, real keep, int cb0, int cb1, int ncb_f,
                            int rev_from, int I, int N, const real *u, const real *eps, const real *k, const real *q,
                            int ldkq, const real *dy, real *du, real *deps, real *dkv, real *dqv, size_t bt) {
     const real *kt = k + bt * ldkq, *qt = q + bt * ldkq;
@@ -189,10 +190,11 @@ void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const re
     size_t blocks = (size_t)ncb * N * SCAN_CB, per_slot = slot_size(T, I, N, chunk);
     size_t fwd_blocks = (size_t)ncb_f * N * SCAN_CB;
     const int cl = EID_MIN(chunk, T);
-#pragma omp parallel for schedule(static)
-    for (int s = 0; s < nslots; s++)
-        for (int b = s; b < B; b += nslots) {
-            real *St = work + (size_t)s * per_slot;
+#pragma omp parallel num_threads(EID_MIN(nslots, omp_get_max_threads()))
+    {
+        real *St = work + (size_t)omp_get_thread_num() * per_slot; /* this thread's slot */
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < B; b++) {
             real *G = St + (size_t)(cl + 1) * blocks; /* ∂L/∂S carried, lane-major */
             real *dkv = G + blocks, *dqv = dkv + (size_t)N * SCAN_CB; /* lane-wise partial dk, dq of a token */
             if (ncb_f > 0) { /* forward channels: chunks and tokens in reverse */
@@ -257,6 +259,7 @@ void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const re
                 }
             }
         }
+    }
 }
 
 /* One token of the decode step, state [I, N] (the public layout): S ← (1 − ε k²) S + ε u k ; y = S·q. */
