@@ -20,7 +20,7 @@
  * threads run it, each in its own slot (a thread keeps its slot warm in cache across its tasks);
  * slots are scratch only and every task writes its own results, so nothing depends on the thread
  * count or the schedule. Threads beyond this count stay idle in these kernels. */
-#define EID_SCAN_SLOTS 32
+#define EID_SCAN_SLOTS 16
 
 /* Flags of token i (flags NULL = one segment per row, no PAD, every token CAUSAL; docs/layers.md §0.6). */
 static inline int lane_reset_at(const uint8_t *flags, size_t i) { return flags && (flags[i] & FLAG_SEG_START); }

@@ -121,13 +121,14 @@ static void range_at(int blk, int nb_f, int cbs, int rev_from, int I, int *r0, i
  * then shared: [dA partial B·I·N] [dB/dC partial nb·B·T·2N]. */
 static size_t per_slot_work(int cbs, int N, int cl) { return (2 * (size_t)cl + 4) * cbs * N + 2 * (size_t)N * CB; }
 /* All slots, sized from the shape: one per task without a forward/reverse split, at most
- * EID_SCAN_SLOTS. Holds at least one slot of any wider range a call picks (B·nb·cbs ≥ I rounded up
- * to CB, and EID_SCAN_SLOTS·CB ≥ MAX_RANGE). */
+ * EID_SCAN_SLOTS. Holds at least one slot of any wider range a call picks: with want = ⌈TARGET_TASKS/B⌉
+ * ranges, want·cbs ≥ I rounded up to CB, and min(B·nb, EID_SCAN_SLOTS) ≥ want when
+ * EID_SCAN_SLOTS ≥ TARGET_TASKS. */
 static size_t slot_area(int B, int T, int I, int N, int chunk) {
     int cbs = bwd_range_width(B, I, TARGET_TASKS), nb = EID_CDIV(I, cbs);
     return EID_MIN((size_t)B * nb, (size_t)EID_SCAN_SLOTS) * per_slot_work(cbs, N, EID_MIN(chunk, T));
 }
-_Static_assert(EID_SCAN_SLOTS * CB >= MAX_RANGE, "scan_mamba: slot_area must hold one slot of the widest range");
+_Static_assert(EID_SCAN_SLOTS >= TARGET_TASKS, "scan_mamba: slot_area must hold one slot of the widest range");
 
 size_t k_mamba_scan_bwd_work(int B, int T, int I, int N, int chunk) {
     int cbs = bwd_range_width(B, I, TARGET_TASKS), nb = EID_CDIV(I, cbs) + 1; /* + 1: a forward/reverse split */
