@@ -27,9 +27,11 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 }
 
 #include "kernels/kt_conv.h"
+#include "kernels/kt_scan.h"
 
 int main(void) {
     eid_runtime_setup(0, 0);
     kt_conv();
+    kt_scan();
     return t_summary("test_kernels");
 }

@@ -1,6 +1,6 @@
-/* test_mamba.c — Mamba-1 mixer (layers.md §1): the generic layer suite (gradients, step
+/* test_mamba.c — Mamba-1 mixer (docs/layers.md §1): the generic layer suite (gradients, step
  * equivalence, chunk invariance) plus Mamba-specific checks: the layer against a naive per-token
- * recurrence written here from §1.2 (with resets inside chunks, several chunk lengths and lengths
+ * recurrence written here from docs/layers.md §1.2 (with resets inside chunks, several chunk lengths and lengths
  * that are not multiples), the scan kernel's state output, batch-partition invariance of backward,
  * parameter table / init / defaults / validation, state sizes. */
 #include "layer_harness.h"
@@ -107,7 +107,7 @@ static void check_scan_kernel(void) {
     for (int j = 0; j < I * N; j++) A[j] = -(0.1 + 3 * rng_uniform(&r));
     for (size_t j = 0; j < M * ld; j++) bc[j] = rng_normal(&r);
     uint8_t *flags = make_flags(B, T, 6); /* reset inside the second chunk of row 1 */
-    k_mamba_scan_fwd(u, dl, A, bc + 1, bc + 1 + N, ld, y, B, T, I, N, chunk, flags, Sck, Sf);
+    k_mamba_scan_fwd(u, dl, A, bc + 1, bc + 1 + N, ld, y, B, T, I, N, chunk, flags, I, NULL, Sf, (size_t)I * N, Sck);
     double e = 0, es = 0, ec = 0;
     for (int b = 0; b < B; b++) {
         double h[5 * 3] = {0};
@@ -220,7 +220,7 @@ static void check_table_and_init(void) {
     free(b), free(al);
 }
 
-/* layer_suite() for mamba, run twice: with the
+/* layer_suite() for mamba (with prefill and PAD checks), run twice: with the
  * spec's init (tl_init: documented init plus the harness's perturbation) and with dt_proj.bias and
  * A_log redrawn wider (Δ ≈ 0.1…1.3, A_log = log(n) ± 0.3) so the decay terms matter more.
  * Step equivalence and chunk invariance are the harness's own checks. */
@@ -246,6 +246,9 @@ static void mamba_suite(LayerCfg cfg, int D) {
         check_step_equivalence(&t, 2, 37, f2, 1e-10, "T=37 with a segment reset");
         check_chunks(&t, 2, 37, NULL, "T=37");
         check_chunks(&t, 2, 37, f2, "T=37 with a segment reset");
+        check_prefill(&t, 2, 37, NULL, 1e-10, "T=37");
+        check_prefill(&t, 2, 37, f2, 1e-10, "T=37 with a segment reset");
+        check_pad(&t, 2, 29, 1e-10, "T=29");
         free(flags), free(f2);
         tl_free(&t);
     }

@@ -17,6 +17,10 @@ void k_rmsnorm_bwd(const real *dy, const real *x, const real *w, const real *rst
 
 /* y = silu(x) elementwise on [N, C] views with strides. */
 void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C);
+/* SiLU backward in place: dy *= silu'(x) = σ(x)(1 + x(1 − σ(x))), on [N, C] views with strides. */
+void k_silu_bwd(const real *x, int ldx, real *dy, int lddy, int N, int C);
+/* Strided row copy: dst[r, 0..C) = src[r, 0..C) for N rows (row strides ldd, lds; no overlap). */
+void k_copy_rows(real *dst, size_t ldd, const real *src, size_t lds, int N, int C);
 
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);
@@ -37,20 +41,27 @@ void k_conv1d_bwd(const real *dy, int lddy, const real *x, int ldx, const real *
 void k_conv1d_step(real *ring, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int nseq,
                    int C, int K);
 
-/* Longhorn diagonal scan, layers.md §2.2:
+/* Longhorn diagonal scan, docs/layers.md §2.2:
  *   S_t[i,n] = (1 − ε_t[i] k_t[n]²) S_{t−1}[i,n] + ε_t[i] u_t[i] k_t[n] ;  y_t[i] = Σ_n S_t[i,n] q_t[n]
- * u, eps, y: [B,T,I] (stride I). k, q: [B,T,N] with row stride ldkq. Reset at SEG_START.
- * Sck [B, nchunks, I, N] receives the state entering every chunk of `chunk` tokens (for backward);
- * may be NULL. Sfinal [B,I,N] receives the state after the last token; may be NULL. */
+ * u, eps, y: [B,T,I] (stride I). k, q: [B,T,N] with row stride ldkq. flags [B·T] or NULL.
+ * Reset at SEG_START; PAD tokens are absent (no step, y = 0). Channels i ≥ rev_from run right to left
+ * with the cut rule of docs/layers.md §8.1 (rev_from = I: all forward).
+ * S0, Sfinal: [B, I, N] with row stride ldS (the decode-state layout; may alias; NULL = zeros / not
+ * wanted): forward channels start from S0 and end in Sfinal, so a pass over p1 then one over p2 from
+ * Sfinal == one pass over p1‖p2. Reverse channels ignore S0 and get 0 in Sfinal (never carried).
+ * Sck [B, ceil(T/chunk), I, N] receives, per chunk, the state entering it (forward channels) or the
+ * state to its right (reverse channels), for backward; may be NULL. */
 void k_longhorn_scan_fwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y, int B, int T,
-                         int I, int N, int chunk, const uint8_t *flags, real *Sck, real *Sfinal);
-/* Adjoint of the scan (layers.md §2.5) with chunk recompute from Sck (§0.7, never divides).
- * dy [B,T,I] = ∂L/∂y (scan output, without the D skip). Accumulates du, dk, dq; writes deps.
- * work: k_longhorn_scan_bwd_work(...) reals. */
-size_t k_longhorn_scan_bwd_work(int I, int N, int chunk, int nthreads);
+                         int I, int N, int chunk, const uint8_t *flags, int rev_from, const real *S0, real *Sfinal,
+                         size_t ldS, real *Sck);
+/* Adjoint of the scan (docs/layers.md §2.5) with chunk recompute from Sck (§0.7, never divides).
+ * dy [B,T,I] = ∂L/∂y (scan output, without the D skip). Accumulates du (+=); writes deps, and dk, dq
+ * (=, columns of [B,T,N] with row stride ldkq); zeros at PAD. No gradient flows into S0.
+ * work: k_longhorn_scan_bwd_work(B, T, I, N, chunk) reals (from the shape alone). */
+size_t k_longhorn_scan_bwd_work(int B, int T, int I, int N, int chunk);
 void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, const real *dy,
                          const real *Sck, real *du, real *deps, real *dk, real *dq, int B, int T, int I, int N,
-                         int chunk, const uint8_t *flags, real *work);
+                         int chunk, const uint8_t *flags, int rev_from, real *work);
 /* One token for nseq sequences; S [nseq, I, N]. */
 void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y,
                           int nseq, int I, int N);

@@ -1,4 +1,4 @@
-/* longhorn.c — the Longhorn mixer (layers.md §2): a Mamba-1 block whose SSM is one implicit step of
+/* longhorn.c — the Longhorn mixer (docs/layers.md §2): a Mamba-1 block whose SSM is one implicit step of
  * online regression per token. Diagonal form (§2.2), the authors' default.
  *
  *   [x, z]     = W_in·h                       xz   [M, 2I]   (M = B·T tokens)
@@ -9,10 +9,10 @@
  *   S_t        = (1 − ε k²) ⊙ S_{t−1} + ε u kᵀ ;  y = S q + D ⊙ u      y [M, I]
  *   out        = W_out·(y ⊙ silu(z))          gated [M, I] → out [M, D]
  */
-#include <string.h>
 #include <math.h>
 #include "core/runtime.h"
 #include "kernels/kernels.h"
+#include "kernels/selective.h"
 #include "layers/layer.h"
 #include "layers/selective.h"
 
@@ -21,6 +21,7 @@ _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
+       RING,                                                            /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "longhorn: more buffers than Layer.buf holds");
 
@@ -66,63 +67,33 @@ static void lh_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[D_XDBL] = arena_take(a, M * (d.R + 2 * d.N));
     l->buf[D_EPS] = arena_take(a, M * d.I);
     l->buf[D_BRAW] = arena_take(a, M * d.I);
-    l->buf[SCAN_WORK] = arena_take(a, k_longhorn_scan_bwd_work(d.I, d.N, d.chunk, eid_threads()));
+    l->buf[SCAN_WORK] = arena_take(a, k_longhorn_scan_bwd_work(B, T, d.I, d.N, d.chunk));
+    l->buf[RING] = arena_take(a, (size_t)B * d.I * (d.K - 1));
     l->B = B, l->T = T;
 }
 
-/* β = σ(braw + b), ε = β/(1 + β‖k‖²) for M tokens; braw arrives in beta. */
-static void beta_eps(const Dims *d, const real *bias, const real *xdbl, real *beta, real *eps, size_t M) {
-    int ld = d->R + 2 * d->N;
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const real *k = xdbl + m * ld + d->R;
-        real K2 = 0;
-        for (int n = 0; n < d->N; n++) K2 += k[n] * k[n];
-        for (int i = 0; i < d->I; i++) {
-            real b = k_sigmoid(beta[m * d->I + i] + bias[i]);
-            beta[m * d->I + i] = b;
-            eps[m * d->I + i] = b / (1 + b * K2);
-        }
-    }
-}
-
-static void lh_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
+/* The forward pass; with `state` [B, state_size] (prefill) the conv and the scan continue from it
+ * and leave in it the state after the last token (docs/layers.md §2.4). */
+static void lh_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *state) {
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
+    size_t ss = (size_t)d.I * (d.K - 1) + (size_t)d.I * d.N;
     real **b = l->buf, **p = l->p;
+    real *S = state ? state + (size_t)d.I * (d.K - 1) : NULL;
     b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
-    eid_gemm(0, 1, M, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[XZ], 2 * d.I);
-    k_conv1d_fwd(b[XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[XC], d.I, s->B, s->T, d.I, d.K, s->flags, NULL, NULL);
-    k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
-    eid_gemm(0, 1, M, ldx, d.I, 1, b[U], d.I, p[P_X], d.I, 0, b[XDBL], ldx);
+    if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 0);
+    selective_input_fwd(s, d.D, d.I, d.K, ldx, p, x, b[XZ], b[XC], b[U], b[XDBL], state ? b[RING] : NULL);
+    if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 1);
     eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[BETA], d.I);
-    beta_eps(&d, p[P_DT_B], b[XDBL], b[BETA], b[EPS], M);
+    k_sel_beta_eps_fwd(b[BETA], p[P_DT_B], b[XDBL] + d.R, ldx, b[EPS], M, d.I, d.N);
     k_longhorn_scan_fwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N, d.chunk,
-                        s->flags, b[SCK], NULL);
-    selective_skip_gate(d.I, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
+                        s->flags, d.I, S, S, ss, state ? NULL : b[SCK]);
+    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
-/* ε = β/(1+βK2): dβ = dε/(1+βK2)², dK2 = −Σ_i dε β²/(1+βK2)², dk += 2k·dK2, dbraw = dβ·β(1−β). */
-static void eps_bwd(const Dims *d, const real *xdbl, const real *beta, const real *deps, real *dxdbl, real *dbraw,
-                    size_t M) {
-    int ld = d->R + 2 * d->N;
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const real *k = xdbl + m * ld + d->R;
-        real *dk = dxdbl + m * ld + d->R;
-        real K2 = 0;
-        for (int n = 0; n < d->N; n++) K2 += k[n] * k[n];
-        real dK2 = 0;
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real b = beta[j], den = 1 + b * K2, de = deps[j] / (den * den);
-            dK2 -= de * b * b;
-            dbraw[j] = de * b * (1 - b);
-        }
-        for (int n = 0; n < d->N; n++) dk[n] += 2 * k[n] * dK2;
-    }
-}
+static void lh_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { lh_run(l, x, out, s, NULL); }
+static void lh_prefill(Layer *l, real *state, const real *x, real *out, const SeqInfo *s) { lh_run(l, x, out, s, state); }
 
 static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
     Dims d = dims(l);
@@ -131,14 +102,13 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
-    selective_gate_bwd(d.I, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
+    k_sel_gate_bwd(p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M, d.I);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
-    /* the scan */
-    memset(b[D_XDBL], 0, sizeof(real) * (size_t)M * ldx);
+    /* the scan writes dk, dq (columns R.. of D_XDBL) and deps */
     k_longhorn_scan_bwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[D_GATED], b[SCK], b[D_U], b[D_EPS],
-                        b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags,
+                        b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags, d.I,
                         b[SCAN_WORK]);
-    eps_bwd(&d, b[XDBL], b[BETA], b[D_EPS], b[D_XDBL], b[D_BRAW], M);
+    k_sel_eps_bwd(b[XDBL] + d.R, ldx, b[BETA], b[D_EPS], b[D_XDBL] + d.R, ldx, b[D_BRAW], M, d.I, d.N);
     SelectiveBwd sb = {s->B, s->T, d.D, d.I, d.N, d.K, d.R, s->flags, b[X_IN], b[XZ], b[XC], b[U], b[XDBL],
                        b[D_BRAW], b[D_XDBL], b[D_U], b[D_XZ]};
     selective_input_bwd(&sb, p, g, dx);
@@ -146,7 +116,7 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
 
 static size_t lh_state_size(const LayerCfg *c, int D) {
     size_t I = (size_t)c->expand * D;
-    return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + S (layers.md §2.4) */
+    return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + S (docs/layers.md §2.4) */
 }
 
 static void lh_plan_step(Layer *l, Arena *a, int nseq) {
@@ -160,7 +130,8 @@ static void lh_plan_step(Layer *l, Arena *a, int nseq) {
     l->nseq = nseq;
 }
 
-/* state layout for nseq sequences: conv rings [nseq, I, K−1], then S [nseq, I, N]. */
+/* state layout for nseq sequences: conv rings [nseq, I, K−1], then S [nseq, I, N] (for one sequence
+ * the [conv ring | S] row that prefill fills). */
 static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l);
     int ldx = d.R + 2 * d.N;
@@ -173,9 +144,9 @@ static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     k_silu_fwd(b[S_XC], d.I, b[S_U], d.I, nseq, d.I);
     eid_gemm(0, 1, nseq, ldx, d.I, 1, b[S_U], d.I, p[P_X], d.I, 0, b[S_XDBL], ldx);
     eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, beta, d.I);
-    beta_eps(&d, p[P_DT_B], b[S_XDBL], beta, eps, nseq);
+    k_sel_beta_eps_fwd(beta, p[P_DT_B], b[S_XDBL] + d.R, ldx, eps, nseq, d.I, d.N);
     k_longhorn_scan_step(S, b[S_U], eps, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
-    selective_skip_gate(d.I, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
+    k_sel_skip_gate_fwd(p[P_D], b[S_U], b[S_XZ], y, gated, nseq, d.I);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
@@ -191,6 +162,7 @@ const LayerOps longhorn_ops = {
     .state_size = lh_state_size,
     .plan_step = lh_plan_step,
     .step = lh_step,
+    .prefill = lh_prefill,
     .zoology_state = lh_zoology_state,
     .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
 };

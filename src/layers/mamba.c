@@ -1,4 +1,4 @@
-/* mamba.c — the Mamba-1 mixer (layers.md §1): selective state-space scan (S6).
+/* mamba.c — the Mamba-1 mixer (docs/layers.md §1): selective state-space scan (S6).
  *
  *   [x, z]     = W_in·h                         xz    [M, 2I]   (M = B·T tokens)
  *   u          = silu(conv(x))                  xc, u [M, I]
@@ -9,13 +9,13 @@
  *   out        = W_out·(y ⊙ silu(z))            gated [M, I] → out [M, D]
  *
  * The scan (kernels/cpu/scan_mamba.c) saves the state entering every cfg->chunk tokens; backward
- * recomputes the states inside each chunk from it (layers.md §0.7).
+ * recomputes the states inside each chunk from it (docs/layers.md §0.7).
  * Decode state per sequence: conv ring [I, K−1] (pre-conv x), then h [I, N]. */
-#include <string.h>
 #include <math.h>
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/mamba.h"
+#include "kernels/selective.h"
 #include "layers/layer.h"
 #include "layers/selective.h"
 
@@ -25,6 +25,7 @@ _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, DTPRE, DELTA, Y, GATED, SCK, AD,           /* kept for backward; AD = [A ; dA] */
        D_GATED, D_XZ, D_U, D_XDBL, D_DELTA, SCAN_WORK,                   /* backward scratch */
+       RING,                                                             /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_DELTA, S_Y, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "mamba: more buffers than Layer.buf holds");
 
@@ -89,55 +90,34 @@ static void mb_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[D_U] = arena_take(a, M * d.I);
     l->buf[D_XDBL] = arena_take(a, M * (d.R + 2 * d.N));
     l->buf[D_DELTA] = arena_take(a, M * d.I);
-    l->buf[SCAN_WORK] = arena_take(a, k_mamba_scan_bwd_work(B, T, d.I, d.N, d.chunk, eid_threads()));
+    l->buf[SCAN_WORK] = arena_take(a, k_mamba_scan_bwd_work(B, T, d.I, d.N, d.chunk));
+    l->buf[RING] = arena_take(a, (size_t)B * d.I * (d.K - 1));
     l->B = B, l->T = T;
 }
 
-static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
-
-/* A = −exp(A_log) */
-static void neg_exp(const real *alog, real *A, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= 16384)
-    for (size_t j = 0; j < n; j++) A[j] = -rexp(alog[j]);
-}
-
-/* pre += b_dt (in place), Δ = softplus(pre) for M tokens. */
-static void make_delta(const Dims *d, const real *bias, real *pre, real *delta, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        real *restrict pr = pre + m * d->I, *restrict dl = delta + m * d->I;
-#pragma omp simd
-        for (int i = 0; i < d->I; i++) {
-            real v = pr[i] + bias[i];
-            pr[i] = v;
-            dl[i] = softplus(v);
-        }
-    }
-}
-
-static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
+/* The forward pass; with `state` [B, state_size] (prefill) the conv and the scan continue from it
+ * and leave in it the state after the last token (docs/layers.md §1.3). */
+static void mb_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *state) {
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
+    size_t ss = (size_t)d.I * (d.K - 1) + (size_t)d.I * d.N;
     real **b = l->buf, **p = l->p;
+    real *h = state ? state + (size_t)d.I * (d.K - 1) : NULL;
     b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
-    eid_gemm(0, 1, M, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[XZ], 2 * d.I);
-    k_conv1d_fwd(b[XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[XC], d.I, s->B, s->T, d.I, d.K, s->flags, NULL, NULL);
-    k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
-    eid_gemm(0, 1, M, ldx, d.I, 1, b[U], d.I, p[P_X], d.I, 0, b[XDBL], ldx);
+    if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 0);
+    selective_input_fwd(s, d.D, d.I, d.K, ldx, p, x, b[XZ], b[XC], b[U], b[XDBL], state ? b[RING] : NULL);
+    if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 1);
     eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[DTPRE], d.I);
-    make_delta(&d, p[P_DT_B], b[DTPRE], b[DELTA], M);
-    neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
+    k_sel_delta_fwd(b[DTPRE], p[P_DT_B], b[DELTA], M, d.I);
+    k_sel_neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
     k_mamba_scan_fwd(b[U], b[DELTA], b[AD], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N,
-                     d.chunk, s->flags, b[SCK], NULL);
-    selective_skip_gate(d.I, p[P_D], b[U], b[XZ], b[Y], b[GATED], M);
+                     d.chunk, s->flags, d.I, h, h, ss, state ? NULL : b[SCK]);
+    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
-/* d(pre-softplus) = dΔ ⊙ σ(pre), in place. */
-static void softplus_bwd_inplace(real *dd, const real *pre, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) dd[j] *= k_sigmoid(pre[j]);
-}
+static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { mb_run(l, x, out, s, NULL); }
+static void mb_prefill(Layer *l, real *state, const real *x, real *out, const SeqInfo *s) { mb_run(l, x, out, s, state); }
 
 static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
     Dims d = dims(l);
@@ -148,17 +128,14 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
-    selective_gate_bwd(d.I, p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M);
+    k_sel_gate_bwd(p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M, d.I);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
-    /* the scan */
-    memset(b[D_XDBL], 0, sizeof(real) * (size_t)M * ldx);
-    memset(b[D_DELTA], 0, sizeof(real) * (size_t)M * d.I);
-    memset(dA, 0, sizeof(real) * IN);
+    /* the scan writes dΔ, dA and dB, dC (columns R.. of D_XDBL) */
     k_mamba_scan_bwd(b[U], b[DELTA], A, b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[D_GATED], b[SCK], b[D_U],
                      b[D_DELTA], dA, b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags,
-                     b[SCAN_WORK]);
-    for (size_t j = 0; j < IN; j++) g[P_A_LOG][j] += dA[j] * A[j]; /* A = −exp(A_log): dA_log = dA ⊙ A */
-    softplus_bwd_inplace(b[D_DELTA], b[DTPRE], (size_t)M * d.I);
+                     d.I, b[SCAN_WORK]);
+    k_sel_alog_bwd(dA, A, g[P_A_LOG], IN); /* A = −exp(A_log): dA_log = dA ⊙ A */
+    k_sel_delta_bwd(b[D_DELTA], b[DTPRE], M, d.I);
     SelectiveBwd sb = {s->B, s->T, d.D, d.I, d.N, d.K, d.R, s->flags, b[X_IN], b[XZ], b[XC], b[U], b[XDBL],
                        b[D_DELTA], b[D_XDBL], b[D_U], b[D_XZ]};
     selective_input_bwd(&sb, p, g, dx);
@@ -166,7 +143,7 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
 
 static size_t mb_state_size(const LayerCfg *c, int D) {
     size_t I = (size_t)c->expand * D;
-    return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + h (layers.md §1.3) */
+    return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + h (docs/layers.md §1.3) */
 }
 
 static void mb_plan_step(Layer *l, Arena *a, int nseq) {
@@ -175,32 +152,29 @@ static void mb_plan_step(Layer *l, Arena *a, int nseq) {
     l->buf[S_XC] = arena_take(a, (size_t)nseq * d.I);
     l->buf[S_U] = arena_take(a, (size_t)nseq * d.I);
     l->buf[S_XDBL] = arena_take(a, (size_t)nseq * (d.R + 2 * d.N));
-    l->buf[S_DELTA] = arena_take(a, (size_t)nseq * d.I + (size_t)d.I * d.N); /* Δ [nseq, I] then A [I, N] */
+    l->buf[S_DELTA] = arena_take(a, (size_t)2 * nseq * d.I + (size_t)d.I * d.N); /* pre, Δ [nseq, I], A [I, N] */
     l->buf[S_Y] = arena_take(a, (size_t)nseq * 2 * d.I);                     /* y then gated */
     l->nseq = nseq;
 }
 
-/* state layout for nseq sequences: conv rings [nseq, I, K−1], then h [nseq, I, N]. */
+/* state layout for nseq sequences: conv rings [nseq, I, K−1], then h [nseq, I, N] (for one sequence
+ * the [conv ring | h] row that prefill fills). */
 static void mb_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l);
     int ldx = d.R + 2 * d.N;
     real **b = l->buf, **p = l->p;
     real *ring = state, *h = state + (size_t)nseq * d.I * (d.K - 1);
-    real *delta = b[S_DELTA], *A = b[S_DELTA] + (size_t)nseq * d.I;
+    real *pre = b[S_DELTA], *delta = pre + (size_t)nseq * d.I, *A = delta + (size_t)nseq * d.I;
     real *y = b[S_Y], *gated = b[S_Y] + (size_t)nseq * d.I;
     eid_gemm(0, 1, nseq, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_XZ], 2 * d.I);
     k_conv1d_step(ring, b[S_XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[S_XC], d.I, nseq, d.I, d.K);
     k_silu_fwd(b[S_XC], d.I, b[S_U], d.I, nseq, d.I);
     eid_gemm(0, 1, nseq, ldx, d.I, 1, b[S_U], d.I, p[P_X], d.I, 0, b[S_XDBL], ldx);
-    eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, delta, d.I);
-    for (int sq = 0; sq < nseq; sq++)
-        for (int i = 0; i < d.I; i++) {
-            real *v = delta + (size_t)sq * d.I + i;
-            *v = softplus(*v + p[P_DT_B][i]);
-        }
-    neg_exp(p[P_A_LOG], A, (size_t)d.I * d.N);
+    eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, pre, d.I);
+    k_sel_delta_fwd(pre, p[P_DT_B], delta, nseq, d.I);
+    k_sel_neg_exp(p[P_A_LOG], A, (size_t)d.I * d.N);
     k_mamba_scan_step(h, b[S_U], delta, A, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
-    selective_skip_gate(d.I, p[P_D], b[S_U], b[S_XZ], y, gated, nseq);
+    k_sel_skip_gate_fwd(p[P_D], b[S_U], b[S_XZ], y, gated, nseq, d.I);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
@@ -217,6 +191,7 @@ const LayerOps mamba_ops = {
     .state_size = mb_state_size,
     .plan_step = mb_plan_step,
     .step = mb_step,
+    .prefill = mb_prefill,
     .zoology_state = mb_zoology_state,
     .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
 };

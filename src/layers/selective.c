@@ -1,6 +1,5 @@
-/* selective.c — shared size resolution of the Mamba-1 / Longhorn block. */
+/* selective.c — what the Mamba-1 and Longhorn blocks share: sizes, the input path, the decode-state rings. */
 #include "layers/selective.h"
-#include <string.h>
 #include "core/common.h"
 #include "core/runtime.h"
 #include "kernels/kernels.h"
@@ -21,6 +20,15 @@ int selective_resolve(LayerCfg *c, int D, const char *mixer) {
     return 0;
 }
 
+void selective_input_fwd(const SeqInfo *s, int D, int I, int K, int ldx, real *const *p, const real *x, real *xz,
+                         real *xc, real *u, real *xdbl, real *ring) {
+    int M = s->B * s->T;
+    eid_gemm(0, 1, M, 2 * I, D, 1, x, D, p[SEL_IN], D, 0, xz, 2 * I);
+    k_conv1d_fwd(xz, 2 * I, p[SEL_CONV_W], p[SEL_CONV_B], xc, I, s->B, s->T, I, K, s->flags, ring, ring);
+    k_silu_fwd(xc, I, u, I, M, I);
+    eid_gemm(0, 1, M, ldx, I, 1, u, I, p[SEL_X], I, 0, xdbl, ldx);
+}
+
 void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, real *dx) {
     int M = a->B * a->T, I = a->I, ldx = a->R + 2 * a->N;
     /* pre = W_dt·r + b_dt */
@@ -30,14 +38,9 @@ void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, 
     /* xdbl = W_x·u */
     eid_gemm(1, 0, ldx, I, M, 1, a->d_xdbl, ldx, a->u, I, 1, g[SEL_X], I);
     eid_gemm(0, 0, M, I, ldx, 1, a->d_xdbl, ldx, p[SEL_X], I, 1, a->d_u, I);
-    /* u = silu(xc): silu'(v) = σ(v)(1 + v(1 − σ(v))) */
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < (size_t)M * I; j++) {
-        real sg = k_sigmoid(a->xc[j]);
-        a->d_u[j] *= sg * (1 + a->xc[j] * (1 - sg));
-    }
-    /* xc = conv(x half of xz) */
-    for (int m = 0; m < M; m++) memset(a->d_xz + (size_t)m * 2 * I, 0, sizeof(real) * I);
+    /* u = silu(xc) */
+    k_silu_bwd(a->xc, I, a->d_u, I, M, I);
+    /* xc = conv(x half of xz); the x half of d_xz is 0 on entry */
     k_conv1d_bwd(a->d_u, I, a->xz, 2 * I, p[SEL_CONV_W], a->d_xz, 2 * I, g[SEL_CONV_W], g[SEL_CONV_B], a->B, a->T, I,
                  a->K, a->flags, NULL);
     /* xz = W_in·x */
@@ -45,31 +48,9 @@ void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, 
     eid_gemm(0, 0, M, a->D, 2 * I, 1, a->d_xz, 2 * I, p[SEL_IN], a->D, 1, dx, a->D);
 }
 
-void selective_skip_gate(int I, const real *Dp, const real *u, const real *xz, real *y, real *gated, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const real *restrict z = xz + m * 2 * I + I, *restrict um = u + m * I;
-        real *restrict ym = y + m * I, *restrict gm = gated + m * I;
-#pragma omp simd
-        for (int i = 0; i < I; i++) {
-            ym[i] += Dp[i] * um[i];
-            gm[i] = ym[i] * z[i] * k_sigmoid(z[i]);
-        }
-    }
-}
-
-void selective_gate_bwd(int I, const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du,
-                        size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++) {
-        const real *restrict z = xz + m * 2 * I + I, *restrict ym = y + m * I;
-        real *restrict g = dgated + m * I, *restrict dz = dxz + m * 2 * I + I, *restrict dum = du + m * I;
-#pragma omp simd
-        for (int i = 0; i < I; i++) {
-            real sz = k_sigmoid(z[i]), gi = g[i];
-            dz[i] = gi * ym[i] * sz * (1 + z[i] * (1 - sz));
-            g[i] = gi * z[i] * sz;
-            dum[i] = Dp[i] * g[i];
-        }
-    }
+void selective_rings(real *state, size_t ss, real *ring, int B, int I, int K, int to_state) {
+    size_t nr = (size_t)I * (K - 1);
+    if (nr == 0) return;
+    if (to_state) k_copy_rows(state, ss, ring, nr, B, (int)nr);
+    else k_copy_rows(ring, nr, state, ss, B, (int)nr);
 }

@@ -1,5 +1,6 @@
 /* norm_act.c — RMSNorm and activations (CPU). */
 #include <math.h>
+#include <string.h>
 #include "kernels/kernels.h"
 #include "core/common.h"
 
@@ -74,4 +75,22 @@ void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, 
         }
         for (int j = j0; j < j1; j++) out[j] += acc[j - j0];
     }
+}
+
+void k_silu_bwd(const real *x, int ldx, real *dy, int lddy, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const real *restrict xr = x + (size_t)r * ldx;
+        real *restrict g = dy + (size_t)r * lddy;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            real sg = k_sigmoid(xr[c]);
+            g[c] *= sg * (1 + xr[c] * (1 - sg));
+        }
+    }
+}
+
+void k_copy_rows(real *dst, size_t ldd, const real *src, size_t lds, int N, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
+    for (int r = 0; r < N; r++) memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, sizeof(real) * (size_t)C);
 }
