@@ -187,4 +187,172 @@ static void kt_ssd(void) {
     kt_ssd_case(&r, 1, 40, 3, 2, 3, 2, 16, 1, 3, 1);
 }
 
-static void kt_chunked(void) { kt_ssd(); }
+/* ---------------------------------------------------------------- GLA */
+
+/* Naive GLA, docs/layers.md §4.2, per (b, h) token by token in double; directions, resets, PAD and S0 /
+ * Sfinal as naive_ssd. */
+static void naive_gla(const real *q, const real *k, const real *v, const real *gk, real *o, int B, int T, int H, int dk,
+                      int dv, real scale, const uint8_t *f, int rev_from, const real *S0, real *Sfinal, size_t ldS) {
+    int HK = H * dk, HV = H * dv;
+    size_t kv = (size_t)dk * dv;
+    double *S = eid_xcalloc(kv, sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int rev = h >= rev_from;
+            size_t base = (size_t)b * T;
+            for (size_t j = 0; j < kv; j++) S[j] = S0 && !rev ? S0[(size_t)b * ldS + (size_t)h * kv + j] : 0;
+            for (int u = 0; u < T; u++) {
+                int t = rev ? T - 1 - u : u;
+                size_t i = base + t;
+                const real *qt = q + i * HK + h * dk, *kt = k + i * HK + h * dk, *gt = gk + i * HK + h * dk;
+                const real *vt = v + i * HV + h * dv;
+                real *ot = o + i * HV + h * dv;
+                if (f && (f[i] & FLAG_PAD)) {
+                    for (int e = 0; e < dv; e++) ot[e] = 0;
+                    continue;
+                }
+                int reset = rev ? !kt_rev_carries(f, base, t, T) : f && (f[i] & FLAG_SEG_START);
+                for (int d = 0; d < dk; d++) {
+                    double a = reset ? 0 : exp((double)gt[d]);
+                    for (int e = 0; e < dv; e++) S[(size_t)d * dv + e] = a * S[(size_t)d * dv + e] + kt[d] * vt[e];
+                }
+                for (int e = 0; e < dv; e++) {
+                    double acc = 0;
+                    for (int d = 0; d < dk; d++) acc += S[(size_t)d * dv + e] * scale * qt[d];
+                    ot[e] = (real)acc;
+                }
+            }
+            if (Sfinal)
+                for (size_t j = 0; j < kv; j++) Sfinal[(size_t)b * ldS + (size_t)h * kv + j] = rev ? 0 : (real)S[j];
+        }
+    free(S);
+}
+
+typedef struct {
+    real *q, *k, *v, *gk, *o;
+    const real *w, *S0;
+    int B, T, H, dk, dv, rev_from;
+    real scale;
+    const uint8_t *f;
+    size_t ldS;
+} KtGla;
+
+static double kt_gla_loss(const KtGla *c) {
+    naive_gla(c->q, c->k, c->v, c->gk, c->o, c->B, c->T, c->H, c->dk, c->dv, c->scale, c->f, c->rev_from, c->S0, NULL,
+              c->ldS);
+    double L = 0;
+    for (size_t i = 0; i < (size_t)c->B * c->T * c->H * c->dv; i++) L += (double)c->w[i] * c->o[i];
+    return L;
+}
+
+static double kt_gla_fd(KtGla *c, real *x) {
+    real x0 = *x, h = (real)1e-5 * (1 + fabs(x0));
+    *x = x0 + h;
+    double lp = kt_gla_loss(c);
+    *x = x0 - h;
+    double lm = kt_gla_loss(c);
+    *x = x0;
+    return (lp - lm) / (2 * h);
+}
+
+static void kt_gla_case(Rng *r, int B, int T, int H, int dk, int dv, int chunk, int flags_kind, int rev_from,
+                        int use_s0) {
+    int HK = H * dk, HV = H * dv, nck = EID_CDIV(T, chunk);
+    size_t M = (size_t)B * T, kv = (size_t)dk * dv, ldS = (size_t)H * kv + 3, ns = (size_t)B * ldS;
+    real scale = (real)(1 / sqrt((double)dk));
+    real *q = kt_alloc(M * HK), *k = kt_alloc(M * HK), *gk = kt_alloc(M * HK), *v = kt_alloc(M * HV);
+    real *o = kt_alloc(M * HV), *on = kt_alloc(M * HV), *w = kt_alloc(M * HV), *Sin = kt_alloc((size_t)B * nck * H * kv);
+    real *S0 = kt_alloc(ns), *Sf = kt_alloc(ns), *Sfn = kt_alloc(ns);
+    kt_fill(q, M * HK, r, 1), kt_fill(k, M * HK, r, 1), kt_fill(v, M * HV, r, 1), kt_fill(w, M * HV, r, 1);
+    kt_fill(S0, ns, r, 1);
+    for (size_t i = 0; i < M * HK; i++) gk[i] = (real)(-0.02 - 1.5 * rng_uniform(r));
+    uint8_t *f = flags_kind == 0 ? NULL : flags_kind == 1 ? kt_flags(r, B, T, 0.08, 0.12) : kt_flags_prefix(r, B, T, 0.05, 0.1);
+    if (f && use_s0) f[0] &= (uint8_t)~FLAG_SEG_START;
+    const real *s0 = use_s0 ? S0 : NULL;
+    char tag[128];
+    snprintf(tag, sizeof tag, "gla B=%d T=%d H=%d dk=%d dv=%d C=%d flags=%d rev_from=%d%s", B, T, H, dk, dv, chunk,
+             flags_kind, rev_from, use_s0 ? " S0" : "");
+    k_gla_chunk_fwd(q, k, v, gk, o, B, T, H, dk, dv, scale, chunk, f, rev_from, s0, Sf, ldS, Sin);
+    naive_gla(q, k, v, gk, on, B, T, H, dk, dv, scale, f, rev_from, s0, Sfn, ldS);
+    CHECK(t_rel_err(o, on, M * HV, 1e-3) < 1e-10, "%s: forward vs naive (%.3g)", tag, t_rel_err(o, on, M * HV, 1e-3));
+    double es = 0;
+    for (int b = 0; b < B; b++) es = fmax(es, t_rel_err(Sf + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
+    CHECK(es < 1e-10, "%s: Sfinal vs naive (%.3g)", tag, es);
+    int p = T / 3 + 1;
+    if (rev_from == H && p < T) { /* two parts through the state == one pass */
+        int T2 = T - p;
+        real *parts[2][5];
+        uint8_t *fp[2] = {NULL, NULL};
+        int len[2] = {p, T2}, st[2] = {0, p};
+        real *mid = kt_alloc(ns), *Sc = kt_alloc((size_t)B * T * H * kv);
+        if (s0) memcpy(mid, s0, sizeof(real) * ns);
+        double e = 0;
+        for (int pi = 0; pi < 2; pi++) {
+            int n = len[pi];
+            const real *src[4] = {q, k, gk, v};
+            int wd[4] = {HK, HK, HK, HV};
+            for (int a = 0; a < 4; a++) {
+                parts[pi][a] = kt_alloc((size_t)B * n * wd[a]);
+                for (int b = 0; b < B; b++)
+                    memcpy(parts[pi][a] + (size_t)b * n * wd[a], src[a] + ((size_t)b * T + st[pi]) * wd[a],
+                           sizeof(real) * n * wd[a]);
+            }
+            parts[pi][4] = kt_alloc((size_t)B * n * HV);
+            if (f) {
+                fp[pi] = eid_xmalloc((size_t)B * n);
+                for (int b = 0; b < B; b++) memcpy(fp[pi] + (size_t)b * n, f + (size_t)b * T + st[pi], n);
+            }
+            k_gla_chunk_fwd(parts[pi][0], parts[pi][1], parts[pi][3], parts[pi][2], parts[pi][4], B, n, H, dk, dv, scale,
+                            chunk, fp[pi], H, pi || s0 ? mid : NULL, mid, ldS, Sc);
+            for (int b = 0; b < B; b++)
+                e = fmax(e, t_rel_err(parts[pi][4] + (size_t)b * n * HV, on + ((size_t)b * T + st[pi]) * HV,
+                                      (size_t)n * HV, 1e-3));
+            for (int a = 0; a < 5; a++) free(parts[pi][a]);
+            free(fp[pi]);
+        }
+        for (int b = 0; b < B; b++) e = fmax(e, t_rel_err(mid + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
+        CHECK(e < 1e-10, "%s: two parts through the state vs one pass (%.3g)", tag, e);
+        free(mid), free(Sc);
+    }
+    /* backward vs central differences of the naive forward */
+    real *dq = kt_alloc(M * HK), *dk_ = kt_alloc(M * HK), *dg = kt_alloc(M * HK), *dv_ = kt_alloc(M * HV);
+    k_gla_chunk_bwd(q, k, v, gk, w, Sin, dq, dk_, dv_, dg, B, T, H, dk, dv, scale, chunk, f, rev_from);
+    KtGla c = {q, k, v, gk, on, w, s0, B, T, H, dk, dv, rev_from, scale, f, ldS};
+    double worst = 0;
+    for (int it = 0; it < 16; it++) {
+        size_t i = rng_below(r, M * HK), j = rng_below(r, M * HV);
+        worst = fmax(worst, grad_rel_kt(dq[i], kt_gla_fd(&c, &q[i])));
+        worst = fmax(worst, grad_rel_kt(dk_[i], kt_gla_fd(&c, &k[i])));
+        worst = fmax(worst, grad_rel_kt(dg[i], kt_gla_fd(&c, &gk[i])));
+        worst = fmax(worst, grad_rel_kt(dv_[j], kt_gla_fd(&c, &v[j])));
+    }
+    CHECK(worst < 1e-6, "%s: backward vs central differences (%.3g)", tag, worst);
+    double epad = 0;
+    for (size_t m = 0; f && m < M; m++)
+        if (f[m] & FLAG_PAD) {
+            for (int d = 0; d < HK; d++)
+                epad = fmax(epad, fmax(fabs((double)dq[m * HK + d]), fmax(fabs((double)dk_[m * HK + d]), fabs((double)dg[m * HK + d]))));
+            for (int d = 0; d < HV; d++) epad = fmax(epad, fabs((double)dv_[m * HV + d]));
+        }
+    CHECK(epad == 0, "%s: gradient at PAD tokens is %.3g, not 0", tag, epad);
+    free(q), free(k), free(gk), free(v), free(o), free(on), free(w), free(Sin), free(S0), free(Sf), free(Sfn);
+    free(dq), free(dk_), free(dg), free(dv_), free(f);
+}
+
+static void kt_gla(void) {
+    Rng r;
+    rng_init(&r, 78, 0);
+    kt_gla_case(&r, 2, 13, 2, 3, 2, 4, 0, 2, 0);
+    kt_gla_case(&r, 2, 13, 2, 3, 2, 4, 0, 2, 1);
+    kt_gla_case(&r, 3, 37, 2, 2, 3, 16, 1, 2, 1); /* sub-chunks inside a chunk */
+    kt_gla_case(&r, 3, 40, 2, 2, 3, 32, 1, 2, 0);
+    kt_gla_case(&r, 3, 41, 4, 2, 2, 20, 2, 2, 1); /* reverse heads 2, 3 */
+    kt_gla_case(&r, 2, 19, 2, 3, 2, 64, 2, 1, 0); /* one chunk */
+    kt_gla_case(&r, 2, 17, 2, 2, 2, 5, 2, 0, 1);  /* all heads reverse */
+    kt_gla_case(&r, 2, 9, 1, 2, 2, 1, 2, 0, 0);   /* chunk 1 */
+}
+
+static void kt_chunked(void) {
+    kt_ssd();
+    kt_gla();
+}
