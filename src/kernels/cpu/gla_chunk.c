@@ -47,9 +47,10 @@ typedef struct {
     real *q, *k, *gk, *dq, *dk, *dgk, *v, *o, *dv;
 } Rows;
 
-static size_t rows_size(int T, int dk, int dv) { return 6 * (size_t)T * dk + 3 * (size_t)T * dv + (size_t)T / 4 + 16; }
-
-static real *thread_alloc(Work *w, Rows *r, int T, int dk, int dv, int chunk);
+/* The reversed copies exist only when some head runs in reverse (with_rev). */
+static size_t rows_size(int T, int dk, int dv, int with_rev) {
+    return (with_rev ? 6 * (size_t)T * dk + 3 * (size_t)T * dv : (size_t)dk) + (size_t)T / 2 + 16; /* + 2T bytes of flags */
+}
 
 static Work work_slices(real *base, int dk, int dv, int chunk) {
     size_t C = (size_t)chunk, Ck = C * dk, kv = (size_t)dk * dv;
@@ -76,10 +77,16 @@ static Work work_slices(real *base, int dk, int dv, int chunk) {
     return w;
 }
 
-static real *thread_alloc(Work *w, Rows *r, int T, int dk, int dv, int chunk) {
+static real *thread_alloc(Work *w, Rows *r, int T, int dk, int dv, int chunk, int with_rev) {
     size_t wpt = work_per_thread(dk, dv, chunk);
-    real *base = eid_aligned_alloc((wpt + rows_size(T, dk, dv)) * sizeof(real)), *p = base + wpt;
+    real *base = eid_aligned_alloc((wpt + rows_size(T, dk, dv, with_rev)) * sizeof(real)), *p = base + wpt;
     *w = work_slices(base, dk, dv, chunk);
+    if (!with_rev) { /* only dgk (dk zeros, the forward's PAD row of k and gk) */
+        r->q = r->k = r->gk = r->dq = r->dk = r->v = r->o = r->dv = NULL;
+        r->dgk = p, p += dk;
+        r->rst = (uint8_t *)p, r->keep = r->rst + T;
+        return base;
+    }
     r->q = p, p += (size_t)T * dk;
     r->k = p, p += (size_t)T * dk;
     r->gk = p, p += (size_t)T * dk;
@@ -283,7 +290,7 @@ void k_gla_chunk_fwd(const real *q, const real *k, const real *v, const real *gk
     {
         Work w;
         Rows r;
-        real *mem = thread_alloc(&w, &r, T, dk, dv, chunk);
+        real *mem = thread_alloc(&w, &r, T, dk, dv, chunk, rev_from < H);
         real *gz = r.dgk; /* dk zeros (unused in the forward) */
         memset(gz, 0, sizeof(real) * dk);
 #pragma omp for schedule(dynamic, 1)
@@ -423,7 +430,7 @@ void k_gla_chunk_bwd(const real *q, const real *k, const real *v, const real *gk
     {
         Work w;
         Rows r;
-        real *mem = thread_alloc(&w, &r, T, dk, dv, chunk);
+        real *mem = thread_alloc(&w, &r, T, dk, dv, chunk, rev_from < H);
         real *gz = eid_aligned_alloc(((size_t)dk + (size_t)chunk * dv) * sizeof(real)), *dOc = gz + dk;
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {

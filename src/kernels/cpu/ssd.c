@@ -35,13 +35,14 @@ typedef struct {
     real *Xr, *BCr, *Yr, *dXr, *dBCr;                                         /* reversed copies */
 } Scratch;
 
-static size_t scratch_size(int T, int P, int N, int Q) {
+/* The reversed copies (3·T·P + 4·T·N reals) exist only when some head runs in reverse. */
+static size_t scratch_size(int T, int P, int N, int Q, int with_rev) {
     return 3 * (size_t)Q * Q + 4 * (size_t)Q * N + (size_t)P * N + 4 * (size_t)Q + (size_t)Q * P + 5 * (size_t)T +
-           3 * (size_t)T * P + 4 * (size_t)T * N;
+           (with_rev ? 3 * (size_t)T * P + 4 * (size_t)T * N : 0);
 }
 
-static real *scratch_alloc(Scratch *s, int T, int P, int N, int Q) {
-    real *base = eid_aligned_alloc(scratch_size(T, P, N, Q) * sizeof(real)), *w = base;
+static real *scratch_alloc(Scratch *s, int T, int P, int N, int Q, int with_rev) {
+    real *base = eid_aligned_alloc(scratch_size(T, P, N, Q, with_rev) * sizeof(real)), *w = base;
     s->CB = w, w += (size_t)Q * Q;
     s->Mm = w, w += (size_t)Q * Q;
     s->dM = w, w += (size_t)Q * Q;
@@ -60,6 +61,10 @@ static real *scratch_alloc(Scratch *s, int T, int P, int N, int Q) {
     s->rst = w, w += T;
     s->ddtv = w, w += T;
     s->dGv = w, w += T;
+    if (!with_rev) {
+        s->Xr = s->Yr = s->dXr = s->BCr = s->dBCr = NULL;
+        return base;
+    }
     s->Xr = w, w += (size_t)T * P;
     s->Yr = w, w += (size_t)T * P;
     s->dXr = w, w += (size_t)T * P;
@@ -196,7 +201,7 @@ void k_ssd_fwd(const real *xbc, int ld, const real *dt, const real *A_log, const
 #pragma omp parallel
     {
         Scratch s;
-        real *mem = scratch_alloc(&s, T, P, N, Q);
+        real *mem = scratch_alloc(&s, T, P, N, Q, rev_from < H);
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -346,7 +351,7 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
 #pragma omp parallel
     {
         Scratch s;
-        real *mem = scratch_alloc(&s, T, P, N, Q);
+        real *mem = scratch_alloc(&s, T, P, N, Q, rev_from < H);
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
