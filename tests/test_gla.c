@@ -220,13 +220,12 @@ static void check_kernel_bptt(int B, int T, int H, int dk, int dv, double gbias,
     for (int c = 0; c < 6; c++) {
         int C = chunks[c], nck = EID_CDIV(T, C);
         real *o = eid_aligned_alloc(M * HV * sizeof(real)), *Sin = eid_aligned_alloc((size_t)B * nck * H * dk * dv * sizeof(real));
-        real *work = eid_aligned_alloc(k_gla_work(dk, dv, C, eid_threads()) * sizeof(real));
         real *dq = eid_aligned_alloc(M * HK * sizeof(real)), *dkk = eid_aligned_alloc(M * HK * sizeof(real));
         real *dvv = eid_aligned_alloc(M * HV * sizeof(real)), *dg = eid_aligned_alloc(M * HK * sizeof(real));
         for (size_t i = 0; i < M * HK; i++) dq[i] = 1, dkk[i] = -1; /* accumulate, not overwrite */
         for (size_t i = 0; i < M * HV; i++) dvv[i] = 2;
-        k_gla_chunk_fwd(q, k, v, gk, o, B, T, H, dk, dv, scale, C, flags, Sin, work);
-        k_gla_chunk_bwd(q, k, v, gk, dout, Sin, dq, dkk, dvv, dg, B, T, H, dk, dv, scale, C, flags, work);
+        k_gla_chunk_fwd(q, k, v, gk, o, B, T, H, dk, dv, scale, C, flags, H, NULL, NULL, 0, Sin);
+        k_gla_chunk_bwd(q, k, v, gk, dout, Sin, dq, dkk, dvv, dg, B, T, H, dk, dv, scale, C, flags, H);
         for (size_t i = 0; i < M * HK; i++) dq[i] -= 1, dkk[i] += 1;
         for (size_t i = 0; i < M * HV; i++) dvv[i] -= 2;
         double e = fmax(t_rel_err(o, o0, M * HV, 1e-6), t_rel_err(dvv, dv0, M * HV, 1e-6));
@@ -234,7 +233,7 @@ static void check_kernel_bptt(int B, int T, int H, int dk, int dv, double gbias,
         double eg = 0;
         for (size_t i = 0; i < M * HK; i++) eg = fmax(eg, fabs((double)dg[i] - dg0[i]) / (dmax + fabs(dg0[i])));
         CHECK(e < 1e-10 && eg < 1e-12, "gla kernel %s chunk %d: vs BPTT: o/dq/dk/dv rel err %.3g, dgk err %.3g", tag, C, e, eg);
-        free(o), free(Sin), free(work), free(dq), free(dkk), free(dvv), free(dg);
+        free(o), free(Sin), free(dq), free(dkk), free(dvv), free(dg);
     }
     free(q), free(k), free(gk), free(v), free(dout), free(St), free(dS), free(o0), free(dq0), free(dk0), free(dv0), free(dg0);
 }

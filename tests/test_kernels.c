@@ -10,6 +10,7 @@
 static void kt_fill(real *x, size_t n, Rng *r, double scale) {
     for (size_t i = 0; i < n; i++) x[i] = (real)(scale * rng_normal(r));
 }
+static double grad_rel_kt(double a, double n) { return fabs(a - n) / fmax(1e-3, fabs(a) + fabs(n)); }
 static real *kt_alloc(size_t n) { return eid_aligned_alloc((n ? n : 1) * sizeof(real)); }
 
 /* Random flags for B rows of T tokens: SEG_START at row starts and now and then inside, PAD with
@@ -28,10 +29,12 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 
 #include "kernels/kt_conv.h"
 #include "kernels/kt_scan.h"
+#include "kernels/kt_chunked.h"
 
 int main(void) {
     eid_runtime_setup(0, 0);
     kt_conv();
     kt_scan();
+    kt_chunked();
     return t_summary("test_kernels");
 }

@@ -114,6 +114,8 @@ static void suite_strong_decay(LayerCfg cfg, int D) {
     check_step_equivalence(&t, 2, 37, f2, 1e-10, "strong decay T=37 with a segment reset");
     check_chunks(&t, 2, 37, NULL, "strong decay T=37");
     check_chunks(&t, 2, 37, f2, "strong decay T=37 with a segment reset");
+    check_prefill(&t, 2, 37, f2, 1e-10, "strong decay T=37 with a segment reset");
+    check_pad(&t, 2, 29, 1e-10, "strong decay T=29");
     free(flags), free(f2);
     tl_free(&t);
 }

@@ -19,8 +19,17 @@ void k_rmsnorm_bwd(const real *dy, const real *x, const real *w, const real *rst
 void k_silu_fwd(const real *x, int ldx, real *y, int ldy, int N, int C);
 /* SiLU backward in place: dy *= silu'(x) = σ(x)(1 + x(1 − σ(x))), on [N, C] views with strides. */
 void k_silu_bwd(const real *x, int ldx, real *dy, int lddy, int N, int C);
-/* Strided row copy: dst[r, 0..C) = src[r, 0..C) for N rows (row strides ldd, lds; no overlap). */
-void k_copy_rows(real *dst, size_t ldd, const real *src, size_t lds, int N, int C);
+
+/* Gate by SiLU: out = y ⊙ silu(z) on [N, C] views (out may alias y). */
+void k_mul_silu_fwd(const real *y, int ldy, const real *z, int ldz, real *out, int ldo, int N, int C);
+/* Its adjoint: given g = ∂L/∂out (in dy_io), dz = g·y·silu'(z) (overwrite, stride lddz) and then
+ * dy_io = g·silu(z) (in place). */
+void k_mul_silu_bwd(real *dy_io, int lddy, const real *y, int ldy, const real *z, int ldz, real *dz, int lddz, int N,
+                    int C);
+/* x[N, C] (row stride ld) = 0. */
+void k_zero(real *x, int ld, int N, int C);
+/* y[N, C] (stride ldy) = x[N, C] (stride ldx). */
+void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C);
 
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);

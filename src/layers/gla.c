@@ -1,7 +1,7 @@
 /* gla.c — the GLA mixer (gated linear attention, per-key-channel gate; layers.md §4).
  *
  *   q = W_q h, k = W_k h, v = W_v h, g = W_g h        Q, K [M, Dk]; V, G [M, Dv]   (M = B·T tokens)
- *   with d_conv = K > 0 (layers.md §4.1, optional): q = silu(conv_q(W_q h)), likewise k and v, with the
+ *   with d_conv = K > 0 (docs/layers.md §4.1, optional): q = silu(conv_q(W_q h)), likewise k and v, with the
  *   depthwise causal conv of §0.5 (segment-aware, no bias); the gate projections g, gk are unchanged
  *   h0 = W_gk0 h ; pre = W_gk1 h0 + b                  H0 [M, r]; PRE [M, Dk]
  *   gk = logsigmoid(pre) / τ                            GK [M, Dk]   (≤ 0, per key channel)
@@ -22,7 +22,8 @@ enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM, P_QC = NPA
 /* CONV [2, M, C3] (C3 = 2·Dk + Dv, rows [q | k | v]): the conv inputs W_{q,k,v} h, then the conv
  * outputs before silu; D_CONV [M, C3]: their gradient. Both only when d_conv > 0. */
 enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for backward */
-       D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, WORK, D_CONV, /* backward scratch */
+       D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, D_CONV, /* backward scratch */
+       RING,                                                      /* prefill: conv rings [B, C3, K−1] */
        STEP, NBUF }; /* one-token step scratch */
 _Static_assert(NBUF <= EID_MAX_BUFS, "gla: more buffers than Layer.buf holds");
 
@@ -70,7 +71,7 @@ static int gla_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-/* xavier_uniform with gain 2^−2.5 (layers.md §4.1): bound = gain·sqrt(6/(fan_in + fan_out)) */
+/* xavier_uniform with gain 2^−2.5 (docs/layers.md §4.1): bound = gain·sqrt(6/(fan_in + fan_out)) */
 static double xavier(int fan_out, int fan_in) { return pow(2.0, -2.5) * sqrt(6.0 / (fan_in + fan_out)); }
 
 static int gla_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
@@ -119,13 +120,10 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[D_G] = arena_take(a, M * d.Dv);
     l->buf[D_PRE] = arena_take(a, M * d.Dk);
     l->buf[D_H0] = arena_take(a, M * d.r);
-    l->buf[WORK] = arena_take(a, k_gla_work(d.dk, d.dv, d.chunk, eid_threads()));
     l->buf[D_CONV] = d.K > 0 ? arena_take(a, M * d.C3) : NULL;
+    l->buf[RING] = d.K > 1 ? arena_take(a, (size_t)B * d.C3 * (d.K - 1)) : NULL;
     l->B = B, l->T = T;
 }
-
-/* logsigmoid(x) = −softplus(−x), evaluated stably for either sign (vectorisable: core/vmath.h) */
-static inline real logsigmoid(real x) { return (x < 0 ? x : 0) - rlog1p(rexp(-fabs(x))); }
 
 /* Projections and gate for M tokens: q, k (row stride ldk), v (row stride ldv), g, h0, pre, gk. */
 static void project(const Dims *d, real *const *p, const real *x, int M, real *q, real *k, int ldk, real *v, int ldv,
@@ -136,18 +134,7 @@ static void project(const Dims *d, real *const *p, const real *x, int M, real *q
     eid_gemm(0, 1, M, d->Dv, d->D, 1, x, d->D, p[P_G], d->D, 0, g, d->Dv);
     eid_gemm(0, 1, M, d->r, d->D, 1, x, d->D, p[P_GK0], d->D, 0, h0, d->r);
     eid_gemm(0, 1, M, d->Dk, d->r, 1, h0, d->r, p[P_GK1], d->r, 0, pre, d->Dk);
-    const real *bias = p[P_GK1B];
-    real inv_tau = 1 / d->tau;
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++) {
-        real *restrict pr = pre + (size_t)m * d->Dk, *restrict gr = gk + (size_t)m * d->Dk;
-#pragma omp simd
-        for (int j = 0; j < d->Dk; j++) {
-            real v = pr[j] + bias[j];
-            pr[j] = v;
-            gr[j] = logsigmoid(v) * inv_tau;
-        }
-    }
+    k_gla_gate_fwd(pre, p[P_GK1B], gk, M, d->Dk, 1 / d->tau);
 }
 
 /* Column offsets of q, k, v in a [·, C3] row, and their widths. */
@@ -159,12 +146,14 @@ static void qkv_cols(const Dims *d, int off[3], int n[3]) {
 /* Short convs over the whole batch: xc = conv(xp) per q/k/v block (no bias, segment-aware), then
  * q, k, v = silu(xc).  xp, xc [M, C3]; q, k [M, Dk]; v [M, Dv]. */
 static void short_conv_fwd(const Dims *d, real *const *p, const real *xp, real *xc, real *q, real *k, real *v,
-                           const SeqInfo *s) {
+                           const SeqInfo *s, real *rings) {
     int off[3], n[3], M = s->B * s->T;
     real *out[3] = {q, k, v};
     qkv_cols(d, off, n);
     for (int i = 0; i < 3; i++) {
-        k_conv1d_fwd(xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, s->B, s->T, n[i], d->K, s->flags, NULL, NULL);
+        real *ring = rings ? rings + (size_t)s->B * off[i] * (d->K - 1) : NULL; /* [B, n_i, K−1] */
+        k_conv1d_fwd(xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, s->B, s->T, n[i], d->K, s->flags, ring,
+                     ring);
         k_silu_fwd(xc + off[i], d->C3, out[i], n[i], M, n[i]);
     }
 }
@@ -172,12 +161,7 @@ static void short_conv_fwd(const Dims *d, real *const *p, const real *xp, real *
 /* gated = RMSNorm(o per head; w) ⊙ swish(g) */
 static void norm_gate(const Dims *d, const real *w, const real *o, const real *g, real *rstd, real *gated, int M) {
     k_rmsnorm_fwd(o, w, gated, rstd, M * d->H, d->dv, (real)1e-5);
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++)
-        for (int j = 0; j < d->Dv; j++) {
-            size_t i = (size_t)m * d->Dv + j;
-            gated[i] *= g[i] * k_sigmoid(g[i]);
-        }
+    k_mul_silu_fwd(gated, d->Dv, g, d->Dv, gated, d->Dv, M, d->Dv);
 }
 
 static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
@@ -188,12 +172,12 @@ static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     if (d.K > 0) {
         real *xp = b[CONV], *xc = b[CONV] + (size_t)M * d.C3;
         project(&d, p, x, M, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, b[G], b[H0], b[PRE], b[GK]);
-        short_conv_fwd(&d, p, xp, xc, b[Q], b[K], b[V], s);
+        short_conv_fwd(&d, p, xp, xc, b[Q], b[K], b[V], s, NULL);
     } else {
         project(&d, p, x, M, b[Q], b[K], d.Dk, b[V], d.Dv, b[G], b[H0], b[PRE], b[GK]);
     }
-    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, b[SIN],
-                    b[WORK]);
+    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, d.H, NULL,
+                    NULL, 0, b[SIN]);
     norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
@@ -205,17 +189,11 @@ static void short_conv_bwd(const Dims *d, real *const *p, real *const *g, const 
     int off[3], n[3], M = s->B * s->T;
     real *dy[3] = {dq, dk, dv};
     qkv_cols(d, off, n);
-    memset(dxp, 0, sizeof(real) * (size_t)M * d->C3);
+    k_zero(dxp, d->C3, M, d->C3);
     for (int i = 0; i < 3; i++) {
         real *dyi = dy[i];
-        const real *xci = xc + off[i];
         int C = n[i];
-#pragma omp parallel for schedule(static)
-        for (int m = 0; m < M; m++)
-            for (int c = 0; c < C; c++) { /* silu'(a) = σ(a)(1 + a(1 − σ(a))) */
-                real a = xci[(size_t)m * d->C3 + c], sa = k_sigmoid(a);
-                dyi[(size_t)m * C + c] *= sa * (1 + a * (1 - sa));
-            }
+        k_silu_bwd(xc + off[i], d->C3, dyi, C, M, C);
         k_conv1d_bwd(dyi, C, xp + off[i], d->C3, p[P_QC + i], dxp + off[i], d->C3, g[P_QC + i], NULL, s->B, s->T, C,
                      d->K, s->flags, NULL);
     }
@@ -231,37 +209,17 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     eid_gemm(1, 0, d.D, d.Dv, M, 1, dout, d.D, b[GATED], d.Dv, 1, g[P_O], d.Dv);
     /* gated = y ⊙ swish(g), y = w ⊙ o·rstd: dg, and dy into D_GATED */
     const real *w = p[P_NORM];
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++)
-        for (int hh = 0; hh < d.H; hh++) {
-            size_t i0 = (size_t)m * d.Dv + (size_t)hh * d.dv;
-            const real rs = b[RSTD][(size_t)m * d.H + hh];
-            const real *restrict gv = b[G] + i0, *restrict o = b[O] + i0;
-            real *restrict dgated = b[D_GATED] + i0, *restrict dg = b[D_G] + i0;
-#pragma omp simd
-            for (int j = 0; j < d.dv; j++) {
-                real gg = gv[j], sg = k_sigmoid(gg), dgt = dgated[j];
-                real y = w[j] * o[j] * rs;
-                dg[j] = dgt * y * sg * (1 + gg * (1 - sg));
-                dgated[j] = dgt * gg * sg;
-            }
-        }
-    memset(b[D_O], 0, sizeof(real) * (size_t)M * d.Dv);
+    k_gla_norm_gate_bwd(b[D_GATED], b[G], b[O], w, b[RSTD], b[D_G], M, d.H, d.dv);
+    k_zero(b[D_O], d.Dv, M, d.Dv);
     k_rmsnorm_bwd(b[D_GATED], b[O], w, b[RSTD], b[D_O], g[P_NORM], M * d.H, d.dv);
     /* the recurrence */
-    memset(b[D_Q], 0, sizeof(real) * (size_t)M * d.Dk);
-    memset(b[D_K], 0, sizeof(real) * (size_t)M * d.Dk);
-    memset(b[D_V], 0, sizeof(real) * (size_t)M * d.Dv);
+    k_zero(b[D_Q], d.Dk, M, d.Dk);
+    k_zero(b[D_K], d.Dk, M, d.Dk);
+    k_zero(b[D_V], d.Dv, M, d.Dv);
     k_gla_chunk_bwd(b[Q], b[K], b[V], b[GK], b[D_O], b[SIN], b[D_Q], b[D_K], b[D_V], b[D_PRE], s->B, s->T, d.H, d.dk,
-                    d.dv, d.scale, d.chunk, s->flags, b[WORK]);
-    /* gk = logsigmoid(pre)/τ: d pre = dgk·(1 − σ(pre))/τ */
-    real inv_tau = 1 / d.tau;
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; m++)
-        for (int j = 0; j < d.Dk; j++) {
-            size_t i = (size_t)m * d.Dk + j;
-            b[D_PRE][i] *= k_sigmoid(-b[PRE][i]) * inv_tau;
-        }
+                    d.dv, d.scale, d.chunk, s->flags, d.H);
+    /* gk = logsigmoid(pre)/τ */
+    k_gla_gate_bwd(b[D_PRE], b[PRE], M, d.Dk, 1 / d.tau);
     /* pre = W_gk1·h0 + b ; h0 = W_gk0·x */
     eid_gemm(1, 0, d.Dk, d.r, M, 1, b[D_PRE], d.Dk, b[H0], d.r, 1, g[P_GK1], d.r);
     k_colsum_add(b[D_PRE], d.Dk, NULL, 0, M, d.Dk, g[P_GK1B]);
@@ -282,7 +240,7 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     }
 }
 
-/* S [H, dk, dv], plus with short convs the last K−1 conv inputs of q, k, v (layers.md §4.4) */
+/* S [H, dk, dv], plus with short convs the last K−1 conv inputs of q, k, v (docs/layers.md §4.4) */
 static size_t gla_state_size(const LayerCfg *c, int D) {
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);
     size_t rings = c->d_conv > 0 ? (size_t)(2 * Dk + Dv) * (c->d_conv - 1) : 0;
@@ -332,6 +290,35 @@ static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) 
     eid_gemm(0, 1, nseq, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
 
+/* The forward over a prompt from and to the decode state [B, ss] (per row: S [H, dk, dv], then with
+ * short convs the rings of q [Dk, K−1], k [Dk, K−1], v [Dv, K−1]; docs/layers.md §4.4): the convs continue
+ * from the rings (copied to [B, C, K−1] blocks for the conv kernel and back), the recurrence from
+ * S0 = S to Sfinal = S. */
+static void gla_prefill(Layer *l, real *state, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T;
+    int ss = (int)gla_state_size(l->cfg, l->D), nS = d.H * d.dk * d.dv;
+    real **b = l->buf, **p = l->p;
+    if (d.K > 0) {
+        real *xp = b[CONV], *xc = b[CONV] + (size_t)M * d.C3;
+        int off[3], n[3];
+        qkv_cols(&d, off, n);
+        project(&d, p, x, M, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, b[G], b[H0], b[PRE], b[GK]);
+        int R = d.K - 1;
+        for (int i = 0; i < 3 && R > 0; i++)
+            k_copy(state + nS + off[i] * R, ss, b[RING] + (size_t)s->B * off[i] * R, n[i] * R, s->B, n[i] * R);
+        short_conv_fwd(&d, p, xp, xc, b[Q], b[K], b[V], s, R > 0 ? b[RING] : NULL);
+        for (int i = 0; i < 3 && R > 0; i++)
+            k_copy(b[RING] + (size_t)s->B * off[i] * R, n[i] * R, state + nS + off[i] * R, ss, s->B, n[i] * R);
+    } else {
+        project(&d, p, x, M, b[Q], b[K], d.Dk, b[V], d.Dv, b[G], b[H0], b[PRE], b[GK]);
+    }
+    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, d.H, state,
+                    state, (size_t)ss, b[SIN]);
+    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
+    eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
+}
+
 /* tasks.md §1.4: key_dim · head_v_dim (+ short-conv state, counted as §1.4 counts a short conv of
  * kernel k: channels · k, here over the q, k, v channels 2·Dk + Dv) */
 static double gla_zoology_state(const LayerCfg *c, int D, int L) {
@@ -350,6 +337,7 @@ const LayerOps gla_ops = {
     .state_size = gla_state_size,
     .plan_step = gla_plan_step,
     .step = gla_step,
+    .prefill = gla_prefill,
     .zoology_state = gla_zoology_state,
     .options = LOPT_HEADS | LOPT_CHUNK | LOPT_D_CONV,
 };

@@ -1,4 +1,4 @@
-/* mamba2.c — the Mamba-2 mixer (layers.md §3): SSD with a scalar decay per head.
+/* mamba2.c — the Mamba-2 mixer (docs/layers.md §3): SSD with a scalar decay per head.
  *
  *   [z, xBC, dt] = W_in·h                    zx    [M, 2I + 2GN + H]   (M = B·T tokens)
  *   xBC          = silu(conv(xBC))           xc (pre-silu), xbc [M, conv_dim], conv_dim = I + 2GN
@@ -7,7 +7,8 @@
  *   yg           = y ⊙ silu(z)                              yg [M, I]
  *   n            = grouped RMSNorm(yg) ⊙ norm.weight         nrm [M, I]   (gate first, then normalise)
  *   out          = W_out·n
- * Training forward/backward use the chunked SSD form (chunk = cfg->chunk); step() the recurrent form.
+ * Training forward/backward use the chunked SSD form (chunk = cfg->chunk); step() the recurrent form;
+ * prefill() the chunked form from and to the decode state.
  * Decode state per sequence: conv ring [conv_dim, K−1] then S [H, P, N]; for nseq sequences all rings
  * [nseq, conv_dim, K−1] come first, then all states [nseq, H, P, N]. */
 #include <string.h>
@@ -19,7 +20,7 @@
 
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
-enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, /* forward (WORK: also backward scratch) */
+enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, RING, /* forward (WORK: backward scratch; RING: prefill) */
        D_N, D_ZX, D_XBC, D_DLT,                            /* backward */
        S_ZX, S_XBC, S_DLT, S_Y, S_YG, S_RSTD, S_N, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "mamba2: more buffers than Layer.buf holds");
@@ -95,31 +96,13 @@ static void m2_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[RSTD] = arena_take(a, M * d.G);
     l->buf[NRM] = arena_take(a, M * d.I);
     l->buf[SIN] = arena_take(a, (size_t)B * d.H * nck * d.P * d.N);
-    l->buf[WORK] = arena_take(a, k_ssd_work(B, T, d.H, d.P, d.N, d.Q, eid_threads()));
+    l->buf[WORK] = arena_take(a, k_ssd_work(B, T, d.H, d.N));
+    l->buf[RING] = arena_take(a, (size_t)B * d.CD * d.K); /* ≥ 1 even when K = 1 */
     l->buf[D_N] = arena_take(a, M * d.I);
     l->buf[D_ZX] = arena_take(a, M * d.DP);
     l->buf[D_XBC] = arena_take(a, M * d.CD);
     l->buf[D_DLT] = arena_take(a, M * d.H);
     l->B = B, l->T = T;
-}
-
-static inline real softplus(real v) { return v > 20 ? v : rlog1p(rexp(v)); }
-
-/* Δ = softplus(dt + dt_bias), dt = the last H columns of zx. */
-static void delta_fwd(const Dims *d, const real *zx, const real *bias, real *dlt, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int h = 0; h < d->H; h++) dlt[m * d->H + h] = softplus(zx[m * d->DP + d->DP - d->H + h] + bias[h]);
-}
-
-/* yg = y ⊙ silu(z) */
-static void gate_fwd(const Dims *d, const real *zx, const real *y, real *yg, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            real z = zx[m * d->DP + i];
-            yg[m * d->I + i] = y[m * d->I + i] * z * k_sigmoid(z);
-        }
 }
 
 static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
@@ -130,43 +113,12 @@ static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     eid_gemm(0, 1, M, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[ZX], d.DP);
     k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags, NULL, NULL);
     k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
-    delta_fwd(&d, b[ZX], p[P_DT_B], b[DLT], M);
+    k_ssd_delta_fwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[DLT], M, d.H);
     k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
-              b[WORK], eid_threads());
-    gate_fwd(&d, b[ZX], b[Y], b[YG], M);
+              d.H, NULL, NULL, 0);
+    k_mul_silu_fwd(b[Y], d.I, b[ZX], d.DP, b[YG], d.I, M, d.I);
     k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[NRM], d.I, p[P_OUT], d.I, 0, out, d.D);
-}
-
-/* dyg (in dn) → dy (in place) and dz (z columns of dzx): yg = y·z·σ(z). */
-static void gate_bwd(const Dims *d, const real *zx, const real *y, real *dn, real *dzx, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int i = 0; i < d->I; i++) {
-            size_t j = m * d->I + i;
-            real z = zx[m * d->DP + i], sz = k_sigmoid(z), g = dn[j];
-            dzx[m * d->DP + i] = g * y[j] * sz * (1 + z * (1 - sz));
-            dn[j] = g * z * sz;
-        }
-}
-
-/* dΔ → d(dt) = dΔ·σ(dt + dt_bias) into the dt columns of dzx; d dt_bias reduced over tokens. */
-static void delta_bwd(const Dims *d, const real *zx, const real *bias, const real *ddlt, real *dzx, real *dbias, size_t M) {
-#pragma omp parallel for schedule(static)
-    for (size_t m = 0; m < M; m++)
-        for (int h = 0; h < d->H; h++) {
-            size_t c = m * d->DP + d->DP - d->H + h;
-            dzx[c] = ddlt[m * d->H + h] * k_sigmoid(zx[c] + bias[h]);
-        }
-    k_colsum_add(dzx + d->DP - d->H, d->DP, NULL, 0, (int)M, d->H, dbias);
-}
-
-static void silu_bwd_inplace(real *du, const real *xc, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) {
-        real s = k_sigmoid(xc[j]);
-        du[j] *= s * (1 + xc[j] * (1 - s));
-    }
 }
 
 static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
@@ -178,16 +130,16 @@ static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[NRM], d.I, 1, g[P_OUT], d.I);
     /* grouped norm (in place: D_N becomes dyg), then the gate (D_N becomes dy) */
     k_gnorm_bwd(b[D_N], b[YG], p[P_NORM], b[RSTD], b[D_N], g[P_NORM], M, d.I, d.G);
-    gate_bwd(&d, b[ZX], b[Y], b[D_N], b[D_ZX], M);
+    k_mul_silu_bwd(b[D_N], d.I, b[Y], d.I, b[ZX], d.DP, b[D_ZX], d.DP, M, d.I);
     /* the SSD */
-    memset(b[D_XBC], 0, sizeof(real) * (size_t)M * d.CD);
-    memset(b[D_DLT], 0, sizeof(real) * (size_t)M * d.H);
+    k_zero(b[D_XBC], d.CD, M, d.CD);
+    k_zero(b[D_DLT], d.H, M, d.H);
     k_ssd_bwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[D_N], b[SIN], b[D_XBC], b[D_DLT], g[P_ALOG], g[P_D], s->B,
-              s->T, d.H, d.P, d.G, d.N, d.Q, s->flags, b[WORK], eid_threads());
-    delta_bwd(&d, b[ZX], p[P_DT_B], b[D_DLT], b[D_ZX], g[P_DT_B], M);
+              s->T, d.H, d.P, d.G, d.N, d.Q, s->flags, d.H, b[WORK]);
+    k_ssd_delta_bwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[D_DLT], b[D_ZX] + d.DP - d.H, d.DP, g[P_DT_B], M, d.H);
     /* xBC = silu(conv(xBC_raw)) */
-    silu_bwd_inplace(b[D_XBC], b[XC], (size_t)M * d.CD);
-    for (int m = 0; m < M; m++) memset(b[D_ZX] + (size_t)m * d.DP + d.I, 0, sizeof(real) * d.CD);
+    k_silu_bwd(b[XC], d.CD, b[D_XBC], d.CD, M, d.CD);
+    k_zero(b[D_ZX] + d.I, d.DP, M, d.CD);
     k_conv1d_bwd(b[D_XBC], d.CD, b[ZX] + d.I, d.DP, p[P_CONV_W], b[D_ZX] + d.I, d.DP, g[P_CONV_W], g[P_CONV_B], s->B,
                  s->T, d.CD, d.K, s->flags, NULL);
     /* zx = W_in·x */
@@ -219,11 +171,33 @@ static void m2_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     eid_gemm(0, 1, nseq, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_ZX], d.DP);
     k_conv1d_step(ring, b[S_ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[S_XBC], d.CD, nseq, d.CD, d.K);
     k_silu_fwd(b[S_XBC], d.CD, b[S_XBC], d.CD, nseq, d.CD);
-    delta_fwd(&d, b[S_ZX], p[P_DT_B], b[S_DLT], nseq);
+    k_ssd_delta_fwd(b[S_ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[S_DLT], nseq, d.H);
     k_ssd_step(S, b[S_XBC], d.CD, b[S_DLT], p[P_ALOG], p[P_D], b[S_Y], nseq, d.H, d.P, d.G, d.N);
-    gate_fwd(&d, b[S_ZX], b[S_Y], b[S_YG], nseq);
+    k_mul_silu_fwd(b[S_Y], d.I, b[S_ZX], d.DP, b[S_YG], d.I, nseq, d.I);
     k_gnorm_fwd(b[S_YG], p[P_NORM], b[S_N], b[S_RSTD], nseq, d.I, d.G, (real)1e-5);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, b[S_N], d.I, p[P_OUT], d.I, 0, out, d.D);
+}
+
+/* The forward over a prompt, from and to the decode state [B, ss] (per row: conv ring [conv_dim, K−1],
+ * then S [H, P, N]; docs/layers.md §3.5): the conv continues from the rings (copied to a contiguous
+ * [B, conv_dim, K−1] block for the conv kernel and back), the SSD from S0 = S to Sfinal = S. */
+static void m2_prefill(Layer *l, real *state, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l->cfg, l->D);
+    int M = s->B * s->T, nr = d.CD * (d.K - 1);
+    size_t ss = m2_state_size(l->cfg, l->D);
+    real **b = l->buf, **p = l->p;
+    eid_gemm(0, 1, M, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[ZX], d.DP);
+    k_copy(state, (int)ss, b[RING], nr, s->B, nr);
+    k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags, b[RING],
+                 b[RING]);
+    k_copy(b[RING], nr, state, (int)ss, s->B, nr);
+    k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
+    k_ssd_delta_fwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[DLT], M, d.H);
+    k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
+              d.H, state + nr, state + nr, ss);
+    k_mul_silu_fwd(b[Y], d.I, b[ZX], d.DP, b[YG], d.I, M, d.I);
+    k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
+    eid_gemm(0, 1, M, d.D, d.I, 1, b[NRM], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
 static double m2_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->d_state; }
@@ -239,6 +213,7 @@ const LayerOps mamba2_ops = {
     .state_size = m2_state_size,
     .plan_step = m2_plan_step,
     .step = m2_step,
+    .prefill = m2_prefill,
     .zoology_state = m2_zoology_state,
     .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_HEADDIM | LOPT_CHUNK | LOPT_D_CONV,
 };

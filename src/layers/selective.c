@@ -51,6 +51,6 @@ void selective_input_bwd(const SelectiveBwd *a, real *const *p, real *const *g, 
 void selective_rings(real *state, size_t ss, real *ring, int B, int I, int K, int to_state) {
     size_t nr = (size_t)I * (K - 1);
     if (nr == 0) return;
-    if (to_state) k_copy_rows(state, ss, ring, nr, B, (int)nr);
-    else k_copy_rows(ring, nr, state, ss, B, (int)nr);
+    if (to_state) k_copy(ring, (int)nr, state, (int)ss, B, (int)nr);
+    else k_copy(state, (int)ss, ring, (int)nr, B, (int)nr);
 }

@@ -1,5 +1,5 @@
 /* kt_scan.h — the Longhorn and Mamba-1 scans (docs/layers.md §2.2, §2.5, §1.2, §1.4) and the
- * elementwise kernels around them (kernels/selective.h, k_silu_bwd, k_copy_rows), against naive
+ * elementwise kernels around them (kernels/selective.h, k_silu_bwd, k_copy), against naive
  * references: segment resets, PAD tokens absent, an initial state S0 with a row stride, the final
  * state, two parts through the state == one pass, reverse channels (docs/layers.md §8.1) against the
  * naive forward scan run on the literally time-reversed rows, backward by finite differences (zeros
@@ -238,7 +238,7 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
     free(c.u), free(c.e), free(c.A), free(c.kq), free(c.w), free(c.y), free(S0), free(Sf), free(Sck), free(f);
 }
 
-/* The elementwise kernels of kernels/selective.h, k_silu_bwd and k_copy_rows. */
+/* The elementwise kernels of kernels/selective.h, k_silu_bwd and k_copy. */
 typedef struct { real *x; const real *w; int n; int which; const real *aux; int M, I, N; } KtEw;
 static double kt_ew_loss(void *ctx) {
     KtEw *c = ctx;
@@ -358,11 +358,11 @@ static void kt_selective(Rng *r) {
     CHECK(worst < 1e-8, "k_silu_bwd vs finite differences (columns outside the view untouched) (%.3g)", worst);
     real *dst = kt_alloc((size_t)M * 9);
     for (int j = 0; j < M * 9; j++) dst[j] = -1;
-    k_copy_rows(dst, 9, sx + 3, 2 * I, M, 7);
+    k_copy(sx + 3, 2 * I, dst, 9, M, 7);
     e = 0;
     for (int m = 0; m < M; m++)
         for (int j = 0; j < 9; j++) e = fmax(e, fabs(dst[(size_t)m * 9 + j] - (j < 7 ? sx[(size_t)m * 2 * I + 3 + j] : -1)));
-    CHECK(e == 0, "k_copy_rows: strided copy wrong (%.3g)", e);
+    CHECK(e == 0, "k_copy: strided copy wrong (%.3g)", e);
     free(pre), free(pre0), free(bias), free(dl), free(g), free(al), free(A), free(dA), free(ga), free(ga0);
     free(braw), free(beta), free(eps), free(deps), free(dbraw), free(kk), free(dk), free(dk0);
     free(xz), free(u), free(y), free(y0), free(gated), free(Dp), free(dg), free(dxz), free(du), free(dgc);

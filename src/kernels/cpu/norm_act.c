@@ -90,7 +90,41 @@ void k_silu_bwd(const real *x, int ldx, real *dy, int lddy, int N, int C) {
     }
 }
 
-void k_copy_rows(real *dst, size_t ldd, const real *src, size_t lds, int N, int C) {
+void k_mul_silu_fwd(const real *y, int ldy, const real *z, int ldz, real *out, int ldo, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const real *yr = y + (size_t)r * ldy, *restrict zr = z + (size_t)r * ldz;
+        real *orow = out + (size_t)r * ldo;
+#pragma omp simd
+        for (int c = 0; c < C; c++) orow[c] = yr[c] * zr[c] / (1 + rexp(-zr[c]));
+    }
+}
+
+void k_mul_silu_bwd(real *dy_io, int lddy, const real *y, int ldy, const real *z, int ldz, real *dz, int lddz, int N,
+                    int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        real *restrict gr = dy_io + (size_t)r * lddy, *restrict dzr = dz + (size_t)r * lddz;
+        const real *restrict yr = y + (size_t)r * ldy, *restrict zr = z + (size_t)r * ldz;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            real zz = zr[c], s = 1 / (1 + rexp(-zz)), g = gr[c];
+            dzr[c] = g * yr[c] * s * (1 + zz * (1 - s));
+            gr[c] = g * zz * s;
+        }
+    }
+}
+
+void k_zero(real *x, int ld, int N, int C) {
+    if (ld == C) {
+        memset(x, 0, sizeof(real) * (size_t)N * C);
+        return;
+    }
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
-    for (int r = 0; r < N; r++) memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, sizeof(real) * (size_t)C);
+    for (int r = 0; r < N; r++) memset(x + (size_t)r * ld, 0, sizeof(real) * C);
+}
+
+void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
+    for (int r = 0; r < N; r++) memmove(y + (size_t)r * ldy, x + (size_t)r * ldx, sizeof(real) * C);
 }
