@@ -75,3 +75,17 @@ void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, 
         for (int j = j0; j < j1; j++) out[j] += acc[j - j0];
     }
 }
+
+void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t j = 0; j < n; j++) h[j] = g[j] * k_sigmoid(g[j]) * u[j];
+}
+
+void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *du, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real ga = g[j], sg = k_sigmoid(ga);
+        du[j] = dh[j] * ga * sg;
+        dg[j] = dh[j] * u[j] * sg * (1 + ga * (1 - sg));
+    }
+}
