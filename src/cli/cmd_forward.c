@@ -43,8 +43,14 @@ int cmd_forward(int argc, char **argv) {
     int V = m->cfg.vocab_size;
     real *logits = eid_xmalloc(sizeof(real) * (size_t)T * V);
     if (c.recurrent) {
+        /* the first half through model_prefill, the rest by steps: both decoding paths */
         Decoder *d = decoder_new(m, 1);
-        for (int t = 0; t < T; t++) memcpy(logits + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
+        int half = T / 2;
+        if (half > 0) {
+            if (!model_prefill(m, d, tok, NULL, 1, half)) return free(logits), free(tok), decoder_free(d), model_free(m), cli_fail("forward");
+            model_prefill_logits_all(m, logits);
+        }
+        for (int t = half; t < T; t++) memcpy(logits + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
         decoder_free(d);
     } else {
         model_plan(m, 1, T, 1);

@@ -83,8 +83,8 @@ int cmd_generate(int argc, char **argv) {
     Cand *cand = eid_xmalloc(sizeof(Cand) * V);
     Rng r;
     rng_init(&r, rng_derive(g.seed, 0x6E6), 0);
-    const real *logits = NULL;
-    for (int i = 0; i < np; i++) logits = decoder_step(m, d, &prompt[i]);
+    const real *logits = model_prefill(m, d, prompt, NULL, 1, np); /* the prompt in one parallel pass */
+    if (!logits) return free(cand), free(prompt), decoder_free(d), model_free(m), cli_fail("generate");
     for (int i = 0; i < g.max_new; i++) {
         int tok = sample(logits, V, g.temperature, g.top_p, &r, cand);
         printf(i ? ",%d" : "%d", tok);

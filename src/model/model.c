@@ -394,3 +394,11 @@ const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t
     for (int b = 0; b < B; b++) d->seq_pos[b] = d->pidx[b], d->pos = EID_MAX(d->pos, d->pidx[b]);
     return d->logits;
 }
+
+void model_prefill_logits_all(Model *m, real *out) {
+    size_t M = (size_t)m->B * m->T;
+    int D = m->cfg.d_model;
+    k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D,
+                  (real)m->cfg.norm_eps);
+    model_logits_all(m, out);
+}

@@ -120,6 +120,9 @@ const real *decoder_step(Model *m, Decoder *d, const int *tokens); /* → logits
  * each sequence's last real token (a row with none keeps its previous logits). Callers check
  * decoder_room() for the real tokens first. */
 const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t *flags, int B, int T);
+/* After model_prefill: the logits at every prompt position [nseq·T, V] (rows at PAD are finite
+ * and meaningless), i.e. what decoder_step would have returned token by token. */
+void model_prefill_logits_all(Model *m, real *out);
 int decoder_room(const Model *m, const Decoder *d, long more);
 size_t model_state_floats(const Model *m, int sub); /* per sequence, one sublayer */
 

@@ -19,7 +19,7 @@ static int argmax(const real *x, int V) {
 }
 
 void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *lab, int B, double *acc) {
-    int L = t->seq_len, V = m->cfg.vocab_size, eos = task_eos_token(t), steps = 0;
+    int L = t->seq_len, V = m->cfg.vocab_size, eos = task_eos_token(t);
     int *p0 = eid_xmalloc(sizeof(int) * 3 * B), *tlen = p0 + B, *tok = tlen + B;
     int *gen = eid_xmalloc(sizeof(int) * (size_t)B * L);
     for (int b = 0; b < B; b++) {
@@ -27,20 +27,33 @@ void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *la
         p0[b] = 0, tlen[b] = 0;
         while (p0[b] < L && y[p0[b]] == -100) p0[b]++;
         while (p0[b] + tlen[b] < L && y[p0[b] + tlen[b]] != -100) tlen[b]++;
-        steps = EID_MAX(steps, p0[b] + tlen[b]);
     }
+    /* the prompts (tokens up to the first label's position), left-padded to one length, in one
+     * parallel pass; then each sequence steps on its own previous greedy token (0 once finished) */
+    int P = 0, tmax = 0;
+    for (int b = 0; b < B; b++) P = EID_MAX(P, tlen[b] ? p0[b] + 1 : 0), tmax = EID_MAX(tmax, tlen[b]);
     Decoder *d = decoder_new(m, B);
-    for (int s = 0; s < steps; s++) {
-        /* each sequence reads its prompt, then its own previous greedy token (0 once finished) */
+    if (P > 0) {
+        int *ptok = eid_xcalloc((size_t)B * P, sizeof(int));
+        uint8_t *pf = eid_xmalloc((size_t)B * P);
         for (int b = 0; b < B; b++) {
-            int j = s - p0[b] - 1;
-            tok[b] = j < 0 ? in[(size_t)b * L + s] : j < tlen[b] ? gen[(size_t)b * L + j] : 0;
+            int n = tlen[b] ? p0[b] + 1 : 0, pad = P - n;
+            for (int t = 0; t < P; t++) {
+                pf[(size_t)b * P + t] = t < pad ? FLAG_PAD : FLAG_CAUSAL;
+                if (t >= pad) ptok[(size_t)b * P + t] = in[(size_t)b * L + t - pad];
+            }
         }
+        const real *logits = model_prefill(m, d, ptok, pf, B, P);
+        if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
+        for (int b = 0; b < B; b++)
+            if (tlen[b]) gen[(size_t)b * L] = argmax(logits + (size_t)b * V, V);
+        free(ptok), free(pf);
+    }
+    for (int j = 1; j < tmax; j++) {
+        for (int b = 0; b < B; b++) tok[b] = j - 1 < tlen[b] ? gen[(size_t)b * L + j - 1] : 0;
         const real *logits = decoder_step(m, d, tok);
-        for (int b = 0; b < B; b++) {
-            int j = s - p0[b];
-            if (j >= 0 && j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
-        }
+        for (int b = 0; b < B; b++)
+            if (j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
     }
     for (int b = 0; b < B; b++) {
         const int *y = lab + (size_t)b * L + p0[b], *g = gen + (size_t)b * L;
@@ -94,6 +107,7 @@ static int eval_stream(Model *m, const TaskCfg *t, uint64_t seed, int stream, in
             for (int j = 0; j < L; j++) lab[(size_t)b * L + j] = -100;
         }
         if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
+        if ((rc = model_plan(m, batch, L, batch * K)) != 0) break; /* greedy decoding's prefill replans */
         model_trunk_forward(m, in, NULL, batch, L);
         Batch bt = {in, lab, NULL, batch, L, 0};
         LossOut lo;
