@@ -27,9 +27,13 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 }
 
 #include "kernels/kt_conv.h"
+#include "kernels/kt_attn.h"
+#include "kernels/kt_model.h"
 
 int main(void) {
     eid_runtime_init(NULL, 0, 0);
     kt_conv();
+    kt_attn();
+    kt_model();
     return t_summary("test_kernels");
 }
