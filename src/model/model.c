@@ -291,6 +291,7 @@ Decoder *decoder_new(Model *m, int nseq) {
         d->logits = arena_take(a, (size_t)nseq * V);
         d->seq_pos = arena_take_bytes(a, sizeof(int) * nseq);
         d->pidx = arena_take_bytes(a, sizeof(int) * nseq);
+        d->rowidx = arena_take_bytes(a, sizeof(int) * nseq);
         for (int s = 0; s < m->n_sub; s++) m->sub[s].op.ops->plan_step(&m->sub[s].op, a, nseq);
     }
     return d;
@@ -335,21 +336,35 @@ const real *decoder_step(Model *m, Decoder *d, const int *tokens) {
     return d->logits;
 }
 
-/* A sublayer without ops->prefill: step it over the prompt token by token, one sequence at a time
- * (PAD skipped, SEG_START clears that sequence's state as a fresh decoder's is). y rows at PAD: 0. */
+/* A sublayer without ops->prefill: step it over the prompt token by token. A column where every
+ * sequence has a real token without SEG_START steps all of them at once (rows gathered into the
+ * decoder's [nseq, D] buffers), so it works for any batched state layout; a column with PAD or
+ * SEG_START steps each real token's sequence alone at its row of [nseq, state_size] (layer.h: the
+ * batched state is sequence-major), SEG_START first clearing that row as a fresh decoder's is.
+ * y rows at PAD: 0. */
 static void prefill_by_steps(Model *m, Decoder *d, int s, const real *xn, real *y, const uint8_t *flags, int B, int T) {
     Layer *l = &m->sub[s].op;
-    int D = m->cfg.d_model;
+    int D = m->cfg.d_model, *rows = d->rowidx;
     size_t ss = model_state_floats(m, s);
     real *st = d->state + d->state_off[s];
     k_fill(y, (size_t)B * T * D, 0);
-    for (int t = 0; t < T; t++)
+    for (int t = 0; t < T; t++) {
+        int clean = 1;
+        for (int b = 0; b < B; b++) clean &= !flags || !(flags[(size_t)b * T + t] & (FLAG_PAD | FLAG_SEG_START));
+        if (clean) {
+            for (int b = 0; b < B; b++) rows[b] = b * T + t;
+            k_rows_gather(xn, rows, B, D, d->xn);
+            l->ops->step(l, st, d->xn, d->y, B);
+            k_rows_scatter(d->y, rows, B, D, y);
+            continue;
+        }
         for (int b = 0; b < B; b++) {
             size_t i = (size_t)b * T + t;
-            if (flags && (flags[i] & FLAG_PAD)) continue;
-            if (flags && (flags[i] & FLAG_SEG_START)) k_fill(st + (size_t)b * ss, ss, 0);
+            if (flags[i] & FLAG_PAD) continue;
+            if (flags[i] & FLAG_SEG_START) k_fill(st + (size_t)b * ss, ss, 0);
             l->ops->step(l, st + (size_t)b * ss, xn + i * D, y + i * D, 1);
         }
+    }
 }
 
 const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t *flags, int B, int T) {

@@ -103,7 +103,7 @@ typedef struct {
     size_t state_floats;       /* length of state */
     real *h, *xn, *y, *rstd, *logits; /* [nseq, D] ×3, [nseq], [nseq, V] */
     int *seq_pos;              /* [nseq] tokens each sequence has seen (its next learned position) */
-    int *pidx;                 /* [nseq] scratch */
+    int *pidx, *rowidx;        /* [nseq] scratch each */
     int pos;                   /* the most tokens any sequence has seen (decoder_room) */
 } Decoder;
 Decoder *decoder_new(Model *m, int nseq); /* plans each layer's step buffers */

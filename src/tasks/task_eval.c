@@ -28,32 +28,35 @@ void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *la
         while (p0[b] < L && y[p0[b]] == -100) p0[b]++;
         while (p0[b] + tlen[b] < L && y[p0[b] + tlen[b]] != -100) tlen[b]++;
     }
-    /* the prompts (tokens up to the first label's position), left-padded to one length, in one
-     * parallel pass; then each sequence steps on its own previous greedy token (0 once finished) */
-    int P = 0, tmax = 0;
-    for (int b = 0; b < B; b++) P = EID_MAX(P, tlen[b] ? p0[b] + 1 : 0), tmax = EID_MAX(tmax, tlen[b]);
-    Decoder *d = decoder_new(m, B);
-    if (P > 0) {
-        int *ptok = eid_xcalloc((size_t)B * P, sizeof(int));
-        uint8_t *pf = eid_xmalloc((size_t)B * P);
-        for (int b = 0; b < B; b++) {
-            int n = tlen[b] ? p0[b] + 1 : 0, pad = P - n;
-            for (int t = 0; t < P; t++) {
-                pf[(size_t)b * P + t] = t < pad ? FLAG_PAD : FLAG_CAUSAL;
-                if (t >= pad) ptok[(size_t)b * P + t] = in[(size_t)b * L + t - pad];
-            }
-        }
-        const real *logits = model_prefill(m, d, ptok, pf, B, P);
-        if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
-        for (int b = 0; b < B; b++)
-            if (tlen[b]) gen[(size_t)b * L] = argmax(logits + (size_t)b * V, V);
-        free(ptok), free(pf);
+    /* The prompt prefix every sequence shares in length (no PAD needed) goes through one parallel
+     * model_prefill; from there each sequence reads the rest of its prompt, then its own previous
+     * greedy token (0 once finished), one step at a time. */
+    int steps = 0, pc = L;
+    for (int b = 0; b < B; b++) {
+        steps = EID_MAX(steps, p0[b] + tlen[b]);
+        if (tlen[b]) pc = EID_MIN(pc, p0[b] + 1);
     }
-    for (int j = 1; j < tmax; j++) {
-        for (int b = 0; b < B; b++) tok[b] = j - 1 < tlen[b] ? gen[(size_t)b * L + j - 1] : 0;
-        const real *logits = decoder_step(m, d, tok);
-        for (int b = 0; b < B; b++)
-            if (j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
+    pc = EID_MIN(pc, steps);
+    Decoder *d = decoder_new(m, B);
+    for (int s = pc > 0 ? pc - 1 : 0; s < steps; s++) {
+        const real *logits;
+        if (s == pc - 1) { /* tokens [0, pc) of every row */
+            int *ptok = eid_xmalloc(sizeof(int) * (size_t)B * pc);
+            for (int b = 0; b < B; b++) memcpy(ptok + (size_t)b * pc, in + (size_t)b * L, sizeof(int) * pc);
+            logits = model_prefill(m, d, ptok, NULL, B, pc);
+            free(ptok);
+            if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
+        } else {
+            for (int b = 0; b < B; b++) {
+                int j = s - p0[b] - 1;
+                tok[b] = j < 0 ? in[(size_t)b * L + s] : j < tlen[b] ? gen[(size_t)b * L + j] : 0;
+            }
+            logits = decoder_step(m, d, tok);
+        }
+        for (int b = 0; b < B; b++) {
+            int j = s - p0[b];
+            if (j >= 0 && j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
+        }
     }
     for (int b = 0; b < B; b++) {
         const int *y = lab + (size_t)b * L + p0[b], *g = gen + (size_t)b * L;
