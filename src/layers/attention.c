@@ -10,7 +10,10 @@
  * Decode state (per sequence): a ring of the last `cap` rotated keys and values per kv head plus a
  * token counter (kernels/attention.h). swa: cap = W, exact. attn: cap = max_len (default 2048);
  * past max_len tokens decoding continues as a sliding window of the last max_len tokens (positions
- * keep counting), i.e. it equals the swa forward with W = max_len, not full attention. */
+ * keep counting), i.e. it equals the swa forward with W = max_len, not full attention.
+ * PAD tokens (docs/layers.md §0.6) are absent: never keys, not counted in RoPE positions or windows,
+ * output 0, gradient 0. Prefill fills the ring and counter from one parallel pass (k_attn_prefill),
+ * continuing a ring that already holds earlier tokens. */
 #include <math.h>
 #include <string.h>
 #include "core/runtime.h"
