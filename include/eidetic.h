@@ -130,6 +130,9 @@ long eidetic_decoder_position(const eidetic_decoder *d);
  * prefill(a) then prefill(b) equals prefill(a‖b). EIDETIC_ERR_RANGE if the prompt would pass the
  * model's learned positions (nothing is consumed then). */
 eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits);
+/* The same pass, writing the logits at every prompt position: logits_all [n_seq * n_tokens * vocab]
+ * floats (caller-allocated), what eidetic_decoder_step would have returned token by token. */
+eidetic_status eidetic_decoder_prefill_all(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits_all);
 
 /* Feeds one token per sequence (tokens: [n_seq]) and writes the next-token logits, [n_seq * vocab]
  * floats (caller-allocated, not optional). */

@@ -30,11 +30,15 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_conv.h"
 #include "kernels/kt_scan.h"
 #include "kernels/kt_chunked.h"
+#include "kernels/kt_attn.h"
+#include "kernels/kt_model.h"
 
 int main(void) {
     eid_runtime_setup(0, 0);
     kt_conv();
     kt_scan();
     kt_chunked();
+    kt_attn();
+    kt_model();
     return t_summary("test_kernels");
 }

@@ -232,20 +232,17 @@ long eidetic_decoder_position(const eidetic_decoder *d) { return d ? d->d->pos :
  * docs/design.md) lands this steps token by token, which leaves exactly the stepping state by
  * definition; switching is this function's body. tokens: [nseq, n] sequence-major; the logits after
  * the last token go to d->last. */
-static void api_prefill(eidetic_decoder *d, const int *tokens, int n) {
+/* The prompt in one parallel pass (model_prefill): every layer's prefill leaves the state where
+ * stepping token by token would. */
+static int api_prefill(eidetic_decoder *d, const int *tokens, int n) {
     Model *m = d->owner->m;
-    int S = d->d->nseq, V = m->cfg.vocab_size;
-    int *col = eid_xmalloc(sizeof(int) * S);
-    const real *lg = NULL;
-    for (int t = 0; t < n; t++) {
-        for (int s = 0; s < S; s++) col[s] = tokens[(size_t)s * n + t];
-        lg = decoder_step(m, d->d, col);
-    }
-    memcpy(d->last, lg, sizeof(real) * S * V);
-    free(col);
+    const real *lg = model_prefill(m, d->d, tokens, NULL, d->d->nseq, n);
+    if (!lg) return -1;
+    memcpy(d->last, lg, sizeof(real) * d->d->nseq * m->cfg.vocab_size);
+    return 0;
 }
 
-eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits) {
+static eidetic_status prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits, float *logits_all) {
     enter();
     NEED(d && tokens, "eidetic_decoder_prefill: decoder and tokens must not be NULL");
     NEED(n_tokens > 0, "eidetic_decoder_prefill: n_tokens must be > 0, got %d", n_tokens);
@@ -253,9 +250,24 @@ eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, in
     int S = d->d->nseq, V = m->cfg.vocab_size;
     if (model_check_tokens(m, tokens, (size_t)S * n_tokens, "prompt") != 0) return fail(EIDETIC_ERR_ARGUMENT);
     if (decoder_room(m, d->d, n_tokens) != 0) return fail(EIDETIC_ERR_RANGE);
-    api_prefill(d, tokens, n_tokens);
+    if (api_prefill(d, tokens, n_tokens) != 0) return fail(EIDETIC_ERR_ARGUMENT);
     if (logits) to_float(logits, d->last, (size_t)S * V);
+    if (logits_all) {
+        real *all = eid_xmalloc(sizeof(real) * (size_t)S * n_tokens * V);
+        model_prefill_logits_all(m, all);
+        to_float(logits_all, all, (size_t)S * n_tokens * V);
+        free(all);
+    }
     return EIDETIC_OK;
+}
+
+eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits) {
+    return prefill(d, tokens, n_tokens, logits, NULL);
+}
+
+eidetic_status eidetic_decoder_prefill_all(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits_all) {
+    NEED(logits_all, "eidetic_decoder_prefill_all: logits_all must not be NULL");
+    return prefill(d, tokens, n_tokens, NULL, logits_all);
 }
 
 eidetic_status eidetic_decoder_step(eidetic_decoder *d, const int *tokens, float *logits) {

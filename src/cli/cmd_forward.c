@@ -22,7 +22,7 @@ static const OptDesc fwd_opts[] = {
     O("tokens-file", OPT_STR, tokens_file,
       "file with one comma list of token ids per line: sequence i (line i+1) written as \"logits.i\" [T_i, V]"),
     O("out", OPT_STR, out, "output .safetensors file"),
-    O("recurrent", OPT_FLAG, recurrent, "compute with the one-token recurrent step instead of the parallel forward"),
+    O("recurrent", OPT_FLAG, recurrent, "compute with the decoder instead of the parallel forward: the first half of each sequence by prefill, the rest one token at a time"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
 };
 #undef O
@@ -87,13 +87,18 @@ static int api_fail(void) {
  * each). */
 static int logits_of(eidetic_model *m, const SeqList *s, int i0, int n, int recurrent, float **out) {
     int T = s->len[i0], V = eidetic_model_vocab_size(m);
-    if (recurrent) { /* every position's logits: one step at a time */
+    if (recurrent) { /* the first half through the decoder's prefill, the rest by steps: both decoding paths */
         eidetic_decoder *d;
         if (eidetic_decoder_new(m, n, &d) != EIDETIC_OK) return -1;
-        int *col = eid_xmalloc(sizeof(int) * n);
-        float *lg = eid_xmalloc(sizeof(float) * (size_t)n * V);
-        int rc = 0;
-        for (int t = 0; t < T && rc == 0; t++) {
+        int half = T / 2, rc = 0;
+        int *col = eid_xmalloc(sizeof(int) * (size_t)n * (half > 1 ? half : 1));
+        float *lg = eid_xmalloc(sizeof(float) * (size_t)n * (half > 1 ? half : 1) * V);
+        if (half > 0) {
+            for (int k = 0; k < n; k++) memcpy(col + (size_t)k * half, s->tok[i0 + k], sizeof(int) * half);
+            if (eidetic_decoder_prefill_all(d, col, half, lg) != EIDETIC_OK) rc = -1;
+            for (int k = 0; k < n && rc == 0; k++) memcpy(out[k], lg + (size_t)k * half * V, sizeof(float) * (size_t)half * V);
+        }
+        for (int t = half; t < T && rc == 0; t++) {
             for (int k = 0; k < n; k++) col[k] = s->tok[i0 + k][t];
             if (eidetic_decoder_step(d, col, lg) != EIDETIC_OK) rc = -1;
             for (int k = 0; k < n && rc == 0; k++) memcpy(out[k] + (size_t)t * V, lg + (size_t)k * V, sizeof(float) * V);

@@ -90,8 +90,8 @@ int cmd_generate(int argc, char **argv) {
     Cand *cand = eid_xmalloc(sizeof(Cand) * V);
     Rng r;
     rng_init(&r, rng_derive(g.seed, 0x6E6), 0);
-    const real *logits = NULL;
-    for (int i = 0; i < np; i++) logits = decoder_step(m, d, &prompt[i]);
+    const real *logits = model_prefill(m, d, prompt, NULL, 1, np); /* the prompt in one parallel pass */
+    if (!logits) return free(cand), free(prompt), decoder_free(d), model_free(m), cli_fail("generate");
     /* tokens are printed only once all logits are known finite: a failed run prints no tokens */
     int *out = eid_xmalloc(sizeof(int) * (g.max_new > 0 ? g.max_new : 1)), rc = 0;
     for (int i = 0; i < g.max_new; i++) {

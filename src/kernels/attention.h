@@ -5,15 +5,22 @@
  *                                 k, v  [B, T, Hkv, dh] (row stride Hkv·dh)
  *                                 lse   [B, T, H]
  * Query head h reads key/value head h / (H/Hkv) (= ⌊h·Hkv/H⌋ since Hkv divides H).
- * Query i of a row sees keys j with lo_i ≤ j ≤ i, lo_i = i − min(pos_i, W−1) (W = 0: no window),
- * pos_i = index of token i inside its segment (k_attn_positions), so keys never cross a SEG_START.
+ * Query i of a row sees the real keys j with lo_i ≤ j ≤ i (k_attn_lo: segment start, and for a
+ * window W the W-th most recent real token), so keys never cross a SEG_START and PAD is never a key.
  * Every block product (QKᵀ, PV, dO·Vᵀ, dS·K, Pᵀ·dO, dSᵀ·Q) goes through eid_gemm. */
 #ifndef EIDETIC_KERNELS_ATTENTION_H
 #define EIDETIC_KERNELS_ATTENTION_H
 #include "core/common.h"
 
-/* pos[b*T+t] = index of token t inside its segment (restarts at 0 on FLAG_SEG_START); flags may be NULL. */
-void k_attn_positions(const uint8_t *flags, int B, int T, int *pos);
+/* Token positions (docs/layers.md §0.6): pos[b*T+t] = number of real (non-PAD) tokens before t in
+ * its segment, plus base[b] while row b continues the segment it started in (base NULL: every row
+ * starts a segment at 0, the training forward). A real token with SEG_START restarts at 0; PAD
+ * tokens do not count (their pos is the next real token's) and their SEG_START is ignored. */
+void k_token_positions(const uint8_t *flags, int B, int T, const int *base, int *pos);
+/* lo[b*T+t] = first key index (in the row) query t may see: the segment start (row start for the
+ * first segment), and with window W > 0 the W-th most recent real token (itself included), so a
+ * window counts real tokens only. Nondecreasing along a row (PAD queries repeat the current value). */
+void k_attn_lo(const uint8_t *flags, int B, int T, int window, int *lo);
 
 /* RoPE tables for positions [0, T): cs, sn [T, dh/2], angle pos·theta^(−2i/dh) computed in double. */
 void k_rope_table(int T, int dh, double theta, real *cs, real *sn);
@@ -21,17 +28,18 @@ void k_rope_table(int T, int dh, double theta, real *cs, real *sn);
  * +φ (inverse = 0) or −φ (inverse = 1, the backward), φ from the tables at row pos[m]. */
 void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const real *cs, const real *sn, int inverse);
 
-/* Forward. Writes o (normalised outputs) and lse = m + log ℓ per (token, head). block = query and
- * key block length (any >= 1). work: k_attn_work(block, eid_threads()) reals. */
-size_t k_attn_work(int block, int nthreads);
+/* Forward. Query i of a row sees the keys j with lo[i] ≤ j ≤ i that are not PAD (a PAD query sees
+ * none: o = 0, lse = 0). Writes o (normalised outputs) and lse = m + log ℓ per (token, head).
+ * block = query and key block length (any >= 1); per-thread tiles are taken inside (O(block²)).
+ * flags may be NULL (no PAD). */
 void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int window, int block, const int *pos, real *work);
+                int block, const int *lo, const uint8_t *flags);
 
 /* Backward (layers.md §5.5), recomputing P blockwise from lse. Overwrites dq [B,T,H,dh] and
- * dk, dv [B,T,Hkv,dh] (gradients w.r.t. the rotated q, k and v). dvec [B,T,H] scratch. */
+ * dk, dv [B,T,Hkv,dh] (gradients w.r.t. the rotated q, k and v; 0 at PAD). dvec [B,T,H] scratch. */
 void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
-                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int window, int block,
-                const int *pos, real *work);
+                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                const int *lo, const uint8_t *flags);
 
 /* One decode token for nseq sequences. state per sequence (k_attn_state_size reals):
  *   Kc [Hkv, cap, dh], Vc [Hkv, cap, dh] (rotated keys / values, ring: position p in slot p % cap),
@@ -42,5 +50,15 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
 size_t k_attn_state_size(int Hkv, int dh, int cap);
 void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc, int nseq, int H, int Hkv, int dh,
                  int cap, double theta);
+
+/* Prefill: a parallel pass over a prompt of B rows × T tokens from the decode states of B sequences
+ * (layout of k_attn_step), giving exactly the outputs and states the step loop would. q [B,T,H·dh],
+ * k, v [B,T,Hkv·dh] unrotated (q, k rotated in place); o [B,T,H·dh]; lse [B,T,H]; pos, lo [B·T]
+ * int scratch. A row continues its state (positions from the counter, the ring's keys visible)
+ * until a real token with SEG_START, which clears the state and restarts positions; PAD tokens are
+ * absent (not keys, no position, not written; their o is 0). Each query sees the last cap real
+ * tokens of its segment (itself included), as the step does; the ring then holds the newest. */
+void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo);
 
 #endif

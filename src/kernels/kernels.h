@@ -31,6 +31,11 @@ void k_zero(real *x, int ld, int N, int C);
 /* y[N, C] (stride ldy) = x[N, C] (stride ldx). */
 void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C);
 
+/* SwiGLU gate (layers.md §0.3) on n elements: h = silu(g) ⊙ u; backward from dh:
+ * dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g) (overwritten). */
+void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n);
+void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *du, size_t n);
+
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);
 

@@ -10,7 +10,10 @@
  * Decode state (per sequence): a ring of the last `cap` rotated keys and values per kv head plus a
  * token counter (kernels/attention.h). swa: cap = W, exact. attn: cap = max_len (default 2048);
  * past max_len tokens decoding continues as a sliding window of the last max_len tokens (positions
- * keep counting), i.e. it equals the swa forward with W = max_len, not full attention. */
+ * keep counting), i.e. it equals the swa forward with W = max_len, not full attention.
+ * PAD tokens (docs/layers.md §0.6) are absent: never keys, not counted in RoPE positions or windows,
+ * output 0, gradient 0. Prefill fills the ring and counter from one parallel pass (k_attn_prefill),
+ * continuing a ring that already holds earlier tokens. */
 #include <math.h>
 #include <string.h>
 #include "core/runtime.h"
@@ -18,7 +21,7 @@
 #include "layers/layer.h"
 
 enum { P_Q, P_K, P_V, P_O, NPARAM };
-enum { X_IN, QR, KR, VV, ATT, LSE, POS, RCOS, RSIN, WORK,     /* forward (kept for backward) */
+enum { X_IN, QR, KR, VV, ATT, LSE, POS, LO, RCOS, RSIN,      /* forward (kept for backward) */
        D_ATT, D_Q, D_K, D_V, DVEC,                          /* backward scratch */
        S_Q, S_K, S_V, S_ATT, S_SC, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "attention: more buffers than Layer.buf holds");
@@ -103,9 +106,9 @@ static void attn_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[ATT] = arena_take(a, M * HD);
     l->buf[LSE] = arena_take(a, M * d.H);
     l->buf[POS] = (real *)arena_take_bytes(a, M * sizeof(int));
+    l->buf[LO] = (real *)arena_take_bytes(a, M * sizeof(int));
     l->buf[RCOS] = arena_take(a, (size_t)T * (d.dh / 2));
     l->buf[RSIN] = arena_take(a, (size_t)T * (d.dh / 2));
-    l->buf[WORK] = arena_take(a, k_attn_work(d.chunk, eid_threads()));
     l->buf[D_ATT] = arena_take(a, M * HD);
     l->buf[D_Q] = arena_take(a, M * HD);
     l->buf[D_K] = arena_take(a, M * KD);
@@ -123,13 +126,14 @@ static void attn_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     eid_gemm(0, 1, M, HD, d.D, 1, x, d.D, p[P_Q], d.D, 0, b[QR], HD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[KR], KD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);
-    k_attn_positions(s->flags, s->B, s->T, pos);
+    k_token_positions(s->flags, s->B, s->T, NULL, pos);
+    k_attn_lo(s->flags, s->B, s->T, d.W, (int *)b[LO]);
     if (d.theta > 0) {
         k_rope_table(s->T, d.dh, d.theta, b[RCOS], b[RSIN]);
         k_rope_apply(b[QR], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 0);
         k_rope_apply(b[KR], KD, M, d.Hkv, d.dh, pos, b[RCOS], b[RSIN], 0);
     }
-    k_attn_fwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.W, d.chunk, pos, b[WORK]);
+    k_attn_fwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.chunk, (const int *)b[LO], s->flags);
     eid_gemm(0, 1, M, d.D, HD, 1, b[ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 
@@ -142,7 +146,7 @@ static void attn_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s
     eid_gemm(0, 0, M, HD, d.D, 1, dout, d.D, p[P_O], HD, 0, b[D_ATT], HD);
     eid_gemm(1, 0, d.D, HD, M, 1, dout, d.D, b[ATT], HD, 1, g[P_O], HD);
     k_attn_bwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], b[D_ATT], b[D_Q], b[D_K], b[D_V], b[DVEC], s->B, s->T, d.H, d.Hkv,
-               d.dh, d.W, d.chunk, pos, b[WORK]);
+               d.dh, d.chunk, (const int *)b[LO], s->flags);
     /* RoPE backward: rotate the gradients by −φ */
     if (d.theta > 0) {
         k_rope_apply(b[D_Q], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 1);
@@ -184,6 +188,20 @@ static void attn_step(Layer *l, real *state, const real *x, real *out, int nseq)
     eid_gemm(0, 1, nseq, d.D, HD, 1, b[S_ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 
+/* Prefill (layer.h): the projections of the whole prompt, then one kernel that attends over the
+ * ring's keys and the prompt's, and leaves the ring and counter where the step loop would. */
+static void attn_prefill(Layer *l, real *state, const real *x, real *out, const SeqInfo *s) {
+    Dims d = dims(l);
+    int M = s->B * s->T, HD = d.H * d.dh, KD = d.Hkv * d.dh;
+    real **b = l->buf, **p = l->p;
+    eid_gemm(0, 1, M, HD, d.D, 1, x, d.D, p[P_Q], d.D, 0, b[QR], HD);
+    eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[KR], KD);
+    eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);
+    k_attn_prefill(state, b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.cap, d.theta, d.chunk,
+                   s->flags, (int *)b[POS], (int *)b[LO]);
+    eid_gemm(0, 1, M, d.D, HD, 1, b[ATT], HD, p[P_O], HD, 0, out, d.D);
+}
+
 /* tasks.md §1.4 / layers.md §9: attention 2·D·L, SWA 2·D·W */
 static double attn_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * L; }
 static double swa_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->window; }
@@ -198,6 +216,7 @@ const LayerOps attn_ops = {
     .state_size = attn_state_size,
     .plan_step = attn_plan_step,
     .step = attn_step,
+    .prefill = attn_prefill,
     .zoology_state = attn_zoology_state,
     .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_MAX_LEN,
 };
@@ -212,6 +231,7 @@ const LayerOps swa_ops = {
     .state_size = attn_state_size,
     .plan_step = attn_plan_step,
     .step = attn_step,
+    .prefill = attn_prefill,
     .zoology_state = swa_zoology_state,
     .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_WINDOW,
 };

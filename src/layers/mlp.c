@@ -1,6 +1,5 @@
 /* mlp.c — SwiGLU MLP as a stateless layer (layers.md §0.3):  y = W_down·(silu(W_gate·x) ⊙ (W_up·x)).
  * Shapes: x, y [M, D]; gate, up, h [M, F]. */
-#include <string.h>
 #include <math.h>
 #include "core/runtime.h"
 #include "kernels/kernels.h"
@@ -30,17 +29,11 @@ static void mlp_plan(Layer *l, Arena *a, int B, int T) {
     l->B = B, l->T = T;
 }
 
-/* h = silu(gate) ⊙ up */
-static void swiglu(const real *g, const real *u, real *h, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) h[j] = g[j] * k_sigmoid(g[j]) * u[j];
-}
-
 static void mlp_run(Layer *l, const real *x, real *y, int M, real *gate, real *up, real *h) {
     int D = l->D, F = l->cfg->d_ff;
     eid_gemm(0, 1, M, F, D, 1, x, D, l->p[P_GATE], D, 0, gate, F);
     eid_gemm(0, 1, M, F, D, 1, x, D, l->p[P_UP], D, 0, up, F);
-    swiglu(gate, up, h, (size_t)M * F);
+    k_swiglu_fwd(gate, up, h, (size_t)M * F);
     eid_gemm(0, 1, M, D, F, 1, h, F, l->p[P_DOWN], F, 0, y, D);
 }
 
@@ -54,13 +47,7 @@ static void mlp_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s) {
     real **b = l->buf, **p = l->p, **g = l->g;
     eid_gemm(0, 0, M, F, D, 1, dy, D, p[P_DOWN], F, 0, b[D_H], F);
     eid_gemm(1, 0, D, F, M, 1, dy, D, b[H], F, 1, g[P_DOWN], F);
-    size_t n = (size_t)M * F;
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n; j++) {
-        real ga = b[GATE][j], sg = k_sigmoid(ga);
-        b[D_UP][j] = b[D_H][j] * ga * sg;
-        b[D_GATE][j] = b[D_H][j] * b[UP][j] * sg * (1 + ga * (1 - sg));
-    }
+    k_swiglu_bwd(b[D_H], b[GATE], b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
     eid_gemm(1, 0, F, D, M, 1, b[D_GATE], F, b[X_IN], D, 1, g[P_GATE], D);
     eid_gemm(1, 0, F, D, M, 1, b[D_UP], F, b[X_IN], D, 1, g[P_UP], D);
     eid_gemm(0, 0, M, D, F, 1, b[D_GATE], F, p[P_GATE], D, 1, dx, D);
@@ -79,6 +66,12 @@ static void mlp_step(Layer *l, real *state, const real *x, real *y, int nseq) {
     mlp_run(l, x, y, nseq, l->buf[S_GATE], l->buf[S_UP], l->buf[S_H]);
 }
 
+/* Stateless: a prompt's pass is the forward (PAD rows give finite outputs nobody reads). */
+static void mlp_prefill(Layer *l, real *state, const real *x, real *y, const SeqInfo *s) {
+    (void)state;
+    mlp_forward(l, x, y, s);
+}
+
 static double mlp_zoology_state(const LayerCfg *c, int D, int L) { return 0; }
 
 const LayerOps mlp_ops = {
@@ -91,6 +84,7 @@ const LayerOps mlp_ops = {
     .state_size = mlp_state_size,
     .plan_step = mlp_plan_step,
     .step = mlp_step,
+    .prefill = mlp_prefill,
     .zoology_state = mlp_zoology_state,
     .options = 0,
 };

@@ -6,6 +6,7 @@
 #include "core/runtime.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
+#include "kernels/model_ops.h"
 
 #define PARAM_ALIGN 16 /* reals: every tensor starts on a 64-byte boundary */
 
@@ -131,16 +132,16 @@ void model_init_params(Model *m, uint64_t seed) {
         Rng r;
         rng_init(&r, rng_derive(seed, 0x1000 + j), 0); /* one stream per tensor: order-independent */
         switch (p->init) {
-        case INIT_ZERO: memset(w, 0, sizeof(real) * p->numel); break;
-        case INIT_ONE: for (size_t i = 0; i < p->numel; i++) w[i] = 1; break;
-        case INIT_UNIFORM: for (size_t i = 0; i < p->numel; i++) w[i] = (real)((2 * rng_uniform(&r) - 1) * p->a); break;
-        case INIT_NORMAL: for (size_t i = 0; i < p->numel; i++) w[i] = (real)(rng_normal(&r) * p->a); break;
+        case INIT_ZERO: k_fill(w, p->numel, 0); break;
+        case INIT_ONE: k_fill(w, p->numel, 1); break;
+        case INIT_UNIFORM: k_fill_uniform(w, p->numel, p->a, &r); break;
+        case INIT_NORMAL: k_fill_normal(w, p->numel, p->a, &r); break;
         case INIT_CUSTOM: p->owner->ops->init_custom(p->owner->cfg, p->owner->D, p->owner_idx, w, &r); break;
         }
     }
 }
 
-void model_zero_grad(Model *m) { memset(m->grad, 0, sizeof(real) * m->n_reals); }
+void model_zero_grad(Model *m) { k_fill(m->grad, m->n_reals, 0); }
 
 int model_plan(Model *m, int B, int T, int max_labels) {
     /* kernels size per-thread workspaces by the thread count: replan when it changed */
@@ -193,20 +194,16 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
     size_t M = (size_t)B * T;
     real eps = (real)m->cfg.norm_eps;
     SeqInfo si = {B, T, flags};
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < M; i++) memcpy(m->resid + i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
-    if (m->pos_emb) { /* h += P[pos], pos = index inside the token's segment */
-        k_attn_positions(flags, B, T, m->posn);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < M; i++)
-            for (int j = 0; j < D; j++) m->resid[i * D + j] += m->pos_emb[(size_t)m->posn[i] * D + j];
+    k_embed_gather(m->embed, tokens, M, D, m->resid);
+    if (m->pos_emb) { /* h += P[pos], pos = real tokens before it inside its segment */
+        k_token_positions(flags, B, T, NULL, m->posn);
+        k_add_rows_indexed(m->resid, m->pos_emb, m->cfg.max_pos, m->posn, M, D);
     }
     for (int s = 0; s < m->n_sub; s++) {
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
         m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < M * D; i++) hn[i] = h[i] + m->tmp[i];
+        k_add(hn, h, m->tmp, M * D);
     }
     k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D, eps);
 }
@@ -223,7 +220,7 @@ int model_loss(Model *m, const Batch *b, LossOut *out) {
     m->n_rows = n;
     memset(out, 0, sizeof *out);
     if (n == 0) return 0;
-    for (int r = 0; r < n; r++) memcpy(m->gath + (size_t)r * D, m->fn + (size_t)m->rows[r] * D, sizeof(real) * D);
+    k_rows_gather(m->fn, m->rows, n, D, m->gath);
     eid_gemm(0, 1, n, V, D, 1, m->gath, D, m->head, D, 0, m->logits, V);
     int norm = b->label_norm > 0 ? b->label_norm : n; /* gradient of the mean over `norm` labels */
     double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / norm), m->correct);
@@ -248,34 +245,23 @@ void model_backward(Model *m, const Batch *b) {
     size_t M = (size_t)b->B * b->T;
     SeqInfo si = {b->B, b->T, b->flags};
     /* head: logits = gath · Wᵀ */
-    memset(m->tmp, 0, sizeof(real) * M * D);
+    k_fill(m->tmp, M * D, 0);
     if (n > 0) {
         eid_gemm(1, 0, V, D, n, 1, m->logits, V, m->gath, D, 1, m->head_g, D);
         eid_gemm(0, 0, n, D, V, 1, m->logits, V, m->head, D, 0, m->dgath, D);
-        for (int r = 0; r < n; r++) memcpy(m->tmp + (size_t)m->rows[r] * D, m->dgath + (size_t)r * D, sizeof(real) * D);
+        k_rows_scatter(m->dgath, m->rows, n, D, m->tmp);
     }
-    memset(m->dresid, 0, sizeof(real) * M * D);
+    k_fill(m->dresid, M * D, 0);
     k_rmsnorm_bwd(m->tmp, m->resid + m->n_sub * M * D, m->norm_f, m->rstd + m->n_sub * M, m->dresid, m->norm_f_g,
                   (int)M, D);
     for (int s = m->n_sub - 1; s >= 0; s--) {
         /* h_{s+1} = h_s + op(norm(h_s)): dresid flows through unchanged and gains the branch's part */
-        memset(m->dnormed, 0, sizeof(real) * M * D);
+        k_fill(m->dnormed, M * D, 0);
         m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
         k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
                       (int)M, D);
     }
-    /* embedding rows: parallel over columns so that repeated tokens never race */
-#pragma omp parallel for schedule(static)
-    for (int j0 = 0; j0 < D; j0 += 16)
-        for (size_t i = 0; i < M; i++) {
-            real *g = m->embed_g + (size_t)b->tokens[i] * D;
-            const real *d = m->dresid + i * D;
-            for (int j = j0; j < EID_MIN(D, j0 + 16); j++) g[j] += d[j];
-            if (m->pos_emb_g) {
-                real *gp = m->pos_emb_g + (size_t)m->posn[i] * D;
-                for (int j = j0; j < EID_MIN(D, j0 + 16); j++) gp[j] += d[j];
-            }
-        }
+    k_embed_scatter_add(m->dresid, b->tokens, m->posn, M, D, m->embed_g, m->pos_emb_g);
 }
 
 void model_logits_all(Model *m, real *out) {
@@ -297,11 +283,15 @@ Decoder *decoder_new(Model *m, int nseq) {
         size_t off = 0;
         for (int s = 0; s < m->n_sub; s++) d->state_off[s] = off, off += (size_t)nseq * model_state_floats(m, s);
         d->state = arena_take(a, off);
+        d->state_floats = off;
         d->h = arena_take(a, (size_t)nseq * D);
         d->xn = arena_take(a, (size_t)nseq * D);
         d->y = arena_take(a, (size_t)nseq * D);
         d->rstd = arena_take(a, nseq);
         d->logits = arena_take(a, (size_t)nseq * V);
+        d->seq_pos = arena_take_bytes(a, sizeof(int) * nseq);
+        d->pidx = arena_take_bytes(a, sizeof(int) * nseq);
+        d->rowidx = arena_take_bytes(a, sizeof(int) * nseq);
         for (int s = 0; s < m->n_sub; s++) m->sub[s].op.ops->plan_step(&m->sub[s].op, a, nseq);
     }
     return d;
@@ -314,9 +304,8 @@ void decoder_free(Decoder *d) {
 }
 
 void decoder_reset(Decoder *d) {
-    size_t total = d->state_off[0];
-    (void)total;
-    memset(d->arena.base, 0, d->arena.cap);
+    k_fill(d->state, d->state_floats, 0);
+    for (int i = 0; i < d->nseq; i++) d->seq_pos[i] = 0;
     d->pos = 0;
 }
 
@@ -330,20 +319,101 @@ int decoder_room(const Model *m, const Decoder *d, long more) {
 const real *decoder_step(Model *m, Decoder *d, const int *tokens) {
     int D = m->cfg.d_model, V = m->cfg.vocab_size, n = d->nseq;
     real eps = (real)m->cfg.norm_eps;
-    for (int i = 0; i < n; i++) memcpy(d->h + (size_t)i * D, m->embed + (size_t)tokens[i] * D, sizeof(real) * D);
+    k_embed_gather(m->embed, tokens, n, D, d->h);
     if (m->pos_emb) { /* callers check decoder_room(); past max_pos the last learned row is reused */
-        const real *P = m->pos_emb + (size_t)EID_MIN(d->pos, m->cfg.max_pos - 1) * D;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < D; j++) d->h[(size_t)i * D + j] += P[j];
+        k_add_rows_indexed(d->h, m->pos_emb, m->cfg.max_pos, d->seq_pos, n, D);
     }
     for (int s = 0; s < m->n_sub; s++) {
         Sublayer *sl = &m->sub[s];
         k_rmsnorm_fwd(d->h, sl->norm_w, d->xn, d->rstd, n, D, eps);
         sl->op.ops->step(&sl->op, d->state + d->state_off[s], d->xn, d->y, n);
-        for (size_t i = 0; i < (size_t)n * D; i++) d->h[i] += d->y[i];
+        k_add(d->h, d->h, d->y, (size_t)n * D);
     }
     k_rmsnorm_fwd(d->h, m->norm_f, d->xn, d->rstd, n, D, eps);
     eid_gemm(0, 1, n, V, D, 1, d->xn, D, m->head, D, 0, d->logits, V);
+    for (int i = 0; i < n; i++) d->seq_pos[i]++;
     d->pos++;
     return d->logits;
+}
+
+/* A sublayer without ops->prefill: step it over the prompt token by token. A column where every
+ * sequence has a real token without SEG_START steps all of them at once (rows gathered into the
+ * decoder's [nseq, D] buffers), so it works for any batched state layout; a column with PAD or
+ * SEG_START steps each real token's sequence alone at its row of [nseq, state_size] (layer.h: the
+ * batched state is sequence-major), SEG_START first clearing that row as a fresh decoder's is.
+ * y rows at PAD: 0. */
+static void prefill_by_steps(Model *m, Decoder *d, int s, const real *xn, real *y, const uint8_t *flags, int B, int T) {
+    Layer *l = &m->sub[s].op;
+    int D = m->cfg.d_model, *rows = d->rowidx;
+    size_t ss = model_state_floats(m, s);
+    real *st = d->state + d->state_off[s];
+    k_fill(y, (size_t)B * T * D, 0);
+    for (int t = 0; t < T; t++) {
+        int clean = 1;
+        for (int b = 0; b < B; b++) clean &= !flags || !(flags[(size_t)b * T + t] & (FLAG_PAD | FLAG_SEG_START));
+        if (clean) {
+            for (int b = 0; b < B; b++) rows[b] = b * T + t;
+            k_rows_gather(xn, rows, B, D, d->xn);
+            l->ops->step(l, st, d->xn, d->y, B);
+            k_rows_scatter(d->y, rows, B, D, y);
+            continue;
+        }
+        for (int b = 0; b < B; b++) {
+            size_t i = (size_t)b * T + t;
+            if (flags[i] & FLAG_PAD) continue;
+            if (flags[i] & FLAG_SEG_START) k_fill(st + (size_t)b * ss, ss, 0);
+            l->ops->step(l, st + (size_t)b * ss, xn + i * D, y + i * D, 1);
+        }
+    }
+}
+
+const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t *flags, int B, int T) {
+    if (B != d->nseq) eid_fatal("model_prefill: decoder holds %d sequences, got %d prompts", d->nseq, B);
+    if (T <= 0) return d->logits;
+    if (model_plan(m, B, T, B) != 0) return NULL;
+    int D = m->cfg.d_model, V = m->cfg.vocab_size, n = 0;
+    size_t M = (size_t)B * T;
+    real eps = (real)m->cfg.norm_eps;
+    SeqInfo si = {B, T, flags};
+    /* per sequence: the last real token (its logits are returned) and the tokens seen afterwards */
+    for (int b = 0; b < B; b++) {
+        int last = -1, seen = d->seq_pos[b];
+        for (int t = 0; t < T; t++) {
+            size_t i = (size_t)b * T + t;
+            if (flags && (flags[i] & FLAG_PAD)) continue;
+            if (flags && (flags[i] & FLAG_SEG_START)) seen = 0;
+            seen++, last = t;
+        }
+        if (last >= 0) m->rows[n] = b * T + last, m->row_labels[n++] = b; /* row_labels: the sequence */
+        d->pidx[b] = seen;
+    }
+    k_embed_gather(m->embed, tokens, M, D, m->resid);
+    if (m->pos_emb) { /* each sequence continues its own positions (left padding shifts nothing) */
+        k_token_positions(flags, B, T, d->seq_pos, m->posn);
+        k_add_rows_indexed(m->resid, m->pos_emb, m->cfg.max_pos, m->posn, M, D);
+    }
+    for (int s = 0; s < m->n_sub; s++) {
+        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
+        Layer *l = &m->sub[s].op;
+        k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
+        if (l->ops->prefill) l->ops->prefill(l, d->state + d->state_off[s], xn, m->tmp, &si);
+        else prefill_by_steps(m, d, s, xn, m->tmp, flags, B, T);
+        k_add(hn, h, m->tmp, M * D);
+    }
+    /* logits at each sequence's last real token */
+    k_rows_gather(m->resid + m->n_sub * M * D, m->rows, n, D, m->gath);
+    k_rmsnorm_fwd(m->gath, m->norm_f, m->dgath, m->rstd, n, D, eps);
+    if (n > 0) eid_gemm(0, 1, n, V, D, 1, m->dgath, D, m->head, D, 0, m->logits, V);
+    k_rows_scatter(m->logits, m->row_labels, n, V, d->logits);
+    d->pos = 0;
+    for (int b = 0; b < B; b++) d->seq_pos[b] = d->pidx[b], d->pos = EID_MAX(d->pos, d->pidx[b]);
+    return d->logits;
+}
+
+void model_prefill_logits_all(Model *m, real *out) {
+    size_t M = (size_t)m->B * m->T;
+    int D = m->cfg.d_model;
+    k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D,
+                  (real)m->cfg.norm_eps);
+    model_logits_all(m, out);
 }

@@ -100,8 +100,11 @@ typedef struct {
     Arena arena;
     real *state;               /* all sublayers' states, [Σ nseq·state_size] */
     size_t state_off[2 * EID_MAX_LAYERS];
+    size_t state_floats;       /* length of state */
     real *h, *xn, *y, *rstd, *logits; /* [nseq, D] ×3, [nseq], [nseq, V] */
-    int pos;
+    int *seq_pos;              /* [nseq] tokens each sequence has seen (its next learned position) */
+    int *pidx, *rowidx;        /* [nseq] scratch each */
+    int pos;                   /* the most tokens any sequence has seen (decoder_room) */
 } Decoder;
 Decoder *decoder_new(Model *m, int nseq); /* plans each layer's step buffers */
 void decoder_free(Decoder *d);
@@ -109,6 +112,17 @@ void decoder_reset(Decoder *d);
 const real *decoder_step(Model *m, Decoder *d, const int *tokens); /* → logits [nseq, V] */
 /* 0 if `more` further tokens fit (a model with learned positions decodes at most max_pos tokens),
  * else -1 with eid_error set. */
+/* One parallel pass over prompts for the decoder's nseq sequences: tokens, flags [nseq, T] (flags
+ * may be NULL). Every sublayer runs its ops->prefill (a layer without one is stepped token by token
+ * here), leaving the states, positions and logits exactly where decoder_step over the real tokens
+ * would: PAD tokens are skipped (left padding for prompts of different lengths), a real token with
+ * SEG_START restarts that sequence (state and learned position). Returns the logits [nseq, V] at
+ * each sequence's last real token (a row with none keeps its previous logits). Callers check
+ * decoder_room() for the real tokens first. */
+const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t *flags, int B, int T);
+/* After model_prefill: the logits at every prompt position [nseq·T, V] (rows at PAD are finite
+ * and meaningless), i.e. what decoder_step would have returned token by token. */
+void model_prefill_logits_all(Model *m, real *out);
 int decoder_room(const Model *m, const Decoder *d, long more);
 size_t model_state_floats(const Model *m, int sub); /* per sequence, one sublayer */
 

@@ -20,7 +20,7 @@ static int argmax(const real *x, int V) {
 }
 
 void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *lab, int B, double *acc) {
-    int L = t->seq_len, V = m->cfg.vocab_size, eos = task_eos_token(t), steps = 0;
+    int L = t->seq_len, V = m->cfg.vocab_size, eos = task_eos_token(t);
     int *p0 = eid_xmalloc(sizeof(int) * 3 * B), *tlen = p0 + B, *tok = tlen + B;
     int *gen = eid_xmalloc(sizeof(int) * (size_t)B * L);
     for (int b = 0; b < B; b++) {
@@ -28,16 +28,32 @@ void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *la
         p0[b] = 0, tlen[b] = 0;
         while (p0[b] < L && y[p0[b]] == -100) p0[b]++;
         while (p0[b] + tlen[b] < L && y[p0[b] + tlen[b]] != -100) tlen[b]++;
-        steps = EID_MAX(steps, p0[b] + tlen[b]);
     }
+    /* The prompt prefix every sequence shares in length (no PAD needed) goes through one parallel
+     * model_prefill; from there each sequence reads the rest of its prompt, then its own previous
+     * greedy token (0 once finished), one step at a time. */
+    int steps = 0, pc = L;
+    for (int b = 0; b < B; b++) {
+        steps = EID_MAX(steps, p0[b] + tlen[b]);
+        if (tlen[b]) pc = EID_MIN(pc, p0[b] + 1);
+    }
+    pc = EID_MIN(pc, steps);
     Decoder *d = decoder_new(m, B);
-    for (int s = 0; s < steps; s++) {
-        /* each sequence reads its prompt, then its own previous greedy token (0 once finished) */
-        for (int b = 0; b < B; b++) {
-            int j = s - p0[b] - 1;
-            tok[b] = j < 0 ? in[(size_t)b * L + s] : j < tlen[b] ? gen[(size_t)b * L + j] : 0;
+    for (int s = pc > 0 ? pc - 1 : 0; s < steps; s++) {
+        const real *logits;
+        if (s == pc - 1) { /* tokens [0, pc) of every row */
+            int *ptok = eid_xmalloc(sizeof(int) * (size_t)B * pc);
+            for (int b = 0; b < B; b++) memcpy(ptok + (size_t)b * pc, in + (size_t)b * L, sizeof(int) * pc);
+            logits = model_prefill(m, d, ptok, NULL, B, pc);
+            free(ptok);
+            if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
+        } else {
+            for (int b = 0; b < B; b++) {
+                int j = s - p0[b] - 1;
+                tok[b] = j < 0 ? in[(size_t)b * L + s] : j < tlen[b] ? gen[(size_t)b * L + j] : 0;
+            }
+            logits = decoder_step(m, d, tok);
         }
-        const real *logits = decoder_step(m, d, tok);
         for (int b = 0; b < B; b++) {
             int j = s - p0[b];
             if (j >= 0 && j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
@@ -98,6 +114,7 @@ static int eval_stream(Model *m, const TaskCfg *t, uint64_t seed, int stream, in
             for (int j = 0; j < L; j++) lab[(size_t)b * L + j] = -100;
         }
         if ((rc = model_check_tokens(m, in, (size_t)batch * L, "eval data")) != 0) break;
+        if ((rc = model_plan(m, batch, L, batch * K)) != 0) break; /* greedy decoding's prefill replans */
         model_trunk_forward(m, in, fl, batch, L);
         Batch bt = {in, lab, fl, batch, L, 0};
         LossOut lo;

@@ -8,18 +8,39 @@
  *   pass 2, parallel over (batch, kv head, key block): dV = Σ Pᵀ·dO, dK = Σ dSᵀ·Q / √dh
  * (each output row is written by exactly one task: no atomics, deterministic). */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/runtime.h"
 #include "kernels/attention.h"
 #include "kernels/seq.h"
 
-void k_attn_positions(const uint8_t *flags, int B, int T, int *pos) {
+static inline int is_pad(const uint8_t *f, size_t i) { return f && (f[i] & FLAG_PAD); }
+static inline int is_seg(const uint8_t *f, size_t i) { return f && (f[i] & FLAG_SEG_START); }
+
+void k_token_positions(const uint8_t *flags, int B, int T, const int *base, int *pos) {
+#pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        int p = 0;
+        int p = base ? base[b] : 0;
         for (int t = 0; t < T; t++) {
             size_t i = (size_t)b * T + t;
-            if (t == 0 || (flags && (flags[i] & FLAG_SEG_START))) p = 0;
+            if (is_pad(flags, i)) { pos[i] = p; continue; } /* not a token: does not advance */
+            if (is_seg(flags, i)) p = 0;
             pos[i] = p++;
+        }
+    }
+}
+
+void k_attn_lo(const uint8_t *flags, int B, int T, int window, int *lo) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int first = 0, cnt = 0; /* cnt: non-PAD tokens in [first, t] */
+        for (int t = 0; t < T; t++) {
+            size_t i = (size_t)b * T + t, r = (size_t)b * T;
+            if (is_pad(flags, i)) { lo[i] = first; continue; }
+            if (is_seg(flags, i)) first = t, cnt = 0;
+            cnt++;
+            while (window > 0 && cnt > window) cnt -= !is_pad(flags, r + first++);
+            lo[i] = first;
         }
     }
 }
@@ -58,85 +79,89 @@ void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const 
         rope_row(x + (size_t)m * ld, nh, dh, cs + (size_t)pos[m] * half, sn + (size_t)pos[m] * half, inverse);
 }
 
-/* first key query i (row-relative index, token bt) may see */
-static inline int lo_of(const int *pos, size_t bt, int i, int window) {
-    int back = pos[bt];
-    if (window > 0 && back > window - 1) back = window - 1;
-    return i - back;
-}
-
 static inline real attn_scale(int dh) { return (real)(1.0 / sqrt((double)dh)); }
 
-size_t k_attn_work(int block, int nthreads) {
-    return (size_t)nthreads * (2 * (size_t)block * block + 2 * (size_t)block);
+/* Per-thread scratch of the blocked kernels: two block×block tiles and two block vectors. Each
+ * call takes its own (sized by the block only), so no caller passes a thread-count-sized buffer. */
+static inline size_t tile_reals(int block) { return 2 * (size_t)block * block + 2 * (size_t)block; }
+
+/* Visible keys of query i inside one key block [j0, j0+nk): columns [a, e] minus PAD keys. Returns
+ * 0 when none is visible (a PAD query sees nothing). */
+static inline int visible_range(const int *lo, const uint8_t *f, size_t bt0, int i, int j0, int nk, int *a, int *e) {
+    if (is_pad(f, bt0 + i)) return 0;
+    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(i, j0 + nk - 1) - j0;
+    return *a <= *e;
 }
 
 void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int window, int block, const int *pos, real *work) {
+                int block, const int *lo, const uint8_t *flags) {
     int nqb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
-    size_t per = 2 * (size_t)block * block + 2 * (size_t)block;
     real scale = attn_scale(dh);
-#pragma omp parallel for collapse(3) schedule(dynamic, 1)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int qb = 0; qb < nqb; qb++) {
-                real *S = work + (size_t)omp_get_thread_num() * per;
-                real *m = S + (size_t)block * block, *l = m + block;
-                int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
-                size_t bt0 = (size_t)b * T;
-                const real *qblk = q + (bt0 + i0) * ldq + (size_t)h * dh;
-                real *oblk = o + (bt0 + i0) * ldq + (size_t)h * dh;
-                const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
-                for (int r = 0; r < nq; r++) {
-                    memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
-                    m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
-                }
-                for (int j0 = lo_of(pos, bt0 + i0, i0, window); j0 < i1; j0 += block) {
-                    int j1 = EID_MIN(i1, j0 + block), nk = j1 - j0;
-                    eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
+#pragma omp parallel
+    {
+        real *S = eid_aligned_alloc(tile_reals(block) * sizeof(real));
+        real *m = S + (size_t)block * block, *l = m + block;
+#pragma omp for collapse(3) schedule(dynamic, 1)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int qb = 0; qb < nqb; qb++) {
+                    int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
+                    size_t bt0 = (size_t)b * T;
+                    const real *qblk = q + (bt0 + i0) * ldq + (size_t)h * dh;
+                    real *oblk = o + (bt0 + i0) * ldq + (size_t)h * dh;
+                    const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
                     for (int r = 0; r < nq; r++) {
-                        int i = i0 + r, lo = lo_of(pos, bt0 + i, i, window);
-                        int a = EID_MAX(lo, j0) - j0, e = EID_MIN(i, j1 - 1) - j0;
-                        real *s = S + (size_t)r * nk;
-                        if (a > e) { memset(s, 0, sizeof(real) * nk); continue; }
-                        real mx = s[a];
-                        for (int c = a + 1; c <= e; c++) mx = s[c] > mx ? s[c] : mx;
-                        real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
-                        real f = l[r] > 0 ? rexp(m[r] - mnew) : 0, sum = 0;
-                        for (int c = 0; c < nk; c++) {
-                            real p = (c >= a && c <= e) ? rexp(s[c] - mnew) : 0;
-                            s[c] = p, sum += p;
-                        }
-                        if (l[r] > 0 && f != 1) {
-                            real *orow = oblk + (size_t)r * ldq;
-                            for (int d = 0; d < dh; d++) orow[d] *= f;
-                        }
-                        l[r] = l[r] * f + sum, m[r] = mnew;
+                        memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
+                        m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
                     }
-                    eid_gemm(0, 0, nq, dh, nk, 1, S, nk, vb + (size_t)j0 * ldk, ldk, 1, oblk, ldq);
+                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) { /* lo is nondecreasing along a row */
+                        int j1 = EID_MIN(i1, j0 + block), nk = j1 - j0;
+                        eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
+                        for (int r = 0; r < nq; r++) {
+                            int a, e, any = 0;
+                            real *s = S + (size_t)r * nk, mx = 0;
+                            if (visible_range(lo, flags, bt0, i0 + r, j0, nk, &a, &e))
+                                for (int c = a; c <= e; c++)
+                                    if (!is_pad(flags, bt0 + j0 + c) && (!any || s[c] > mx)) mx = s[c], any = 1;
+                            if (!any) { memset(s, 0, sizeof(real) * nk); continue; }
+                            real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
+                            real f = l[r] > 0 ? rexp(m[r] - mnew) : 0, sum = 0;
+                            for (int c = 0; c < nk; c++) {
+                                real p = (c >= a && c <= e && !is_pad(flags, bt0 + j0 + c)) ? rexp(s[c] - mnew) : 0;
+                                s[c] = p, sum += p;
+                            }
+                            if (l[r] > 0 && f != 1) {
+                                real *orow = oblk + (size_t)r * ldq;
+                                for (int d = 0; d < dh; d++) orow[d] *= f;
+                            }
+                            l[r] = l[r] * f + sum, m[r] = mnew;
+                        }
+                        eid_gemm(0, 0, nq, dh, nk, 1, S, nk, vb + (size_t)j0 * ldk, ldk, 1, oblk, ldq);
+                    }
+                    for (int r = 0; r < nq; r++) { /* a PAD query saw nothing: o = 0, lse = 0 */
+                        real inv = l[r] > 0 ? 1 / l[r] : 0, *orow = oblk + (size_t)r * ldq;
+                        for (int d = 0; d < dh; d++) orow[d] *= inv;
+                        lse[(bt0 + i0 + r) * H + h] = l[r] > 0 ? m[r] + rlog(l[r]) : 0;
+                    }
                 }
-                for (int r = 0; r < nq; r++) {
-                    real inv = 1 / l[r], *orow = oblk + (size_t)r * ldq;
-                    for (int d = 0; d < dh; d++) orow[d] *= inv;
-                    lse[(bt0 + i0 + r) * H + h] = m[r] + rlog(l[r]);
-                }
-            }
+        free(S);
+    }
 }
 
 /* For query rows [i0, i0+nq) of head h and keys [j0, j0+nk) of its kv head: P = exp(S − lse)
  * (0 where masked) and dS = P ⊙ (dO·Vᵀ − D). qblk, doblk point at row i0, column h·dh. */
 static void block_p_ds(const real *qblk, const real *doblk, const real *kb, const real *vb, const real *lse,
                        const real *dvec, size_t bt0, int i0, int nq, int j0, int nk, int H, int h, int dh, int ldq,
-                       int ldk, int window, const int *pos, real scale, real *P, real *dS) {
+                       int ldk, const int *lo, const uint8_t *flags, real scale, real *P, real *dS) {
     eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, P, nk);
     eid_gemm(0, 1, nq, nk, dh, 1, doblk, ldq, vb + (size_t)j0 * ldk, ldk, 0, dS, nk);
     for (int r = 0; r < nq; r++) {
-        int i = i0 + r, lo = lo_of(pos, bt0 + i, i, window);
-        int a = EID_MAX(lo, j0) - j0, e = EID_MIN(i, j0 + nk - 1) - j0;
+        int i = i0 + r, a = 0, e = -1;
+        visible_range(lo, flags, bt0, i, j0, nk, &a, &e);
         real L = lse[(bt0 + i) * H + h], Dv = dvec[(bt0 + i) * H + h];
         real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk;
         for (int c = 0; c < nk; c++) {
-            real pv = (c >= a && c <= e) ? rexp(p[c] - L) : 0;
+            real pv = (c >= a && c <= e && !is_pad(flags, bt0 + j0 + c)) ? rexp(p[c] - L) : 0;
             p[c] = pv;
             ds[c] = pv * (ds[c] - Dv);
         }
@@ -144,10 +169,10 @@ static void block_p_ds(const real *qblk, const real *doblk, const real *kb, cons
 }
 
 void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
-                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int window, int block,
-                const int *pos, real *work) {
+                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                const int *lo, const uint8_t *flags) {
     int nb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
-    size_t per = 2 * (size_t)block * block + 2 * (size_t)block, MH = (size_t)B * T * H;
+    size_t MH = (size_t)B * T * H;
     real scale = attn_scale(dh);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < MH; i++) {
@@ -156,48 +181,51 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
         for (int d = 0; d < dh; d++) acc += a[d] * c[d];
         dvec[i] = acc;
     }
-    /* pass 1: dQ */
-#pragma omp parallel for collapse(3) schedule(dynamic, 1)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int qb = 0; qb < nb; qb++) {
-                real *P = work + (size_t)omp_get_thread_num() * per, *dS = P + (size_t)block * block;
-                int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
-                size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
-                const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
-                for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
-                for (int j0 = lo_of(pos, bt0 + i0, i0, window); j0 < i1; j0 += block) {
-                    int nk = EID_MIN(i1, j0 + block) - j0;
-                    block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, window,
-                               pos, scale, P, dS);
-                    eid_gemm(0, 0, nq, dh, nk, scale, dS, nk, kb + (size_t)j0 * ldk, ldk, 1, dq + off, ldq);
-                }
-            }
-    /* pass 2: dK, dV (all query heads of a kv head in one task) */
-#pragma omp parallel for collapse(3) schedule(dynamic, 1)
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < Hkv; g++)
-            for (int kbi = 0; kbi < nb; kbi++) {
-                real *P = work + (size_t)omp_get_thread_num() * per, *dS = P + (size_t)block * block;
-                int j0 = kbi * block, j1 = EID_MIN(T, j0 + block), nk = j1 - j0;
-                size_t bt0 = (size_t)b * T, koff = (bt0 + j0) * ldk + (size_t)g * dh;
-                const real *kb = k + bt0 * ldk + (size_t)g * dh, *vb = v + bt0 * ldk + (size_t)g * dh;
-                for (int c = 0; c < nk; c++) {
-                    memset(dk + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
-                    memset(dv + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
-                }
-                int ihi = j1 - 1; /* last query that sees a key of this block (lo_i is nondecreasing in i) */
-                while (ihi + 1 < T && lo_of(pos, bt0 + ihi + 1, ihi + 1, window) <= j1 - 1) ihi++;
-                for (int h = g * G; h < (g + 1) * G; h++)
-                    for (int i0 = j0; i0 <= ihi; i0 += block) {
-                        int nq = EID_MIN(ihi + 1, i0 + block) - i0;
-                        size_t off = (bt0 + i0) * ldq + (size_t)h * dh;
-                        block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk,
-                                   window, pos, scale, P, dS);
-                        eid_gemm(1, 0, nk, dh, nq, 1, P, nk, dout + off, ldq, 1, dv + koff, ldk);
-                        eid_gemm(1, 0, nk, dh, nq, scale, dS, nk, q + off, ldq, 1, dk + koff, ldk);
+#pragma omp parallel
+    {
+        real *P = eid_aligned_alloc(tile_reals(block) * sizeof(real)), *dS = P + (size_t)block * block;
+        /* pass 1: dQ */
+#pragma omp for collapse(3) schedule(dynamic, 1)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int qb = 0; qb < nb; qb++) {
+                    int i0 = qb * block, i1 = EID_MIN(T, i0 + block), nq = i1 - i0;
+                    size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
+                    const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
+                    for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
+                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) {
+                        int nk = EID_MIN(i1, j0 + block) - j0;
+                        block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, lo,
+                                   flags, scale, P, dS);
+                        eid_gemm(0, 0, nq, dh, nk, scale, dS, nk, kb + (size_t)j0 * ldk, ldk, 1, dq + off, ldq);
                     }
-            }
+                }
+        /* pass 2: dK, dV (all query heads of a kv head in one task) */
+#pragma omp for collapse(3) schedule(dynamic, 1)
+        for (int b = 0; b < B; b++)
+            for (int g = 0; g < Hkv; g++)
+                for (int kbi = 0; kbi < nb; kbi++) {
+                    int j0 = kbi * block, j1 = EID_MIN(T, j0 + block), nk = j1 - j0;
+                    size_t bt0 = (size_t)b * T, koff = (bt0 + j0) * ldk + (size_t)g * dh;
+                    const real *kb = k + bt0 * ldk + (size_t)g * dh, *vb = v + bt0 * ldk + (size_t)g * dh;
+                    for (int c = 0; c < nk; c++) {
+                        memset(dk + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
+                        memset(dv + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
+                    }
+                    int ihi = j1 - 1; /* last query that sees a key of this block (lo is nondecreasing) */
+                    while (ihi + 1 < T && lo[bt0 + ihi + 1] <= j1 - 1) ihi++;
+                    for (int h = g * G; h < (g + 1) * G; h++)
+                        for (int i0 = j0; i0 <= ihi; i0 += block) {
+                            int nq = EID_MIN(ihi + 1, i0 + block) - i0;
+                            size_t off = (bt0 + i0) * ldq + (size_t)h * dh;
+                            block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk,
+                                       lo, flags, scale, P, dS);
+                            eid_gemm(1, 0, nk, dh, nq, 1, P, nk, dout + off, ldq, 1, dv + koff, ldk);
+                            eid_gemm(1, 0, nk, dh, nq, scale, dS, nk, q + off, ldq, 1, dk + koff, ldk);
+                        }
+                }
+        free(P);
+    }
 }
 
 size_t k_attn_state_size(int Hkv, int dh, int cap) { return 2 * (size_t)Hkv * cap * dh + 1; }
@@ -259,4 +287,117 @@ void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc
     }
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < nseq; s++) attn_step_one(state, q, k, v, o, sc, s, H, Hkv, dh, cap, theta);
+}
+
+/* Rotate the nh heads of row x by the angle of position p (computed like the step's, so the two
+ * round alike). */
+static void rope_row_at(real *x, int nh, int dh, long p, double theta) {
+    int half = dh / 2;
+    for (int i = 0; i < half; i++) {
+        real c, sn;
+        rope_cs(p, i, dh, theta, &c, &sn);
+        for (int h = 0; h < nh; h++) {
+            real *a = x + (size_t)h * dh, x0 = a[i], x1 = a[i + half];
+            a[i] = x0 * c - x1 * sn, a[i + half] = x1 * c + x0 * sn;
+        }
+    }
+}
+
+/* Attention of one new query (head h, rotated qh) over the nvis newest ring entries (positions
+ * p0−nvis … p0−1), merged into its output oh (normalised over the new keys, log-sum-exp *lse):
+ * o = o_new·e^{lse_new − L} + o_old·e^{lse_old − L}, L = log(e^{lse_new} + e^{lse_old}). acc: dh scratch. */
+static void merge_ring(const real *qh, const real *Kc, const real *Vc, long p0, int nvis, int cap, int dh, real scale,
+                       real *oh, real *lse, real *acc) {
+    real m = 0, l = 0;
+    for (int d = 0; d < dh; d++) acc[d] = 0;
+    for (long pq = p0 - nvis; pq < p0; pq++) {
+        const real *kr = Kc + (size_t)(pq % cap) * dh, *vr = Vc + (size_t)(pq % cap) * dh;
+        real s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int d = 0; d < dh; d++) s += qh[d] * kr[d];
+        s *= scale;
+        if (l == 0 || s > m) { /* new running max: rescale what was accumulated */
+            real f = l > 0 ? rexp(m - s) : 0;
+            l *= f;
+#pragma omp simd
+            for (int d = 0; d < dh; d++) acc[d] *= f;
+            m = s;
+        }
+        real p = rexp(s - m);
+        l += p;
+#pragma omp simd
+        for (int d = 0; d < dh; d++) acc[d] += p * vr[d];
+    }
+    real lold = m + rlog(l), lnew = *lse, mx = lold > lnew ? lold : lnew;
+    real L = mx + rlog(rexp(lnew - mx) + rexp(lold - mx)), fn = rexp(lnew - L), fo = rexp(lold - L) / l;
+#pragma omp simd
+    for (int d = 0; d < dh; d++) oh[d] = oh[d] * fn + acc[d] * fo;
+    *lse = L;
+}
+
+void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo) {
+    size_t ss = k_attn_state_size(Hkv, dh, cap), kv = (size_t)Hkv * cap * dh;
+    int ldq = H * dh, ldk = Hkv * dh, G = H / Hkv;
+    real scale = attn_scale(dh);
+    int *base = eid_xmalloc(sizeof(int) * 2 * (size_t)(B ? B : 1)), *cont = base + B;
+    for (int b = 0; b < B; b++) { /* position of the next token; tokens before the first reset continue */
+        base[b] = (int)state[(size_t)b * ss + 2 * kv];
+        cont[b] = T; /* the first reset (on a real token: SEG_START on a PAD is ignored) */
+        for (int u = 0; u < T; u++) {
+            size_t i = (size_t)b * T + u;
+            if (!is_pad(flags, i) && is_seg(flags, i)) { cont[b] = u; break; }
+        }
+    }
+    k_token_positions(flags, B, T, base, pos);
+    k_attn_lo(flags, B, T, cap, lo);
+    if (theta > 0) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)B * T; i++) {
+            rope_row_at(q + i * ldq, H, dh, pos[i], theta);
+            rope_row_at(k + i * ldk, Hkv, dh, pos[i], theta);
+        }
+    }
+    k_attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, flags);
+    /* the keys still in the ring, for queries of the segment the ring continues */
+#pragma omp parallel
+    {
+        real *acc = eid_aligned_alloc(sizeof(real) * (size_t)dh);
+#pragma omp for collapse(2) schedule(dynamic, 4)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                size_t i = (size_t)b * T + t;
+                long p0 = base[b];
+                int n_old = p0 < cap ? (int)p0 : cap, nvis = EID_MIN(n_old, cap - (int)(pos[i] - p0 + 1));
+                if (t >= cont[b] || is_pad(flags, i) || nvis <= 0) continue;
+                const real *Kc = state + (size_t)b * ss, *Vc = Kc + kv;
+                for (int h = 0; h < H; h++)
+                    merge_ring(q + i * ldq + (size_t)h * dh, Kc + (size_t)(h / G) * cap * dh,
+                               Vc + (size_t)(h / G) * cap * dh, p0, nvis, cap, dh, scale, o + i * ldq + (size_t)h * dh,
+                               lse + i * H + h, acc);
+            }
+        free(acc);
+    }
+    /* the ring after the prompt: cleared by the last reset (as the step loop's state is), then the
+     * rotated keys and values of the real tokens since, at slot position % cap */
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        real *Kc = state + (size_t)b * ss, *Vc = Kc + kv, *cnt = Vc + kv;
+        int from = 0;
+        for (int t = T - 1; t >= 0; t--) {
+            size_t i = (size_t)b * T + t;
+            if (!is_pad(flags, i) && is_seg(flags, i)) { from = t; memset(Kc, 0, sizeof(real) * ss); break; }
+        }
+        for (int t = from; t < T; t++) {
+            size_t i = (size_t)b * T + t;
+            if (is_pad(flags, i)) continue;
+            int slot = pos[i] % cap;
+            for (int g = 0; g < Hkv; g++) {
+                memcpy(Kc + ((size_t)g * cap + slot) * dh, k + i * ldk + (size_t)g * dh, sizeof(real) * dh);
+                memcpy(Vc + ((size_t)g * cap + slot) * dh, v + i * ldk + (size_t)g * dh, sizeof(real) * dh);
+            }
+            cnt[0] = (real)(pos[i] + 1);
+        }
+    }
+    free(base);
 }

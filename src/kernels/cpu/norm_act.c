@@ -128,3 +128,17 @@ void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
     for (int r = 0; r < N; r++) memmove(y + (size_t)r * ldy, x + (size_t)r * ldx, sizeof(real) * C);
 }
+
+void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t j = 0; j < n; j++) h[j] = g[j] * k_sigmoid(g[j]) * u[j];
+}
+
+void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *du, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real ga = g[j], sg = k_sigmoid(ga);
+        du[j] = dh[j] * ga * sg;
+        dg[j] = dh[j] * u[j] * sg * (1 + ga * (1 - sg));
+    }
+}
