@@ -149,7 +149,7 @@ two_parts:;
 }
 
 int main(void) {
-    eid_runtime_init(NULL, 2, 0);
+    eid_runtime_setup(2, 0);
     char all[512] = "";
     for (int i = 0; i < layer_count(); i++) {
         const char *x = layer_at(i)->name;

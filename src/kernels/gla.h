@@ -30,10 +30,10 @@ void k_gla_chunk_bwd(const real *q, const real *k, const real *v, const real *gk
                      real *dq, real *dk_, real *dv_, real *dgk, int B, int T, int H, int dk, int dv, real scale,
                      int chunk, const uint8_t *flags, int rev_from);
 
-/* One token for nseq sequences (recurrent form). S [nseq, H, dk, dv]; q, k, gk [nseq, H·dk];
+/* One token for nseq sequences (recurrent form). sequence s's S [H, dk, dv] at S + s·ldS (the decode-state row stride); q, k, gk [nseq, H·dk];
  * v, o [nseq, H·dv]; o overwritten. */
-void k_gla_step(real *S, const real *q, const real *k, const real *v, const real *gk, real *o, int nseq, int H,
-                int dk, int dv, real scale);
+void k_gla_step(real *S, size_t ldS, const real *q, const real *k, const real *v, const real *gk, real *o, int nseq,
+                int H, int dk, int dv, real scale);
 
 /* Gate (docs/layers.md §4.2): pre [M, Dk] += bias (in place), gk = logsigmoid(pre)·inv_tau. */
 void k_gla_gate_fwd(real *pre, const real *bias, real *gk, int M, int Dk, real inv_tau);

@@ -51,9 +51,9 @@ void k_conv1d_fwd(const real *x, int ldx, const real *w, const real *bias, real 
 /* dx += , dw += , db += ; dy [B,T,C] stride lddy; dx stride lddx; ring0 as in the forward (no gradient). */
 void k_conv1d_bwd(const real *dy, int lddy, const real *x, int ldx, const real *w, real *dx, int lddx, real *dw,
                   real *db, int B, int T, int C, int K, const uint8_t *flags, const real *ring0);
-/* One token: ring [nseq, C, K-1] holds the last K-1 inputs; x [nseq, C] stride ldx; y [nseq,C] stride ldy. */
-void k_conv1d_step(real *ring, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int nseq,
-                   int C, int K);
+/* One token: sequence s's ring [C, K−1] (its last K−1 inputs) at ring + s·ldr (the decode-state row stride); x [nseq, C] stride ldx; y [nseq,C] stride ldy. */
+void k_conv1d_step(real *ring, size_t ldr, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy,
+                   int nseq, int C, int K);
 
 /* Longhorn diagonal scan, docs/layers.md §2.2:
  *   S_t[i,n] = (1 − ε_t[i] k_t[n]²) S_{t−1}[i,n] + ε_t[i] u_t[i] k_t[n] ;  y_t[i] = Σ_n S_t[i,n] q_t[n]
@@ -76,9 +76,9 @@ size_t k_longhorn_scan_bwd_work(int B, int T, int I, int N, int chunk);
 void k_longhorn_scan_bwd(const real *u, const real *eps, const real *k, const real *q, int ldkq, const real *dy,
                          const real *Sck, real *du, real *deps, real *dk, real *dq, int B, int T, int I, int N,
                          int chunk, const uint8_t *flags, int rev_from, real *work);
-/* One token for nseq sequences; S [nseq, I, N]. */
-void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y,
-                          int nseq, int I, int N);
+/* One token for nseq sequences; sequence s's S [I, N] at S + s·ldS (the decode-state row stride). */
+void k_longhorn_scan_step(real *S, size_t ldS, const real *u, const real *eps, const real *k, const real *q, int ldkq,
+                          real *y, int nseq, int I, int N);
 
 /* Softmax cross-entropy over rows: logits [M,V] is overwritten by dL/dlogits = (p − onehot)·scale.
  * Returns the summed loss; correct[m] = (argmax == label). */

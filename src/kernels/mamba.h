@@ -31,8 +31,8 @@ void k_mamba_scan_bwd(const real *u, const real *delta, const real *A, const rea
                       const real *dy, const real *Sck, real *du, real *ddelta, real *dA, real *dB, real *dC, int B,
                       int T, int I, int N, int chunk, const uint8_t *flags, int rev_from, real *work);
 
-/* One token for nseq sequences: h [nseq, I, N]; u, delta, y [nseq, I]; Bm, Cm [nseq, N] stride ldbc. */
-void k_mamba_scan_step(real *h, const real *u, const real *delta, const real *A, const real *Bm, const real *Cm,
-                       int ldbc, real *y, int nseq, int I, int N);
+/* One token for nseq sequences: sequence s's h [I, N] at h + s·ldh (the decode-state row stride); u, delta, y [nseq, I]; Bm, Cm [nseq, N] stride ldbc. */
+void k_mamba_scan_step(real *h, size_t ldh, const real *u, const real *delta, const real *A, const real *Bm,
+                       const real *Cm, int ldbc, real *y, int nseq, int I, int N);
 
 #endif

@@ -29,10 +29,10 @@ size_t k_ssd_work(int B, int T, int H, int N);
 void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const real *Dp, const real *dy,
                const real *Sck, real *dxbc, real *ddt, real *dA_log, real *dD, int B, int T, int H, int P, int G,
                int N, int chunk, const uint8_t *flags, int rev_from, real *work);
-/* One token for nseq sequences (the recurrent form, §3.2): S [nseq, H, P, N]; xbc [nseq, ld]; dt [nseq, H];
+/* One token for nseq sequences (the recurrent form, §3.2): sequence s's S [H, P, N] at S + s·ldS (the decode-state row stride); xbc [nseq, ld]; dt [nseq, H];
  * y [nseq, I]. */
-void k_ssd_step(real *S, const real *xbc, int ld, const real *dt, const real *A_log, const real *Dp, real *y,
-                int nseq, int H, int P, int G, int N);
+void k_ssd_step(real *S, size_t ldS, const real *xbc, int ld, const real *dt, const real *A_log, const real *Dp,
+                real *y, int nseq, int H, int P, int G, int N);
 
 /* Grouped RMSNorm: each row of C channels is split into G groups of C/G; y = w ⊙ x·rstd(group).
  * rstd [N·G]. Backward writes dx (overwrite; dx may alias dy) and accumulates dw. */

@@ -257,35 +257,35 @@ static void gla_plan_step(Layer *l, Arena *a, int nseq) {
 }
 
 /* One token through the short convs: xp [nseq, C3] → rings advanced, q, k, v = silu(conv). */
-static void short_conv_step(const Dims *d, real *const *p, real *rings, const real *xp, real *xc, real *q, real *k,
-                            real *v, int nseq) {
+static void short_conv_step(const Dims *d, real *const *p, real *rings, size_t ldr, const real *xp, real *xc, real *q,
+                            real *k, real *v, int nseq) {
     int off[3], n[3];
     real *out[3] = {q, k, v};
     qkv_cols(d, off, n);
     for (int i = 0; i < 3; i++) {
-        k_conv1d_step(rings, xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, nseq, n[i], d->K);
+        k_conv1d_step(rings, ldr, xp + off[i], d->C3, p[P_QC + i], NULL, xc + off[i], d->C3, nseq, n[i], d->K);
         k_silu_fwd(xc + off[i], d->C3, out[i], n[i], nseq, n[i]);
-        rings += (size_t)nseq * n[i] * (d->K - 1);
+        rings += (size_t)n[i] * (d->K - 1);
     }
 }
 
-/* state layout for nseq sequences: S [nseq, H, dk, dv]; with short convs then the rings
- * q [nseq, Dk, K−1], k [nseq, Dk, K−1], v [nseq, Dv, K−1]. */
+/* state [nseq, state_size]: per sequence S [H, dk, dv], then with short convs the rings of
+ * q [Dk, K−1], k [Dk, K−1], v [Dv, K−1] (the row prefill fills). */
 static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l);
     real **p = l->p, *w = l->buf[STEP];
-    size_t n = nseq;
+    size_t n = nseq, ss = gla_state_size(l->cfg, l->D);
     real *q = w, *k = q + n * d.Dk, *pre = k + n * d.Dk, *gk = pre + n * d.Dk;
     real *v = gk + n * d.Dk, *g = v + n * d.Dv, *o = g + n * d.Dv, *gated = o + n * d.Dv;
     real *h0 = gated + n * d.Dv, *rstd = h0 + n * d.r;
     if (d.K > 0) {
         real *xp = rstd + n * d.H, *xc = xp + n * d.C3;
         project(&d, p, x, nseq, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, g, h0, pre, gk);
-        short_conv_step(&d, p, state + n * d.H * d.dk * d.dv, xp, xc, q, k, v, nseq);
+        short_conv_step(&d, p, state + (size_t)d.H * d.dk * d.dv, ss, xp, xc, q, k, v, nseq);
     } else {
         project(&d, p, x, nseq, q, k, d.Dk, v, d.Dv, g, h0, pre, gk);
     }
-    k_gla_step(state, q, k, v, gk, o, nseq, d.H, d.dk, d.dv, d.scale);
+    k_gla_step(state, ss, q, k, v, gk, o, nseq, d.H, d.dk, d.dv, d.scale);
     norm_gate(&d, p[P_NORM], o, g, rstd, gated, nseq);
     eid_gemm(0, 1, nseq, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }

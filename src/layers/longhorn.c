@@ -130,22 +130,22 @@ static void lh_plan_step(Layer *l, Arena *a, int nseq) {
     l->nseq = nseq;
 }
 
-/* state layout for nseq sequences: conv rings [nseq, I, K−1], then S [nseq, I, N] (for one sequence
- * the [conv ring | S] row that prefill fills). */
+/* state [nseq, state_size]: per sequence the conv ring [I, K−1], then S [I, N] (the row prefill fills). */
 static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l);
     int ldx = d.R + 2 * d.N;
     real **b = l->buf, **p = l->p;
-    real *ring = state, *S = state + (size_t)nseq * d.I * (d.K - 1);
+    size_t ss = (size_t)d.I * (d.K - 1) + (size_t)d.I * d.N;
+    real *ring = state, *S = state + (size_t)d.I * (d.K - 1);
     real *beta = b[S_EPS], *eps = b[S_EPS] + (size_t)nseq * d.I;
     real *y = b[S_Y], *gated = b[S_Y] + (size_t)nseq * d.I;
     eid_gemm(0, 1, nseq, 2 * d.I, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_XZ], 2 * d.I);
-    k_conv1d_step(ring, b[S_XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[S_XC], d.I, nseq, d.I, d.K);
+    k_conv1d_step(ring, ss, b[S_XZ], 2 * d.I, p[P_CONV_W], p[P_CONV_B], b[S_XC], d.I, nseq, d.I, d.K);
     k_silu_fwd(b[S_XC], d.I, b[S_U], d.I, nseq, d.I);
     eid_gemm(0, 1, nseq, ldx, d.I, 1, b[S_U], d.I, p[P_X], d.I, 0, b[S_XDBL], ldx);
     eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, beta, d.I);
     k_sel_beta_eps_fwd(beta, p[P_DT_B], b[S_XDBL] + d.R, ldx, eps, nseq, d.I, d.N);
-    k_longhorn_scan_step(S, b[S_U], eps, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
+    k_longhorn_scan_step(S, ss, b[S_U], eps, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
     k_sel_skip_gate_fwd(p[P_D], b[S_U], b[S_XZ], y, gated, nseq, d.I);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
 }

@@ -164,15 +164,17 @@ static void m2_plan_step(Layer *l, Arena *a, int nseq) {
     l->nseq = nseq;
 }
 
+/* state [nseq, state_size]: per sequence the conv ring [CD, K−1], then S [H, P, N] (the row prefill fills). */
 static void m2_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     Dims d = dims(l->cfg, l->D);
     real **b = l->buf, **p = l->p;
-    real *ring = state, *S = state + (size_t)nseq * d.CD * (d.K - 1);
+    size_t ss = m2_state_size(l->cfg, l->D);
+    real *ring = state, *S = state + (size_t)d.CD * (d.K - 1);
     eid_gemm(0, 1, nseq, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[S_ZX], d.DP);
-    k_conv1d_step(ring, b[S_ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[S_XBC], d.CD, nseq, d.CD, d.K);
+    k_conv1d_step(ring, ss, b[S_ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[S_XBC], d.CD, nseq, d.CD, d.K);
     k_silu_fwd(b[S_XBC], d.CD, b[S_XBC], d.CD, nseq, d.CD);
     k_ssd_delta_fwd(b[S_ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[S_DLT], nseq, d.H);
-    k_ssd_step(S, b[S_XBC], d.CD, b[S_DLT], p[P_ALOG], p[P_D], b[S_Y], nseq, d.H, d.P, d.G, d.N);
+    k_ssd_step(S, ss, b[S_XBC], d.CD, b[S_DLT], p[P_ALOG], p[P_D], b[S_Y], nseq, d.H, d.P, d.G, d.N);
     k_mul_silu_fwd(b[S_Y], d.I, b[S_ZX], d.DP, b[S_YG], d.I, nseq, d.I);
     k_gnorm_fwd(b[S_YG], p[P_NORM], b[S_N], b[S_RSTD], nseq, d.I, d.G, (real)1e-5);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, b[S_N], d.I, p[P_OUT], d.I, 0, out, d.D);

@@ -109,7 +109,7 @@ static void kt_conv_case(Rng *r, int B, int T, int C, int K, int use_flags, int 
         if (r0) memcpy(ring, r0, sizeof(real) * nr);
         for (int t = 0; t < T; t++) {
             for (int b = 0; b < B; b++) memcpy(xs + (size_t)b * C, x + ((size_t)b * T + t) * C, sizeof(real) * C);
-            k_conv1d_step(ring, xs, C, w, bias, ys, C, B, C, K);
+            k_conv1d_step(ring, (size_t)C * (K - 1), xs, C, w, bias, ys, C, B, C, K);
             for (int b = 0; b < B; b++) memcpy(ystep + ((size_t)b * T + t) * C, ys + (size_t)b * C, sizeof(real) * C);
         }
         CHECK(t_rel_err(ystep, yn, n, 1e-3) < 1e-12, "%s: step loop vs forward", tag);

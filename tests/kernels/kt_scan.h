@@ -177,9 +177,10 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
     }
     /* the step kernel from S0 == forward (no flags, all forward channels) */
     if (!f && rev_from == I) {
-        real *S = kt_alloc(nS), *ys = kt_alloc((size_t)B * I), *us = kt_alloc((size_t)B * I), *es_ = kt_alloc((size_t)B * I);
+        size_t lds = (size_t)I * N + 3; /* a decode-state row stride with room for other state */
+        real *S = kt_alloc((size_t)B * lds), *ys = kt_alloc((size_t)B * I), *us = kt_alloc((size_t)B * I), *es_ = kt_alloc((size_t)B * I);
         real *qs = kt_alloc((size_t)B * c.ld), *ystep = kt_alloc(nI);
-        for (int b = 0; b < B; b++) memcpy(S + (size_t)b * I * N, S0 + (size_t)b * c.ldS, sizeof(real) * I * N);
+        for (int b = 0; b < B; b++) memcpy(S + (size_t)b * lds, S0 + (size_t)b * c.ldS, sizeof(real) * I * N);
         for (int t = 0; t < T; t++) {
             for (int b = 0; b < B; b++) {
                 size_t m = (size_t)b * T + t;
@@ -187,12 +188,12 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
                 memcpy(es_ + (size_t)b * I, c.e + m * I, sizeof(real) * I);
                 memcpy(qs + (size_t)b * c.ld, c.kq + m * c.ld, sizeof(real) * c.ld);
             }
-            if (mamba) k_mamba_scan_step(S, us, es_, c.A, qs + 1, qs + 1 + N, c.ld, ys, B, I, N);
-            else k_longhorn_scan_step(S, us, es_, qs + 1, qs + 1 + N, c.ld, ys, B, I, N);
+            if (mamba) k_mamba_scan_step(S, lds, us, es_, c.A, qs + 1, qs + 1 + N, c.ld, ys, B, I, N);
+            else k_longhorn_scan_step(S, lds, us, es_, qs + 1, qs + 1 + N, c.ld, ys, B, I, N);
             for (int b = 0; b < B; b++) memcpy(ystep + ((size_t)b * T + t) * I, ys + (size_t)b * I, sizeof(real) * I);
         }
         double e = t_rel_err(ystep, c.y, nI, 1e-3), e2 = 0;
-        for (int b = 0; b < B; b++) e2 = fmax(e2, t_rel_err(S + (size_t)b * I * N, Sf + (size_t)b * c.ldS, (size_t)I * N, 1));
+        for (int b = 0; b < B; b++) e2 = fmax(e2, t_rel_err(S + (size_t)b * lds, Sf + (size_t)b * c.ldS, (size_t)I * N, 1));
         CHECK(e < 1e-12 && e2 < 1e-12, "%s: step loop vs forward: y %.3g, state %.3g", tag, e, e2);
         free(S), free(ys), free(us), free(es_), free(qs), free(ystep);
     }

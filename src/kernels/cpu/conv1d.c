@@ -152,12 +152,12 @@ void k_conv1d_bwd(const real *dy, int lddy, const real *x, int ldx, const real *
     }
 }
 
-void k_conv1d_step(real *ring, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy, int nseq,
-                   int C, int K) {
+void k_conv1d_step(real *ring, size_t ldr, const real *x, int ldx, const real *w, const real *bias, real *y, int ldy,
+                   int nseq, int C, int K) {
     for (int s = 0; s < nseq; s++) {
         const real *xs = x + (size_t)s * ldx;
         real *ys = y + (size_t)s * ldy;
-        real *rs = ring + (size_t)s * C * (K - 1);
+        real *rs = ring + (size_t)s * ldr;
         for (int c = 0; c < C; c++) {
             real *r = rs + (size_t)c * (K - 1);
             const real *wc = w + (size_t)c * K;

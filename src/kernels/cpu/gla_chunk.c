@@ -472,13 +472,13 @@ void k_gla_chunk_bwd(const real *q, const real *k, const real *v, const real *gk
     }
 }
 
-void k_gla_step(real *S, const real *q, const real *k, const real *v, const real *gk, real *o, int nseq, int H,
-                int dk, int dv, real scale) {
+void k_gla_step(real *S, size_t ldS, const real *q, const real *k, const real *v, const real *gk, real *o, int nseq,
+                int H, int dk, int dv, real scale) {
     int HK = H * dk, HV = H * dv;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)nseq * H * dk * dv >= 16384)
     for (int s = 0; s < nseq; s++)
         for (int h = 0; h < H; h++) {
-            real *Sh = S + ((size_t)s * H + h) * dk * dv;
+            real *Sh = S + (size_t)s * ldS + (size_t)h * dk * dv;
             const real *qh = q + (size_t)s * HK + (size_t)h * dk, *kh = k + (size_t)s * HK + (size_t)h * dk;
             const real *gh = gk + (size_t)s * HK + (size_t)h * dk, *vh = v + (size_t)s * HV + (size_t)h * dv;
             real *oh = o + (size_t)s * HV + (size_t)h * dv;

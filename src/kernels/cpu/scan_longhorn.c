@@ -279,8 +279,8 @@ static inline void scan_token(real *restrict S, const real *restrict u, const re
     }
 }
 
-void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k, const real *q, int ldkq, real *y,
-                          int nseq, int I, int N) {
+void k_longhorn_scan_step(real *S, size_t ldS, const real *u, const real *eps, const real *k, const real *q, int ldkq,
+                          real *y, int nseq, int I, int N) {
     /* channel ranges too, so that one sequence's state (decoding at batch 1) is split over threads */
     const int CR = 128, nr = EID_CDIV(I, CR);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)nseq * I * N >= 16384)
@@ -288,6 +288,6 @@ void k_longhorn_scan_step(real *S, const real *u, const real *eps, const real *k
         for (int r = 0; r < nr; r++) {
             int i0 = r * CR, n = EID_MIN(I, i0 + CR) - i0;
             size_t si = (size_t)s * I + i0;
-            scan_token(S + si * N, u + si, eps + si, k + (size_t)s * ldkq, q + (size_t)s * ldkq, y + si, n, N);
+            scan_token(S + (size_t)s * ldS + (size_t)i0 * N, u + si, eps + si, k + (size_t)s * ldkq, q + (size_t)s * ldkq, y + si, n, N);
         }
 }

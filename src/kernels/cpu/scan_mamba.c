@@ -409,8 +409,8 @@ static inline void scan_token(real *restrict h, const real *restrict u, const re
     }
 }
 
-void k_mamba_scan_step(real *h, const real *u, const real *delta, const real *A, const real *Bm, const real *Cm,
-                       int ldbc, real *y, int nseq, int I, int N) {
+void k_mamba_scan_step(real *h, size_t ldh, const real *u, const real *delta, const real *A, const real *Bm,
+                       const real *Cm, int ldbc, real *y, int nseq, int I, int N) {
     /* channel ranges too, so that one sequence's state (decoding at batch 1) is split over threads */
     const int CR = 128, nr = EID_CDIV(I, CR);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)nseq * I * N >= 16384)
@@ -418,7 +418,7 @@ void k_mamba_scan_step(real *h, const real *u, const real *delta, const real *A,
         for (int r = 0; r < nr; r++) {
             int i0 = r * CR, n = EID_MIN(I, i0 + CR) - i0;
             size_t si = (size_t)s * I + i0;
-            scan_token(h + si * N, u + si, delta + si, A + (size_t)i0 * N, Bm + (size_t)s * ldbc, Cm + (size_t)s * ldbc,
+            scan_token(h + (size_t)s * ldh + (size_t)i0 * N, u + si, delta + si, A + (size_t)i0 * N, Bm + (size_t)s * ldbc, Cm + (size_t)s * ldbc,
                        y + si, n, N);
         }
 }

@@ -403,8 +403,8 @@ void k_ssd_bwd(const real *xbc, int ld, const real *dt, const real *A_log, const
                 dxbc[m * ld + I + G * N + gg * N + n] += sc;
             }
 }
-void k_ssd_step(real *S, const real *xbc, int ld, const real *dt, const real *A_log, const real *Dp, real *y,
-                int nseq, int H, int P, int G, int N) {
+void k_ssd_step(real *S, size_t ldS, const real *xbc, int ld, const real *dt, const real *A_log, const real *Dp,
+                real *y, int nseq, int H, int P, int G, int N) {
     int I = H * P, hpg = H / G;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)nseq * H * P * N >= 16384)
     for (int q = 0; q < nseq; q++)
@@ -412,7 +412,7 @@ void k_ssd_step(real *S, const real *xbc, int ld, const real *dt, const real *A_
             int g = h / hpg;
             real d = dt[(size_t)q * H + h], al = rexp(d * -rexp(A_log[h]));
             const real *x = xbc + (size_t)q * ld + h * P, *Bv = xbc + (size_t)q * ld + I + g * N, *Cv = Bv + G * N;
-            real *Sh = S + ((size_t)q * H + h) * P * N, *yh = y + (size_t)q * I + h * P;
+            real *Sh = S + (size_t)q * ldS + (size_t)h * P * N, *yh = y + (size_t)q * I + h * P;
             for (int p = 0; p < P; p++) {
                 real dx = d * x[p], acc = 0;
                 real *sr = Sh + (size_t)p * N;
