@@ -10,12 +10,13 @@
 
 typedef struct {
     char ckpt[512], tokens[65536], out[512];
-    int threads, recurrent;
+    int threads, recurrent, lenient;
 } FwdCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(FwdCfg, f), sizeof(((FwdCfg *)0)->f), h}
 static const OptDesc fwd_opts[] = {
     O("ckpt", OPT_STR, ckpt, "checkpoint directory"),
+    O("lenient", OPT_FLAG, lenient, "admit extra string metadata keys in config.json (docs/reliability.md)"),
     O("tokens", OPT_STR, tokens, "comma list of token ids"),
     O("out", OPT_STR, out, "output .safetensors file"),
     O("recurrent", OPT_FLAG, recurrent, "compute with the one-token recurrent step instead of the parallel forward"),
@@ -37,17 +38,23 @@ int cmd_forward(int argc, char **argv) {
     int *tok, T;
     if (parse_token_list(c.tokens, &tok, &T, "--tokens") != 0) return cli_fail("forward");
     eid_runtime_init(argv, c.threads, 0);
-    Model *m = ckpt_load_model(c.ckpt, NULL);
+    Model *m = ckpt_load_model_ex(c.ckpt, NULL, c.lenient);
     if (!m) return free(tok), cli_fail("forward");
     if (model_check_tokens(m, tok, T, "--tokens") != 0) return free(tok), model_free(m), cli_fail("forward");
     int V = m->cfg.vocab_size;
     real *logits = eid_xmalloc(sizeof(real) * (size_t)T * V);
+    /* a model with learned positions refuses longer inputs the same way in both forms (docs/reliability.md) */
+    if (m->cfg.max_pos > 0 && T > m->cfg.max_pos) {
+        eid_error("--tokens: %d tokens exceed this model's %d learned positions (max_position_embeddings); give at "
+                  "most %d", T, m->cfg.max_pos, m->cfg.max_pos);
+        return free(tok), model_free(m), cli_fail("forward");
+    }
     if (c.recurrent) {
         Decoder *d = decoder_new(m, 1);
         for (int t = 0; t < T; t++) memcpy(logits + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
         decoder_free(d);
     } else {
-        model_plan(m, 1, T, 1);
+        if (model_plan(m, 1, T, 1) != 0) return free(logits), free(tok), model_free(m), cli_fail("forward");
         model_trunk_forward(m, tok, NULL, 1, T);
         model_logits_all(m, logits);
     }
