@@ -44,6 +44,8 @@ static int header_uint(const cJSON *v, double *out) {
     return 0;
 }
 
+static int name_cmp(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
 typedef struct { double b, e; const char *name; } Span;
 static int span_cmp(const void *x, const void *y) {
     const Span *a = x, *b = y;
@@ -121,15 +123,22 @@ int st_parse(StFile *f) {
     f->data = f->bytes + 8 + hl;
     f->data_size = f->size - 8 - hl;
     const cJSON *e;
-    int n = 0, nmeta = 0;
+    int n = 0;
     cJSON_ArrayForEach(e, (cJSON *)f->header) n++;
+    /* names are unique (a duplicate would make lookups ambiguous): sorted, neighbours compared */
+    const char **names = eid_xmalloc(sizeof(char *) * (size_t)(n + 1));
+    n = 0;
+    cJSON_ArrayForEach(e, (cJSON *)f->header) names[n++] = e->string;
+    qsort(names, (size_t)n, sizeof *names, name_cmp);
+    for (int i = 1; i < n; i++)
+        if (!strcmp(names[i - 1], names[i])) {
+            eid_error("%s: header lists '%s' twice: file corrupt", path, names[i]);
+            return free(names), st_close(f), -1;
+        }
+    free(names);
     Span *sp = eid_xmalloc(sizeof(Span) * (size_t)(n + 1));
     n = 0;
     cJSON_ArrayForEach(e, (cJSON *)f->header) {
-        /* names are unique (a duplicate would make lookups ambiguous) */
-        for (const cJSON *p = ((cJSON *)f->header)->child; p != e; p = p->next)
-            if (!strcmp(p->string, e->string))
-                return free(sp), st_close(f), eid_error("%s: header lists '%s' twice: file corrupt", path, e->string), -1;
         if (!strcmp(e->string, "__metadata__")) {
             const cJSON *v;
             int okm = cJSON_IsObject(e);
@@ -137,7 +146,6 @@ int st_parse(StFile *f) {
             if (!okm)
                 return free(sp), st_close(f),
                        eid_error("%s: \"__metadata__\" must map strings to strings: file corrupt", path), -1;
-            nmeta++;
             continue;
         }
         if (check_entry(f, e, &sp[n]) != 0) return free(sp), st_close(f), -1;
