@@ -21,8 +21,13 @@ tally() { # NAME OUTPUT RC
         pass=$((pass + p)); fail=$((fail + f))
     fi
 }
+# Reduced set by default, to keep `make test` short on 2 cores: test_mamba2 (about 2 CPU-minutes
+# under ASan; it passes at -O1, docs/reliability.md) runs only with EIDETIC_ASAN_FULL=1.
+skip=" test_mamba2 "
+[ "${EIDETIC_ASAN_FULL:-0}" = 1 ] && skip=""
 for t in "$AB"/tests/test_*; do
     [ -x "$t" ] || continue
+    case "$skip" in *" $(basename "$t") "*) echo "asan: $(basename "$t") skipped (EIDETIC_ASAN_FULL=1 runs it)"; continue ;; esac
     out=$("$t" 2>&1); tally "$t" "$out" $?
 done
 for s in tests/cli/cli_errors.sh tests/cli/strict.sh; do

@@ -47,7 +47,7 @@ int cmd_forward(int argc, char **argv) {
     if (m->cfg.max_pos > 0 && T > m->cfg.max_pos) {
         eid_error("--tokens: %d tokens exceed this model's %d learned positions (max_position_embeddings); give at "
                   "most %d", T, m->cfg.max_pos, m->cfg.max_pos);
-        return free(tok), model_free(m), cli_fail("forward");
+        return free(logits), free(tok), model_free(m), cli_fail("forward");
     }
     if (c.recurrent) {
         Decoder *d = decoder_new(m, 1);

@@ -79,7 +79,7 @@ static int is_decimal_real(const char *s) {
 
 int strict_double(const char *s, double lo, double hi, double *out, const char *what) {
     char b[48];
-    char range[80] = "a finite number";
+    char range[80] = "a number (finite)";
     if (lo > -DBL_MAX || hi < DBL_MAX) snprintf(range, sizeof range, "a number in [%g, %g]", lo, hi);
     if (!s || !is_decimal_real(s))
         return eid_error("%s: expected %s, got '%s'", what, range, s ? shown(s, b, sizeof b) : ""), -1;
@@ -148,7 +148,7 @@ int strict_int_list(const char *s, int lo, int hi, int max_n, int **out, int *n,
 
 static int json_number(const cJSON *v, double *d, const char *what) {
     if (!cJSON_IsNumber(v)) return eid_error("%s: expected a number", what), -1;
-    if (!isfinite(v->valuedouble)) return eid_error("%s: expected a finite number, got %g", what, v->valuedouble), -1;
+    if (!isfinite(v->valuedouble)) return eid_error("%s: expected a number (finite), got %g", what, v->valuedouble), -1;
     *d = v->valuedouble;
     return 0;
 }

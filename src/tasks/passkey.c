@@ -35,9 +35,9 @@ static int pk_resolve(TaskCfg *t) {
     if (t->digits < 1 || t->digits > 64) return eid_error("--digits: must be in [1, 64], got %d", t->digits), -1;
     if (t->needles < 1 || t->needles > t->key_vocab)
         return eid_error("--needles: must be in [1, key-vocab = %d], got %d", t->key_vocab, t->needles), -1;
-    if (t->key_vocab < 1 || t->key_vocab > t->vocab_size)
-        return eid_error("--key-vocab: must be in [1, vocab = %d], got %d", t->vocab_size, t->key_vocab), -1;
-    int fill = t->vocab_size - KEY0 - t->key_vocab, need = strcmp(t->format, "pattern") ? 1 : PATTERN;
+    if (t->key_vocab < 1) return eid_error("--key-vocab: must be >= 1, got %d", t->key_vocab), -1;
+    long fill = (long)t->vocab_size - KEY0 - t->key_vocab; /* in long: no overflow for any key-vocab */
+    int need = strcmp(t->format, "pattern") ? 1 : PATTERN;
     if (t->key_vocab < 1 || fill < need)
         return eid_error("--vocab %d: %s needs 32 + key-vocab (%d) + %d filler tokens = %d", t->vocab_size, t->name,
                          t->key_vocab, need, KEY0 + t->key_vocab + need), -1;
