@@ -22,8 +22,9 @@ tally() { # NAME OUTPUT RC
     fi
 }
 # Reduced set by default, to keep `make test` short on 2 cores: test_mamba2 (about 2 CPU-minutes
-# under ASan; it passes at -O1, docs/reliability.md) runs only with EIDETIC_ASAN_FULL=1.
-skip=" test_mamba2 "
+# under ASan; it passes at -O1, docs/reliability.md) and test_tasks (minutes of example generation
+# under ASan) run only with EIDETIC_ASAN_FULL=1.
+skip=" test_mamba2 test_tasks "
 [ "${EIDETIC_ASAN_FULL:-0}" = 1 ] && skip=""
 for t in "$AB"/tests/test_*; do
     [ -x "$t" ] || continue

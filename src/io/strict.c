@@ -27,8 +27,11 @@ static int is_decimal_int(const char *s) {
 
 int strict_long(const char *s, long lo, long hi, long *out, const char *what) {
     char b[48];
-    if (!s || !is_decimal_int(s))
+    if (!s || !is_decimal_int(s)) {
+        if (lo <= INT_MIN && hi >= INT_MAX) /* any integer of the type: no range to show */
+            return eid_error("%s: expected an integer, got '%s'", what, s ? shown(s, b, sizeof b) : ""), -1;
         return eid_error("%s: expected an integer in [%ld, %ld], got '%s'", what, lo, hi, s ? shown(s, b, sizeof b) : ""), -1;
+    }
     errno = 0;
     long v = strtol(s, NULL, 10);
     if (errno == ERANGE || v < lo || v > hi)
