@@ -93,8 +93,11 @@ $(TESTS32): tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-test: all $(EXAMPLES) $(TESTS) $(TESTS32)
-	@bash tests/run_all.sh $(BUILD)
+# the normal suite, then the same unit tests and the CLI error tests once more under ASan+UBSan
+# (make asan; docs/reliability.md "Sanitizers"); the fuzz regression inputs run in both.
+test: all $(EXAMPLES) $(TESTS) $(TESTS32) asan-build
+	@bash tests/run_all.sh $(BUILD); a=$$?; echo; echo "== sanitizer pass (ASan+UBSan+LSan, $(ASAN_BUILD)) =="; \
+	  bash tests/run_asan.sh $(ASAN_BUILD); b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 bench: all
 	@bash bench/run.sh $(BUILD)
@@ -103,3 +106,55 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- sanitizers and fuzzing (docs/reliability.md) ----
+# `make asan`: the library, unit tests and CLI built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (float-cast-overflow too: GCC's "undefined" leaves it out), any report fatal, LeakSanitizer on; runs
+# the unit tests and the CLI error tests (tests/run_asan.sh). -O1 keeps the pass short.
+ASAN_BUILD := $(BUILD)/asan
+SAN_FLAGS  := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_CFLAGS:= -O1 -g -march=native -ffp-contract=fast -fno-trapping-math -Wall -Wextra -Wno-unused-parameter $(SAN_FLAGS)
+ASAN_LIB   := $(LIB_SRC:%.c=$(ASAN_BUILD)/%.o)
+ASAN_LIB64 := $(LIB_SRC:%.c=$(ASAN_BUILD)/fp64/%.o)
+ASAN_TESTS := $(TEST_SRC:tests/%.c=$(ASAN_BUILD)/tests/%)
+# the fuzz harnesses' target functions run on the seeds and regression inputs by a plain gcc driver
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_REGRESS := $(FUZZ_SRC:fuzz/%.c=$(ASAN_BUILD)/fuzz/%)
+
+$(ASAN_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -MMD -MP -c $< -o $@
+$(ASAN_BUILD)/fp64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -MMD -MP -DEIDETIC_FP64 -c $< -o $@
+$(ASAN_BUILD)/eidetic: $(CLI_SRC:%.c=$(ASAN_BUILD)/%.o) $(ASAN_LIB)
+	$(CC) $(ASAN_CFLAGS) -fopenmp -o $@ $^ $(LDLIBS)
+$(ASAN_BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(ASAN_LIB64)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -DEIDETIC_FP64 -Itests -o $@ $< $(ASAN_LIB64) $(LDLIBS)
+$(ASAN_BUILD)/fuzz/%: fuzz/%.c fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -o $@ $< fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_LIB) $(LDLIBS)
+
+.PHONY: asan asan-build fuzz fuzz-regress
+asan-build: $(ASAN_BUILD)/eidetic $(ASAN_TESTS) $(FUZZ_REGRESS)
+fuzz-regress: $(FUZZ_REGRESS)
+	@bash tests/cli/fuzz_regress.sh $(BUILD)
+asan: asan-build
+	@bash tests/run_asan.sh $(ASAN_BUILD)
+
+# `make fuzz`: libFuzzer binaries (clang) in build/fuzz/, the library compiled with the same
+# sanitizers; bench/fuzz.sh N runs each for N seconds. Needs clang with libclang_rt.fuzzer.
+# Compiled without -fopenmp (the pragmas are ignored: serial, deterministic executions; clang 14
+# crashes on UBSan + OpenMP SIMD reductions); omp_* calls link against libomp via LDLIBS' -fopenmp.
+FUZZ_CC    ?= clang
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_CFLAGS:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Wno-unknown-pragmas -Wno-pass-failed
+FUZZ_LIB   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/util.o
+FUZZ_BINS  := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -D_GNU_SOURCE -MMD -MP -c $< -o $@
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+fuzz: $(FUZZ_BINS)

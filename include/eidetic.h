@@ -74,6 +74,10 @@ void eidetic_set_log_callback(eidetic_log_callback fn, void *user);
  * *out receives a new handle (free with eidetic_model_free). EIDETIC_ERR_LOAD names the file and
  * the problem. */
 eidetic_status eidetic_model_load(const char *dir, eidetic_model **out);
+/* Load flags: EIDETIC_LOAD_LENIENT admits unknown top-level config.json keys whose value is a
+ * string, null or a list of strings (metadata other exporters write); everything else stays strict. */
+enum { EIDETIC_LOAD_LENIENT = 1 };
+eidetic_status eidetic_model_load_ex(const char *dir, unsigned flags, eidetic_model **out);
 
 /* A new model from a config.json text (the same format as a checkpoint's config.json), with fresh
  * weights drawn from `seed` (deterministic: the same seed gives the same weights). */

@@ -36,6 +36,16 @@ int main(void) {
     CHECK(e < 4e-7, "eid_log1pf: max rel err %.3g at x = %g", e, wx);
     e = sweep(eid_log1pf, log1p, -1e-6, 1e-6, 100001, &wx);
     CHECK(e < 4e-7, "eid_log1pf near 0: max rel err %.3g at x = %g", e, wx);
+    /* huge, infinite and NaN input (docs/reliability.md): no undefined behaviour (the sanitizer build
+     * runs this), libm's ordering and NaN propagation; finite and infinite arguments saturate */
+    volatile float big = 1e30f, inf = INFINITY, nan = NAN;
+    CHECK(isnan(eid_expf(nan)) && isnan(exp((double)nan)), "eid_expf(NaN) = %g (want NaN, as libm)", eid_expf(nan));
+    CHECK(isnan(eid_expf(-nan)), "eid_expf(-NaN) = %g (want NaN)", eid_expf(-nan));
+    CHECK(eid_expf(-big) >= 0 && eid_expf(-big) < 1e-37f, "eid_expf(-1e30) = %g (want ~0)", eid_expf(-big));
+    CHECK(eid_expf(-inf) >= 0 && eid_expf(-inf) < 1e-37f, "eid_expf(-inf) = %g (want ~0, libm 0)", eid_expf(-inf));
+    CHECK(eid_expf(big) > 1e38f, "eid_expf(1e30) = %g (want >= 1.7e38, saturated)", eid_expf(big));
+    CHECK(eid_expf(inf) > 1e38f, "eid_expf(inf) = %g (want >= 1.7e38, saturated; libm inf)", eid_expf(inf));
+    CHECK(eid_expf(88.0f) <= eid_expf(inf) && eid_expf(-inf) <= eid_expf(-87.0f), "eid_expf is monotone at the clamps");
     /* a deliberately wrong reference must fail: the sweep can detect errors */
     e = sweep(eid_expf, exp2, -10, 10, 1001, &wx);
     CHECK(e > 1e-3, "sweep detects a wrong function (rel err %.3g)", e);

@@ -112,10 +112,13 @@ static eidetic_model *wrap(Model *m) {
     return h;
 }
 
-eidetic_status eidetic_model_load(const char *dir, eidetic_model **out) {
+eidetic_status eidetic_model_load(const char *dir, eidetic_model **out) { return eidetic_model_load_ex(dir, 0, out); }
+
+eidetic_status eidetic_model_load_ex(const char *dir, unsigned flags, eidetic_model **out) {
     enter();
     NEED(dir && out, "eidetic_model_load: dir and out must not be NULL");
-    Model *m = ckpt_load_model(dir, NULL);
+    NEED(!(flags & ~(unsigned)EIDETIC_LOAD_LENIENT), "eidetic_model_load_ex: unknown flags 0x%x", flags);
+    Model *m = ckpt_load_model_ex(dir, NULL, (flags & EIDETIC_LOAD_LENIENT) != 0);
     if (!m) return fail(EIDETIC_ERR_LOAD);
     *out = wrap(m);
     return EIDETIC_OK;

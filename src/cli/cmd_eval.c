@@ -10,13 +10,14 @@
 #include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "io/strict.h"
 #include "tasks/task_eval.h"
 #include "train/trainer.h"
 
 typedef struct {
     char ckpt[512];
     TaskCfg task;
-    int examples, batch, threads;
+    int examples, batch, threads, lenient;
     uint64_t seed;
     char lengths[512], out[512];
 } EvalCfg;
@@ -24,6 +25,7 @@ typedef struct {
 #define O(n, t, f, h) {n, t, offsetof(EvalCfg, f), sizeof(((EvalCfg *)0)->f), h}
 static const OptDesc eval_opts[] = {
     O("ckpt", OPT_STR, ckpt, "checkpoint directory (config.json + model.safetensors)"),
+    O("lenient", OPT_FLAG, lenient, "admit extra string metadata keys in config.json (docs/reliability.md)"),
     TASK_OPTIONS(O),
     O("examples", OPT_INT, examples, "test examples (default 1000; mqar-mix: per test slice)"),
     O("batch", OPT_INT, batch, "evaluation batch size (default 64)"),
@@ -64,20 +66,9 @@ static int load_stored(EvalCfg *e) {
     return 0;
 }
 
-static int parse_lengths(const char *s, int *L, int max) {
-    int n = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 2 || v > (1 << 24) || n == max)
-            return eid_error("--lengths: expected a comma list of lengths >= 2 (at most %d), got '%s'", max, s), -1;
-        L[n++] = (int)v;
-        p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') return eid_error("--lengths: unexpected '%c' in '%s'", *end, s), -1;
-    }
-    if (!n) return eid_error("--lengths: empty list"), -1;
-    return n;
+static int parse_lengths(const char *s, int **L) {
+    int n;
+    return strict_int_list(s, 2, 1 << 24, 64, L, &n, "--lengths") == 0 ? n : -1;
 }
 
 static cJSON *result_json(const TaskCfg *t, const TaskEval *r) {
@@ -124,21 +115,22 @@ static void log_result(const EvalCfg *e, const TaskCfg *t, const TaskEval *r, do
 
 /* evaluate at each length; one stdout line per length */
 static int run_lengths(const EvalCfg *e, Model *m, cJSON *js) {
-    int L[64], n = parse_lengths(e->lengths, L, 64);
+    int *L, n = parse_lengths(e->lengths, &L), rc = 0;
     if (n < 0) return -1;
     cJSON *arr = cJSON_AddArrayToObject(js, "lengths");
     for (int i = 0; i < n; i++) {
         TaskCfg t;
         TaskEval r;
         double t0 = eid_now();
-        if (task_at_length(&e->task, L[i], &t) != 0) return -1;
-        if (task_evaluate(m, &t, e->seed, e->examples, e->batch, &r) != 0) return -1;
+        if ((rc = task_at_length(&e->task, L[i], &t)) != 0) break;
+        if ((rc = task_evaluate(m, &t, e->seed, e->examples, e->batch, &r)) != 0) break;
         log_result(e, &t, &r, eid_now() - t0);
         printf("L=%d accuracy: %.4f\n", L[i], r.accuracy);
         fflush(stdout);
         cJSON_AddItemToArray(arr, result_json(&t, &r));
     }
-    return 0;
+    free(L);
+    return rc;
 }
 
 static int run_eval(EvalCfg *e, Model *m) {
@@ -184,7 +176,7 @@ int cmd_eval(int argc, char **argv) {
     if (opts_parse(eval_opts, N_EVAL_OPTS, &e, argc - 2, argv + 2, "eval") != 0) return cli_fail("eval");
     if (e.examples < 1 || e.batch < 1) return eid_error("--examples and --batch must be >= 1"), cli_fail("eval");
     eid_runtime_setup(e.threads, 1);
-    Model *m = ckpt_load_model(e.ckpt, NULL);
+    Model *m = ckpt_load_model_ex(e.ckpt, NULL, e.lenient);
     if (!m) return cli_fail("eval");
     e.task.vocab_size = m->cfg.vocab_size;
     if (!e.task.seq_len) {

@@ -12,7 +12,7 @@
 
 typedef struct {
     char ckpt[512], tokens[65536], tokens_file[512], out[512];
-    int threads, recurrent;
+    int threads, recurrent, lenient;
 } FwdCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(FwdCfg, f), sizeof(((FwdCfg *)0)->f), h}
@@ -21,6 +21,7 @@ static const OptDesc fwd_opts[] = {
     O("tokens", OPT_STR, tokens, "comma list of token ids: one sequence, written as \"logits\" [T, V]"),
     O("tokens-file", OPT_STR, tokens_file,
       "file with one comma list of token ids per line: sequence i (line i+1) written as \"logits.i\" [T_i, V]"),
+    O("lenient", OPT_FLAG, lenient, "admit extra string metadata keys in config.json (docs/reliability.md)"),
     O("out", OPT_STR, out, "output .safetensors file"),
     O("recurrent", OPT_FLAG, recurrent, "compute with the decoder instead of the parallel forward: the first half of each sequence by prefill, the rest one token at a time"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
@@ -138,7 +139,7 @@ int cmd_forward(int argc, char **argv) {
     }
     eidetic_init(c.threads);
     eidetic_model *m;
-    if (eidetic_model_load(c.ckpt, &m) != EIDETIC_OK) return seqs_free(&s), api_fail();
+    if (eidetic_model_load_ex(c.ckpt, c.lenient ? EIDETIC_LOAD_LENIENT : 0, &m) != EIDETIC_OK) return seqs_free(&s), api_fail();
     int V = eidetic_model_vocab_size(m), P = eidetic_model_max_positions(m);
     for (int i = 0; i < s.n; i++) { /* name the line before any work */
         char where[600];

@@ -11,7 +11,7 @@
 
 typedef struct {
     char ckpt[512], prompt[8192];
-    int max_new, top_k_unused, threads;
+    int max_new, top_k_unused, threads, lenient;
     double temperature, top_p;
     uint64_t seed;
 } GenCfg;
@@ -19,6 +19,7 @@ typedef struct {
 #define O(n, t, f, h) {n, t, offsetof(GenCfg, f), sizeof(((GenCfg *)0)->f), h}
 static const OptDesc gen_opts[] = {
     O("ckpt", OPT_STR, ckpt, "checkpoint directory"),
+    O("lenient", OPT_FLAG, lenient, "admit extra string metadata keys in config.json (docs/reliability.md)"),
     O("prompt", OPT_STR, prompt, "comma list of token ids"),
     O("max-new", OPT_INT, max_new, "tokens to generate (default 16)"),
     O("temperature", OPT_DBL, temperature, "0 = greedy (default); > 0 samples from softmax(logits / T)"),
@@ -80,7 +81,7 @@ int cmd_generate(int argc, char **argv) {
     int *prompt, np;
     if (parse_token_list(g.prompt, &prompt, &np, "--prompt") != 0) return cli_fail("generate");
     eid_runtime_setup(g.threads, 0);
-    Model *m = ckpt_load_model(g.ckpt, NULL);
+    Model *m = ckpt_load_model_ex(g.ckpt, NULL, g.lenient);
     if (!m) return free(prompt), cli_fail("generate");
     if (model_check_tokens(m, prompt, np, "--prompt") != 0) return free(prompt), model_free(m), cli_fail("generate");
     int V = m->cfg.vocab_size;

@@ -5,17 +5,33 @@
 #include "io/checkpoint.h"
 #include "train/train_cfg.h"
 
+typedef struct {
+    char ckpt[512];
+    int lenient;
+} InfoCfg;
+
+#define O(n, t, f, h) {n, t, offsetof(InfoCfg, f), sizeof(((InfoCfg *)0)->f), h}
+static const OptDesc info_opts[] = {
+    O("ckpt", OPT_STR, ckpt, "checkpoint directory"),
+    O("lenient", OPT_FLAG, lenient, "admit extra string metadata keys in config.json (docs/reliability.md)"),
+};
+#undef O
+#define N_INFO_OPTS (int)(sizeof info_opts / sizeof info_opts[0])
+
 int cmd_info(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
-        printf("usage: eidetic info --ckpt DIR\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
+        printf("usage: eidetic info --ckpt DIR [--lenient]\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
                "Per layer: mixer, parameter count, recurrent decode state (floats and bytes, fp32) and the Zoology\n"
                "state_size convention (tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n");
         return 0;
     }
     Model *m = NULL;
-    int L = 0;
-    if (argc >= 4 && !strcmp(argv[2], "--ckpt")) {
-        m = ckpt_load_model(argv[3], NULL);
+    int L = 0, by_ckpt = 0;
+    for (int i = 2; i < argc; i++) by_ckpt |= !strcmp(argv[i], "--ckpt") || !strncmp(argv[i], "--ckpt=", 7);
+    if (by_ckpt) { /* only --ckpt and --lenient: any other flag is an error, not silently ignored */
+        InfoCfg ic = {0};
+        if (opts_parse(info_opts, N_INFO_OPTS, &ic, argc - 2, argv + 2, "info --ckpt") != 0) return cli_fail("info");
+        m = ckpt_load_model_ex(ic.ckpt, NULL, ic.lenient);
         if (!m) return cli_fail("info");
     } else {
         TrainCfg c;

@@ -6,7 +6,8 @@
  * eid_expf: max relative error 8e-8 over [−87, 88] (< 1 ulp); arguments are clamped to that range,
  * so exp(x < −87) returns 1.6e-38 rather than a denormal or 0, and exp(x > 88) returns 1.7e38
  * rather than inf (no caller relies on either: decays and softmax arguments are ≤ 0, sigmoid and
- * softplus saturate long before). eid_log1pf: < 2 ulp for x > −1.
+ * softplus saturate long before); ±inf and ±1e30 saturate the same way, and NaN gives NaN as libm
+ * does (so a non-finite loss stays visible); no input reaches undefined behaviour. eid_log1pf: < 2 ulp for x > −1.
  * The fp64 (test) build uses libm (common.h), so gradient checks stay exact; the fp32 build is
  * checked against it (test_equiv_fp32) and against the PyTorch reference (tests/ref). */
 #ifndef EIDETIC_VMATH_H
@@ -27,7 +28,11 @@ static inline float eid_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23; /* 2^n */
+    /* 2^n. NaN input: n is NaN, which must not reach the int conversion (undefined); nc = 0 instead,
+     * and p (NaN) makes the result NaN as libm's. The shift is done unsigned: n + 127 is in [1, 254]
+     * after the clamp, but a signed shift would be undefined for any negative value. */
+    float nc = n == n ? n : 0.0f;
+    uint32_t e = (uint32_t)((int32_t)nc + 127) << 23;
     float s;
     memcpy(&s, &e, sizeof s);
     return p * s;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "io/safetensors.h"
+#include "io/strict.h"
+#include <limits.h>
 
 int ensure_dir(const char *dir) {
     struct stat st;
@@ -63,24 +65,75 @@ int config_to_json(const ModelCfg *c, char **out) {
     return 0;
 }
 
+/* config.json is read strictly (docs/reliability.md "Strict inputs"): every number is checked
+ * (integral, in range) before a cast, and a key this reader does not know is an error, so a file
+ * meant for another program or version is never half-understood. */
+#define CFG_INT_MAX (1 << 30)
 static int get_int(const cJSON *o, const char *key, const char *where, int *dst, int required) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) return required ? (eid_error("%s: missing required key \"%s\"", where, key), -1) : 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
-        return eid_error("%s: \"%s\" must be an integer", where, key), -1;
-    *dst = v->valueint;
+    char what[700];
+    snprintf(what, sizeof what, "%s: \"%s\"", where, key);
+    return strict_json_int(v, 0, CFG_INT_MAX, dst, what);
+}
+
+static int get_dbl(const cJSON *o, const char *key, const char *where, double *dst, double lo, double hi) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return 0;
+    char what[700];
+    snprintf(what, sizeof what, "%s: \"%s\"", where, key);
+    return strict_json_double(v, lo, hi, dst, what);
+}
+
+/* what --lenient admits: an unknown top-level key whose value is metadata (a string, null, or a list
+ * of strings, e.g. "model_type", "architectures", "torch_dtype" written by other exporters) */
+static int is_metadata(const cJSON *v) {
+    if (cJSON_IsString(v) || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsArray(v)) return 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) if (!cJSON_IsString(e)) return 0;
+    return 1;
+}
+
+static int check_keys(const cJSON *o, const char *const *known, int nk, const char *where, int lenient) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, o) {
+        int k = 0;
+        while (k < nk && strcmp(known[k], e->string)) k++;
+        if (k < nk) continue;
+        if (lenient && is_metadata(e)) continue;
+        return eid_error("%s: unknown key \"%s\"%s", where, e->string,
+                         lenient ? " (--lenient admits only string metadata keys)"
+                                 : " (not an eidetic config key; --lenient admits extra string metadata keys)"), -1;
+    }
     return 0;
 }
 
-int config_from_json(const char *text, const char *where, ModelCfg *c) {
+static const char *const top_keys[] = {"format", "format_version", "vocab_size", "d_model", "n_layer",
+                                       "tie_embeddings", "norm_eps", "max_position_embeddings", "d_ff", "layers"};
+#define NAME_OF(f) #f,
+static const char *const layer_keys[] = {"mixer", INT_FIELDS(NAME_OF) DBL_FIELDS(NAME_OF)};
+#undef NAME_OF
+
+int config_from_json(const char *text, const char *where, ModelCfg *c) { return config_from_json_ex(text, where, c, 0); }
+
+int config_from_json_ex(const char *text, const char *where, ModelCfg *c, int lenient) {
     memset(c, 0, sizeof *c);
     cJSON *j = cJSON_Parse(text);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return eid_error("%s: not valid JSON (expected an object with vocab_size, d_model, layers)", where), -1;
     }
-    int rc = -1, d_ff = 0;
+    int rc = -1, d_ff = 0, version = 1;
     c->tie_embeddings = 1;
+    if (check_keys(j, top_keys, (int)(sizeof top_keys / sizeof *top_keys), where, lenient)) goto done;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (fmt && !(cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "eidetic"))) {
+        eid_error("%s: \"format\" must be \"eidetic\"", where);
+        goto done;
+    }
+    if (get_int(j, "format_version", where, &version, 0)) goto done;
+    if (version != 1) { eid_error("%s: \"format_version\" %d is not supported (this build reads 1)", where, version); goto done; }
     if (get_int(j, "vocab_size", where, &c->vocab_size, 1) || get_int(j, "d_model", where, &c->d_model, 1) ||
         get_int(j, "d_ff", where, &d_ff, 0) || get_int(j, "max_position_embeddings", where, &c->max_pos, 0))
         goto done;
@@ -89,8 +142,8 @@ int config_from_json(const char *text, const char *where, ModelCfg *c) {
         if (!cJSON_IsBool(tie)) { eid_error("%s: \"tie_embeddings\" must be true or false", where); goto done; }
         c->tie_embeddings = cJSON_IsTrue(tie);
     }
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(j, "norm_eps");
-    c->norm_eps = cJSON_IsNumber(eps) ? eps->valuedouble : 1e-5;
+    c->norm_eps = 1e-5;
+    if (get_dbl(j, "norm_eps", where, &c->norm_eps, 1e-30, 1)) goto done;
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) < 1) {
         eid_error("%s: \"layers\" must be a non-empty list of {\"mixer\": ...} objects", where);
@@ -103,6 +156,8 @@ int config_from_json(const char *text, const char *where, ModelCfg *c) {
         LayerCfg *l = &c->layer[n];
         char lw[600];
         snprintf(lw, sizeof lw, "%s: layers[%d]", where, n);
+        if (!cJSON_IsObject(o)) { eid_error("%s: must be an object {\"mixer\": ...}", lw); goto done; }
+        if (check_keys(o, layer_keys, (int)(sizeof layer_keys / sizeof *layer_keys), lw, 0)) goto done;
         const cJSON *mx = cJSON_GetObjectItemCaseSensitive(o, "mixer");
         if (!cJSON_IsString(mx) || strlen(mx->valuestring) >= EID_NAME_LEN) {
             eid_error("%s: \"mixer\" must be a mixer name string", lw);
@@ -111,9 +166,7 @@ int config_from_json(const char *text, const char *where, ModelCfg *c) {
         snprintf(l->mixer, sizeof l->mixer, "%s", mx->valuestring);
         l->d_ff = d_ff;
 #define GET_INT(f) if (get_int(o, #f, lw, &l->f, 0)) goto done;
-#define GET_DBL(f) { const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, #f); \
-        if (v && !cJSON_IsNumber(v)) { eid_error("%s: \"%s\" must be a number", lw, #f); goto done; } \
-        if (v) l->f = v->valuedouble; }
+#define GET_DBL(f) { double v_ = l->f; if (get_dbl(o, #f, lw, &v_, 0, 1e12)) goto done; l->f = v_; }
         INT_FIELDS(GET_INT)
         DBL_FIELDS(GET_DBL)
         n++;
@@ -134,7 +187,9 @@ done:
     return rc;
 }
 
-int config_load(const char *path, ModelCfg *c) {
+int config_load(const char *path, ModelCfg *c) { return config_load_ex(path, c, 0); }
+
+int config_load_ex(const char *path, ModelCfg *c, int lenient) {
     FILE *f = fopen(path, "rb");
     if (!f) return eid_error("%s: cannot open (%s)", path, strerror(errno)), -1;
     fseek(f, 0, SEEK_END);
@@ -148,7 +203,7 @@ int config_load(const char *path, ModelCfg *c) {
     if (got != (size_t)n || rerr)
         return free(buf), eid_error("%s: short read (%zu of %ld bytes)", path, got, n), -1;
     buf[got] = 0;
-    int rc = config_from_json(buf, path, c);
+    int rc = config_from_json_ex(buf, path, c, lenient);
     free(buf);
     return rc;
 }
@@ -173,14 +228,19 @@ int ckpt_save_model(const Model *m, const char *dir, long step) {
     return st_write(&w, path);
 }
 
-Model *ckpt_load_model(const char *dir, long *step) {
+Model *ckpt_load_model(const char *dir, long *step) { return ckpt_load_model_ex(dir, step, 0); }
+
+/* Strict (docs/reliability.md "Strict inputs"): config.json as above; model.safetensors must hold
+ * exactly the tensors that config implies (none missing, none unexplained), each with the expected
+ * shape, dtype F32 or F64 and finite values. --lenient relaxes only config.json metadata keys. */
+Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     char path[1024];
     ModelCfg cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return eid_error("%s: no such checkpoint directory (expected config.json + model.safetensors)", dir), NULL;
-    if (config_load(path, &cfg) != 0) return NULL;
+    if (config_load_ex(path, &cfg, lenient) != 0) return NULL;
     Model *m = model_new(&cfg);
     if (!m) return NULL;
     StFile f;
@@ -189,19 +249,29 @@ Model *ckpt_load_model(const char *dir, long *step) {
     for (int i = 0; i < m->nparam; i++)
         if (st_read_real(&f, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset) != 0)
             return st_close(&f), model_free(m), NULL;
-    for (int i = 0; i < m->nparam; i++) {
-        const real *w = m->w + m->param[i].offset;
-        int bad = 0;
-        for (size_t k = 0; k < m->param[i].numel; k++) bad |= !isfinite((double)w[k]);
-        if (bad) {
-            eid_error("%s: tensor '%s' contains non-finite weights (NaN/Inf)", path, m->param[i].name);
-            st_close(&f), model_free(m);
-            return NULL;
+    int nt = st_tensor_count(&f);
+    for (int t = 0; nt != m->nparam && t < nt; t++) {
+        const char *name = st_tensor_name(&f, t);
+        int k = 0;
+        while (k < m->nparam && strcmp(m->param[k].name, name)) k++;
+        if (k == m->nparam) {
+            eid_error("%s: tensor '%s' is not part of the model config.json describes (%d tensors expected, file "
+                      "has %d)", path, name, m->nparam, nt);
+            return st_close(&f), model_free(m), NULL;
         }
     }
+    for (int i = 0; i < m->nparam; i++)
+        for (size_t k = 0; k < m->param[i].numel; k++)
+            if (!isfinite((double)m->w[m->param[i].offset + k])) {
+                eid_error("%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", path, m->param[i].name, k);
+                return st_close(&f), model_free(m), NULL;
+            }
     if (step) {
         const char *s = st_meta(&f, "eidetic_step");
-        *step = s ? atol(s) : 0;
+        char what[1100];
+        snprintf(what, sizeof what, "%s: metadata \"eidetic_step\"", path);
+        *step = 0;
+        if (s && strict_long(s, 0, LONG_MAX, step, what) != 0) return st_close(&f), model_free(m), NULL;
     }
     st_close(&f);
     return m;

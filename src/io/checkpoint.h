@@ -12,9 +12,13 @@
 int config_to_json(const ModelCfg *c, char **out);                   /* malloc'd string */
 int config_from_json(const char *text, const char *where, ModelCfg *c); /* -1 + eid_error */
 int config_load(const char *path, ModelCfg *c);
+/* lenient = 1 (--lenient): unknown top-level config.json keys holding string metadata are skipped */
+int config_from_json_ex(const char *text, const char *where, ModelCfg *c, int lenient);
+int config_load_ex(const char *path, ModelCfg *c, int lenient);
 
 int ckpt_save_model(const Model *m, const char *dir, long step);   /* config.json + model.safetensors */
-Model *ckpt_load_model(const char *dir, long *step);               /* NULL + eid_error */
+Model *ckpt_load_model(const char *dir, long *step);               /* NULL + eid_error; strict */
+Model *ckpt_load_model_ex(const char *dir, long *step, int lenient);
 int ckpt_dir_exists(const char *dir);
 int ensure_dir(const char *dir);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,31 +35,61 @@ static int read_all(const char *path, uint8_t **out, size_t *n) {
     return 0;
 }
 
-/* Validate one header entry against the data section. */
-static int check_entry(const StFile *f, const cJSON *e) {
+/* A header number that must be an integer in [0, 2^53] (exact in a double): shapes, offsets. */
+static int header_uint(const cJSON *v, double *out) {
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return -1;
+    *out = d;
+    return 0;
+}
+
+static int name_cmp(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
+typedef struct { double b, e; const char *name; } Span;
+static int span_cmp(const void *x, const void *y) {
+    const Span *a = x, *b = y;
+    return a->b < b->b ? -1 : a->b > b->b ? 1 : a->e < b->e ? -1 : a->e > b->e;
+}
+
+/* Validate one header entry against the data section (safetensors' rules, checked strictly: dtype
+ * known, shape of non-negative integers, data_offsets two integers inside the data, their length
+ * exactly numel * dtype size). */
+static int check_entry(const StFile *f, const cJSON *e, Span *sp) {
+    if (!cJSON_IsObject(e))
+        return eid_error("%s: tensor '%s' has a malformed header entry (need dtype, shape, data_offsets)", f->path,
+                         e->string), -1;
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
         return eid_error("%s: tensor '%s' has a malformed header entry (need dtype, shape, data_offsets)", f->path,
                          e->string), -1;
+    const cJSON *k;
+    cJSON_ArrayForEach(k, e) if (strcmp(k->string, "dtype") && strcmp(k->string, "shape") && strcmp(k->string, "data_offsets"))
+        return eid_error("%s: tensor '%s' has an unknown header field \"%s\"", f->path, e->string, k->string), -1;
     size_t es = dtype_size(dt->valuestring);
     if (!es) return eid_error("%s: tensor '%s' has unknown dtype '%s'", f->path, e->string, dt->valuestring), -1;
     if (cJSON_GetArraySize(sh) > 8) return eid_error("%s: tensor '%s' has more than 8 dims", f->path, e->string), -1;
     double numel = 1;
     const cJSON *d;
     cJSON_ArrayForEach(d, sh) {
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0)
-            return eid_error("%s: tensor '%s' has a bad shape", f->path, e->string), -1;
-        numel *= d->valuedouble;
+        double x;
+        if (header_uint(d, &x) != 0 || x > 1099511627776.0)
+            return eid_error("%s: tensor '%s' has a bad shape (expected non-negative integers)", f->path, e->string), -1;
+        numel *= x;
     }
-    double b = cJSON_GetArrayItem(off, 0)->valuedouble, en = cJSON_GetArrayItem(off, 1)->valuedouble;
-    if (b < 0 || en < b || en > (double)f->data_size)
+    double b, en;
+    if (header_uint(cJSON_GetArrayItem(off, 0), &b) != 0 || header_uint(cJSON_GetArrayItem(off, 1), &en) != 0)
+        return eid_error("%s: tensor '%s' has bad data_offsets (expected two non-negative integers)", f->path,
+                         e->string), -1;
+    if (en < b || en > (double)f->data_size)
         return eid_error("%s: tensor '%s' lies outside the file (offsets %.0f..%.0f, data is %zu bytes): file truncated or corrupt",
                          f->path, e->string, b, en, f->data_size), -1;
     if (en - b != numel * es)
         return eid_error("%s: tensor '%s' has %.0f bytes but its shape needs %.0f", f->path, e->string, en - b,
                          numel * es), -1;
+    sp->b = b, sp->e = en, sp->name = e->string;
     return 0;
 }
 
@@ -66,6 +97,20 @@ int st_open(StFile *f, const char *path) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
     if (read_all(path, &f->bytes, &f->size) != 0) return -1;
+    return st_parse(f);
+}
+
+int st_open_bytes(StFile *f, const char *name, const uint8_t *bytes, size_t n) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", name);
+    f->bytes = eid_xmalloc(n + 1);
+    if (n) memcpy(f->bytes, bytes, n);
+    f->size = n;
+    return st_parse(f);
+}
+
+int st_parse(StFile *f) {
+    const char *path = f->path;
     if (f->size < 8) return st_close(f), eid_error("%s: too short to be a safetensors file (%zu bytes)", path, f->size), -1;
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | f->bytes[i];
@@ -78,11 +123,62 @@ int st_open(StFile *f, const char *path) {
     f->data = f->bytes + 8 + hl;
     f->data_size = f->size - 8 - hl;
     const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, (cJSON *)f->header) n++;
+    /* names are unique (a duplicate would make lookups ambiguous): sorted, neighbours compared */
+    const char **names = eid_xmalloc(sizeof(char *) * (size_t)(n + 1));
+    n = 0;
+    cJSON_ArrayForEach(e, (cJSON *)f->header) names[n++] = e->string;
+    qsort(names, (size_t)n, sizeof *names, name_cmp);
+    for (int i = 1; i < n; i++)
+        if (!strcmp(names[i - 1], names[i])) {
+            eid_error("%s: header lists '%s' twice: file corrupt", path, names[i]);
+            return free(names), st_close(f), -1;
+        }
+    free(names);
+    Span *sp = eid_xmalloc(sizeof(Span) * (size_t)(n + 1));
+    n = 0;
+    cJSON_ArrayForEach(e, (cJSON *)f->header) {
+        if (!strcmp(e->string, "__metadata__")) {
+            const cJSON *v;
+            int okm = cJSON_IsObject(e);
+            if (okm) cJSON_ArrayForEach(v, e) okm &= cJSON_IsString(v);
+            if (!okm)
+                return free(sp), st_close(f),
+                       eid_error("%s: \"__metadata__\" must map strings to strings: file corrupt", path), -1;
+            continue;
+        }
+        if (check_entry(f, e, &sp[n]) != 0) return free(sp), st_close(f), -1;
+        n++;
+    }
+    /* the tensors tile the data section exactly: no overlap, no hole, nothing after the last */
+    qsort(sp, (size_t)n, sizeof *sp, span_cmp);
+    double at = 0;
+    for (int i = 0; i < n; i++) {
+        if (sp[i].b != at) {
+            const char *why = sp[i].b < at ? "overlaps the tensor before it" : "leaves a gap before it";
+            eid_error("%s: tensor '%s' (offsets %.0f..%.0f) %s: file corrupt", path, sp[i].name, sp[i].b, sp[i].e, why);
+            return free(sp), st_close(f), -1;
+        }
+        at = sp[i].e;
+    }
+    free(sp);
+    if (at != (double)f->data_size)
+        return st_close(f), eid_error("%s: %.0f bytes after the last tensor: file corrupt", path, (double)f->data_size - at),
+               -1;
+    f->ntensors = n;
+    return 0;
+}
+
+int st_tensor_count(const StFile *f) { return f->ntensors; }
+
+const char *st_tensor_name(const StFile *f, int i) {
+    const cJSON *e;
     cJSON_ArrayForEach(e, (cJSON *)f->header) {
         if (!strcmp(e->string, "__metadata__")) continue;
-        if (check_entry(f, e) != 0) return st_close(f), -1;
+        if (i-- == 0) return e->string;
     }
-    return 0;
+    return NULL;
 }
 
 void st_close(StFile *f) {

@@ -14,6 +14,7 @@ typedef struct {
     void *header;   /* cJSON* */
     const uint8_t *data;
     size_t data_size;
+    int ntensors;   /* header entries other than __metadata__ */
 } StFile;
 
 typedef struct {
@@ -25,6 +26,11 @@ typedef struct {
 } StTensor;
 
 int st_open(StFile *f, const char *path);      /* 0 or -1 + eid_error */
+/* the same checks on bytes in memory (copied; `name` is used in messages): the fuzz harness's entry */
+int st_open_bytes(StFile *f, const char *name, const uint8_t *bytes, size_t n);
+int st_parse(StFile *f);                       /* validates f->bytes[f->size]; closes f on error */
+int st_tensor_count(const StFile *f);
+const char *st_tensor_name(const StFile *f, int i); /* i-th tensor in header order */
 void st_close(StFile *f);
 int st_find(const StFile *f, const char *name, StTensor *t); /* 0 found, -1 missing (no error set) */
 const char *st_meta(const StFile *f, const char *key);     /* NULL if absent */

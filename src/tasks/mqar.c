@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "io/strict.h"
 #include "tasks/task_impl.h"
 
 #define MQAR_MAX_K 4096
@@ -14,7 +15,11 @@ int mqar_check(int V, int L, int K, int P, double a) {
     if (L < 4 || L % 2) return eid_error("--seq-len: MQAR needs an even length >= 4, got %d", L), -1;
     if (K < 1) return eid_error("--kv-pairs: must be >= 1, got %d", K), -1;
     if (P < 1) return eid_error("--num-passes: must be >= 1, got %d", P), -1;
-    if (2 * K * P + 2 * K > L)
+    /* in long, after bounding K and P by L: 2*K*P + 2*K cannot overflow (it did in int) */
+    if (P > (L - 2) / 2)
+        return eid_error("--num-passes %d with --seq-len %d: MQAR needs 2*K*passes + 2*K <= seq_len (passes <= %d)", P,
+                         L, (L - 2) / 2), -1;
+    if (K > L / 4 || 2L * K * P + 2L * K > L)
         return eid_error("--kv-pairs %d with --seq-len %d: MQAR needs 2*K*passes + 2*K <= seq_len (K <= %d)", K, L,
                          L / (2 * P + 2)), -1;
     if (V <= L) return eid_error("--vocab: MQAR needs vocab > seq_len (%d > %d)", V, L), -1;
@@ -92,27 +97,32 @@ const TaskOps task_mqar = {"mqar", "multi-query associative recall (Zoology, tas
 
 /* ---- mqar-mix (Protocol B) ---- */
 
-/* "a:b[:c],..." into up to TASK_MAX_SLICES tuples of `arity` numbers */
+/* "L:K[:N],..." into up to TASK_MAX_SLICES tuples of `arity` numbers, each strict (io/strict.h):
+ * L in [4, 2^24], K in [1, MQAR_MAX_K], N in [1, 10^12] (the weights' sum stays far from overflow) */
 static int parse_tuples(const char *s, int arity, const char *flag, int *n, int *A, int *B, long *C) {
+    char buf[600], *items[TASK_MAX_SLICES + 1];
+    const char *form = arity == 3 ? "L:K:N" : "L:K";
     *n = 0;
-    const char *p = s;
-    while (*p) {
+    if (!*s) return eid_error("%s: empty list (expected a comma list of %s)", flag, form), -1;
+    int ni = strict_split(s, ',', buf, sizeof buf, items, TASK_MAX_SLICES, flag);
+    if (ni < 0) return -1;
+    for (int i = 0; i < ni; i++) {
+        char pbuf[128], *parts[4], what[96];
+        snprintf(what, sizeof what, "%s entry %d ('%.40s')", flag, i + 1, items[i]);
+        int np = strict_split(items[i], ':', pbuf, sizeof pbuf, parts, 4, what);
+        if (np != arity) return eid_error("%s: expected %s (a comma list of %s, no spaces)", what, form, form), -1;
         long v[3];
+        static const long hi[3] = {1L << 24, MQAR_MAX_K, 1000000000000L};
+        static const char *const name[3] = {"L", "K", "N"};
         for (int k = 0; k < arity; k++) {
-            char *end;
-            v[k] = strtol(p, &end, 10);
-            if (end == p || v[k] < 1 || (k + 1 < arity && *end != ':'))
-                return eid_error("%s: expected a comma list of %s, got '%s'", flag, arity == 3 ? "L:K:N" : "L:K", s), -1;
-            p = end + (k + 1 < arity);
+            char w2[128];
+            snprintf(w2, sizeof w2, "%s %s", what, name[k]);
+            if (strict_long(parts[k], k ? 1 : 4, hi[k], &v[k], w2) != 0) return -1;
         }
-        if (*n == TASK_MAX_SLICES) return eid_error("%s: at most %d entries", flag, TASK_MAX_SLICES), -1;
-        A[*n] = (int)v[0], B[*n] = (int)v[1];
-        if (C) C[*n] = v[2];
-        (*n)++;
-        if (*p == ',') p++;
-        else if (*p) return eid_error("%s: unexpected '%c' in '%s'", flag, *p, s), -1;
+        A[i] = (int)v[0], B[i] = (int)v[1];
+        if (C) C[i] = v[2];
     }
-    if (!*n) return eid_error("%s: empty list", flag), -1;
+    *n = ni;
     return 0;
 }
 

@@ -10,12 +10,13 @@
  * teacher-forced digit accuracy. */
 #include <math.h>
 #include <stdlib.h>
+#include "io/strict.h"
 #include "tasks/task_impl.h"
 
 enum { GEN = 1, EOS = 2, NEEDLE = 3, IS = 4, QUERY = 5, DIGIT0 = 16, KEY0 = 32, PATTERN = 16 };
 
-static int haystack_len(const TaskCfg *t) {
-    return t->seq_len + 1 - t->needles * (t->digits + 3) - 3 - (t->digits + 1);
+static long haystack_len(const TaskCfg *t) { /* in long: needles * digits cannot overflow */
+    return t->seq_len + 1L - (long)t->needles * (t->digits + 3) - 3 - (t->digits + 1);
 }
 
 static int pk_resolve(TaskCfg *t) {
@@ -29,20 +30,19 @@ static int pk_resolve(TaskCfg *t) {
         return eid_error("--format: %s haystacks are pattern or random, got '%s'", t->name, t->format), -1;
     if (!strcmp(t->depth, "random")) t->depth_val = -1;
     else {
-        char *end;
-        t->depth_val = strtod(t->depth, &end);
-        if (*end || !(t->depth_val >= 0 && t->depth_val <= 1))
-            return eid_error("--depth: expected a number in [0, 1] or 'random', got '%s'", t->depth), -1;
+        if (strict_double(t->depth, 0, 1, &t->depth_val, "--depth (a number in [0, 1] or 'random')") != 0) return -1;
     }
     if (t->digits < 1 || t->digits > 64) return eid_error("--digits: must be in [1, 64], got %d", t->digits), -1;
     if (t->needles < 1 || t->needles > t->key_vocab)
         return eid_error("--needles: must be in [1, key-vocab = %d], got %d", t->key_vocab, t->needles), -1;
-    int fill = t->vocab_size - KEY0 - t->key_vocab, need = strcmp(t->format, "pattern") ? 1 : PATTERN;
+    if (t->key_vocab < 1) return eid_error("--key-vocab: must be >= 1, got %d", t->key_vocab), -1;
+    long fill = (long)t->vocab_size - KEY0 - t->key_vocab; /* in long: no overflow for any key-vocab */
+    int need = strcmp(t->format, "pattern") ? 1 : PATTERN;
     if (t->key_vocab < 1 || fill < need)
         return eid_error("--vocab %d: %s needs 32 + key-vocab (%d) + %d filler tokens = %d", t->vocab_size, t->name,
                          t->key_vocab, need, KEY0 + t->key_vocab + need), -1;
     if (haystack_len(t) < 1)
-        return eid_error("--seq-len %d: too short for %d needles of %d digits (need >= %d)", t->seq_len, t->needles,
+        return eid_error("--seq-len %d: too short for %d needles of %d digits (need >= %ld)", t->seq_len, t->needles,
                          t->digits, t->seq_len + 1 - haystack_len(t)), -1;
     return 0;
 }

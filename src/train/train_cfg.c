@@ -2,9 +2,12 @@
 #include "train/train_cfg.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/checkpoint.h"
+#include "io/strict.h"
 #include "layers/layer.h"
 
 #define O(n, t, f, h) {n, t, offsetof(TrainCfg, f), sizeof(((TrainCfg *)0)->f), h}
@@ -186,30 +189,14 @@ const OptDesc *opt_find(const OptDesc *opts, int n, const char *name) {
 }
 
 int opt_set(const OptDesc *o, void *base, const char *val, const char *where) {
-    char *end;
     void *dst = (char *)base + o->offset;
-    errno = 0;
-    switch (o->type) {
-    case OPT_INT: case OPT_LONG: {
-        long v = strtol(val, &end, 10);
-        if (!*val || *end || errno || (o->type == OPT_INT && (v < -2147483647L || v > 2147483647L)))
-            return eid_error("%s --%s: expected an integer, got '%s'", where, o->name, val), -1;
-        if (o->type == OPT_INT) *(int *)dst = (int)v; else *(long *)dst = v;
-        return 0;
-    }
-    case OPT_U64: {
-        unsigned long long v = strtoull(val, &end, 10);
-        if (!*val || *end || errno || val[0] == '-')
-            return eid_error("%s --%s: expected a non-negative integer, got '%s'", where, o->name, val), -1;
-        *(uint64_t *)dst = v;
-        return 0;
-    }
-    case OPT_DBL: {
-        double v = strtod(val, &end);
-        if (!*val || *end || errno) return eid_error("%s --%s: expected a number, got '%s'", where, o->name, val), -1;
-        *(double *)dst = v;
-        return 0;
-    }
+    char what[200];
+    snprintf(what, sizeof what, "%s --%s", where, o->name);
+    switch (o->type) { /* one strict parser for every number (io/strict.h) */
+    case OPT_INT: return strict_int(val, INT_MIN, INT_MAX, (int *)dst, what);
+    case OPT_LONG: return strict_long(val, LONG_MIN, LONG_MAX, (long *)dst, what);
+    case OPT_U64: return strict_u64(val, (uint64_t *)dst, what);
+    case OPT_DBL: return strict_double(val, -DBL_MAX, DBL_MAX, (double *)dst, what);
     case OPT_STR:
         if (strlen(val) >= o->size) return eid_error("%s --%s: value too long (max %zu chars)", where, o->name, o->size - 1), -1;
         snprintf(dst, o->size, "%s", val);
@@ -307,8 +294,23 @@ int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where) {
         if (cJSON_IsString(e)) snprintf(val, sizeof val, "%s", e->valuestring);
         else if (cJSON_IsBool(e)) snprintf(val, sizeof val, "%s", cJSON_IsTrue(e) ? "true" : "false");
         else if (cJSON_IsNumber(e)) {
-            if (o->type == OPT_DBL) snprintf(val, sizeof val, "%.17g", e->valuedouble);
-            else snprintf(val, sizeof val, "%.0f", e->valuedouble);
+            /* checked (finite, integral, in range) before it is formatted for opt_set */
+            char what[700];
+            snprintf(what, sizeof what, "%s: \"%s\"", where, e->string);
+            if (o->type == OPT_DBL) {
+                double d;
+                if ((rc = strict_json_double(e, -DBL_MAX, DBL_MAX, &d, what)) != 0) break;
+                snprintf(val, sizeof val, "%.17g", d);
+            } else if (o->type == OPT_STR) {
+                rc = -1, eid_error("%s: expected a string", what);
+                break;
+            } else {
+                long v;
+                if ((rc = strict_json_long(e, o->type == OPT_INT ? INT_MIN : o->type == OPT_U64 ? 0 : LONG_MIN,
+                                           o->type == OPT_INT ? INT_MAX : LONG_MAX, &v, what)) != 0)
+                    break;
+                snprintf(val, sizeof val, "%ld", v);
+            }
         } else {
             rc = -1, eid_error("%s: \"%s\" must be a string, number or boolean", where, e->string);
             break;
@@ -324,7 +326,12 @@ int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag) {
     if (!f) return eid_error("--config %s: cannot open (%s)", path, strerror(errno)), -1;
     char *buf = eid_xmalloc(1 << 20);
     size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    int more = fgetc(f) != EOF, err = ferror(f);
     fclose(f);
+    if (err || more) {
+        free(buf);
+        return eid_error("--config %s: %s", path, err ? "read error" : "larger than 1 MiB: not an options file"), -1;
+    }
     buf[n] = 0;
     /* a "preset" key in the file is the base the file's other keys modify (a --preset flag wins) */
     cJSON *j = cJSON_Parse(buf);

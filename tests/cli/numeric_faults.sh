@@ -56,8 +56,8 @@ done
 D=$T/w-nan
 cp -rL "$REF" "$D"; rm -rf "$D/checkpoints" "$D/current" "$D/lock"
 poke "$D/model.safetensors" "$W" nan
-expect_fail "NaN weight on resume" "model.safetensors: tensor '$W' contains non-finite weights" "$E" train --resume "$D" --steps 48 --quiet
-expect_fail "NaN weight in eval" "model.safetensors: tensor '$W' contains non-finite weights" "$E" eval --ckpt "$D"
+expect_fail "NaN weight on resume" "model.safetensors: tensor '$W' holds a non-finite value" "$E" train --resume "$D" --steps 48 --quiet
+expect_fail "NaN weight in eval" "model.safetensors: tensor '$W' holds a non-finite value" "$E" eval --ckpt "$D"
 
 # finite but huge weights: the forward pass overflows; no NaN logits are written or sampled
 D=$T/huge

@@ -30,8 +30,12 @@ double k_xent_fwd_bwd(real *logits, const int *labels, int M, int V, real scale,
         real mx = z[0];
 #pragma omp simd reduction(max : mx)
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        int am = 0; /* the first index of the maximum, as a sequential argmax would pick */
-        while (am < V - 1 && z[am] != mx) am++; /* bounded: a NaN maximum matches nothing */
+        /* the first index of the maximum, as a sequential argmax would pick. A NaN maximum equals no
+         * element: the search is bounded by V and the row counts as wrong (am = -1); its loss is NaN
+         * and reaches the caller's non-finite-loss check (the loop once ran off the row). */
+        int am = 0;
+        while (am < V && z[am] != mx) am++;
+        if (am == V) am = -1;
         int y = labels[m];
         real zy = z[y];
         double sum = exp_shift_sum(z, V, mx);
