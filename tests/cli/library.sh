@@ -72,7 +72,7 @@ grep -q "logits of 5 sequences" "$T/err" && ok || bad "forward --tokens-file did
 printf '1,2\n3,x\n' >"$T/b1"; printf '1,2\n\n3\n' >"$T/b2"; printf '1\n2\n99999\n' >"$T/b3"
 printf '1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33\n' >"$T/b4"
 : >"$T/b6"
-EXPECT_ONE_ERROR=1 expect_fail "bad token on line 2" "b1:2: .*token" "$E" forward --ckpt "$R1" --tokens-file "$T/b1" --out "$T/o"
+EXPECT_ONE_ERROR=1 expect_fail "bad token on line 2" "b1:2: .*expected an integer" "$E" forward --ckpt "$R1" --tokens-file "$T/b1" --out "$T/o"
 EXPECT_ONE_ERROR=1 expect_fail "empty line 2" "b2:2: empty line; expected a comma list" "$E" forward --ckpt "$R1" --tokens-file "$T/b2" --out "$T/o"
 EXPECT_ONE_ERROR=1 expect_fail "vocab on line 3" "b3:3: token 99999 .*outside the vocabulary" "$E" forward --ckpt "$R1" --tokens-file "$T/b3" --out "$T/o"
 EXPECT_ONE_ERROR=1 expect_fail "too long on line 1" "b4:1: 33 tokens exceed .* 32 learned positions" "$E" forward --ckpt "$R2" --tokens-file "$T/b4" --out "$T/o"

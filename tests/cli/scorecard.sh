@@ -41,7 +41,7 @@ expect_fail "bad train flag" "--train-flags '--bogus 1'" "$E" scorecard --train-
 expect_fail "bad lengths" "--lengths: expected" "$E" scorecard --lengths 1,x --dry-run
 # the common option parser (opts_parse): --flag=value, ranges checked after parsing
 expect_fail "too many lengths" "--lengths: at most 8 lengths" "$E" scorecard --lengths 1,2,3,4,5,6,7,8,9 --dry-run
-expect_fail "NaN target" "--target-acc: expected a number in \[0, 1\], got nan" "$E" scorecard --target-acc nan --dry-run
+expect_fail "NaN target" "--target-acc: expected a number \(finite\), got 'nan'" "$E" scorecard --target-acc nan --dry-run
 expect_fail "seed 0" "--seed: expected an integer >= 1" "$E" scorecard --seed=0 --dry-run
 expect_fail "flag with a value" "--dry-run: expected true or false" "$E" scorecard --dry-run=maybe
 expect_ok "--flag=value" "$E" scorecard --dry-run=true --mixers=longhorn --d-models=32 --lrs=1e-3 --tasks=copy --steps=5
