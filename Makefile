@@ -35,7 +35,7 @@ TEST_SRC:= $(wildcard tests/test_*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-# The test build is double precision (layers.md §0.1: fp64 in test builds) for tight gradient checks.
+# The test build is double precision (docs/layers.md §0.1: fp64 in test builds) for tight gradient checks.
 LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTS32  := $(BUILD)/tests/test_equiv_fp32

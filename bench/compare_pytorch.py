@@ -33,7 +33,7 @@ forward + backward; --form MIXER=FORM forces one):
                    once a chunk's log-decay passes -88, so it is not offered)
   mamba2           ssdQ      chunked SSD (ssd_minimal) with chunk length Q in {32, 64, 128}
   gla              chunkC/c  chunked GLA: inter-chunk state (GEMMs), intra-chunk sub-chunk blocks with
-                             a reference point (GEMMs) and explicit per-key-dim diagonal blocks (layers.md
+                             a reference point (GEMMs) and explicit per-key-dim diagonal blocks (docs/layers.md
                              §4.3), C/c in {64/16, 32/16, 16/16}
   attn             sdpa      torch scaled_dot_product_attention, causal (private in torch 1.13)
                    matmul    explicit masked softmax
@@ -65,7 +65,7 @@ KV_PAIRS = 16
 
 
 def d_ff_default(D):
-    """layers.md §0.3: 8·D/3 rounded up to a multiple of 32."""
+    """docs/layers.md §0.3: 8·D/3 rounded up to a multiple of 32."""
     return ((8 * D + 2) // 3 + 31) // 32 * 32
 
 

@@ -1,7 +1,7 @@
 # scorecard.gp — the plots of `eidetic scorecard`, drawn from the data files it writes into OUT/plots.
 # Called by scripts/plot_scorecard.sh with: dir (OUT/plots), pub (published_mqar.dat), fmt (pngcairo|png|svg).
 #   state.EXT    MQAR accuracy vs recurrent state size, log2(bytes) — Zoology's axes — ours (solid, filled
-#                markers, best lr per point) beside the published points of tasks.md §1.9 (grey, open)
+#                markers, best lr per point) beside the published points of docs/tasks.md §1.9 (grey, open)
 #   length.EXT   MQAR accuracy vs test sequence length (each mixer's best checkpoint evaluated at longer
 #                lengths; points: the accuracy of models trained at each of the grid's lengths)
 #   loss_N.EXT   training loss curves of task N (best lr per mixer and d_model)
@@ -15,8 +15,8 @@ n_pub = 16
 
 # ---- 1. recall vs state size ----
 set output dir.'/state.'.ext
-set title "MQAR recall vs recurrent state size (ours: solid; published, tasks.md §1.9: grey open markers)"
-set xlabel 'recurrent state size, log2(bytes)  (Zoology convention: 4 x sum over layers, tasks.md §1.4)'
+set title "MQAR recall vs recurrent state size (ours: solid; published, docs/tasks.md §1.9: grey open markers)"
+set xlabel 'recurrent state size, log2(bytes)  (Zoology convention: 4 x sum over layers, docs/tasks.md §1.4)'
 set ylabel 'accuracy'
 set yrange [0:1.05]
 set xrange [*:*]

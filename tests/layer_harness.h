@@ -1,4 +1,4 @@
-/* layer_harness.h — the tests every layer must pass (layers.md §10), for any LayerOps:
+/* layer_harness.h — the tests every layer must pass (docs/layers.md §10), for any LayerOps:
  *   finite-difference gradients of every parameter and the input (fp64 build);
  *   full-sequence forward == one-token step loop (with segment resets inside the sequence);
  *   chunk sizes {1, 7, 16, 64} give the same outputs and gradients;

@@ -1,4 +1,4 @@
-/* test_attention.c — softmax attention mixers "attn" and "swa" (layers.md §5):
+/* test_attention.c — softmax attention mixers "attn" and "swa" (docs/layers.md §5):
  * the generic layer suite (gradients, step equivalence, chunk invariance) for several shapes, plus
  *   blocked (online-softmax) forward == a naive explicit-softmax attention written here, for block
  *   sizes that do not divide T, with segment resets, windows and GQA;

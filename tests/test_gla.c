@@ -1,4 +1,4 @@
-/* test_gla.c — GLA mixer (layers.md §4): the generic layer suite, the chunked form against a naive
+/* test_gla.c — GLA mixer (docs/layers.md §4): the generic layer suite, the chunked form against a naive
  * per-token recurrence written here (chunk lengths 1, 7, 16, 64, …, T not a multiple, resets inside
  * chunks), strongly negative gates (accumulated log decay far below −88 and −709) staying finite
  * and exact, and resolve()'s validation; the same with the optional short convs on q/k/v. */
@@ -9,7 +9,7 @@ extern const LayerOps gla_ops;
 
 enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, P_QC, P_KC, P_VC };
 
-/* Short conv + silu of one projection at token tt of its row (layers.md §0.5, §4.1): xs [T, C] holds
+/* Short conv + silu of one projection at token tt of its row (docs/layers.md §0.5, §4.1): xs [T, C] holds
  * the conv inputs of the row, seg the first token of tt's segment; w [C, 1, K]. */
 static void naive_conv_silu(const double *xs, int C, int tt, int seg, const real *w, int K, double *out) {
     for (int c = 0; c < C; c++) {
@@ -22,7 +22,7 @@ static void naive_conv_silu(const double *xs, int C, int tt, int seg, const real
     }
 }
 
-/* The whole layer, token by token, straight from layers.md §4.2 (no chunking, no kernels). */
+/* The whole layer, token by token, straight from docs/layers.md §4.2 (no chunking, no kernels). */
 static void naive_forward(TLayer *t, const real *x, real *y, int B, int T, const uint8_t *flags) {
     const LayerCfg *c = &t->cfg;
     int D = t->l.D, Dk = (int)lround(c->expand_k * D), Dv = (int)lround(c->expand_v * D), H = c->num_heads;
@@ -338,7 +338,7 @@ int main(int argc, char **argv) {
     layer_suite("gla", c3, 8); /* H = 4 default, dk = 1, dv = 4 */
     LayerCfg c4 = {.mixer = "gla", .num_heads = 2, .expand_k = 1, .gate_low_rank_dim = 4}; /* τ = 16 */
     layer_suite("gla", c4, 8);
-    /* short convs on q, k, v (layers.md §4.1): K = 3 single-head, K = 2 with 4 heads, K = 1 */
+    /* short convs on q, k, v (docs/layers.md §4.1): K = 3 single-head, K = 2 with 4 heads, K = 1 */
     LayerCfg v1 = {.mixer = "gla", .num_heads = 1, .expand_k = 1, .gate_low_rank_dim = 4, .gate_logit_normalizer = 4,
                    .d_conv = 3};
     layer_suite("gla", v1, 8);

@@ -1,10 +1,10 @@
 /* test_mamba2.c — Mamba-2 (SSD) mixer: the generic layer suite, the chunked form against a naive
- * per-token recurrence written here from layers.md §3.2, gradients across several chunks, resolve(). */
+ * per-token recurrence written here from docs/layers.md §3.2, gradients across several chunks, resolve(). */
 #include "layer_harness.h"
 
 extern const LayerOps mamba2_ops;
 
-/* The whole layer, token by token, straight from layers.md §3.2 (no kernels, no GEMM). */
+/* The whole layer, token by token, straight from docs/layers.md §3.2 (no kernels, no GEMM). */
 static void naive_forward(TLayer *t, const real *x, real *out, int B, int T, const uint8_t *flags) {
     const LayerCfg *c = &t->cfg;
     int D = t->l.D, I = c->expand * D, P = c->headdim, H = I / P, G = c->ngroups, N = c->d_state, K = c->d_conv;

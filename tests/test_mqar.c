@@ -1,4 +1,4 @@
-/* test_mqar.c — the MQAR generator (tasks.md §1.1): worked example, structure of every example,
+/* test_mqar.c — the MQAR generator (docs/tasks.md §1.1): worked example, structure of every example,
  * value ranges, determinism, disjoint streams, random fill, power-law gaps, and argument checks. */
 #include "core/runtime.h"
 #include "tasks/task.h"

@@ -1,4 +1,4 @@
-/* test_tasks.c — every task generator of tasks.md against its spec, the scorers, greedy digit
+/* test_tasks.c — every task generator of docs/tasks.md against its spec, the scorers, greedy digit
  * decoding, §10 length scaling and argument checks.
  *
  * For each task an independent checker re-derives the whole example from the random choices it
@@ -319,7 +319,7 @@ static int check_passkey(const TaskCfg *t, const int *in, const int *lab, int te
         CHECK(bad_ == 0, "%s: %d of 300 examples break the spec's layout", (t).name, bad_);                       \
     } while (0)
 
-/* ---- worked examples: literal sequences, checked by hand against tasks.md, reproduced exactly ----
+/* ---- worked examples: literal sequences, checked by hand against docs/tasks.md, reproduced exactly ----
  * (seed 7, train stream, example 0). Reading them:
  * copy      ($=26 |=27 .=28 *=29): $ x | x . with x = 18 3 24 22 21; labels = x and '.' after "$x|".
  * selcopy   (L=8, M=2, A=6: noise 0, marker 5): tokens 4, 1 at positions 0 and 9 of the 10-token

@@ -1,6 +1,6 @@
 /* cmd_eval.c — `eidetic eval --ckpt DIR`: test accuracy of a checkpoint on a task with the task's
  * scorer. The task defaults to the one the checkpoint was trained on (from its training state);
- * flags override. --lengths evaluates the same task at other lengths (tasks.md §10). */
+ * flags override. --lengths evaluates the same task at other lengths (docs/tasks.md §10). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static void eval_help(void) {
            "teacher-forced pass unless stated. Metrics: mean over examples of the fraction of correct answer\n"
            "positions (default); copy/n-grams: exact match of the whole answer span (teacher-forced exact\n"
            "match equals greedy exact match); phonebook: digit accuracy by greedy decoding from <gen>\n"
-           "(tasks.md §3.2); passkey/niah: exact match of the digits (teacher-forced digit accuracy is\n"
+           "(docs/tasks.md §3.2); passkey/niah: exact match of the digits (teacher-forced digit accuracy is\n"
            "logged); MAD tasks: class-macro-averaged accuracy (micro logged); mqar-mix: one line per test\n"
            "slice, then the mean over all test examples. With --lengths L1,L2,... one line\n"
            "'L=N accuracy: X' per length (MQAR K, copy string lengths, phone-book entries scale with L).\n\n"

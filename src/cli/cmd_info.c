@@ -22,7 +22,7 @@ int cmd_info(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf("usage: eidetic info --ckpt DIR [--lenient]\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
                "Per layer: mixer, parameter count, recurrent decode state (floats and bytes, fp32) and the Zoology\n"
-               "state_size convention (tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n");
+               "state_size convention (docs/tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n");
         return 0;
     }
     Model *m = NULL;

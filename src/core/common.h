@@ -1,7 +1,7 @@
 /* common.h — the numeric type, error reporting and small helpers every file uses.
  *
  * `real` is float in the normal build and double in the test build (-DEIDETIC_FP64), so that
- * finite-difference gradient checks can be tight (layers.md §0.1). Use rexp/rlog/rsqrt on `real`
+ * finite-difference gradient checks can be tight (docs/layers.md §0.1). Use rexp/rlog/rsqrt on `real`
  * values so each build runs at its own precision. */
 #ifndef EIDETIC_COMMON_H
 #define EIDETIC_COMMON_H

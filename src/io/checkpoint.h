@@ -1,5 +1,5 @@
 /* checkpoint.h — a checkpoint is a directory:
- *   config.json              the architecture (global sizes + per-layer list), layers.md §0.2
+ *   config.json              the architecture (global sizes + per-layer list), docs/layers.md §0.2
  *   model.safetensors        weights, Hugging Face tensor names
  *   training_state.safetensors  (training runs) AdamW moments per tensor + metadata: step, data
  *                            cursor, RNG key, the resolved training config

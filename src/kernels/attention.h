@@ -1,4 +1,4 @@
-/* attention.h — softmax attention kernels (layers.md §5): RoPE, blocked (flash-style) causal /
+/* attention.h — softmax attention kernels (docs/layers.md §5): RoPE, blocked (flash-style) causal /
  * sliding-window attention forward and backward with segment restriction, one-token decode.
  *
  * Layouts (row-major, per token): q, o  [B, T, H, dh]   (row stride H·dh)
@@ -35,7 +35,7 @@ void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const 
 void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
                 int block, const int *lo, const uint8_t *flags);
 
-/* Backward (layers.md §5.5), recomputing P blockwise from lse. Overwrites dq [B,T,H,dh] and
+/* Backward (docs/layers.md §5.5), recomputing P blockwise from lse. Overwrites dq [B,T,H,dh] and
  * dk, dv [B,T,Hkv,dh] (gradients w.r.t. the rotated q, k and v; 0 at PAD). dvec [B,T,H] scratch. */
 void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
                 real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,

@@ -10,7 +10,7 @@
 
 static inline real k_sigmoid(real x) { return 1 / (1 + rexp(-x)); }
 
-/* RMSNorm, layers.md §0.3: y = w ⊙ x / sqrt(mean(x²) + eps). x,y [N, D]; rstd [N] saved. */
+/* RMSNorm, docs/layers.md §0.3: y = w ⊙ x / sqrt(mean(x²) + eps). x,y [N, D]; rstd [N] saved. */
 void k_rmsnorm_fwd(const real *x, const real *w, real *y, real *rstd, int N, int D, real eps);
 /* dx += ∂L/∂x, dw += ∂L/∂w (dw accumulation reduced over rows without races). */
 void k_rmsnorm_bwd(const real *dy, const real *x, const real *w, const real *rstd, real *dx, real *dw, int N, int D);
@@ -31,7 +31,7 @@ void k_zero(real *x, int ld, int N, int C);
 /* y[N, C] (stride ldy) = x[N, C] (stride ldx). */
 void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C);
 
-/* SwiGLU gate (layers.md §0.3) on n elements: h = silu(g) ⊙ u; backward from dh:
+/* SwiGLU gate (docs/layers.md §0.3) on n elements: h = silu(g) ⊙ u; backward from dh:
  * dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g) (overwritten). */
 void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n);
 void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *du, size_t n);

@@ -1,4 +1,4 @@
-/* attention.c — softmax attention mixers (layers.md §5): "attn" (full causal) and "swa" (sliding
+/* attention.c — softmax attention mixers (docs/layers.md §5): "attn" (full causal) and "swa" (sliding
  * window of W keys including the query itself). Llama layout, no biases, RoPE (HF rotate-half) on
  * q and k with positions restarting at every SEG_START, grouped KV heads.
  *
@@ -86,7 +86,7 @@ static int swa_resolve(LayerCfg *c, int D) {
     return 0;
 }
 
-/* layers.md §5.1: q, k, v N(0, 0.02); o_proj N(0, 0.02/√(n_res·n_layer)) */
+/* docs/layers.md §5.1: q, k, v N(0, 0.02); o_proj N(0, 0.02/√(n_res·n_layer)) */
 static int attn_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
     if (!o) return NPARAM;
     int HD = c->num_heads * c->head_dim, KD = c->num_kv_heads * c->head_dim;
@@ -202,7 +202,7 @@ static void attn_prefill(Layer *l, real *state, const real *x, real *out, const 
     eid_gemm(0, 1, M, d.D, HD, 1, b[ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 
-/* tasks.md §1.4 / layers.md §9: attention 2·D·L, SWA 2·D·W */
+/* docs/tasks.md §1.4 / docs/layers.md §9: attention 2·D·L, SWA 2·D·W */
 static double attn_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * L; }
 static double swa_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->window; }
 

@@ -1,4 +1,4 @@
-/* gla.c — the GLA mixer (gated linear attention, per-key-channel gate; layers.md §4).
+/* gla.c — the GLA mixer (gated linear attention, per-key-channel gate; docs/layers.md §4).
  *
  *   q = W_q h, k = W_k h, v = W_v h, g = W_g h        Q, K [M, Dk]; V, G [M, Dv]   (M = B·T tokens)
  *   with d_conv = K > 0 (docs/layers.md §4.1, optional): q = silu(conv_q(W_q h)), likewise k and v, with the
@@ -319,7 +319,7 @@ static void gla_prefill(Layer *l, real *state, const real *x, real *out, const S
     eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
 
-/* tasks.md §1.4: key_dim · head_v_dim (+ short-conv state, counted as §1.4 counts a short conv of
+/* docs/tasks.md §1.4: key_dim · head_v_dim (+ short-conv state, counted as §1.4 counts a short conv of
  * kernel k: channels · k, here over the q, k, v channels 2·Dk + Dv) */
 static double gla_zoology_state(const LayerCfg *c, int D, int L) {
     int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D);

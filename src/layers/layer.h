@@ -77,7 +77,7 @@ typedef struct {
     void (*plan_step)(Layer *l, Arena *a, int nseq);
     void (*step)(Layer *l, real *state, const real *x, real *y, int nseq);
     void (*prefill)(Layer *l, real *state, const real *x, real *y, const SeqInfo *s);
-    double (*zoology_state)(const LayerCfg *c, int D, int L); /* tasks.md §1.4 convention, floats */
+    double (*zoology_state)(const LayerCfg *c, int D, int L); /* docs/tasks.md §1.4 convention, floats */
     unsigned options; /* LOPT_* bits: the model options this layer reads */
 } LayerOps;
 

@@ -13,7 +13,7 @@ typedef struct {
     int num_heads, num_kv_heads, head_dim, headdim, ngroups, window, gate_low_rank_dim;
     double expand_k, expand_v;
     double rope_theta;            /* attention RoPE base (10000) */
-    int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, layers.md §5.2) */
+    int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, docs/layers.md §5.2) */
     double gate_logit_normalizer; /* GLA τ (16) */
     int max_len;                  /* full attention: decode KV-cache capacity in tokens */
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */

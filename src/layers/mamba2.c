@@ -149,7 +149,7 @@ static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
 
 static size_t m2_state_size(const LayerCfg *c, int D) {
     Dims d = dims(c, D);
-    return (size_t)d.H * d.P * d.N + (size_t)d.CD * (d.K - 1); /* layers.md §3.5, §9 */
+    return (size_t)d.H * d.P * d.N + (size_t)d.CD * (d.K - 1); /* docs/layers.md §3.5, §9 */
 }
 
 static void m2_plan_step(Layer *l, Arena *a, int nseq) {

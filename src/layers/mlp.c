@@ -1,4 +1,4 @@
-/* mlp.c — SwiGLU MLP as a stateless layer (layers.md §0.3):  y = W_down·(silu(W_gate·x) ⊙ (W_up·x)).
+/* mlp.c — SwiGLU MLP as a stateless layer (docs/layers.md §0.3):  y = W_down·(silu(W_gate·x) ⊙ (W_up·x)).
  * Shapes: x, y [M, D]; gate, up, h [M, F]. */
 #include <math.h>
 #include "core/runtime.h"

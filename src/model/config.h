@@ -12,7 +12,7 @@ typedef struct {
     int tie_embeddings; /* only tied heads are implemented (the spec's default) */
     double norm_eps;
     int max_pos; /* > 0: learned absolute positions P [max_pos, D] added to the embeddings (the Zoology
-                  * attention baseline, layers.md §0.3); sequences are then limited to max_pos tokens */
+                  * attention baseline, docs/layers.md §0.3); sequences are then limited to max_pos tokens */
     LayerCfg layer[EID_MAX_LAYERS];
 } ModelCfg;
 

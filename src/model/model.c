@@ -52,10 +52,10 @@ Model *model_new(const ModelCfg *cfg_in) {
     if (!c->tie_embeddings) c->tie_embeddings = 0;
     int D = c->d_model, V = c->vocab_size, cap = 0, has_mlp = 0;
     for (int i = 0; i < c->n_layer; i++) has_mlp |= c->layer[i].d_ff > 0;
-    int n_res_layers = (has_mlp ? 2 : 1) * c->n_layer; /* residual rescale, layers.md §0.4 */
+    int n_res_layers = (has_mlp ? 2 : 1) * c->n_layer; /* residual rescale, docs/layers.md §0.4 */
     int shapeVD[2] = {V, D}, shapeD[1] = {D};
     add_param(m, &cap, "backbone.embeddings.weight", 2, shapeVD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
-    if (c->max_pos > 0) { /* learned absolute positions (layers.md §0.2 [OURS] name, §0.3) */
+    if (c->max_pos > 0) { /* learned absolute positions (docs/layers.md §0.2 [OURS] name, §0.3) */
         int shapePD[2] = {c->max_pos, D};
         add_param(m, &cap, "backbone.pos_embeddings.weight", 2, shapePD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
     }
@@ -226,7 +226,7 @@ int model_loss(Model *m, const Batch *b, LossOut *out) {
     double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / norm), m->correct);
     out->loss = sum / n;
     out->n_labels = n;
-    /* accuracy: per example fraction correct, then mean over examples (tasks.md §0) */
+    /* accuracy: per example fraction correct, then mean over examples (docs/tasks.md §0) */
     double acc = 0;
     int ex = 0;
     for (int r = 0; r < n;) {

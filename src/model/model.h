@@ -1,5 +1,5 @@
 /* model.h — embedding → blocks (pre-norm mixer + residual, optional pre-norm MLP + residual) →
- * final RMSNorm → LM head (tied to the embedding unless configured otherwise). layers.md §0.3.
+ * final RMSNorm → LM head (tied to the embedding unless configured otherwise). docs/layers.md §0.3.
  *
  * Parameters live in one flat buffer described by a table (name, shape, offset): the table drives
  * initialisation, safetensors names, `info`, weight decay and the gradient checks. */

@@ -1,4 +1,4 @@
-/* copy.c — copying and n-gram lookup of "Repeat After Me" (Jelassi et al., tasks.md §2):
+/* copy.c — copying and n-gram lookup of "Repeat After Me" (Jelassi et al., docs/tasks.md §2):
  *   copy          $x|x.        answer = x (or its first --answer-len letters)
  *   prefix-ngram  $g|x|a.      g a unique n-gram of x, a = what follows g in x
  *   suffix-ngram  $x|ga.
@@ -98,7 +98,7 @@ static void copy_scale(TaskCfg *t, double ratio) {
     t->max_len = EID_MAX(t->min_len, (int)(t->max_len * ratio + 0.5));
 }
 
-const TaskOps task_copy = {"copy", "copy a random string, $x|x. (Jelassi, tasks.md §2); --min-len, --max-len, "
+const TaskOps task_copy = {"copy", "copy a random string, $x|x. (Jelassi, docs/tasks.md §2); --min-len, --max-len, "
                            "--alphabet, --answer-len; score: exact match", SCORE_EXACT, copy_resolve, copy_labels,
                            copy_example, copy_scale};
 const TaskOps task_prefix_ngram = {"prefix-ngram", "continue x after a given n-gram, $g|x|a. (§2); --ngram, "

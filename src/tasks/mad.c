@@ -1,4 +1,4 @@
-/* mad.c — the six MAD tasks (Poli et al., tasks.md §7; mad-lab mad/data/instances.py), scored by
+/* mad.c — the six MAD tasks (Poli et al., docs/tasks.md §7; mad-lab mad/data/instances.py), scored by
  * class-macro-averaged accuracy over the test set (task_eval.c).
  *   mad-recall    in-context recall, multi-query          --seq-len = MAD L − 1 (odd)
  *   mad-noisy     noisy in-context recall                  --seq-len = MAD L − 1 (odd)

@@ -1,4 +1,4 @@
-/* mqar.c — multi-query associative recall exactly as Zoology generates it (tasks.md §1.1):
+/* mqar.c — multi-query associative recall exactly as Zoology generates it (docs/tasks.md §1.1):
  * keys in [1, V/2), values in [V/2, V), context [k1 v1 … kK vK] × P, each key queried once at an
  * even offset of the query region with power-law gaps (a = 0.01), label = value at the query key.
  * mqar-mix is Protocol B (§1.6): examples from a weighted mixture of (L, K), padded to the longest. */
@@ -91,7 +91,7 @@ static int mqar_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
 /* §10 / §1.8: K grows with L (K = L/16 stays L/16) */
 static void mqar_scale(TaskCfg *t, double ratio) { t->kv_pairs = EID_MAX(1, (int)lround(t->kv_pairs * ratio)); }
 
-const TaskOps task_mqar = {"mqar", "multi-query associative recall (Zoology, tasks.md §1.1); --kv-pairs, --power-a, "
+const TaskOps task_mqar = {"mqar", "multi-query associative recall (Zoology, docs/tasks.md §1.1); --kv-pairs, --power-a, "
                            "--num-passes, --random-non-queries", SCORE_FRAC, mqar_resolve, mqar_labels, mqar_example,
                            mqar_scale};
 

@@ -1,4 +1,4 @@
-/* passkey.c — synthetic-token passkey / needle-in-a-haystack (tasks.md §9.3).
+/* passkey.c — synthetic-token passkey / needle-in-a-haystack (docs/tasks.md §9.3).
  * Tokens: <pad> 0, <gen> 1, <eos> 2, <needle> 3, <is> 4, <query> 5, digits 16..25, keys
  * 32..32+Kv−1, filler 32+Kv..V−1. A haystack of filler (a fixed repeating pattern of 16 tokens, or
  * i.i.d. uniform filler with --format random) holds `needles` needles `<needle> key <is> d1 … dm`

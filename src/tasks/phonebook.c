@@ -1,4 +1,4 @@
-/* phonebook.c — synthetic-token phone book (tasks.md §3.3) in the Birdie question–context–question
+/* phonebook.c — synthetic-token phone book (docs/tasks.md §3.3) in the Birdie question–context–question
  * format of §3.2, or context–question (--format cq) or Jelassi's single query (--format single).
  *   entry:       first surname <colon> d1 … dm <nl>          (first digit 1..9, others 0..9)
  *   query block: <qopen> f1 s1 <comma> f2 s2 … <and> fq sq <qclose>

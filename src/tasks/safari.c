@@ -1,5 +1,5 @@
 /* safari.c — the S4/H3/Mamba synthetic tasks:
- *   selcopy    selective copying (tasks.md §4, s4 copying.py `torch_copying_data(variable=True)`)
+ *   selcopy    selective copying (docs/tasks.md §4, s4 copying.py `torch_copying_data(variable=True)`)
  *   induction  induction heads (§5, safari synthetics.py `generate_induction_head`)
  *   assoc      H3 single-query associative recall (§6, safari `generate_assoc_recall`, allow_dot False)
  * The task vocabulary is the model's (--vocab = the spec's V or A). */
@@ -38,7 +38,7 @@ static int sel_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     return t->seq_len;
 }
 
-const TaskOps task_selcopy = {"selcopy", "selective copying (Mamba §4.1.1, tasks.md §4): --num-tokens M, "
+const TaskOps task_selcopy = {"selcopy", "selective copying (Mamba §4.1.1, docs/tasks.md §4): --num-tokens M, "
                               "--seq-len = L + 2M, vocab A (noise 0, marker A-1)", SCORE_FRAC, sel_resolve, sel_labels,
                               sel_example, NULL};
 
@@ -68,7 +68,7 @@ static int ind_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) {
     return used;
 }
 
-const TaskOps task_induction = {"induction", "induction heads (Mamba §4.1.2, tasks.md §5): --seq-len = L + 1, "
+const TaskOps task_induction = {"induction", "induction heads (Mamba §4.1.2, docs/tasks.md §5): --seq-len = L + 1, "
                                 "vocab V (V-2 ordinary); train full LM, test the copied token", SCORE_FRAC, ind_resolve,
                                 full_or_last, ind_example, NULL};
 
@@ -103,6 +103,6 @@ static int assoc_example(const TaskCfg *t, Rng *r, int test, int *in, int *lab) 
     return used;
 }
 
-const TaskOps task_assoc = {"assoc", "H3 single-query associative recall (tasks.md §6): --seq-len = L + 2 (even); "
+const TaskOps task_assoc = {"assoc", "H3 single-query associative recall (docs/tasks.md §6): --seq-len = L + 2 (even); "
                             "train full LM, test the final value", SCORE_FRAC, assoc_resolve, full_or_last,
                             assoc_example, NULL};

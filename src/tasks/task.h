@@ -1,8 +1,8 @@
-/* task.h — synthetic tasks (tasks.md): seeded generators of (inputs, labels) and their scorers.
+/* task.h — synthetic tasks (docs/tasks.md): seeded generators of (inputs, labels) and their scorers.
  *
  * Example j of a stream is a pure function of (seed, stream, j): batches are reproducible, can be
  * generated in parallel, and the data cursor of a run is just the index of the next example.
- * Train and test streams use disjoint keys (tasks.md §0). Tasks whose spec trains on every next
+ * Train and test streams use disjoint keys (docs/tasks.md §0). Tasks whose spec trains on every next
  * token ("full-LM train / masked test") label every position on STREAM_TRAIN and only the answer
  * positions on every other stream. Every example has exactly seq_len inputs (the model length);
  * shorter examples are right-padded with the task's pad token, unlabelled.
@@ -61,7 +61,7 @@ typedef struct {
 
 enum { STREAM_TRAIN = 0, STREAM_TEST = 1 }; /* streams ≥ 2: mqar-mix test slice s is stream 2 + s */
 
-/* How an example is scored (tasks.md per task). */
+/* How an example is scored (docs/tasks.md per task). */
 typedef enum {
     SCORE_FRAC,        /* fraction of correct labelled positions (§0 default) */
     SCORE_EXACT,       /* 1 iff every labelled position is correct (copy / n-gram string accuracy) */
@@ -101,7 +101,7 @@ int task_slice(const TaskCfg *t, int s, TaskCfg *out);
 const char *task_names(void); /* "mqar, mqar-mix, ..." */
 const char *task_help(void);  /* one line per task */
 
-/* MQAR (tasks.md §1.1): lay out given keys, values and query gaps. */
+/* MQAR (docs/tasks.md §1.1): lay out given keys, values and query gaps. */
 void mqar_layout(int V, int L, int K, int P, const int *keys, const int *vals, const int *gaps, int *inputs,
                  int *labels);
 

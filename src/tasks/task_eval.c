@@ -1,6 +1,6 @@
 /* task_eval.c — test-stream evaluation with each task's scorer. One teacher-forced forward pass
  * gives per-position correctness (argmax == label) for every metric; the phone book's digit
- * accuracy (tasks.md §3.2) is measured by greedy decoding with the recurrent Decoder instead. */
+ * accuracy (docs/tasks.md §3.2) is measured by greedy decoding with the recurrent Decoder instead. */
 #include "tasks/task_eval.h"
 #include <stdlib.h>
 #include <string.h>

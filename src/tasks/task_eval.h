@@ -1,4 +1,4 @@
-/* task_eval.h — evaluate a model on a task's test stream with the task's scorer (tasks.md per task).
+/* task_eval.h — evaluate a model on a task's test stream with the task's scorer (docs/tasks.md per task).
  * Shared by the trainer's periodic evaluation and `eidetic eval`. */
 #ifndef EIDETIC_TASK_EVAL_H
 #define EIDETIC_TASK_EVAL_H

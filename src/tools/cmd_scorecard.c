@@ -111,7 +111,7 @@ static int grid_quick(ScOpts *o) {
                     "2.2e-3,1e-2");
 }
 
-/* The full grid: Zoology Figure 2 axes (tasks.md §1.5, CPU-scaled as §1.8) plus the other tasks at
+/* The full grid: Zoology Figure 2 axes (docs/tasks.md §1.5, CPU-scaled as §1.8) plus the other tasks at
  * their spec settings scaled to CPU (copy: Jelassi lengths 5..20; phonebook: pb-cpu; selcopy: M 16). */
 static int grid_full(ScOpts *o) {
     ScGrid *g = &o->g;

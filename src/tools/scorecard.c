@@ -786,7 +786,7 @@ int sc_write_md(const ScReport *r, const char *path, const char *title) {
     fprintf(f, "Each entry is the test accuracy of the final checkpoint, best over the learning-rate sweep (Zoology's "
                "convention), with the task's own metric (MQAR: fraction of correct answers; copy: exact match; "
                "phonebook: digit accuracy). ⏱ = that run was stopped by the per-run time budget before its last "
-               "step. Per-run numbers: results.csv. State sizes: tasks.md §1.4 (Zoology bytes = 4 × Σ layers).\n");
+               "step. Per-run numbers: results.csv. State sizes: docs/tasks.md §1.4 (Zoology bytes = 4 × Σ layers).\n");
     fprintf(f, "\n## Best accuracy over learning rates\n");
     for (int t = 0; t < g->n_tasks; t++) md_pivot(f, r, t);
     fprintf(f, "\n## Details\n\n| mixer | d_model | task | accuracy | best during training | best lr | steps | "

@@ -63,7 +63,7 @@ typedef struct {
     int seq_len, kv_pairs, vocab, steps, eval_every, batch;
     double target_acc;
     size_t params, state_floats; /* per sequence, sum over layers (fp32 floats) */
-    double zoo_floats;           /* tasks.md §1.4 convention, sum over layers; bytes = 4 × this */
+    double zoo_floats;           /* docs/tasks.md §1.4 convention, sum over layers; bytes = 4 × this */
     double est_s;                /* estimated single-thread seconds (cost model, for ETA and caps) */
 } ScCell;
 

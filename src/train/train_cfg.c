@@ -91,7 +91,7 @@ static const Preset presets[] = {
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
-    /* one per task (tasks.md): small CPU versions of each protocol */
+    /* one per task (docs/tasks.md): small CPU versions of each protocol */
     {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
      64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},
     {"copy", "copy strings of 5..20 letters (§2), Longhorn x2 D=64", "longhorn,longhorn", 64, 0, 30, 48, 0, 32, 2000, 50,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ref_crosscheck.sh [BUILD] — the engine's logits against the independent float64 reference
-# (tests/ref/ref_model.py; layers.md §0.2 checkpoint format, §0.3 block structure, one plugin per
+# (tests/ref/ref_model.py; docs/layers.md §0.2 checkpoint format, §0.3 block structure, one plugin per
 # mixer in tests/ref/mixers/).  For every mixer the engine registers that has a reference plugin:
 # a 2-layer model of that mixer, and (other than longhorn) a longhorn + mixer hybrid; once, a model
 # of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head; a GLA model with its
@@ -80,7 +80,7 @@ for m in "${mixers[@]}"; do
     if [ "$m" = longhorn ] || ! printf '%s\n' "${mixers[@]}" | grep -qx longhorn; then continue; fi
     model "longhorn+$m" $seed --layers-spec "longhorn,$m" --d-ff-pattern 0; seed=$((seed + 1))
 done
-# GLA with its optional short convs on q, k, v (layers.md §4.1; d_conv = 3)
+# GLA with its optional short convs on q, k, v (docs/layers.md §4.1; d_conv = 3)
 if printf '%s\n' "${mixers[@]}" | grep -qx gla; then
     model "gla+conv" $seed --layers-spec gla,gla --d-ff-pattern 0 --layer-opt gla.d_conv=3; seed=$((seed + 1))
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Backward-compatible entry point: the Longhorn reference now lives in ref_model.py (the model
-scaffold, layers.md §0) and mixers/longhorn.py (the §2.2 mixer plugin).  Same commands, flags and
+scaffold, docs/layers.md §0) and mixers/longhorn.py (the §2.2 mixer plugin).  Same commands, flags and
 exit codes as ref_model.py; see README.md in this directory."""
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent float64 reference for eidetic language models (spec: shared/spec/layers.md).
+"""Independent float64 reference for eidetic language models (spec: docs/layers.md).
 
 The scaffold here implements what every model shares — §0.2 checkpoint format and tensor names,
 §0.3 block structure (embedding, pre-norm residual blocks, RMSNorm, SwiGLU MLP, tied/untied head),
@@ -437,7 +437,7 @@ def cmd_compare(a):
 
 def main(argv=None, prog=None):
     ap = argparse.ArgumentParser(prog=prog, description="float64 eidetic model reference "
-                                 "(layers.md §0; mixers from tests/ref/mixers/NAME.py)")
+                                 "(docs/layers.md §0; mixers from tests/ref/mixers/NAME.py)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     mk = sub.add_parser("make-ckpt", help="write a random checkpoint directory (F32)")
     mk.add_argument("--out", required=True)

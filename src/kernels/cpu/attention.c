@@ -1,4 +1,4 @@
-/* attention.c — softmax attention kernels (layers.md §5), CPU.
+/* attention.c — softmax attention kernels (docs/layers.md §5), CPU.
  *
  * Forward: flash-style. Parallel over (batch, head, query block); each task walks the key blocks of
  * its query block, keeping a running max m and sum ℓ per row (online softmax), so memory is

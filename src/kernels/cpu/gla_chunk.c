@@ -1,4 +1,4 @@
-/* gla_chunk.c — GLA chunked form with secondary chunking (layers.md §4.3, §4.5), CPU.
+/* gla_chunk.c — GLA chunked form with secondary chunking (docs/layers.md §4.3, §4.5), CPU.
  *
  * Work is split over (sequence, head) pairs; each walks its chunks in order (forward) or in reverse
  * (backward) with the chunk's rows copied into per-thread scratch. Inside a chunk of Cn rows:

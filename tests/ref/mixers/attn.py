@@ -1,4 +1,4 @@
-"""Softmax attention mixer plugin ("attn", full causal) for tests/ref/ref_model.py — layers.md §5.
+"""Softmax attention mixer plugin ("attn", full causal) for tests/ref/ref_model.py — docs/layers.md §5.
 
 Leaves (§0.2, §5.1, Llama names, no biases): q_proj.weight [H*dh, D], k_proj.weight [Hkv*dh, D],
 v_proj.weight [Hkv*dh, D], o_proj.weight [D, H*dh].  Query head h reads kv head floor(h*Hkv/H).
@@ -14,7 +14,7 @@ from ref_model import F64, InputError
 
 
 def sizes(lc, D, swa=False):
-    """Engine defaults (layers.md §5.6 + this project's choice): num_heads = 1 if D < 64 else the
+    """Engine defaults (docs/layers.md §5.6 + this project's choice): num_heads = 1 if D < 64 else the
     largest divisor of D that is <= D/64; head_dim = D/num_heads; num_kv_heads = num_heads;
     rope_theta = 10000.  swa needs window >= 1."""
     try:
@@ -84,7 +84,7 @@ def forward(W, m, lc, D, x, swa=False):
     k = (x @ W[m + "k_proj.weight"].T).reshape(T, Hkv, dh)
     v = (x @ W[m + "v_proj.weight"].T).reshape(T, Hkv, dh)
     pos = torch.arange(T)
-    if not s["no_rope"]:  # no_rope: the learned-position baseline (layers.md §5.2)
+    if not s["no_rope"]:  # no_rope: the learned-position baseline (docs/layers.md §5.2)
         q, k = rope(q, pos, s["theta"]), rope(k, pos, s["theta"])
     o = attention(q, k, v, s["W"])
     return o.reshape(T, H * dh) @ W[m + "o_proj.weight"].T

@@ -1,4 +1,4 @@
-"""GLA mixer plugin for tests/ref/ref_model.py — layers.md §4 (gated linear attention, recurrent form §4.2).
+"""GLA mixer plugin for tests/ref/ref_model.py — docs/layers.md §4 (gated linear attention, recurrent form §4.2).
 
 Leaves (§0.2, §4.1): q_proj.weight [Dk,D], k_proj.weight [Dk,D], v_proj.weight [Dv,D],
 g_proj.weight [Dv,D], gk_proj.0.weight [r,D], gk_proj.1.weight [Dk,r], gk_proj.1.bias [Dk],

@@ -1,4 +1,4 @@
-"""Longhorn mixer plugin for tests/ref/ref_model.py — layers.md §2 (diagonal form, §2.2).
+"""Longhorn mixer plugin for tests/ref/ref_model.py — docs/layers.md §2 (diagonal form, §2.2).
 
 Leaves (§0.2, §2.1): in_proj.weight [2I,D], conv1d.weight [I,1,K], conv1d.bias [I],
 x_proj.weight [R+2N,I] rows [dt_low ; k ; q], dt_proj.weight [I,R], dt_proj.bias [I], D [I],

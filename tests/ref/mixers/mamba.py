@@ -1,4 +1,4 @@
-"""Mamba-1 (S6) mixer plugin for tests/ref/ref_model.py — layers.md §1.
+"""Mamba-1 (S6) mixer plugin for tests/ref/ref_model.py — docs/layers.md §1.
 
 Leaves (§0.2, §1.1), as Hugging Face MambaForCausalLM: in_proj.weight [2I,D] rows [x ; z],
 conv1d.weight [I,1,K], conv1d.bias [I], x_proj.weight [R+2N,I] rows [dt_low ; B ; C],

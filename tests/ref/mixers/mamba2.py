@@ -1,4 +1,4 @@
-"""Mamba-2 (SSD) mixer plugin for tests/ref/ref_model.py — layers.md §3.
+"""Mamba-2 (SSD) mixer plugin for tests/ref/ref_model.py — docs/layers.md §3.
 
 Leaves (§0.2, §3.1), as Hugging Face Mamba2ForCausalLM: in_proj.weight [2I+2GN+H, D] rows
 [z (I) ; x (I) ; B (G·N) ; C (G·N) ; dt (H)], conv1d.weight [I+2GN,1,K] and conv1d.bias [I+2GN]

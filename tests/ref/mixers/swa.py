@@ -1,4 +1,4 @@
-"""Sliding-window softmax attention plugin ("swa") — layers.md §5: attn.py with mask
+"""Sliding-window softmax attention plugin ("swa") — docs/layers.md §5: attn.py with mask
 i - W < j <= i (W keys including the query itself); config field "window" (required, >= 1)."""
 from ref_model import load_mixer
 
