@@ -16,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 step_ms() { # binary mixer d_model → median step ms of one bench row
     local f="$tmp/row.json"
     rm -f "$f"
-    "$1" bench train --mixer "$2" --d-model "$3" --repeat 1 --json "$f" --out "$tmp/out" --no-plots >/dev/null 2>&1
+    "$1" bench train --mixer "$2" --d-model "$3" --repeat 1 --peak-gflops 300 --bw-gbs 50 --json "$f" --out "$tmp/out" --no-plots >/dev/null 2>&1
     python3 -c "import json,sys; r=[json.loads(l) for l in open('$f') if '\"suite\":\"train\"' in l.replace(' ','')]; print(round(r[-1]['step_ms'], 2))"
 }
 default_tps() { # binary → tokens/s of the default job over 300 steps (after the first 50)

@@ -13,6 +13,16 @@ typedef struct {
     size_t cap;
 } Arena;
 
+/* Where committed arenas get their memory: host memory by default (64-byte aligned, zeroed); a
+ * device backend installs its allocator here, before any model is planned. alloc(bytes) returns
+ * zeroed memory or NULL; free(p) releases it. NULL restores the default. */
+typedef struct {
+    void *(*alloc)(size_t bytes, void *ctx);
+    void (*free)(void *p, void *ctx);
+    void *ctx;
+} ArenaAllocator;
+void arena_set_allocator(const ArenaAllocator *al);
+
 void arena_begin_measure(Arena *a);
 void arena_commit(Arena *a);          /* allocate `used` bytes (zeroed) and rewind for the real pass */
 void arena_free(Arena *a);
