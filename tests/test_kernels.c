@@ -32,6 +32,7 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_chunked.h"
 #include "kernels/kt_attn.h"
 #include "kernels/kt_model.h"
+#include "kernels/kt_more.h"
 
 int main(void) {
     eid_runtime_setup(0, 0);
@@ -40,5 +41,6 @@ int main(void) {
     kt_chunked();
     kt_attn();
     kt_model();
+    kt_more();
     return t_summary("test_kernels");
 }
