@@ -4,6 +4,7 @@
 # the default training job's tokens/s. Prints a Markdown table of medians and NEW/OLD ratios
 # (> 1 = NEW is faster for tokens/s; step ms ratios are NEW/OLD time, < 1 = NEW faster).
 #   bash bench/compare_builds.sh OLD_BINARY NEW_BINARY [ROUNDS=3] [MIXERS=all]
+# (NO_DEFAULT_JOB=1 skips the default-job rows.)
 set -euo pipefail
 old=${1:?usage: compare_builds.sh OLD_BINARY NEW_BINARY [ROUNDS] [MIXERS]}
 new=${2:?usage: compare_builds.sh OLD_BINARY NEW_BINARY [ROUNDS] [MIXERS]}
@@ -43,6 +44,7 @@ for d in 128 256; do
             "$(python3 -c "print($mn/$mo)")"
     done
 done
+[ "${NO_DEFAULT_JOB:-0}" = 1 ] && exit 0
 o=(); n=()
 for ((r = 0; r < rounds; r++)); do o+=("$(default_tps "$old")"); n+=("$(default_tps "$new")"); done
 mo=$(median "${o[@]}"); mn=$(median "${n[@]}")
