@@ -29,7 +29,8 @@ LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
 # libeidetic.a: everything but the command-line program (src/cli) and the tools on top of it
 # (src/tools: scorecard, bench); src/api implements the public header include/eidetic.h.
 LIB_SRC := $(wildcard src/core/*.c src/kernels/cpu/*.c src/layers/*.c src/model/*.c \
-                      src/train/*.c src/tasks/*.c src/data/*.c src/io/*.c src/api/*.c)
+                      src/train/*.c src/tasks/*.c src/data/*.c src/io/*.c src/api/*.c \
+                      src/text/*.c)
 CLI_SRC := $(wildcard src/cli/*.c src/tools/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
 
