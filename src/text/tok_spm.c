@@ -6,3 +6,7 @@ Tokenizer *tok_spm_load(const char *path) {
     eid_error("%s: SentencePiece support is not built yet", path);
     return NULL;
 }
+Tokenizer *tok_spm_train(const char *sample, int vocab, const char *dir) {
+    eid_error("%s: SentencePiece training is not built yet", sample);
+    return NULL;
+}

@@ -34,6 +34,10 @@ Tokenizer *tok_load_file(const char *path);
 /* The tokenizer stored in dir (see above). Returns NULL with *found = 0 and no error when dir holds
  * none; NULL with *found = 1 and eid_error when one is there but cannot be read. */
 Tokenizer *tok_load_dir(const char *dir, int *found);
+/* Trains a SentencePiece model (unigram by default; byte fallback on, so every UTF-8 text encodes)
+ * of `vocab` pieces on the UTF-8 text file `sample` (one sentence or paragraph per line), writing
+ * dir/tokenizer.model and the descriptor; deterministic for the same sample. */
+Tokenizer *tok_spm_train(const char *sample, int vocab, const char *dir);
 /* Writes eidetic_tokenizer.json and the tokenizer's own file into dir, atomically. */
 int tok_save_dir(const Tokenizer *t, const char *dir);
 void tok_free(Tokenizer *t);
