@@ -24,7 +24,7 @@ endif
 CJSON_CFLAGS:= $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS  := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS)
-LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lz -lm -fopenmp
 
 # libeidetic.a: everything but the command-line program (src/cli) and the tools on top of it
 # (src/tools: scorecard, bench); src/api implements the public header include/eidetic.h.

@@ -6,6 +6,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
 int cmd_scorecard(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* helpers */

@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "  info       architecture, parameter counts and recurrent state size per layer\n"
             "  generate   sample tokens from a checkpoint with the constant-memory recurrent step\n"
             "  forward    write the logits of a token sequence to a safetensors file\n"
+            "  prepare    tokenise text files / directories / .gz into a dataset directory (docs/lm.md)\n"
             "  scorecard  train and evaluate a grid of mixers x sizes x tasks x lrs; tables and plots\n"
             "  bench      training and decoding speed, MFU, memory and scaling on this machine (tables)\n");
 }
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "forward")) return cmd_forward(argc, argv);
+    if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
     if (!strcmp(cmd, "scorecard")) return cmd_scorecard(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     fprintf(stderr, "eidetic: unknown command '%s'\n\n", cmd);
