@@ -7,6 +7,8 @@
 #include "tasks/task.h"
 #include "train/rundir.h"
 #include "train/trainer.h"
+#include "text/tokenizer.h"
+#include "cli/lm_tiny.h"
 
 static void train_help(void) {
     printf("usage: eidetic train [--preset NAME] [--config FILE] [options]\n\n"
@@ -46,6 +48,20 @@ static int load_run_config(TrainCfg *c, const char *dir) {
     return rc;
 }
 
+/* --data without --vocab: the tokenizer's vocabulary rounded up to a multiple of 64; with --vocab:
+ * at least the tokenizer's. */
+static int data_vocab(TrainCfg *c, int given) {
+    int found = 0;
+    Tokenizer *t = tok_load_dir(c->data, &found);
+    if (!t) return found ? -1 : (eid_error("--data %s: no tokenizer there (eidetic_tokenizer.json): not a dataset made by eidetic prepare", c->data), -1);
+    int v = tok_vocab_size(t);
+    tok_free(t);
+    if (!given) c->vocab_size = (v + 63) / 64 * 64;
+    else if (c->vocab_size < v)
+        return eid_error("--vocab %d: smaller than the vocabulary of the dataset's tokenizer (%d tokens, %s)", c->vocab_size, v, c->data), -1;
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return train_help(), 0;
     int ac = argc - 2;
@@ -61,6 +77,10 @@ int cmd_train(int argc, char **argv) {
         if (cfg && train_cfg_load_file(&c, cfg, preset != NULL) != 0) return cli_fail("train");
     }
     if (opts_parse(train_opts, n_train_opts, &c, ac, av, "train") != 0) return cli_fail("train");
+    if (!strcmp(c.preset, "lm-tiny") && !c.data[0] && !resume && lm_tiny_corpus(c.data, sizeof c.data) != 0)
+        return cli_fail("train");
+    if (c.data[0] && !resume && !c.model_from_file && data_vocab(&c, flag_value(ac, av, "--vocab") != NULL) != 0)
+        return cli_fail("train");
     if (resume && strcmp(c.out, resume) != 0)
         return fprintf(stderr, "eidetic train: error: --resume %s writes into its own directory; drop --out\n", resume), 1;
     eid_runtime_setup(c.threads, !c.quiet);
@@ -71,6 +91,9 @@ int cmd_train(int argc, char **argv) {
     int rc = train_run(&c, &r);
     if (rc > 0) return rc;
     if (rc != 0) return cli_fail("train");
-    printf("accuracy: %.4f\n", r.accuracy);
+    if (r.lm) {
+        printf("val_loss: %.4f\nperplexity: %.4f\nbits_per_byte: %.4f\n", r.loss, r.ppl, r.bpb);
+        if (!strcmp(c.preset, "lm-tiny")) lm_sample(c.out);
+    } else printf("accuracy: %.4f\n", r.accuracy);
     return 0;
 }

@@ -27,7 +27,8 @@ const OptDesc train_opts[] = {
     O("learned-pos", OPT_FLAG, learned_pos, "add learned absolute positions (seq-len of them) to the embeddings (Zoology Fig. 2 attention)"),
     O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
-    O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task)"),
+    O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task; with --data: default the tokenizer's rounded up to a multiple of 64)"),
+    O("data", OPT_STR, data, "train a language model on a dataset directory made by eidetic prepare (rows of --seq-len tokens; docs/lm.md)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
     O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count"),
@@ -91,6 +92,9 @@ static const Preset presets[] = {
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
+    /* a language model on the embedded corpus (the Jargon File, byte tokenizer; docs/lm.md "Quick start") */
+    {"lm-tiny", "Longhorn LM x4 + MLP, D=128, on the Jargon File (bytes, L=128; prepared on first use); ~10 min on 2 cores",
+     "longhorn,longhorn,longhorn,longhorn", 128, 256, 320, 128, 0, 16, 1500, 100, 250, 1, 3e-3, 0, 0, NULL, "weight-decay=0.1"},
     /* one per task (docs/tasks.md): small CPU versions of each protocol */
     {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
      64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},
@@ -352,7 +356,9 @@ int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag) {
 int train_cfg_resolve(TrainCfg *c) {
     if (c->vocab_size <= 0) return eid_error("--vocab: must be > 0"), -1;
     c->task.vocab_size = c->vocab_size;
-    if (task_resolve(&c->task) != 0) return -1;
+    if (c->data[0]) { /* a language model: the task contributes only its row length */
+        if (c->task.seq_len < 1) return eid_error("--seq-len: must be >= 1, got %d", c->task.seq_len), -1;
+    } else if (task_resolve(&c->task) != 0) return -1;
     if (!c->model_from_file) {
         ModelCfg *m = &c->model;
         memset(m, 0, sizeof *m);

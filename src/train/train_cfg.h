@@ -29,6 +29,7 @@ typedef struct {
     uint64_t seed;
     int threads, quiet;
     char out[512], resume[512], config[512];
+    char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     ModelCfg model; /* resolved architecture */
     int model_from_file; /* model came from --config's "model" section */
 } TrainCfg;

@@ -15,6 +15,8 @@
 #include "train/shards.h"
 #include "data/source.h"
 #include "tasks/task_eval.h"
+#include "data/corpus.h"
+#include "text/tokenizer.h"
 
 /* Test-stream evaluation with the task's own scorer (tasks/task_eval.c): exact match for copy
  * strings, greedy digit accuracy for the phone book, class-macro accuracy for MAD, per-slice
@@ -24,6 +26,38 @@ int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalRe
     int rc = task_evaluate(m, t, seed, n, batch, &te);
     r->accuracy = te.accuracy, r->loss = te.loss, r->examples = te.examples;
     return rc;
+}
+
+int evaluate_corpus(Model *m, const Corpus *c, int batch, EvalResult *r) {
+    memset(r, 0, sizeof *r);
+    r->lm = 1;
+    int T = c->T;
+    uint64_t rows = corpus_val_rows(c);
+    if (rows == 0) return eid_error("the validation split is empty: nothing to evaluate (prepare with --val-fraction > 0)"), -1;
+    DataSource src;
+    source_corpus_init(&src, c, 0);
+    int *tok = eid_xmalloc(sizeof(int) * batch * T), *lab = eid_xmalloc(sizeof(int) * batch * T);
+    uint8_t *fl = eid_xmalloc((size_t)batch * T);
+    double nats = 0;
+    int rc = 0;
+    for (uint64_t first = 0; first < rows && rc == 0; first += (uint64_t)batch) {
+        int n = (int)EID_MIN((uint64_t)batch, rows - first);
+        if ((rc = source_rows(&src, STREAM_TEST, first, n, tok, lab, fl)) != 0) break;
+        if ((rc = model_plan(m, n, T, n * T)) != 0) break;
+        Batch b = {tok, lab, fl, n, T, 0};
+        LossOut lo;
+        if ((rc = model_loss(m, &b, &lo)) != 0) break;
+        nats += lo.loss * lo.n_labels;
+        r->tokens += (uint64_t)lo.n_labels;
+        r->examples += n;
+    }
+    free(tok), free(lab), free(fl);
+    if (rc != 0) return -1;
+    r->bytes = c->bytes[1];
+    r->loss = r->tokens ? nats / (double)r->tokens : 0;
+    r->ppl = exp(r->loss);
+    r->bpb = r->bytes ? nats / log(2.0) / (double)r->bytes : 0;
+    return 0;
 }
 
 /* ---- one step (trainer.h) ---- */
@@ -49,7 +83,8 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
 
 /* ---- checkpoints: one atomic commit of weights + training state + metrics position (train/rundir.h) ---- */
 
-static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor) {
+static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor,
+                    const Tokenizer *tok) {
     int bad = train_first_nonfinite(m, m->w);
     if (bad >= 0)
         return eid_error("step %ld: weight tensor '%s' holds NaN or Inf: not saved; the last good checkpoint in %s is "
@@ -59,6 +94,7 @@ static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *
     if (rc != 0) return rc > 0 ? 0 : -1; /* 1: this step is already the committed checkpoint */
     TrainState ts = {step, o->t, cursor, rd->metrics_bytes};
     if (ckpt_save_model(m, dir, step) != 0) return rundir_fail_intact(rd);
+    if (tok && tok_save_dir(tok, dir) != 0) return rundir_fail_intact(rd); /* text in/out uses the model's own */
     rundir_fault_kill("ckpt-after-weights", step);
     if (train_state_save(dir, c, m, o, &ts) != 0) return rundir_fail_intact(rd);
     rundir_fault_kill("ckpt-after-state", step);
@@ -108,6 +144,42 @@ static void fmt_eta(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
 }
 
+/* --data: the dataset, its tokenizer and the checks that tie them to the model: the model's vocabulary
+ * holds every id, and a resumed run was trained with the same tokenizer (its checkpoint carries it). */
+static int lm_open(const TrainCfg *c, const Model *m, Corpus *corpus, Tokenizer **tok) {
+    Dataset ds;
+    if (ds_open(c->data, &ds) != 0) return -1;
+    int tv = tok_vocab_size(ds.tok);
+    if (tv > m->cfg.vocab_size) {
+        eid_error("--data %s: its tokenizer has %d tokens, more than the model's vocabulary %d (--vocab must be >= %d)",
+                  c->data, tv, m->cfg.vocab_size, tv);
+        return ds_close(&ds), -1;
+    }
+    if (c->resume[0]) {
+        char dir[1024];
+        int found = 0;
+        if (rundir_locate(c->resume, dir, sizeof dir) != 0) return ds_close(&ds), -1;
+        Tokenizer *ck = tok_load_dir(dir, &found);
+        if (!ck && found) return ds_close(&ds), -1;
+        if (!ck || tok_hash(ck) != tok_hash(ds.tok)) {
+            char a[17] = "none", b[17];
+            if (ck) tok_hash_hex(ck, a);
+            tok_hash_hex(ds.tok, b);
+            eid_error("--data %s: its tokenizer (hash %s) is not the one the run in %s was trained with (hash %s): "
+                      "refusing to continue with a different tokenizer", c->data, b, dir, a);
+            tok_free(ck);
+            return ds_close(&ds), -1;
+        }
+        tok_free(ck);
+    }
+    int rc = corpus_init(corpus, &ds, c->task.seq_len, c->data);
+    *tok = ds.tok;
+    ds.tok = NULL;
+    ds_close(&ds);
+    if (rc != 0) tok_free(*tok), *tok = NULL;
+    return rc;
+}
+
 int train_run(TrainCfg *c, EvalResult *final) {
     AdamW opt = {0};
     long step0 = 0;
@@ -127,6 +199,13 @@ int train_run(TrainCfg *c, EvalResult *final) {
         model_init_params(m, c->seed);
         adamw_init(&opt, m);
     }
+    Corpus corpus = {0};
+    Tokenizer *tok = NULL;
+    if (c->data[0] && lm_open(c, m, &corpus, &tok) != 0) {
+        model_free(m);
+        adamw_free(&opt);
+        return -1;
+    }
     /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
     if (c->shards == 0) c->shards = shards_auto(&m->cfg, c->batch, eid_threads());
     Shards sh = {0};
@@ -134,14 +213,15 @@ int train_run(TrainCfg *c, EvalResult *final) {
     if ((c->resume[0] ? rundir_open_resume(&rd, c->out, step0, ts.metrics_bytes) : rundir_open_fresh(&rd, c->out)) != 0)
         goto fail;
     /* a fresh run commits its initial state first: a run killed at any moment can be resumed */
-    if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0) != 0) goto fail;
+    if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0, tok) != 0) goto fail;
     const TaskCfg *t = &c->task;
-    int B = c->batch, L = t->seq_len, K = task_labels_per_example(t);
+    int B = c->batch, L = t->seq_len, K = tok ? L : task_labels_per_example(t);
     int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
     uint8_t *fl = eid_xmalloc((size_t)B * L);
     /* the data source's cursor is the data state kept with the training state (data_cursor) */
     DataSource src;
-    source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
+    if (tok) source_corpus_init(&src, &corpus, c->seed);
+    else source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
     src.cursor = cursor;
     OptimCfg oc = train_cfg_optim(c);
     int tty = isatty(2) && !c->quiet;
@@ -193,14 +273,19 @@ int train_run(TrainCfg *c, EvalResult *final) {
         double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
         int last = step + 1 == c->steps, evaluated = 0;
         if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
-            if (evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev) != 0) { rc = -1; break; }
+            if ((tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev)) != 0) {
+                rc = -1;
+                break;
+            }
             evaluated = 1;
             evaluated_at = step + 1;
         }
         char ml[512];
         int mn = snprintf(ml, sizeof ml, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,"
                           "\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f", step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
-        if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
+        if (evaluated && ev.lm)
+            mn += snprintf(ml + mn, sizeof ml - mn, ",\"val_loss\":%.6f,\"val_ppl\":%.4f,\"val_bpb\":%.5f", ev.loss, ev.ppl, ev.bpb);
+        else if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
         mn += snprintf(ml + mn, sizeof ml - mn, "}\n");
         if (rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
         double eta = (now / done) * (c->steps - step - 1);
@@ -208,8 +293,12 @@ int train_run(TrainCfg *c, EvalResult *final) {
             char es[32];
             fmt_eta(eta, es, sizeof es);
             char line[256];
-            snprintf(line, sizeof line, "step %ld/%d  loss %.4f  acc %.3f  test %.3f  %.0f tok/s  %.1fs  ETA %s",
-                     step + 1, c->steps, lo.loss, lo.accuracy, ev.accuracy, tps, now, es);
+            if (tok)
+                snprintf(line, sizeof line, "step %ld/%d  loss %.4f  val loss %.4f ppl %.2f bpb %.4f  %.0f tok/s  %.1fs  ETA %s",
+                         step + 1, c->steps, lo.loss, ev.loss, ev.ppl, ev.bpb, tps, now, es);
+            else
+                snprintf(line, sizeof line, "step %ld/%d  loss %.4f  acc %.3f  test %.3f  %.0f tok/s  %.1fs  ETA %s",
+                         step + 1, c->steps, lo.loss, lo.accuracy, ev.accuracy, tps, now, es);
             if (tty) fprintf(stderr, "\r%-100s%s", line, evaluated ? "\n" : "");
             else if (evaluated && !c->quiet) fprintf(stderr, "%s\n", line);
             t_last = now;
@@ -221,13 +310,13 @@ int train_run(TrainCfg *c, EvalResult *final) {
             break;
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
-            if (save_all(&rd, c, m, &opt, step + 1, cursor) != 0) { rc = -1; break; }
+            if (save_all(&rd, c, m, &opt, step + 1, cursor, tok) != 0) { rc = -1; break; }
         if (rundir_stop_signal() && step + 1 < c->steps) { step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
     }
 done:
     if (rc == 0 && rundir_stop_signal() && step < c->steps) {
         int sig = rundir_stop_signal();
-        rc = save_all(&rd, c, m, &opt, step, cursor);
+        rc = save_all(&rd, c, m, &opt, step, cursor, tok);
         if (rc == 0) {
             fprintf(stderr, "\neidetic train: stopped by %s at step %ld; checkpoint written to %s. Continue with: "
                             "eidetic train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step, c->out, c->out);
@@ -235,8 +324,8 @@ done:
         }
     } else if (rc == 0) {
         if (evaluated_at != step) /* stopped between evaluations, or nothing left to do */
-            rc = evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
-        if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor);
+            rc = tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
+        if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor, tok);
         if (rc == 0) {
             if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
             *final = ev;
@@ -244,12 +333,16 @@ done:
     }
     rundir_close(&rd);
     free(in), free(lab), free(fl);
+    corpus_free(&corpus);
+    tok_free(tok);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);
     return rc;
 fail:
     rundir_close(&rd);
+    corpus_free(&corpus);
+    tok_free(tok);
     shards_free(&sh);
     adamw_free(&opt);
     model_free(m);

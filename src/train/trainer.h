@@ -4,14 +4,22 @@
 #include "train/train_cfg.h"
 #include "train/shards.h"
 #include "model/model.h"
+#include "data/corpus.h"
 
 typedef struct {
     double accuracy, loss;
     long examples;
+    int lm;             /* 1: a language-model evaluation (--data): the fields below are set */
+    double ppl, bpb;    /* perplexity exp(loss); bits per UTF-8 byte (docs/lm.md) */
+    uint64_t tokens, bytes; /* predicted validation tokens; UTF-8 bytes of the validation text */
 } EvalResult;
 
 /* Test-stream evaluation of n examples in batches of `batch` (planning the model for it). */
 int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalResult *r);
+/* Validation of a language model over the whole validation split of a corpus (data/corpus.h) in
+ * batches of `batch` rows: loss = mean nats per predicted token, ppl = exp(loss),
+ * bpb = total nats / ln 2 / UTF-8 bytes of the validation text. -1 + eid_error. */
+int evaluate_corpus(Model *m, const Corpus *c, int batch, EvalResult *r);
 /* Sums a gradient vector in place over every process of a run (an MPI all-reduce, say); 0, or
  * -1 + eid_error. NULL in train_step = one process, nothing to sum. */
 typedef int (*GradAllReduce)(real *grad, size_t n, void *ctx);
