@@ -13,6 +13,8 @@
 #include "io/strict.h"
 #include "tasks/task_eval.h"
 #include "train/trainer.h"
+#include "train/rundir.h"
+#include "data/corpus.h"
 
 typedef struct {
     char ckpt[512];
@@ -20,6 +22,7 @@ typedef struct {
     int examples, batch, threads, lenient;
     uint64_t seed;
     char lengths[512], out[512];
+    char data[512];
 } EvalCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(EvalCfg, f), sizeof(((EvalCfg *)0)->f), h}
@@ -30,6 +33,7 @@ static const OptDesc eval_opts[] = {
     O("examples", OPT_INT, examples, "test examples (default 1000; mqar-mix: per test slice)"),
     O("batch", OPT_INT, batch, "evaluation batch size (default 64)"),
     O("seed", OPT_U64, seed, "data seed (default: the checkpoint's; test stream is disjoint from training)"),
+    O("data", OPT_STR, data, "a dataset directory (eidetic prepare): print loss, perplexity and bits_per_byte on its validation split (rows of --seq-len)"),
     O("lengths", OPT_STR, lengths, "comma list of lengths L: evaluate the task at each (§10; size parameter scaled with L)"),
     O("out", OPT_STR, out, "write the results as JSON to this file"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
@@ -156,6 +160,38 @@ static int run_eval(EvalCfg *e, Model *m) {
     return rc;
 }
 
+/* --data: the validation split of a dataset, tokenised by the checkpoint's own tokenizer (docs/lm.md). */
+static int eval_data(const EvalCfg *e, Model *m) {
+    char dir[1024];
+    int found = 0;
+    if (rundir_locate(e->ckpt, dir, sizeof dir) != 0) return -1;
+    Tokenizer *ck = tok_load_dir(dir, &found);
+    if (!ck) return found ? -1 : (eid_error("%s: the checkpoint carries no tokenizer (trained on a task, not on text): cannot evaluate it on --data %s", dir, e->data), -1);
+    Dataset ds;
+    if (ds_open(e->data, &ds) != 0) return tok_free(ck), -1;
+    int rc = 0;
+    if (tok_hash(ck) != tok_hash(ds.tok)) {
+        char a[17], b[17];
+        tok_hash_hex(ck, a), tok_hash_hex(ds.tok, b);
+        rc = -1, eid_error("--data %s: made by another tokenizer (hash %s) than the checkpoint %s's (hash %s)", e->data, b, dir, a);
+    } else if (tok_vocab_size(ds.tok) > m->cfg.vocab_size)
+        rc = -1, eid_error("--data %s: %d tokens, more than the model's vocabulary %d", e->data, tok_vocab_size(ds.tok), m->cfg.vocab_size);
+    tok_free(ck);
+    Corpus c;
+    if (rc == 0) rc = corpus_init(&c, &ds, e->task.seq_len, e->data);
+    ds_close(&ds);
+    if (rc != 0) return -1;
+    EvalResult r;
+    double t0 = eid_now();
+    rc = evaluate_corpus(m, &c, e->batch, &r);
+    corpus_free(&c);
+    if (rc != 0) return -1;
+    fprintf(stderr, "eidetic: %s on %s (validation): %llu tokens, %llu bytes, rows of %d, %.1fs\n", e->ckpt, e->data,
+            (unsigned long long)r.tokens, (unsigned long long)r.bytes, e->task.seq_len, eid_now() - t0);
+    printf("loss: %.4f\nperplexity: %.4f\nbits_per_byte: %.4f\n", r.loss, r.ppl, r.bpb);
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return eval_help(), 0;
     EvalCfg e = {.examples = 1000, .batch = 64, .seed = 1}, flags;
@@ -184,7 +220,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "eidetic eval: error: no stored task in %s: give --task and --seq-len (and its sizes)\n", e.ckpt);
         return 1;
     }
-    int rc = task_resolve(&e.task) == 0 ? run_eval(&e, m) : -1;
+    int rc = e.data[0] ? eval_data(&e, m) : task_resolve(&e.task) == 0 ? run_eval(&e, m) : -1;
     model_free(m);
     return rc == 0 ? 0 : cli_fail("eval");
 }

@@ -33,6 +33,7 @@ int evaluate_corpus(Model *m, const Corpus *c, int batch, EvalResult *r) {
     r->lm = 1;
     int T = c->T;
     uint64_t rows = corpus_val_rows(c);
+    if ((uint64_t)batch > rows) batch = (int)rows;
     if (rows == 0) return eid_error("the validation split is empty: nothing to evaluate (prepare with --val-fraction > 0)"), -1;
     DataSource src;
     source_corpus_init(&src, c, 0);
@@ -43,8 +44,15 @@ int evaluate_corpus(Model *m, const Corpus *c, int batch, EvalResult *r) {
     for (uint64_t first = 0; first < rows && rc == 0; first += (uint64_t)batch) {
         int n = (int)EID_MIN((uint64_t)batch, rows - first);
         if ((rc = source_rows(&src, STREAM_TEST, first, n, tok, lab, fl)) != 0) break;
-        if ((rc = model_plan(m, n, T, n * T)) != 0) break;
-        Batch b = {tok, lab, fl, n, T, 0};
+        for (int i = n; i < batch; i++) { /* a short last batch: unlabelled copies keep the plan fixed */
+            memcpy(tok + (size_t)i * T, tok, sizeof(int) * T);
+            memcpy(fl + (size_t)i * T, fl, (size_t)T);
+            for (int t = 0; t < T; t++) lab[(size_t)i * T + t] = -100;
+        }
+        if ((rc = model_check_tokens(m, tok, (size_t)batch * T, "validation data")) != 0) break;
+        if ((rc = model_plan(m, batch, T, batch * T)) != 0) break;
+        model_trunk_forward(m, tok, fl, batch, T);
+        Batch b = {tok, lab, fl, batch, T, 0};
         LossOut lo;
         if ((rc = model_loss(m, &b, &lo)) != 0) break;
         nats += lo.loss * lo.n_labels;
@@ -173,6 +181,9 @@ static int lm_open(const TrainCfg *c, const Model *m, Corpus *corpus, Tokenizer 
         tok_free(ck);
     }
     int rc = corpus_init(corpus, &ds, c->task.seq_len, c->data);
+    if (rc == 0 && corpus_val_rows(corpus) == 0)
+        rc = -1, eid_error("--data %s: the validation split is empty (prepare it with --val-fraction > 0 and more documents)", c->data);
+    if (rc != 0 && corpus->stream[0]) corpus_free(corpus);
     *tok = ds.tok;
     ds.tok = NULL;
     ds_close(&ds);
