@@ -22,6 +22,9 @@
 #define EIDETIC_TOKENIZER_H
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" { /* src/text/tok_spm.cc is C++ */
+#endif
 
 typedef struct Tokenizer Tokenizer;
 
@@ -80,4 +83,7 @@ size_t utf8_complete_prefix(const char *s, size_t n);
 /* 1 iff s[0..n) is valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF). */
 int utf8_valid(const char *s, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
