@@ -440,10 +440,11 @@ static char *nfc_text(const char *s, size_t n, size_t *outn) {
     for (size_t i = 0; i < n;) {
         size_t j = i, e = i; /* [i, e): the longest valid stretch */
         while (j < n && next_cp((const unsigned char *)s, n, &j) >= 0) e = j;
-        if (e == i) e = j = i + 1; /* an invalid byte: copy it */
-        size_t m = e - i;
         int ascii = 1;
-        for (size_t q = i; q < e && ascii; q++) ascii = (unsigned char)s[q] < 0x80;
+        if (e == i) e = i + 1; /* an invalid byte: copied as it is */
+        else
+            for (size_t q = i; q < e && ascii; q++) ascii = (unsigned char)s[q] < 0x80;
+        size_t m = e - i;
         if (!ascii && m < (1u << 29)) {
             if (ucap < m + 1) {
                 ucap = 2 * m + 1;
