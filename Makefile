@@ -193,9 +193,10 @@ FUZZ_BINS  := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -D_GNU_SOURCE -MMD -MP -c $< -o $@
+# (-fno-sanitize=vptr: its runtime is C++-only and the harnesses link with the C driver)
 $(FUZZ_BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(CXXSTD) -D_GNU_SOURCE -MMD -MP -c $< -o $@
+	$(FUZZ_CXX) $(CPPFLAGS) $(FUZZ_CFLAGS) -fno-sanitize=vptr -fsanitize=fuzzer-no-link $(CXXSTD) -D_GNU_SOURCE -MMD -MP -c $< -o $@
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 fuzz: $(FUZZ_BINS)

@@ -997,6 +997,11 @@ Tokenizer *tok_bpe_from_bytes(const char *path, char *file, size_t n) {
     return t;
 }
 
+int tok_bpe_lossless(const Tokenizer *t) {
+    const Bpe *b = t->impl;
+    return !b->nfc && !b->add_prefix_space;
+}
+
 Tokenizer *tok_bpe_load(const char *path) {
     size_t n;
     char *file = read_file(path, &n);

@@ -33,6 +33,8 @@ Tokenizer *tok_spm_load(const char *path);
 /* hf-bpe from the bytes of a tokenizer.json (malloc'd; the tokenizer owns them, freed on error too);
  * path names it in messages. The fuzz harness enters here. */
 Tokenizer *tok_bpe_from_bytes(const char *path, char *file, size_t n);
+/* 1 iff decode(encode(x)) == x for every text x: neither NFC nor add_prefix_space is on. */
+int tok_bpe_lossless(const Tokenizer *t);
 
 #ifdef __cplusplus
 }
