@@ -325,6 +325,16 @@ static void test_bpe_errors(const cJSON *fx) {
         tok_free(t);
         cJSON_Delete(j);
     }
+    /* a token longer than TOK_MAX_PIECE bytes (once overran a stack buffer while being read) */
+    cJSON *j = tiny_json(merges);
+    char longtok[1100];
+    memset(longtok, 'a', 1000);
+    longtok[1000] = 0;
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "vocab"), longtok, 9999);
+    Tokenizer *lt = load_json(j, "long.json");
+    CHECK(!lt && err_has("long.json") && err_has("model.vocab") && err_has("longer than"), "long token: %s", eid_last_error());
+    tok_free(lt);
+    cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/broken.json", tmpdir);
     spit(path, "{\"model\": {\"type\": \"BPE\",");
     CHECK(!tok_load_file(path) && err_has(path) && err_has("not valid JSON"), "truncated JSON: %s", eid_last_error());

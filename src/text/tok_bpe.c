@@ -106,13 +106,13 @@ static int next_cp(const unsigned char *s, size_t n, size_t *i) {
     return (int)cp;
 }
 
-/* A vocabulary string (UTF-8 of alphabet characters) → its raw bytes in out; -1 if a character is
- * not in the alphabet. */
+/* A vocabulary string (UTF-8 of alphabet characters) → its raw bytes in out[0..TOK_MAX_PIECE); -1 if
+ * a character is not in the alphabet or the token is longer. */
 static int unmap_token(const char *s, const int cp_to_byte[324], char *out, size_t *outn) {
     size_t n = strlen(s), i = 0, k = 0;
     while (i < n) {
         int cp = next_cp((const unsigned char *)s, n, &i);
-        if (cp < 0 || cp >= 324 || cp_to_byte[cp] < 0) return -1;
+        if (cp < 0 || cp >= 324 || cp_to_byte[cp] < 0 || k == TOK_MAX_PIECE) return -1;
         out[k++] = (char)cp_to_byte[cp];
     }
     *outn = k;
@@ -305,7 +305,7 @@ static void scratch_fit(Scratch *s, size_t n) {
     s->nxt = eid_xrealloc(s->nxt, s->cap * sizeof *s->nxt);
     s->prv = eid_xrealloc(s->prv, s->cap * sizeof *s->prv);
     s->out = eid_xrealloc(s->out, s->cap * sizeof *s->out);
-    s->heap = eid_xrealloc(s->heap, s->cap * 2 * sizeof *s->heap);
+    s->heap = eid_xrealloc(s->heap, s->cap * 3 * sizeof *s->heap); /* n − 1 pairs + 2 per merge */
 }
 
 static void push_ids(int **ids, size_t *cap, size_t *len, const int *src, size_t k) {
@@ -742,7 +742,7 @@ static int parse_vocab_and_added(const char *path, const cJSON *vocab, const cJS
     for (const cJSON *it = vocab->child; it; it = it->next) {
         int id = (int)it->valuedouble;
         size_t n;
-        if (strlen(it->string) > 4 * TOK_MAX_PIECE || unmap_token(it->string, cp_to_byte, raw, &n) || n > TOK_MAX_PIECE) {
+        if (unmap_token(it->string, cp_to_byte, raw, &n)) {
             /* an added token may be in model.vocab as its plain text; it is set below */
             if (added && !cJSON_IsNull(added)) {
                 int found = 0;
@@ -855,8 +855,7 @@ static int parse_merges(const char *path, const cJSON *merges, Bpe *b) {
         const char *sa, *sb;
         size_t na, nb;
         if (merge_sides(path, rank, m, &sa, &sb, buf, sizeof buf)) return -1;
-        if (strlen(sa) > 4 * TOK_MAX_PIECE || strlen(sb) > 4 * TOK_MAX_PIECE || unmap_token(sa, cp_to_byte, ra, &na) ||
-            unmap_token(sb, cp_to_byte, rb, &nb)) {
+        if (unmap_token(sa, cp_to_byte, ra, &na) || unmap_token(sb, cp_to_byte, rb, &nb)) {
             eid_error("%s: \"model.merges[%d]\" (\"%.40s\" \"%.40s\") is not made of byte-level tokens", path, rank, sa, sb);
             return -1;
         }
