@@ -29,7 +29,8 @@ CJSON_LIBS  := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 ICU_CFLAGS  := $(shell pkg-config --cflags icu-uc 2>/dev/null)
 ICU_LIBS    := $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
 CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS) $(ICU_CFLAGS)
-LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lsentencepiece -lsentencepiece_train $(ICU_LIBS) -lstdc++ -lm -fopenmp
+SPM_LIBS    := -lsentencepiece -lsentencepiece_train -lstdc++
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) -lm -fopenmp
 # C++ objects take the C flags but C++17 (the SentencePiece headers need it)
 CXXSTD  := -std=c++17
 

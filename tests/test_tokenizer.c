@@ -5,6 +5,7 @@
  * (pair merges, Sequence/Split, NFC, add_prefix_space, non-special added tokens), one clear error per
  * malformed tokenizer.json naming the file and the key; descriptors and their hash check; a
  * SentencePiece model trained, reloaded and round-tripped with byte fallback, deterministically. */
+#include <pthread.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "io/files.h"
@@ -165,6 +166,27 @@ static int same_ids(const Tokenizer *a, const Tokenizer *b, const char *s) {
     return ok;
 }
 
+typedef struct {
+    const Tokenizer *t;
+    const cJSON *cases;
+    int bad;
+} Par;
+
+/* encodes every fixture case 4 times, counting those that differ from the reference */
+static void *par_encode(void *arg) {
+    Par *p = arg;
+    for (int round = 0; round < 4; round++)
+        for (const cJSON *c = p->cases->child; c; c = c->next) {
+            const cJSON *want = c->child->next;
+            size_t n;
+            int *ids = enc(p->t, c->child->valuestring, &n), ok = ids && (int)n == cJSON_GetArraySize(want), k = 0;
+            for (const cJSON *w = want->child; ok && w; w = w->next, k++) ok = ids[k] == (int)w->valuedouble;
+            p->bad += !ok;
+            free(ids);
+        }
+    return NULL;
+}
+
 static void test_bpe_fixture(const cJSON *fx, Tokenizer *t) {
     const cJSON *cases = cJSON_GetObjectItem(fx, "cases");
     int bad = 0, nrt = 0, ncase = 0;
@@ -180,6 +202,19 @@ static void test_bpe_fixture(const cJSON *fx, Tokenizer *t) {
         free(ids);
     }
     CHECK(ncase >= 150 && bad == 0, "%d of %d fixture strings differ from the reference ids", bad, ncase);
+    /* the same from 4 threads at once (the shared word cache, behind its mutex) */
+    Par par[4];
+    pthread_t th[4];
+    for (int k = 0; k < 4; k++) {
+        par[k] = (Par){t, cases, 0};
+        pthread_create(&th[k], NULL, par_encode, &par[k]);
+    }
+    int tbad = 0;
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        tbad += par[k].bad;
+    }
+    CHECK(tbad == 0, "%d encodes from parallel threads differ", tbad);
     CHECK(nrt == ncase, "decode(encode(x)) == x on %d of %d", nrt, ncase);
     /* a planted error: the same vocabulary with two merge ranks swapped must disagree somewhere */
     cJSON *j = tiny_json(cJSON_GetObjectItem(fx, "merges"));
