@@ -124,7 +124,7 @@ void eidetic_train_config_free(eidetic_train_config *c);
 typedef struct {
     char task[32];          /* resolved task name */
     int vocab_size, seq_len;
-    int kv_pairs;           /* MQAR key-value pairs (0 for other tasks) */
+    int kv_pairs;           /* MQAR key-value pairs (as resolved; other tasks ignore it) */
     int labels_per_example; /* upper bound of labelled positions per example */
     int batch, steps, eval_every, eval_examples;
     double target_acc;      /* stop at this test accuracy (0 = off) */
