@@ -278,7 +278,7 @@ typedef struct {
     const unsigned char *flags;  /* [n_seq * seq_len] EIDETIC_FLAG_* bits, or NULL (one causal segment per row) */
     int n_seq, seq_len;
 } eidetic_batch;
-/* eidetic_trainer_step with per-token flags. */
+/* eidetic_trainer_step with per-token flags (flags holding other bits: EIDETIC_ERR_ARGUMENT). */
 eidetic_status eidetic_trainer_step_batch(eidetic_trainer *t, const eidetic_batch *b, eidetic_step_result *out);
 
 typedef struct {
