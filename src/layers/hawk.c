@@ -28,7 +28,7 @@ static Dims dims(const Layer *l) {
     return (Dims){l->D, c->expand * l->D, c->num_heads, c->d_conv};
 }
 
-/* Decode state per sequence (docs/layers.md §12.4): conv ring [R, K−1] | s [R] | fresh marker [1]. */
+/* Decode state per sequence (docs/layers.md §12.5): conv ring [R, K−1] | s [R] | fresh marker [1]. */
 static size_t hk_state_size(const LayerCfg *c, int D) {
     size_t R = (size_t)c->expand * D;
     return R * (c->d_conv - 1) + R + 1;

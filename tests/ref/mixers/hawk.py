@@ -14,7 +14,7 @@ from ref_model import F64, InputError, causal_conv
 
 
 def sizes(lc, D):
-    """§12.5 defaults for absent (or 0) fields, as the engine resolves them."""
+    """§12.1, §12.6 defaults for absent (or 0) fields, as the engine resolves them."""
     try:
         E = int(lc.get("expand") or 1)
         H = int(lc.get("num_heads") or 1)
