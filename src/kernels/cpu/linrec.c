@@ -15,14 +15,22 @@
 #define LR_CB 64 /* channels per block */
 
 #ifdef EIDETIC_FP64
-#define rtanh tanh
 #define rerf erf
-#define rexpm1 expm1
 #else
-#define rtanh tanhf
 #define rerf erff
-#define rexpm1 expm1f
 #endif
+
+/* 1 − eˣ for x ≤ 0 without cancellation near 0 (the RG-LRU's 1 − a² = 1 − exp(2·log a)). fp32: a
+ * series for x > −1/4 (truncation < 2e−9 relative) and 1 − eˣ beyond, both vectorisable, unlike
+ * libm's expm1f (a quarter of a Hawk training step when it was used). */
+static inline real one_minus_exp(real x) {
+#ifdef EIDETIC_FP64
+    return -expm1(x);
+#else
+    real s = x * (1 + x * (1.f / 2 + x * (1.f / 6 + x * (1.f / 24 + x * (1.f / 120 + x * (1.f / 720 + x * (1.f / 5040)))))));
+    return x > -0.25f ? -s : 1 - rexp(x);
+#endif
+}
 
 /* Blocks: forward channels [0, rev_from) first, then reverse channels [rev_from, C). */
 static int lr_blocks(int C, int rev_from, int *nf) {
@@ -135,6 +143,45 @@ void k_linrec_step(real *h, size_t ldh, const real *a, const real *b, real *y, i
 
 static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
 
+/* The gates' square roots are of values ≥ 0 only: the Makefile compiles this file with
+ * -fno-math-errno so that these per-token loops vectorise. */
+
+/* One token of nc channels: gr, gi += biases; a, b of k_rglru_gate_fwd. */
+static inline void rglru_fwd_token(real *restrict gr, real *restrict gi, const real *restrict br, const real *restrict bi,
+                                     const real *restrict sp, const real *restrict xt, real *restrict a,
+                                     real *restrict b, int nc, int fresh) {
+#pragma omp simd
+    for (int c = 0; c < nc; c++) {
+        real vr = gr[c] + br[c], vi = gi[c] + bi[c];
+        gr[c] = vr, gi[c] = vi;
+        real la = -RGLRU_C * k_sigmoid(vr) * sp[c]; /* log a, never log of a */
+        real sq = rsqrt(one_minus_exp(2 * la)), m = fresh ? 1 : sq; /* sqrt(1 − a²) */
+        a[c] = rexp(la);
+        b[c] = m * k_sigmoid(vi) * xt[c];
+    }
+}
+
+/* One token of nc channels of k_rglru_gate_bwd; ∂L/∂p partials added into acc. */
+static inline void rglru_bwd_token(const real *restrict gr, const real *restrict gi, const real *restrict sp,
+                                     const real *restrict sg, const real *restrict xt, const real *restrict da,
+                                     const real *restrict db, real *restrict dxt, real *restrict dgr,
+                                     real *restrict dgi, real *restrict acc, int nc, int fresh) {
+#pragma omp simd
+    for (int c = 0; c < nc; c++) {
+        real rg = k_sigmoid(gr[c]), ig = k_sigmoid(gi[c]);
+        real la = -RGLRU_C * rg * sp[c], av = rexp(la), u = one_minus_exp(2 * la);
+        real sq = rsqrt(u), m = fresh ? 1 : sq;
+        real dm = db[c] * ig * xt[c];
+        /* d sqrt(u)/du bounded like the reference (max 1000); du/dlog a = −2a² */
+        real dsq = dm * (-2 * av * av) / rsqrt(u * 4 > (real)1e-6 ? u * 4 : (real)1e-6);
+        real dla = da[c] * av + (fresh ? 0 : dsq);
+        dgr[c] = dla * (-RGLRU_C * sp[c]) * rg * (1 - rg);
+        acc[c] += dla * (-RGLRU_C * rg) * sg[c];
+        dgi[c] = db[c] * m * xt[c] * ig * (1 - ig);
+        dxt[c] = db[c] * m * ig;
+    }
+}
+
 void k_rglru_gate_fwd(const real *x, int ldx, real *gr, real *gi, const real *br, const real *bi, const real *p,
                       real *a, real *b, int B, int T, int R, const uint8_t *flags, real *mark, size_t ldm) {
     int nb = EID_CDIV(R, LR_CB);
@@ -156,14 +203,7 @@ void k_rglru_gate_fwd(const real *x, int ldx, real *gr, real *gi, const real *br
                     }
                     int fresh = lane_reset_at(flags, bt) || (fresh_row && !seen);
                     seen = 1;
-                    for (int c = 0; c < nc; c++) {
-                        real vr = gr[o + c] + br[c0 + c], vi = gi[o + c] + bi[c0 + c];
-                        gr[o + c] = vr, gi[o + c] = vi;
-                        real la = -RGLRU_C * k_sigmoid(vr) * sp[c]; /* log a, never log of a */
-                        real m = fresh ? 1 : rsqrt(-rexpm1(2 * la)); /* sqrt(1 − a²) */
-                        a[o + c] = rexp(la);
-                        b[o + c] = m * k_sigmoid(vi) * xt[c];
-                    }
+                    rglru_fwd_token(gr + o, gi + o, br + c0, bi + c0, sp, xt, a + o, b + o, nc, fresh);
                 }
             }
         /* the markers after every block has read them */
@@ -197,19 +237,8 @@ void k_rglru_gate_bwd(const real *x, int ldx, const real *gr, const real *gi, co
                 }
                 int fresh = lane_reset_at(flags, bt) || !seen;
                 seen = 1;
-                const real *xt = x + bt * ldx + c0;
-                for (int c = 0; c < nc; c++) {
-                    real rg = k_sigmoid(gr[o + c]), ig = k_sigmoid(gi[o + c]);
-                    real la = -RGLRU_C * rg * sp[c], av = rexp(la), u = -rexpm1(2 * la);
-                    real m = fresh ? 1 : rsqrt(u);
-                    real dm = db[o + c] * ig * xt[c];
-                    /* d sqrt(u)/du bounded like the reference (max 1000); du/dlog a = −2a² */
-                    real dla = da[o + c] * av + (fresh ? 0 : dm * (-2 * av * av) / rsqrt(u * 4 > (real)1e-6 ? u * 4 : (real)1e-6));
-                    dgr[o + c] = dla * (-RGLRU_C * sp[c]) * rg * (1 - rg);
-                    acc[c] += dla * (-RGLRU_C * rg) * sg[c];
-                    dgi[o + c] = db[o + c] * m * xt[c] * ig * (1 - ig);
-                    dxt[c] = db[o + c] * m * ig;
-                }
+                rglru_bwd_token(gr + o, gi + o, sp, sg, x + bt * ldx + c0, da + o, db + o, dxt, dgr + o, dgi + o, acc,
+                                nc, fresh);
             }
         }
         for (int c = 0; c < nc; c++) gp[c0 + c] += acc[c];
@@ -249,7 +278,7 @@ void k_gssm_gate_bwd(const real *proj, int ldp, const real *da, const real *db, 
 static inline void gelu_and_grad(real x, int approx, real *g, real *dg) {
     if (approx) {
         const real k = (real)0.7978845608028654, c = (real)0.044715;
-        real t = rtanh(k * (x + c * x * x * x));
+        real t = 2 * k_sigmoid(2 * k * (x + c * x * x * x)) - 1; /* tanh, vectorisable */
         *g = (real)0.5 * x * (1 + t);
         *dg = (real)0.5 * (1 + t) + (real)0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x);
     } else {
@@ -259,26 +288,31 @@ static inline void gelu_and_grad(real x, int approx, real *g, real *dg) {
     }
 }
 
+/* The inner loops take `approx` as a constant, so the tanh form vectorises. */
+#define GELU_ROWS(approx, body)                                                                                        \
+    if (approx) {                                                                                                      \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) { real v, d; gelu_and_grad(g_[c], 1, &v, &d); body; }          \
+    } else {                                                                                                           \
+        _Pragma("omp simd") for (int c = 0; c < C; c++) { real v, d; gelu_and_grad(g_[c], 0, &v, &d); body; }          \
+    }
+
 void k_mul_gelu_fwd(const real *g, int ldg, const real *y, int ldy, real *out, int ldo, int N, int C, int approx) {
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            real v, d;
-            gelu_and_grad(g[(size_t)n * ldg + c], approx, &v, &d);
-            out[(size_t)n * ldo + c] = v * y[(size_t)n * ldy + c];
-        }
+    for (int n = 0; n < N; n++) {
+        const real *g_ = g + (size_t)n * ldg, *y_ = y + (size_t)n * ldy;
+        real *o_ = out + (size_t)n * ldo;
+        GELU_ROWS(approx, (void)d; o_[c] = v * y_[c])
+    }
 }
 
 void k_mul_gelu_bwd(real *dy_io, int lddy, const real *y, int ldy, const real *g, int ldg, real *dg, int lddg, int N,
                     int C, int approx) {
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            real v, d, *io = &dy_io[(size_t)n * lddy + c];
-            gelu_and_grad(g[(size_t)n * ldg + c], approx, &v, &d);
-            dg[(size_t)n * lddg + c] = *io * y[(size_t)n * ldy + c] * d;
-            *io *= v;
-        }
+    for (int n = 0; n < N; n++) {
+        const real *g_ = g + (size_t)n * ldg, *y_ = y + (size_t)n * ldy;
+        real *io = dy_io + (size_t)n * lddy, *dg_ = dg + (size_t)n * lddg;
+        GELU_ROWS(approx, dg_[c] = io[c] * y_[c] * d; io[c] *= v)
+    }
 }
 
 void k_bias_add(real *y, int ldy, const real *bias, int N, int C) {
