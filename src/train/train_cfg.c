@@ -89,6 +89,12 @@ static const Preset presets[] = {
     {"mqar-swa", "sliding-window attention x2 (W=16, 1 head, learned positions) on MQAR L=64 K=4", "swa,swa", 128, 0,
      8192, 64, 4, 64, 4500, 100, 250, 1000, 1e-3, 0.99, 0, NULL,
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
+    /* Birdie's two mixers (docs/layers.md §12, §13) at Longhorn's recipe but lr 3e-3, which did better than
+     * 1e-2 for both in 400-step runs (docs/layers.md §12.8) */
+    {"mqar-hawk", "Hawk x2 (RG-LRU, R = D, 1 gate block, conv 4) on MQAR L=64 K=4", "hawk,hawk", 128, 0, 8192, 64, 4, 64,
+     4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL, "weight-decay=0"},
+    {"mqar-gated-ssm", "Birdie's gated SSM x2 (R = D) on MQAR L=64 K=4", "gated-ssm,gated-ssm", 128, 0, 8192, 64, 4, 64,
+     4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL, "weight-decay=0"},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
     /* one per task (docs/tasks.md): small CPU versions of each protocol */
