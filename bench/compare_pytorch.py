@@ -17,6 +17,9 @@ Configurations (the same as eidetic's bench):
               runs only at those rows, as eidetic does)
   B512        d_model 512, 4 layers of the mixer each followed by a SwiGLU MLP (d_ff 1376), seq 1024,
               batch 4, LM loss at every position
+  B512v4096, B512v50280  B512 at vocabulary 4096 / 50 280 (language modelling at a GPT-NeoX-sized
+              vocabulary: every position labelled, so the LM head dominates at 50 280); any config
+              takes the suffix v<V>
   QA64, QB64  (--quick) the same two shapes at d_model 64, seq 64 / 128, batch 4 / 2: smoke sizes
 Step = zero_grad + forward + backward + torch.optim.AdamW.step (foreach or not, whichever is faster),
 fp32, torch.set_num_threads(--threads), denormals flushed. Mixer sizes are the engine defaults as
@@ -71,16 +74,18 @@ def d_ff_default(D):
 
 def config(name):
     """name -> dict of sizes; A<D>, B<D> (and the --quick QA64 / QB64)."""
-    m = re.fullmatch(r"(Q?)([AB])(\d+)", name)
+    m = re.fullmatch(r"(Q?)([AB])(\d+)(?:v(\d+))?", name)
     if not m:
-        raise SystemExit(f"compare_pytorch: unknown config {name!r} (A128, A256, B512, QA64, QB64, A<D>, B<D>)")
+        raise SystemExit(f"compare_pytorch: unknown config {name!r} (A128, A256, B512, QA64, QB64, A<D>, B<D>; "
+                         "a suffix v<V> sets the vocabulary, e.g. B512v50280)")
     quick, fam, D = m.group(1) == "Q", m.group(2), int(m.group(3))
     if fam == "A":
         c = dict(n_layer=2, d_ff=0, seq_len=64 if quick else 256, batch=4 if quick else 16, loss="mqar")
     else:
         c = dict(n_layer=2 if quick else 4, d_ff=d_ff_default(D), seq_len=128 if quick else 1024,
                  batch=2 if quick else 4, loss="lm")
-    c.update(name=name, family=fam, d_model=D, vocab=V_DEFAULT, labels=KV_PAIRS if c["loss"] == "mqar" else 0)
+    V = int(m.group(4)) if m.group(4) else V_DEFAULT
+    c.update(name=name, family=fam, d_model=D, vocab=V, labels=KV_PAIRS if c["loss"] == "mqar" else 0)
     return c
 
 
