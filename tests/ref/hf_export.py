@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Tiny Hugging Face Mamba checkpoints and their reference logits (docs/lm.md "Published checkpoints").
+
+    hf_export.py make DIR      writes DIR/<variant>/ (config.json in transformers' MambaConfig schema with
+                               the published key set, tensors named as MambaForCausalLM saves them) and
+                               DIR/<variant>/ref_logits.npy for the tokens in DIR/tokens.txt
+    hf_export.py check REF.npy OUT.safetensors   compares eidetic's `forward` output: max |a-b| / max |b|
+                               must be <= 1e-4 (exit 1 otherwise)
+
+Variants: f32 tied (backbone.embeddings.weight, padded vocab), untied with mamba_ssm's name
+backbone.embedding.weight, sharded (model.safetensors.index.json + 2 files), bf16, fp16, tied with an
+equal lm_head.weight stored.  The reference forward is the HF MambaForCausalLM computation written from
+its equations: embedding, per layer h += mixer(RMSNorm(h)) (the mixer is tests/ref/mixers/mamba.py,
+whose leaves and semantics are HF's), final RMSNorm, head = lm_head or the embedding; float64.
+Run with /usr/bin/python3 (torch, numpy).
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "mixers")]
+import ref_model  # noqa: E402  (plugins import helpers from it)
+import mamba as mamba_mixer  # noqa: E402
+
+D, L, N, E, K, R, V, V_TOK, EPS = 16, 2, 4, 2, 4, 2, 40, 37, 1e-5
+TOKENS = [1, 5, 36, 2, 9, 9, 30, 4, 17, 0, 22, 35]
+
+
+def hf_config(tie):
+    """The key set of state-spaces/mamba-130m-hf's config.json, tiny sizes."""
+    return {
+        "architectures": ["MambaForCausalLM"], "bos_token_id": 0, "conv_kernel": K, "d_inner": E * D,
+        "d_model": D, "eos_token_id": 0, "expand": E, "fused_add_norm": True, "hidden_act": "silu",
+        "hidden_size": D, "initializer_range": 0.1, "intermediate_size": E * D, "layer_norm_epsilon": EPS,
+        "model_type": "mamba", "n_layer": L, "num_hidden_layers": L, "pad_token_id": 0,
+        "pad_vocab_size_multiple": 8, "rescale_prenorm_residual": False, "residual_in_fp32": True,
+        "rms_norm": True, "ssm_cfg": {}, "state_size": N, "time_step_floor": 0.0001,
+        "time_step_init_scheme": "random", "time_step_max": 0.1, "time_step_min": 0.001,
+        "time_step_rank": R, "time_step_scale": 1.0, "torch_dtype": "float32",
+        "transformers_version": "4.39.0.dev0", "use_bias": False, "use_cache": True, "use_conv_bias": True,
+        "vocab_size": V, "tie_word_embeddings": tie}
+
+
+def weights(gen, tie):
+    """MambaForCausalLM's tensors (float64, moderate random values)."""
+    def rnd(*shape, s=1.0):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * s
+    I = E * D
+    W = {"backbone.embeddings.weight": rnd(V, D, s=0.5), "backbone.norm_f.weight": 1 + rnd(D, s=0.1)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        W[p + "norm.weight"] = 1 + rnd(D, s=0.1)
+        m = p + "mixer."
+        W[m + "in_proj.weight"] = rnd(2 * I, D, s=D ** -0.5)
+        W[m + "conv1d.weight"] = rnd(I, 1, K, s=K ** -0.5)
+        W[m + "conv1d.bias"] = rnd(I, s=0.1)
+        W[m + "x_proj.weight"] = rnd(R + 2 * N, I, s=I ** -0.5)
+        W[m + "dt_proj.weight"] = rnd(I, R, s=R ** -0.5)
+        dt = torch.exp(torch.rand(I, generator=gen, dtype=torch.float64) * (np.log(0.1) - np.log(1e-3)) + np.log(1e-3))
+        W[m + "dt_proj.bias"] = dt + torch.log(-torch.expm1(-dt))            # softplus^-1(dt)
+        W[m + "A_log"] = torch.log(torch.arange(1, N + 1, dtype=torch.float64)).repeat(I, 1) + rnd(I, N, s=0.1)
+        W[m + "D"] = 1 + rnd(I, s=0.1)
+        W[m + "out_proj.weight"] = rnd(D, I, s=I ** -0.5)
+    if not tie:
+        W["lm_head.weight"] = rnd(V, D, s=0.5)
+    return W
+
+
+def reference_logits(W, tokens):
+    """HF MambaForCausalLM forward, float64: [T, V]."""
+    emb = W.get("backbone.embeddings.weight", W.get("backbone.embedding.weight"))
+    h = emb[torch.tensor(tokens)]
+    lc = {"expand": E, "d_state": N, "d_conv": K, "dt_rank": R}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        h = h + mamba_mixer.forward(W, p + "mixer.", lc, D, ref_model.rmsnorm(h, W[p + "norm.weight"], EPS))
+    hn = ref_model.rmsnorm(h, W["backbone.norm_f.weight"], EPS)
+    return hn @ W.get("lm_head.weight", emb).T
+
+
+def round_to(W, dtype):
+    """The weights as a half-precision file stores them (round to nearest even), back in float64."""
+    return {k: v.to(dtype).to(torch.float64) for k, v in W.items()}
+
+
+def raw_bytes(t, dtype):
+    if dtype == "BF16":   # numpy has no bfloat16: the top half of each float32 after torch's rounding
+        return (t.to(torch.bfloat16).to(torch.float32).numpy().astype("<f4").view("<u4") >> 16).astype("<u2").tobytes()
+    if dtype == "F16":    # torch's rounding, the same as round_to (numpy's may differ by an ulp)
+        return t.to(torch.float16).numpy().astype("<f2").tobytes()
+    return t.numpy().astype("<f4").tobytes()
+
+
+def write_safetensors(path, W, dtype):
+    header, blobs, off = {}, [], 0
+    for name, t in W.items():
+        b = raw_bytes(t, dtype)
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32"):
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    cfg = hf_config(tie)
+    cfg["torch_dtype"] = torch_dtype
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    if shards == 1:
+        write_safetensors(os.path.join(d, "model.safetensors"), W, dtype)
+    else:
+        names, wmap = list(W), {}
+        for s in range(shards):
+            fn = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            part = {k: W[k] for k in names[s::shards]}
+            write_safetensors(os.path.join(d, fn), part, dtype)
+            wmap.update({k: fn for k in part})
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": 0}, "weight_map": wmap}, f, indent=2)
+    ref = round_to(W, {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[dtype])
+    np.save(os.path.join(d, "ref_logits.npy"), reference_logits(ref, TOKENS).numpy())
+
+
+def make(root):
+    gen = torch.Generator().manual_seed(12)
+    tied, untied = weights(gen, True), weights(gen, False)
+    write_variant(root, "f32_tied", tied, True)
+    alias = {("backbone.embedding.weight" if k == "backbone.embeddings.weight" else k): v for k, v in untied.items()}
+    write_variant(root, "f32_untied_alias", alias, False)
+    write_variant(root, "sharded", untied, False, shards=2)
+    write_variant(root, "bf16", tied, True, dtype="BF16", torch_dtype="bfloat16")
+    write_variant(root, "fp16", untied, False, dtype="F16", torch_dtype="float16")
+    head = dict(tied, **{"lm_head.weight": tied["backbone.embeddings.weight"]})
+    write_variant(root, "tied_head_stored", head, True)
+    with open(os.path.join(root, "tokens.txt"), "w") as f:
+        f.write(",".join(map(str, TOKENS)))
+    assert max(TOKENS) < V_TOK <= V   # the padded rows V_TOK..V-1 are never a token
+
+
+def check(ref_path, out_path):
+    ref = np.load(ref_path)
+    with open(out_path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        data = f.read()
+    e = hdr["logits"]
+    a, b = e["data_offsets"]
+    got = np.frombuffer(data[a:b], dtype={"F32": "<f4", "F64": "<f8"}[e["dtype"]]).reshape(e["shape"])
+    if got.shape != ref.shape:
+        print(f"shape {got.shape} != reference {ref.shape}")
+        return 1
+    rel = float(np.abs(got - ref).max() / np.abs(ref).max())
+    print(f"max rel err {rel:.3g}")
+    return 0 if rel <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "make":
+        make(sys.argv[2])
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "check":
+        sys.exit(check(sys.argv[2], sys.argv[3]))
+    print(__doc__)
+    sys.exit(2)
