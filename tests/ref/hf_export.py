@@ -110,7 +110,7 @@ def write_safetensors(path, W, dtype):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32"):
+def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32", ref=True):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     cfg = hf_config(tie)
@@ -128,6 +128,8 @@ def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float3
             wmap.update({k: fn for k in part})
         with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": 0}, "weight_map": wmap}, f, indent=2)
+    if not ref:
+        return
     ref = round_to(W, {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[dtype])
     np.save(os.path.join(d, "ref_logits.npy"), reference_logits(ref, TOKENS).numpy())
 
@@ -143,6 +145,12 @@ def make(root):
     write_variant(root, "fp16", untied, False, dtype="F16", torch_dtype="float16")
     head = dict(tied, **{"lm_head.weight": tied["backbone.embeddings.weight"]})
     write_variant(root, "tied_head_stored", head, True)
+    # planted faults for the strict-loading tests (tests/cli/hf_load.sh)
+    write_variant(root, "bad_extra_tensor", dict(tied, **{"backbone.layers.0.mixer.extra": torch.zeros(3)}), True)
+    write_variant(root, "bad_missing_tensor", {k: v for k, v in tied.items() if k != "backbone.layers.1.mixer.D"}, True,
+                  ref=False)
+    write_variant(root, "bad_tied_head", dict(tied, **{"lm_head.weight": untied["lm_head.weight"]}), True, ref=False)
+    write_variant(root, "bad_untied_no_head", tied, False, ref=False)
     with open(os.path.join(root, "tokens.txt"), "w") as f:
         f.write(",".join(map(str, TOKENS)))
     assert max(TOKENS) < V_TOK <= V   # the padded rows V_TOK..V-1 are never a token
