@@ -20,7 +20,29 @@ import struct
 import sys
 
 import numpy as np
-import torch
+
+
+def check(ref_path, out_path):
+    ref = np.load(ref_path)
+    with open(out_path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        data = f.read()
+    e = hdr["logits"]
+    a, b = e["data_offsets"]
+    got = np.frombuffer(data[a:b], dtype={"F32": "<f4", "F64": "<f8"}[e["dtype"]]).reshape(e["shape"])
+    if got.shape != ref.shape:
+        print(f"shape {got.shape} != reference {ref.shape}")
+        return 1
+    rel = float(np.abs(got - ref).max() / np.abs(ref).max())
+    print(f"max rel err {rel:.3g}")
+    return 0 if rel <= 1e-4 else 1
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "check":
+    sys.exit(check(sys.argv[2], sys.argv[3]))    # numpy only: no torch start-up per comparison
+
+import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "mixers")]
@@ -156,28 +178,9 @@ def make(root):
     assert max(TOKENS) < V_TOK <= V   # the padded rows V_TOK..V-1 are never a token
 
 
-def check(ref_path, out_path):
-    ref = np.load(ref_path)
-    with open(out_path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        hdr = json.loads(f.read(n))
-        data = f.read()
-    e = hdr["logits"]
-    a, b = e["data_offsets"]
-    got = np.frombuffer(data[a:b], dtype={"F32": "<f4", "F64": "<f8"}[e["dtype"]]).reshape(e["shape"])
-    if got.shape != ref.shape:
-        print(f"shape {got.shape} != reference {ref.shape}")
-        return 1
-    rel = float(np.abs(got - ref).max() / np.abs(ref).max())
-    print(f"max rel err {rel:.3g}")
-    return 0 if rel <= 1e-4 else 1
-
-
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make":
         make(sys.argv[2])
         sys.exit(0)
-    if len(sys.argv) == 4 and sys.argv[1] == "check":
-        sys.exit(check(sys.argv[2], sys.argv[3]))
     print(__doc__)
     sys.exit(2)
