@@ -1,4 +1,4 @@
-/* hf_config.h — Hugging Face config.json (transformers' MambaConfig schema) mapped onto ModelCfg,
+/* hf_config.h — Hugging Face config.json (transformers' MambaConfig and Mamba2Config) mapped onto ModelCfg,
  * strictly: every published key is mapped, known harmless (docs/lm.md "Published checkpoints"), or
  * refused with an error naming the key and its value. */
 #ifndef EIDETIC_HF_CONFIG_H

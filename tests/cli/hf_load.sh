@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hf_load.sh [BUILD] — published Hugging Face Mamba checkpoints (docs/lm.md "Published checkpoints"):
+# hf_load.sh [BUILD] — published Hugging Face Mamba and Mamba-2 checkpoints (docs/lm.md "Published checkpoints"):
 # tests/ref/hf_export.py builds tiny MambaForCausalLM checkpoints in the published formats (tied and
 # untied heads, backbone.embedding/embeddings, sharded, BF16, F16, padded vocab) with reference logits
 # from an independent float64 forward; `eidetic forward` must match (max rel err <= 1e-4). Then the
@@ -15,7 +15,7 @@ H="$T/hf"
 $PY "$ROOT/tests/ref/hf_export.py" make "$H" || { bad "hf_export.py make"; summary hf_load; exit 1; }
 TOK=$(cat "$H/tokens.txt")
 
-for v in f32_tied f32_untied_alias sharded bf16 fp16 tied_head_stored; do
+for v in f32_tied f32_untied_alias sharded bf16 fp16 tied_head_stored m2_f32_tied m2_sharded_untied m2_bf16; do
     if "$E" forward --ckpt "$H/$v" --tokens "$TOK" --out "$T/$v.st" 2>"$T/err" &&
         $PY "$ROOT/tests/ref/hf_export.py" check "$H/$v/ref_logits.npy" "$T/$v.st" >"$T/out"; then ok
     else bad "logits $v: $(cat "$T/err" "$T/out" 2>/dev/null | tail -2)"; fi
@@ -51,8 +51,8 @@ cfg act 'c["hidden_act"]="gelu"'
 expect_fail "hidden_act" "\"hidden_act\": gelu is not supported" fwd act
 cfg ssm 'c["ssm_cfg"]={"d_state": 8}'
 expect_fail "ssm_cfg" "\"ssm_cfg\" must be empty" fwd ssm
-cfg m2 'c["model_type"]="mamba2"; c["architectures"]=["Mamba2ForCausalLM"]'
-expect_fail "mamba2" "\"model_type\": \"mamba2\" is not supported" fwd m2
+cfg m2 'c["model_type"]="mamba2"'
+expect_fail "architectures vs model_type" "\"architectures\": MambaForCausalLM is not supported .*matching model_type" fwd m2
 cfg gla 'c["model_type"]="gla"; c["architectures"]=["GLAForCausalLM"]'
 expect_fail "gla" "\"model_type\": \"gla\" is not supported" fwd gla
 cfg inner 'c["intermediate_size"]=48'
@@ -63,6 +63,23 @@ cfg vocab 'c["vocab_size"]=37'
 expect_fail "vocab rows" "backbone.embeddings.weight' has shape \\[40, 16\\], expected \\[37, 16\\]" fwd vocab
 cfg rank 'c["time_step_rank"]="auto"'
 expect_fail "time_step_rank auto (1) vs stored 2" "x_proj.weight' has shape" fwd rank
+# Mamba-2 (cfg2: the same from m2_f32_tied)
+cfg2() {
+    cp -r "$H/m2_f32_tied" "$H/$1"
+    $PY -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); $2; json.dump(c, open(p,'w'))" "$H/$1/config.json"
+}
+cfg2 m2nbg 'c["norm_before_gate"]=True'
+expect_fail "norm_before_gate" "\"norm_before_gate\": true is not supported" fwd m2nbg
+cfg2 m2lim 'c["time_step_limit"]=[0.0, 1.0]'
+expect_fail "time_step_limit" "\"time_step_limit\" is not supported" fwd m2lim
+cfg2 m2eps 'c["layer_norm_epsilon"]=1e-6'
+expect_fail "mamba2 eps" "\"layer_norm_epsilon\": 1e-06 is not supported for Mamba-2" fwd m2eps
+cfg2 m2heads 'c["num_heads"]=3'
+expect_fail "num_heads*head_dim" "\"num_heads\".\"head_dim\" = 24 must equal expand.hidden_size = 32" fwd m2heads
+cfg2 m2mamba1key 'c["time_step_rank"]=1; c["d_inner"]=32'
+expect_fail "mamba1 key in mamba2" "unknown key \"d_inner\" \(not part of the Hugging Face Mamba-2 config" fwd m2mamba1key
+cfg2 m2groups 'c["n_groups"]=3'
+expect_fail "n_groups not dividing heads" "ngroups must divide the number of heads" fwd m2groups
 expect_fail "extra tensor" "bad_extra_tensor/model.safetensors: tensor 'backbone.layers.0.mixer.extra' is not part" fwd bad_extra_tensor
 expect_fail "missing tensor" "bad_missing_tensor/model.safetensors: tensor 'backbone.layers.1.mixer.D' is missing" fwd bad_missing_tensor
 expect_fail "tied head differs" "\"tie_word_embeddings\" is true but tensor 'lm_head.weight' differs" fwd bad_tied_head

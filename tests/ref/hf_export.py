@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tiny Hugging Face Mamba checkpoints and their reference logits (docs/lm.md "Published checkpoints").
+"""Tiny Hugging Face Mamba and Mamba-2 checkpoints and their reference logits (docs/lm.md "Published checkpoints").
 
     hf_export.py make DIR      writes DIR/<variant>/ (config.json in transformers' MambaConfig schema with
                                the published key set, tensors named as MambaForCausalLM saves them) and
@@ -48,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "mixers")]
 import ref_model  # noqa: E402  (plugins import helpers from it)
 import mamba as mamba_mixer  # noqa: E402
+import mamba2 as mamba2_mixer  # noqa: E402
 
 D, L, N, E, K, R, V, V_TOK, EPS = 16, 2, 4, 2, 4, 2, 40, 37, 1e-5
 TOKENS = [1, 5, 36, 2, 9, 9, 30, 4, 17, 0, 22, 35]
@@ -66,6 +67,45 @@ def hf_config(tie):
         "time_step_rank": R, "time_step_scale": 1.0, "torch_dtype": "float32",
         "transformers_version": "4.39.0.dev0", "use_bias": False, "use_cache": True, "use_conv_bias": True,
         "vocab_size": V, "tie_word_embeddings": tie}
+
+
+H2, P2, G2 = 4, 8, 2   # Mamba-2: heads, head_dim (H2·P2 = E·D), n_groups
+
+
+def hf_config2(tie):
+    """The key set of a transformers Mamba2Config (mamba2-130m converted to HF), tiny sizes."""
+    return {
+        "architectures": ["Mamba2ForCausalLM"], "bos_token_id": 0, "chunk_size": 256, "conv_kernel": K,
+        "eos_token_id": 0, "expand": E, "head_dim": P2, "hidden_act": "silu", "hidden_size": D,
+        "initializer_range": 0.1, "layer_norm_epsilon": EPS, "model_type": "mamba2", "n_groups": G2,
+        "norm_before_gate": False, "num_heads": H2, "num_hidden_layers": L, "pad_token_id": 0,
+        "rescale_prenorm_residual": False, "residual_in_fp32": True, "rms_norm": True, "state_size": N,
+        "tie_word_embeddings": tie, "time_step_floor": 0.0001, "time_step_max": 0.1, "time_step_min": 0.001,
+        "time_step_rank": 1, "torch_dtype": "float32", "transformers_version": "4.44.0.dev0",
+        "use_bias": False, "use_cache": True, "use_conv_bias": True, "vocab_size": V}
+
+
+def weights2(gen, tie):
+    """Mamba2ForCausalLM's tensors (float64)."""
+    def rnd(*shape, s=1.0):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * s
+    I, CD = E * D, E * D + 2 * G2 * N
+    W = {"backbone.embeddings.weight": rnd(V, D, s=0.5), "backbone.norm_f.weight": 1 + rnd(D, s=0.1)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        W[p + "norm.weight"] = 1 + rnd(D, s=0.1)
+        m = p + "mixer."
+        W[m + "in_proj.weight"] = rnd(2 * I + 2 * G2 * N + H2, D, s=D ** -0.5)
+        W[m + "conv1d.weight"] = rnd(CD, 1, K, s=K ** -0.5)
+        W[m + "conv1d.bias"] = rnd(CD, s=0.2)
+        W[m + "dt_bias"] = 3 * torch.rand(H2, generator=gen, dtype=torch.float64) - 2.5
+        W[m + "A_log"] = torch.log(1 + 15 * torch.rand(H2, generator=gen, dtype=torch.float64))
+        W[m + "D"] = 1 + rnd(H2, s=0.1)
+        W[m + "norm.weight"] = 1 + rnd(I, s=0.1)
+        W[m + "out_proj.weight"] = rnd(D, I, s=I ** -0.5)
+    if not tie:
+        W["lm_head.weight"] = rnd(V, D, s=0.5)
+    return W
 
 
 def weights(gen, tie):
@@ -97,10 +137,11 @@ def reference_logits(W, tokens):
     """HF MambaForCausalLM forward, float64: [T, V]."""
     emb = W.get("backbone.embeddings.weight", W.get("backbone.embedding.weight"))
     h = emb[torch.tensor(tokens)]
-    lc = {"expand": E, "d_state": N, "d_conv": K, "dt_rank": R}
+    lc = {"expand": E, "d_state": N, "d_conv": K, "dt_rank": R, "headdim": P2, "ngroups": G2}
+    mixer = mamba2_mixer if "backbone.layers.0.mixer.dt_bias" in W else mamba_mixer
     for i in range(L):
         p = f"backbone.layers.{i}."
-        h = h + mamba_mixer.forward(W, p + "mixer.", lc, D, ref_model.rmsnorm(h, W[p + "norm.weight"], EPS))
+        h = h + mixer.forward(W, p + "mixer.", lc, D, ref_model.rmsnorm(h, W[p + "norm.weight"], EPS))
     hn = ref_model.rmsnorm(h, W["backbone.norm_f.weight"], EPS)
     return hn @ W.get("lm_head.weight", emb).T
 
@@ -135,7 +176,7 @@ def write_safetensors(path, W, dtype):
 def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32", ref=True):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
-    cfg = hf_config(tie)
+    cfg = (hf_config2 if "backbone.layers.0.mixer.dt_bias" in W else hf_config)(tie)
     cfg["torch_dtype"] = torch_dtype
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -167,6 +208,10 @@ def make(root):
     write_variant(root, "fp16", untied, False, dtype="F16", torch_dtype="float16")
     head = dict(tied, **{"lm_head.weight": tied["backbone.embeddings.weight"]})
     write_variant(root, "tied_head_stored", head, True)
+    m2_tied, m2_untied = weights2(gen, True), weights2(gen, False)
+    write_variant(root, "m2_f32_tied", m2_tied, True)
+    write_variant(root, "m2_sharded_untied", m2_untied, False, shards=3)
+    write_variant(root, "m2_bf16", m2_untied, False, dtype="BF16", torch_dtype="bfloat16")
     # planted faults for the strict-loading tests (tests/cli/hf_load.sh)
     write_variant(root, "bad_extra_tensor", dict(tied, **{"backbone.layers.0.mixer.extra": torch.zeros(3)}), True)
     write_variant(root, "bad_missing_tensor", {k: v for k, v in tied.items() if k != "backbone.layers.1.mixer.D"}, True,
