@@ -7,8 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+static const char *basename_of(const char *p) {
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
 #include "io/safetensors.h"
 #include "io/strict.h"
+#include "io/hf_config.h"
 #include <limits.h>
 
 int ensure_dir(const char *dir) {
@@ -230,9 +236,162 @@ int ckpt_save_model(const Model *m, const char *dir, long step) {
 
 Model *ckpt_load_model(const char *dir, long *step) { return ckpt_load_model_ex(dir, step, 0); }
 
-/* Strict (docs/reliability.md "Strict inputs"): config.json as above; model.safetensors must hold
- * exactly the tensors that config implies (none missing, none unexplained), each with the expected
- * shape, dtype F32 or F64 and finite values. --lenient relaxes only config.json metadata keys. */
+/* ---- the tensor files of a checkpoint: model.safetensors, or the shards a Hugging Face
+ * model.safetensors.index.json lists ({"weight_map": {tensor: file}}) ---- */
+#define MAX_SHARDS 64
+typedef struct {
+    int n;
+    StFile f[MAX_SHARDS];
+    cJSON *index;           /* parsed index.json (NULL: one file) */
+    const cJSON *weight_map;
+    char index_path[1024];
+    int hf;                 /* Hugging Face names: backbone.embedding.weight is the embedding too */
+} StSet;
+
+static void set_close(StSet *s) {
+    for (int i = 0; i < s->n; i++) st_close(&s->f[i]);
+    cJSON_Delete(s->index);
+    s->n = 0, s->index = NULL;
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return eid_error("%s: cannot open (%s)", path, strerror(errno)), NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (16 << 20)) return fclose(f), eid_error("%s: unreadable or too large", path), NULL;
+    char *buf = eid_xmalloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (got != (size_t)n || rerr) return free(buf), eid_error("%s: short read (%zu of %ld bytes)", path, got, n), NULL;
+    buf[got] = 0;
+    return buf;
+}
+
+/* index.json: every weight_map value a plain file name in this directory; each file opened once */
+static int set_open_index(StSet *s, const char *dir) {
+    char *text = read_text(s->index_path);
+    if (!text) return -1;
+    s->index = cJSON_Parse(text);
+    free(text);
+    s->weight_map = cJSON_GetObjectItemCaseSensitive(s->index, "weight_map");
+    if (!cJSON_IsObject(s->weight_map) || !s->weight_map->child)
+        return eid_error("%s: expected {\"weight_map\": {tensor: file, ...}}", s->index_path), -1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, s->index) if (strcmp(e->string, "weight_map") && strcmp(e->string, "metadata"))
+        return eid_error("%s: unknown key \"%s\" (expected weight_map and metadata)", s->index_path, e->string), -1;
+    cJSON_ArrayForEach(e, s->weight_map) {
+        if (!cJSON_IsString(e) || !*e->valuestring || strchr(e->valuestring, '/') || !strcmp(e->valuestring, ".."))
+            return eid_error("%s: weight_map[\"%s\"] must be a file name in the checkpoint directory", s->index_path,
+                             e->string), -1;
+        int k = 0;
+        while (k < s->n && strcmp(basename_of(s->f[k].path), e->valuestring)) k++;
+        if (k < s->n) continue;
+        if (s->n == MAX_SHARDS) return eid_error("%s: more than %d shard files", s->index_path, MAX_SHARDS), -1;
+        char path[1500];
+        snprintf(path, sizeof path, "%s/%s", dir, e->valuestring);
+        if (st_open(&s->f[s->n], path) != 0) return -1;
+        s->n++;
+    }
+    return 0;
+}
+
+static int set_open(StSet *s, const char *dir, int hf) {
+    memset(s, 0, sizeof *s);
+    s->hf = hf;
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(s->index_path, sizeof s->index_path, "%s/model.safetensors.index.json", dir);
+    if (stat(path, &st) != 0 && stat(s->index_path, &st) == 0) return set_open_index(s, dir);
+    if (st_open(&s->f[0], path) != 0) return -1;
+    s->n = 1;
+    return 0;
+}
+
+/* the file holding tensor `name` (NULL: absent, no error set); a sharded checkpoint's tensor must be
+ * where weight_map says */
+static const StFile *set_find_exact(const StSet *s, const char *name) {
+    StTensor t;
+    if (!s->index) return st_find(&s->f[0], name, &t) == 0 ? &s->f[0] : NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->weight_map, name);
+    if (!e) return NULL;
+    for (int k = 0; k < s->n; k++)
+        if (!strcmp(basename_of(s->f[k].path), e->valuestring)) return st_find(&s->f[k], name, &t) == 0 ? &s->f[k] : NULL;
+    return NULL;
+}
+
+/* Hugging Face names the embedding backbone.embeddings.weight (transformers) or backbone.embedding.weight
+ * (mamba_ssm); one of the two, never both */
+static const char *const EMB = "backbone.embeddings.weight", *const EMB_ALT = "backbone.embedding.weight";
+
+static int set_read(const StSet *s, const char *name, int ndim, const int *shape, real *dst) {
+    const StFile *f = set_find_exact(s, name);
+    const char *stored = name;
+    if (s->hf && !strcmp(name, EMB)) {
+        const StFile *g = set_find_exact(s, EMB_ALT);
+        if (f && g) return eid_error("%s: holds both '%s' and '%s'", g->path, EMB, EMB_ALT), -1;
+        if (g) f = g, stored = EMB_ALT;
+    }
+    if (!f) {
+        if (s->index && cJSON_GetObjectItemCaseSensitive(s->weight_map, name))
+            return eid_error("%s: tensor '%s' is listed in weight_map but missing from its file", s->index_path, name), -1;
+        return eid_error("%s: tensor '%s' is missing (checkpoint does not match config.json?)",
+                         s->index ? s->index_path : s->f[0].path, name), -1;
+    }
+    return st_read_real(f, stored, ndim, shape, dst);
+}
+
+static int is_param(const Model *m, const char *name) {
+    for (int k = 0; k < m->nparam; k++)
+        if (!strcmp(m->param[k].name, name)) return 1;
+    return 0;
+}
+
+/* Every stored tensor must be a model parameter (or an alias / a tied head checked by the caller), and
+ * in a sharded checkpoint listed in weight_map under its own file. */
+static int set_check_unexplained(const StSet *s, const Model *m, int hf_tied_head) {
+    for (int k = 0; k < s->n; k++)
+        for (int t = 0; t < st_tensor_count(&s->f[k]); t++) {
+            const char *name = st_tensor_name(&s->f[k], t);
+            if (s->index) {
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->weight_map, name);
+                if (!e || strcmp(e->valuestring, basename_of(s->f[k].path)))
+                    return eid_error("%s: tensor '%s' is not listed under this file in %s", s->f[k].path, name,
+                                     s->index_path), -1;
+            }
+            if (is_param(m, name) || (s->hf && !strcmp(name, EMB_ALT)) || (hf_tied_head && !strcmp(name, "lm_head.weight")))
+                continue;
+            return eid_error("%s: tensor '%s' is not part of the model config.json describes (%d tensors expected)",
+                             s->f[k].path, name, m->nparam), -1;
+        }
+    return 0;
+}
+
+/* tie_word_embeddings true and lm_head.weight stored anyway: it must equal the embedding exactly */
+static int check_tied_head(const StSet *s, const Model *m) {
+    if (!set_find_exact(s, "lm_head.weight")) return 0;
+    const ModelCfg *c = &m->cfg;
+    int shape[2] = {c->vocab_size, c->d_model};
+    size_t n = (size_t)c->vocab_size * c->d_model;
+    real *head = eid_xmalloc(sizeof(real) * n);
+    int rc = set_read(s, "lm_head.weight", 2, shape, head);
+    if (rc == 0 && memcmp(head, m->embed, sizeof(real) * n) != 0)
+{
+        eid_error("%s: \"tie_word_embeddings\" is true but tensor 'lm_head.weight' differs from the embedding",
+                  s->index ? s->index_path : s->f[0].path);
+        rc = -1;
+    }
+    free(head);
+    return rc;
+}
+
+/* Strict (docs/reliability.md "Strict inputs"): config.json as above, or a Hugging Face config
+ * (io/hf_config.h); the tensor files must hold exactly the tensors that config implies (none missing,
+ * none unexplained), each with the expected shape, dtype F32, F64, BF16 or F16 and finite values.
+ * --lenient relaxes only config.json metadata keys. */
 Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     char path[1024];
     ModelCfg cfg;
@@ -240,39 +399,34 @@ Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return eid_error("%s: no such checkpoint directory (expected config.json + model.safetensors)", dir), NULL;
-    if (config_load_ex(path, &cfg, lenient) != 0) return NULL;
+    char *text = read_text(path);
+    if (!text) return NULL;
+    int hf = hf_config_detect(text), tie = 1;
+    int rc = hf ? hf_config_from_json(text, path, &cfg, &tie, lenient) : config_from_json_ex(text, path, &cfg, lenient);
+    free(text);
+    if (rc != 0) return NULL;
     Model *m = model_new(&cfg);
     if (!m) return NULL;
-    StFile f;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (st_open(&f, path) != 0) return model_free(m), NULL;
+    StSet s;
+    if (set_open(&s, dir, hf) != 0) return set_close(&s), model_free(m), NULL;
     for (int i = 0; i < m->nparam; i++)
-        if (st_read_real(&f, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset) != 0)
-            return st_close(&f), model_free(m), NULL;
-    int nt = st_tensor_count(&f);
-    for (int t = 0; nt != m->nparam && t < nt; t++) {
-        const char *name = st_tensor_name(&f, t);
-        int k = 0;
-        while (k < m->nparam && strcmp(m->param[k].name, name)) k++;
-        if (k == m->nparam) {
-            eid_error("%s: tensor '%s' is not part of the model config.json describes (%d tensors expected, file "
-                      "has %d)", path, name, m->nparam, nt);
-            return st_close(&f), model_free(m), NULL;
-        }
-    }
+        if (set_read(&s, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset) != 0)
+            return set_close(&s), model_free(m), NULL;
+    if (set_check_unexplained(&s, m, hf && tie) != 0 || (hf && tie && check_tied_head(&s, m) != 0))
+        return set_close(&s), model_free(m), NULL;
     for (int i = 0; i < m->nparam; i++)
         for (size_t k = 0; k < m->param[i].numel; k++)
             if (!isfinite((double)m->w[m->param[i].offset + k])) {
-                eid_error("%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", path, m->param[i].name, k);
-                return st_close(&f), model_free(m), NULL;
+                eid_error("%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", dir, m->param[i].name, k);
+                return set_close(&s), model_free(m), NULL;
             }
     if (step) {
-        const char *s = st_meta(&f, "eidetic_step");
+        const char *sv = st_meta(&s.f[0], "eidetic_step");
         char what[1100];
-        snprintf(what, sizeof what, "%s: metadata \"eidetic_step\"", path);
+        snprintf(what, sizeof what, "%s: metadata \"eidetic_step\"", s.f[0].path);
         *step = 0;
-        if (s && strict_long(s, 0, LONG_MAX, step, what) != 0) return st_close(&f), model_free(m), NULL;
+        if (sv && strict_long(sv, 0, LONG_MAX, step, what) != 0) return set_close(&s), model_free(m), NULL;
     }
-    st_close(&f);
+    set_close(&s);
     return m;
 }

@@ -213,6 +213,21 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *s) {
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
+/* bfloat16: the top 16 bits of a float32 */
+static float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* IEEE binary16 -> float (subnormals, Inf and NaN included; the NaN check after load rejects those) */
+static float f16_to_float(uint16_t h) {
+    int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), e - 25);
+    return sign ? -v : v;
+}
+
 int st_read_real(const StFile *f, const char *name, int ndim, const int *shape, real *dst) {
     StTensor t;
     if (st_find(f, name, &t) != 0)
@@ -240,8 +255,15 @@ int st_read_real(const StFile *f, const char *name, int ndim, const int *shape, 
             memcpy(&v, t.data + 8 * i, 8);
             dst[i] = (real)v;
         }
+    } else if (!strcmp(t.dtype, "BF16") || !strcmp(t.dtype, "F16")) {
+        int bf = t.dtype[0] == 'B'; /* published checkpoints are often stored in half precision: widen exactly */
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, t.data + 2 * i, 2);
+            dst[i] = (real)(bf ? bf16_to_float(h) : f16_to_float(h));
+        }
     } else {
-        return eid_error("%s: tensor '%s' has dtype %s; expected F32 or F64", f->path, name, t.dtype), -1;
+        return eid_error("%s: tensor '%s' has dtype %s; expected F32, F64, BF16 or F16", f->path, name, t.dtype), -1;
     }
     return 0;
 }
