@@ -72,6 +72,8 @@ $(BUILD)/examples/%: examples/%.c include/eidetic.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) -Iinclude $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+# the RG-LRU gate loops take square roots of values >= 0 only; without errno they vectorise
+$(BUILD)/src/kernels/cpu/linrec.o: CFLAGS += -fno-math-errno
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -54,6 +54,21 @@ typedef struct eidetic_trainer eidetic_trainer;
  * OPENBLAS_CORETYPE in the environment before the program starts). */
 eidetic_status eidetic_init(int n_threads);
 
+/* eidetic_init with flags: EIDETIC_INIT_VERBOSE also logs the BLAS core and the thread count (one
+ * line through the log callback, as the `eidetic` program does at start). */
+enum { EIDETIC_INIT_VERBOSE = 1 };
+eidetic_status eidetic_init_ex(int n_threads, unsigned flags);
+
+/* Threads the library's kernels and BLAS use (initialising with n_threads = 0 if needed). */
+int eidetic_n_threads(void);
+/* The OpenBLAS core type in use ("Haswell", "SkylakeX", ...); "unknown" if BLAS does not say. */
+const char *eidetic_blas_core(void);
+
+/* Best GFLOP/s of the library's matrix product C[M,N] = A[M,K]·B[K,N] (the one every layer uses; a
+ * backend's own) over repetitions for at least min_seconds (and at least 3): the denominator of
+ * model-FLOP utilisation. 2·M·N·K FLOPs per product. */
+eidetic_status eidetic_measure_gemm(int M, int N, int K, double min_seconds, double *gflops);
+
 /* The calling thread's message for its last failed call ("" if none). Valid until that thread's
  * next library call. */
 const char *eidetic_last_error(void);
@@ -67,6 +82,54 @@ const char *eidetic_status_name(eidetic_status s);
  * through. Set it before other threads use the library; fn may be called from any thread. */
 typedef void (*eidetic_log_callback)(int level, const char *msg, void *user);
 void eidetic_set_log_callback(eidetic_log_callback fn, void *user);
+
+/* ---- mixers (the layer registry) ----------------------------------------------------------- */
+
+/* Sequence mixers this build knows, in registry order: index 0 .. eidetic_mixer_count() - 1. */
+int eidetic_mixer_count(void);
+const char *eidetic_mixer_name(int i);    /* "longhorn", ...; NULL if i is out of range */
+int eidetic_mixer_index(const char *name); /* -1 if unknown */
+/* Model options a mixer reads (the `eidetic train` flags routed to it), as EIDETIC_MIXER_* bits; 0
+ * for an unknown index. A tool asks these instead of comparing mixer names. */
+enum {
+    EIDETIC_MIXER_D_STATE = 1 << 0,  /* --d-state */
+    EIDETIC_MIXER_EXPAND = 1 << 1,   /* --expand */
+    EIDETIC_MIXER_HEADS = 1 << 2,    /* --num-heads */
+    EIDETIC_MIXER_KV_HEADS = 1 << 3, /* --num-kv-heads */
+    EIDETIC_MIXER_HEADDIM = 1 << 4,  /* --headdim */
+    EIDETIC_MIXER_WINDOW = 1 << 5,   /* --window (config.json "window"): a sliding window */
+    EIDETIC_MIXER_CHUNK = 1 << 6,    /* --chunk */
+    EIDETIC_MIXER_D_CONV = 1 << 7,   /* --d-conv */
+    EIDETIC_MIXER_ROPE = 1 << 8,     /* --no-rope */
+    EIDETIC_MIXER_KV_CACHE = 1 << 9, /* config.json "max_len": a KV cache that grows with the context */
+};
+unsigned eidetic_mixer_options(int i);
+
+/* Limits of this build. */
+#define EIDETIC_MAX_LAYERS 64 /* blocks per model */
+#define EIDETIC_MAX_SHARDS 64 /* eidetic_trainer_params.shards */
+
+/* ---- training configurations --------------------------------------------------------------- */
+
+/* What `eidetic train` would run for a list of its flags: the default preset, then the flags, then
+ * the same checks (task, model, optimiser). Handles are independent of models. */
+typedef struct eidetic_train_config eidetic_train_config;
+
+/* argv: train flags without the program and command names ("--layers", "mamba,mamba", "--task",
+ * "copy", ...). EIDETIC_ERR_ARGUMENT with `eidetic train`'s message for an unknown flag, a bad value or
+ * a configuration the engine rejects. */
+eidetic_status eidetic_train_config_from_args(int argc, char *const *argv, eidetic_train_config **out);
+void eidetic_train_config_free(eidetic_train_config *c);
+
+typedef struct {
+    char task[32];          /* resolved task name */
+    int vocab_size, seq_len;
+    int kv_pairs;           /* MQAR key-value pairs (as resolved; other tasks ignore it) */
+    int labels_per_example; /* upper bound of labelled positions per example */
+    int batch, steps, eval_every, eval_examples;
+    double target_acc;      /* stop at this test accuracy (0 = off) */
+} eidetic_train_info;
+eidetic_status eidetic_train_config_info(const eidetic_train_config *c, eidetic_train_info *out);
 
 /* ---- models -------------------------------------------------------------------------------- */
 
@@ -82,6 +145,17 @@ eidetic_status eidetic_model_load_ex(const char *dir, unsigned flags, eidetic_mo
 /* A new model from a config.json text (the same format as a checkpoint's config.json), with fresh
  * weights drawn from `seed` (deterministic: the same seed gives the same weights). */
 eidetic_status eidetic_model_from_config(const char *config_json, unsigned long long seed, eidetic_model **out);
+
+/* A new model of a training configuration's architecture, weights drawn from `seed` as `eidetic
+ * train --seed` draws them. flags: EIDETIC_MODEL_NO_INIT leaves the weights zero (to read sizes
+ * without the cost of drawing them). */
+enum { EIDETIC_MODEL_NO_INIT = 1 };
+eidetic_status eidetic_model_from_train_config(const eidetic_train_config *c, unsigned long long seed, unsigned flags,
+                                               eidetic_model **out);
+
+/* Checks a config.json text as eidetic_model_from_config would (EIDETIC_ERR_LOAD with the same
+ * message), without building the model. */
+eidetic_status eidetic_config_check(const char *config_json);
 
 /* Writes config.json + model.safetensors into dir (created if missing; each file replaced
  * atomically), recording `step` in the metadata. The result loads with eidetic_model_load and with
@@ -109,6 +183,21 @@ size_t eidetic_model_sublayer_n_params(const eidetic_model *m, int i);
 /* Recurrent state of sublayer i per decoded sequence, in floats (0 for an MLP or out of range). The
  * state a decoder keeps is the sum over sublayers, per sequence. */
 size_t eidetic_model_sublayer_state_floats(const eidetic_model *m, int i);
+
+/* Mixer options of sublayer i (EIDETIC_MIXER_* bits; 0 for an MLP or out of range). */
+unsigned eidetic_model_sublayer_options(const eidetic_model *m, int i);
+/* Recurrent state of sublayer i per sequence after `context` tokens, in floats: for a layer with a
+ * KV cache (EIDETIC_MIXER_KV_CACHE) the cache of `context` tokens, otherwise the fixed state
+ * (= eidetic_model_sublayer_state_floats). 0 for an MLP, out of range or context < 1. */
+size_t eidetic_model_sublayer_state_floats_at(const eidetic_model *m, int i, int context);
+/* The same state in the Zoology convention (docs/tasks.md §1.4: what the papers' state-size axis
+ * counts) for sequences of seq_len tokens, in floats. 0 for an MLP or out of range. */
+double eidetic_model_sublayer_zoology_floats(const eidetic_model *m, int i, int seq_len);
+
+/* Best GB/s of the library's matrix-vector product (M = 1, as a decoding step makes them) over every
+ * weight matrix of m, repeated for at least min_seconds (and at least 5): the ceiling of a decoding
+ * step built on BLAS. Weights are read, never changed. */
+eidetic_status eidetic_model_measure_gemv(const eidetic_model *m, double min_seconds, double *gbs);
 
 /* Logits at every position of n_seq sequences of seq_len tokens each, computed in parallel over
  * time (the training forward pass). tokens: [n_seq * seq_len]; logits: [n_seq * seq_len * vocab]
@@ -167,6 +256,8 @@ typedef struct {
     double grad_norm; /* global L2 norm of the gradient before clipping */
     int n_labels;     /* labelled positions */
     int n_correct;    /* of which the argmax was right */
+    double flops;     /* matrix-product FLOPs of the step (2·M·N·K per product the library ran while the
+                       * step did; products run by other threads at the same time count too) */
 } eidetic_step_result;
 
 /* One optimisation step on a batch: forward, mean cross-entropy over positions whose label is not
@@ -175,6 +266,38 @@ typedef struct {
  * EIDETIC_ERR_NUMERIC and leaves the weights unchanged. */
 eidetic_status eidetic_trainer_step(eidetic_trainer *t, const int *tokens, const int *labels, int n_seq, int seq_len,
                                     eidetic_step_result *out);
+
+/* Per-token flags of a batch (the data sources' flags; docs/design.md "Data sources"). */
+enum {
+    EIDETIC_FLAG_SEG_START = 1, /* the first token of an example (a segment) */
+    EIDETIC_FLAG_CAUSAL = 2,    /* a token of the causal part */
+    EIDETIC_FLAG_PAD = 4,       /* padding: changes no state, carries no label */
+};
+typedef struct {
+    const int *tokens, *labels;  /* [n_seq * seq_len] each, as in eidetic_trainer_step */
+    const unsigned char *flags;  /* [n_seq * seq_len] EIDETIC_FLAG_* bits, or NULL (one causal segment per row) */
+    int n_seq, seq_len;
+} eidetic_batch;
+/* eidetic_trainer_step with per-token flags (flags holding other bits: EIDETIC_ERR_ARGUMENT). */
+eidetic_status eidetic_trainer_step_batch(eidetic_trainer *t, const eidetic_batch *b, eidetic_step_result *out);
+
+typedef struct {
+    int shards;              /* data-parallel shards of each batch (0 before the first step) */
+    size_t state_bytes;      /* weights + gradients + the two AdamW moments */
+    size_t activation_bytes; /* every shard's planned activations and the replicas' gradients (0 before the first step) */
+} eidetic_trainer_info;
+eidetic_status eidetic_trainer_get_info(const eidetic_trainer *t, eidetic_trainer_info *out);
+
+/* ---- synthetic task data ------------------------------------------------------------------- */
+
+/* Batches of a training configuration's task: its training stream from `seed`, as `eidetic train`
+ * reads them (the same rows for the same seed). */
+typedef struct eidetic_data eidetic_data;
+eidetic_status eidetic_data_from_train_config(const eidetic_train_config *c, unsigned long long seed, eidetic_data **out);
+void eidetic_data_free(eidetic_data *d);
+/* The next n_seq rows: tokens, labels (EIDETIC_NO_LABEL where none), flags (may be NULL) of
+ * [n_seq * seq_len] each, caller-allocated. */
+eidetic_status eidetic_data_next(eidetic_data *d, int n_seq, int *tokens, int *labels, unsigned char *flags);
 
 #ifdef __cplusplus
 }

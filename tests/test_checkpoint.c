@@ -275,6 +275,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     round_trip("longhorn,longhorn", 0, 1);
     round_trip("longhorn,longhorn", 12, 0);
+    round_trip("hawk,gated-ssm", 12, 1); /* Birdie's mixers (docs/layers.md §12, §13) */
     corruptions();
     resume_equivalence();
     legacy_adoption();

@@ -4,7 +4,7 @@
 #include "core/runtime.h"
 #include "model_util.h"
 
-static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa"};
+static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa", "hawk", "gated-ssm"};
 
 int main(void) {
     eid_runtime_setup(2, 0);

@@ -33,6 +33,7 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_attn.h"
 #include "kernels/kt_model.h"
 #include "kernels/kt_more.h"
+#include "kernels/kt_linrec.h"
 
 int main(void) {
     eid_runtime_setup(0, 0);
@@ -42,5 +43,6 @@ int main(void) {
     kt_attn();
     kt_model();
     kt_more();
+    kt_linrec();
     return t_summary("test_kernels");
 }

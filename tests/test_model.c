@@ -176,6 +176,8 @@ int main(void) {
     gradcheck("mamba2,gla,attn,mamba", 0, 1);
     full_vs_decode("longhorn,swa,longhorn,swa", 0);
     full_vs_decode("mamba,mamba2,gla,attn", 12);
+    gradcheck("hawk,gated-ssm", 12, 1);
+    full_vs_decode("hawk,swa,gated-ssm", 0);
     /* the learned-position attention baseline (no RoPE): positions get gradients, decode adds P[pos] */
     gradcheck("pos:attn,longhorn", 0, 1);
     gradcheck("pos:swa,attn", 12, 1);

@@ -8,12 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/runtime.h"
+#include "data/source.h"
 #include "io/checkpoint.h"
+#include "kernels/seq.h"
+#include "layers/layer.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "train/optim.h"
 #include "train/shards.h"
+#include "train/train_cfg.h"
 #include "train/trainer.h"
+
+/* The public constants are the engine's own. */
+_Static_assert(EIDETIC_MAX_LAYERS == EID_MAX_LAYERS, "EIDETIC_MAX_LAYERS");
+_Static_assert(EIDETIC_MAX_SHARDS == EID_MAX_SHARDS, "EIDETIC_MAX_SHARDS");
+_Static_assert((int)EIDETIC_FLAG_SEG_START == (int)FLAG_SEG_START && (int)EIDETIC_FLAG_CAUSAL == (int)FLAG_CAUSAL &&
+                   (int)EIDETIC_FLAG_PAD == (int)FLAG_PAD, "EIDETIC_FLAG_*");
+_Static_assert((int)EIDETIC_MIXER_D_STATE == (int)LOPT_D_STATE && (int)EIDETIC_MIXER_EXPAND == (int)LOPT_EXPAND &&
+                   (int)EIDETIC_MIXER_HEADS == (int)LOPT_HEADS && (int)EIDETIC_MIXER_KV_HEADS == (int)LOPT_KV_HEADS &&
+                   (int)EIDETIC_MIXER_HEADDIM == (int)LOPT_HEADDIM && (int)EIDETIC_MIXER_WINDOW == (int)LOPT_WINDOW &&
+                   (int)EIDETIC_MIXER_CHUNK == (int)LOPT_CHUNK && (int)EIDETIC_MIXER_D_CONV == (int)LOPT_D_CONV &&
+                   (int)EIDETIC_MIXER_ROPE == (int)LOPT_ROPE && (int)EIDETIC_MIXER_KV_CACHE == (int)LOPT_MAX_LEN,
+               "EIDETIC_MIXER_* are the layers' LOPT_* bits");
+_Static_assert(sizeof(unsigned char) == sizeof(uint8_t), "flags are bytes");
 
 struct eidetic_model {
     Model *m;
@@ -22,6 +39,13 @@ struct eidetic_decoder {
     eidetic_model *owner;
     Decoder *d;
     real *last; /* [n_seq, V] logits after the last consumed token */
+};
+struct eidetic_train_config {
+    TrainCfg c; /* resolved */
+};
+struct eidetic_data {
+    TaskCfg task; /* the source points at it */
+    DataSource src;
 };
 struct eidetic_trainer {
     eidetic_model *owner;
@@ -67,17 +91,27 @@ static eidetic_status fail(eidetic_status s) {
     return s;
 }
 
-eidetic_status eidetic_init(int n_threads) {
-    if (!g_init_done) {
-        eid_runtime_setup(n_threads, 0);
-        warn_weak_blas();
-        g_init_done = 1;
-    } else {
-        eid_runtime_setup(n_threads, 0);
+eidetic_status eidetic_init(int n_threads) { return eidetic_init_ex(n_threads, 0); }
+
+eidetic_status eidetic_init_ex(int n_threads, unsigned flags) {
+    if (flags & ~(unsigned)EIDETIC_INIT_VERBOSE) {
+        enter();
+        return eid_error("eidetic_init_ex: unknown flags 0x%x", flags), fail(EIDETIC_ERR_ARGUMENT);
     }
+    int verbose = (flags & EIDETIC_INIT_VERBOSE) != 0;
+    eid_runtime_setup(n_threads, verbose); /* verbose: it reports a weak core itself */
+    if (!g_init_done && !verbose) warn_weak_blas();
+    g_init_done = 1;
     enter();
     return EIDETIC_OK;
 }
+
+int eidetic_n_threads(void) { /* a getter: keeps the thread's last message */
+    pthread_once(&g_once, default_init);
+    return eid_threads();
+}
+
+const char *eidetic_blas_core(void) { return eid_blas_core(); }
 
 const char *eidetic_last_error(void) { return t_err; }
 
@@ -102,6 +136,86 @@ void eidetic_set_log_callback(eidetic_log_callback fn, void *user) { eid_set_log
 
 static void to_float(float *dst, const real *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
+/* ---- measurements of the library's matrix products ---- */
+
+eidetic_status eidetic_measure_gemm(int M, int N, int K, double min_seconds, double *gflops) {
+    enter();
+    NEED(gflops, "eidetic_measure_gemm: gflops must not be NULL");
+    NEED(M > 0 && N > 0 && K > 0, "eidetic_measure_gemm: M, N, K must be > 0, got %d, %d, %d", M, N, K);
+    NEED(min_seconds >= 0 && min_seconds <= 3600, "eidetic_measure_gemm: min_seconds must be in [0, 3600], got %g",
+         min_seconds);
+    real *A = eid_aligned_alloc(sizeof(real) * M * K), *B = eid_aligned_alloc(sizeof(real) * K * N);
+    real *C = eid_aligned_alloc(sizeof(real) * M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (real)((i % 7) * 0.01);
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (real)((i % 5) * 0.01);
+    eid_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N); /* warm-up: BLAS buffers, threads */
+    double best = 0, spent = 0;
+    for (int r = 0; r < 10000 && (r < 3 || spent < min_seconds); r++) {
+        double t0 = eid_now();
+        eid_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N);
+        double dt = eid_now() - t0;
+        spent += dt;
+        best = EID_MAX(best, 2.0 * M * N * K / dt * 1e-9);
+    }
+    free(A), free(B), free(C);
+    *gflops = best;
+    return EIDETIC_OK;
+}
+
+/* ---- mixers ---- */
+
+int eidetic_mixer_count(void) { return layer_count(); }
+const char *eidetic_mixer_name(int i) { return layer_at(i) ? layer_at(i)->name : NULL; }
+int eidetic_mixer_index(const char *name) {
+    for (int i = 0; name && i < layer_count(); i++)
+        if (!strcmp(layer_at(i)->name, name)) return i;
+    return -1;
+}
+unsigned eidetic_mixer_options(int i) { return layer_at(i) ? layer_at(i)->options : 0; }
+
+/* ---- training configurations ---- */
+
+/* The value of --name / --name=value in argv, or NULL (as `eidetic train` finds --preset, --config). */
+static const char *flag_value(int argc, char *const *argv, const char *name) {
+    size_t n = strlen(name);
+    for (int i = 0; i < argc; i++) {
+        if (!argv[i] || strncmp(argv[i], name, n) != 0) continue;
+        if (argv[i][n] == '=') return argv[i] + n + 1;
+        if (argv[i][n] == 0 && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}
+
+eidetic_status eidetic_train_config_from_args(int argc, char *const *argv, eidetic_train_config **out) {
+    enter();
+    NEED(out && argc >= 0 && (argv || argc == 0), "eidetic_train_config_from_args: out must not be NULL, argc >= 0");
+    for (int i = 0; i < argc; i++) NEED(argv[i], "eidetic_train_config_from_args: argv[%d] is NULL", i);
+    NEED(!flag_value(argc, argv, "--resume"), "eidetic_train_config_from_args: --resume names a run, not a configuration");
+    eidetic_train_config *h = eid_xcalloc(1, sizeof *h);
+    TrainCfg *c = &h->c;
+    const char *preset = flag_value(argc, argv, "--preset"), *cfg = flag_value(argc, argv, "--config");
+    if (preset_apply(c, preset ? preset : "default") != 0 || (cfg && train_cfg_load_file(c, cfg, preset != NULL) != 0) ||
+        opts_parse(train_opts, n_train_opts, c, argc, (char **)argv, "train") != 0 || train_cfg_resolve(c) != 0)
+        return free(h), fail(EIDETIC_ERR_ARGUMENT);
+    *out = h;
+    return EIDETIC_OK;
+}
+
+void eidetic_train_config_free(eidetic_train_config *c) { free(c); }
+
+eidetic_status eidetic_train_config_info(const eidetic_train_config *h, eidetic_train_info *out) {
+    enter();
+    NEED(h && out, "eidetic_train_config_info: config and out must not be NULL");
+    const TrainCfg *c = &h->c;
+    memset(out, 0, sizeof *out);
+    snprintf(out->task, sizeof out->task, "%s", c->task.name);
+    out->vocab_size = c->vocab_size, out->seq_len = c->task.seq_len, out->kv_pairs = c->task.kv_pairs;
+    out->labels_per_example = task_labels_per_example(&c->task);
+    out->batch = c->batch, out->steps = c->steps, out->eval_every = c->eval_every;
+    out->eval_examples = c->eval_examples, out->target_acc = c->target_acc;
+    return EIDETIC_OK;
 }
 
 /* ---- models ---- */
@@ -133,6 +247,26 @@ eidetic_status eidetic_model_from_config(const char *config_json, unsigned long 
     Model *m = model_new(&c);
     if (!m) return fail(EIDETIC_ERR_LOAD);
     model_init_params(m, (uint64_t)seed);
+    *out = wrap(m);
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_config_check(const char *config_json) {
+    enter();
+    NEED(config_json, "eidetic_config_check: config_json must not be NULL");
+    ModelCfg c;
+    if (config_from_json(config_json, "config_json", &c) != 0) return fail(EIDETIC_ERR_LOAD);
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_model_from_train_config(const eidetic_train_config *c, unsigned long long seed, unsigned flags,
+                                               eidetic_model **out) {
+    enter();
+    NEED(c && out, "eidetic_model_from_train_config: config and out must not be NULL");
+    NEED(!(flags & ~(unsigned)EIDETIC_MODEL_NO_INIT), "eidetic_model_from_train_config: unknown flags 0x%x", flags);
+    Model *m = model_new(&c->c.model);
+    if (!m) return fail(EIDETIC_ERR_LOAD);
+    if (!(flags & EIDETIC_MODEL_NO_INIT)) model_init_params(m, (uint64_t)seed);
     *out = wrap(m);
     return EIDETIC_OK;
 }
@@ -176,6 +310,54 @@ size_t eidetic_model_sublayer_n_params(const eidetic_model *h, int i) {
 
 size_t eidetic_model_sublayer_state_floats(const eidetic_model *h, int i) {
     return sub_ok(h, i) ? model_state_floats(h->m, i) : 0;
+}
+
+unsigned eidetic_model_sublayer_options(const eidetic_model *h, int i) {
+    return sub_ok(h, i) ? h->m->sub[i].op.ops->options : 0;
+}
+
+size_t eidetic_model_sublayer_state_floats_at(const eidetic_model *h, int i, int context) {
+    if (!sub_ok(h, i) || context < 1) return 0;
+    const Layer *l = &h->m->sub[i].op;
+    if (!(l->ops->options & LOPT_MAX_LEN)) return model_state_floats(h->m, i);
+    LayerCfg c = *l->cfg; /* the same layer with a cache of `context` tokens */
+    c.max_len = context;
+    return l->ops->state_size(&c, h->m->cfg.d_model);
+}
+
+double eidetic_model_sublayer_zoology_floats(const eidetic_model *h, int i, int seq_len) {
+    if (!sub_ok(h, i)) return 0;
+    const Layer *l = &h->m->sub[i].op;
+    return l->ops->zoology_state(l->cfg, h->m->cfg.d_model, seq_len);
+}
+
+eidetic_status eidetic_model_measure_gemv(const eidetic_model *h, double min_seconds, double *gbs) {
+    enter();
+    NEED(h && gbs, "eidetic_model_measure_gemv: model and gbs must not be NULL");
+    NEED(min_seconds >= 0 && min_seconds <= 3600, "eidetic_model_measure_gemv: min_seconds must be in [0, 3600], got %g",
+         min_seconds);
+    const Model *m = h->m;
+    int cols = 1, rows = 1;
+    for (int j = 0; j < m->nparam; j++)
+        if (m->param[j].ndim == 2) rows = EID_MAX(rows, m->param[j].shape[0]), cols = EID_MAX(cols, m->param[j].shape[1]);
+    real *x = eid_aligned_alloc(sizeof(real) * (size_t)EID_MAX(rows, cols)), *y = eid_aligned_alloc(sizeof(real) * (size_t)rows);
+    for (int i = 0; i < cols; i++) x[i] = 1.0f / (1 + i);
+    double best = 0, spent = 0;
+    for (int r = 0; r < 1000 && (r < 5 || spent < min_seconds); r++) {
+        double t0 = eid_now(), bytes = 0;
+        for (int j = 0; j < m->nparam; j++) {
+            const ParamEntry *p = &m->param[j];
+            if (p->ndim != 2) continue;
+            eid_gemm(0, 1, 1, p->shape[0], p->shape[1], 1, x, p->shape[1], m->w + p->offset, p->shape[1], 0, y, p->shape[0]);
+            bytes += (double)p->numel * sizeof(real);
+        }
+        double dt = eid_now() - t0;
+        spent += dt;
+        best = EID_MAX(best, bytes / dt * 1e-9);
+    }
+    free(x), free(y);
+    *gbs = best;
+    return EIDETIC_OK;
 }
 
 /* Sequences of T tokens must fit the learned positions. */
@@ -281,8 +463,7 @@ eidetic_status eidetic_decoder_step(eidetic_decoder *d, const int *tokens, float
     if (model_check_tokens(m, tokens, (size_t)S, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
     if (decoder_room(m, d->d, 1) != 0) return fail(EIDETIC_ERR_RANGE);
     const real *lg = decoder_step(m, d->d, tokens);
-    memcpy(d->last, lg, sizeof(real) * S * V);
-    to_float(logits, lg, (size_t)S * V);
+    to_float(logits, lg, (size_t)S * V); /* d->last is prefill's alone: no second copy here */
     return EIDETIC_OK;
 }
 
@@ -355,13 +536,24 @@ static int api_train_step(eidetic_trainer *t, const Batch *b, int per_example, L
 
 eidetic_status eidetic_trainer_step(eidetic_trainer *t, const int *tokens, const int *labels, int n_seq, int seq_len,
                                     eidetic_step_result *out) {
+    eidetic_batch b = {tokens, labels, NULL, n_seq, seq_len};
+    return eidetic_trainer_step_batch(t, &b, out);
+}
+
+eidetic_status eidetic_trainer_step_batch(eidetic_trainer *t, const eidetic_batch *bt, eidetic_step_result *out) {
     enter();
-    NEED(t && tokens && labels, "eidetic_trainer_step: trainer, tokens and labels must not be NULL");
+    NEED(t && bt, "eidetic_trainer_step: trainer and batch must not be NULL");
+    const int *tokens = bt->tokens, *labels = bt->labels;
+    int n_seq = bt->n_seq, seq_len = bt->seq_len;
+    NEED(tokens && labels, "eidetic_trainer_step: trainer, tokens and labels must not be NULL");
     NEED(n_seq > 0 && seq_len > 0, "eidetic_trainer_step: n_seq and seq_len must be > 0, got %d and %d", n_seq,
          seq_len);
     Model *m = t->owner->m;
     size_t n = (size_t)n_seq * seq_len;
     if (model_check_tokens(m, tokens, n, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    for (size_t i = 0; bt->flags && i < n; i++)
+        NEED(!(bt->flags[i] & ~(EIDETIC_FLAG_SEG_START | EIDETIC_FLAG_CAUSAL | EIDETIC_FLAG_PAD)),
+             "eidetic_trainer_step: flags[%zu] = 0x%x holds bits other than EIDETIC_FLAG_*", i, bt->flags[i]);
     int per_example = 0, total = 0;
     for (int s = 0; s < n_seq; s++) {
         int k = 0;
@@ -385,13 +577,47 @@ eidetic_status eidetic_trainer_step(eidetic_trainer *t, const int *tokens, const
     }
     NEED(n_seq % t->sh.n == 0, "eidetic_trainer_step: n_seq %d is not a multiple of the trainer's %d shards", n_seq,
          t->sh.n);
-    Batch b = {tokens, labels, NULL, n_seq, seq_len, 0};
+    Batch b = {tokens, labels, bt->flags, n_seq, seq_len, 0};
     LossOut lo = {0};
     double gn = 0;
     int numeric;
+    uint64_t flops0 = eid_gemm_flops();
     if (api_train_step(t, &b, per_example, &lo, &gn, &numeric) != 0)
         return fail(numeric ? EIDETIC_ERR_NUMERIC : EIDETIC_ERR_ARGUMENT);
+    double flops = (double)(eid_gemm_flops() - flops0);
     if (out) *out = (eidetic_step_result){.loss = lo.loss, .grad_norm = gn, .n_labels = lo.n_labels,
-                                          .n_correct = lo.n_correct};
+                                          .n_correct = lo.n_correct, .flops = flops};
+    return EIDETIC_OK;
+}
+
+eidetic_status eidetic_trainer_get_info(const eidetic_trainer *t, eidetic_trainer_info *out) {
+    enter();
+    NEED(t && out, "eidetic_trainer_get_info: trainer and out must not be NULL");
+    const Model *m = t->owner->m;
+    out->shards = t->sh.rep[0] ? t->sh.n : 0;
+    out->state_bytes = 4 * sizeof(real) * m->n_reals; /* weights, gradients, 2 AdamW moments */
+    out->activation_bytes = t->sh.rep[0] ? shards_bytes(&t->sh) : 0;
+    return EIDETIC_OK;
+}
+
+/* ---- synthetic task data ---- */
+
+eidetic_status eidetic_data_from_train_config(const eidetic_train_config *c, unsigned long long seed, eidetic_data **out) {
+    enter();
+    NEED(c && out, "eidetic_data_from_train_config: config and out must not be NULL");
+    eidetic_data *d = eid_xcalloc(1, sizeof *d);
+    d->task = c->c.task; /* resolved with the config */
+    source_task_init(&d->src, &d->task, (uint64_t)seed, (uint64_t)c->c.train_examples);
+    *out = d;
+    return EIDETIC_OK;
+}
+
+void eidetic_data_free(eidetic_data *d) { free(d); }
+
+eidetic_status eidetic_data_next(eidetic_data *d, int n_seq, int *tokens, int *labels, unsigned char *flags) {
+    enter();
+    NEED(d && tokens && labels, "eidetic_data_next: data, tokens and labels must not be NULL");
+    NEED(n_seq > 0, "eidetic_data_next: n_seq must be > 0, got %d", n_seq);
+    if (source_next(&d->src, n_seq, tokens, labels, flags) != 0) return fail(EIDETIC_ERR_ARGUMENT);
     return EIDETIC_OK;
 }

@@ -18,36 +18,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include "eidetic.h"
 #include "cli/cli.h"
-#include "core/rng.h"
-#include "core/runtime.h"
-#include "data/source.h"
-#include "model/model.h"
-#include "tasks/task.h"
-#include "train/optim.h"
-#include "tools/scorecard.h"
+#include "core/common.h"
+#include "io/files.h"
+#include "io/opts.h"
 #include "tools/spawn.h"
-#include "train/shards.h"
-#include "train/train_cfg.h"
-#include "train/trainer.h"
 
 enum { S_PEAK = 1, S_TRAIN = 2, S_DECODE = 4, S_SCALING = 8, S_ALL = 15 };
-/* Mixer lists come from the registry (layers/registry.c): a new mixer is benchmarked without
- * touching this file. ALL_MIXERS: every one; DECODE_MIXERS: those whose decode state does not grow
- * with the context (no KV cache: LOPT_MAX_LEN unset). */
-static const char *registry_mixers(unsigned without) {
-    static char buf[2][256];
-    char *b = buf[without != 0];
+/* Mixer lists come from the library's registry (eidetic_mixer_*): a new mixer is benchmarked
+ * without touching this file. ALL_MIXERS: every one; DECODE_MIXERS: those whose decode state does
+ * not grow with the context (no KV cache). */
+static const char *registry_mixers(unsigned without, const char *sep) {
+    static char buf[3][256];
+    char *b = buf[without != 0 ? 1 : sep[1] ? 2 : 0];
     b[0] = 0;
-    for (int i = 0; i < layer_count(); i++)
-        if (!(layer_at(i)->options & without)) {
+    for (int i = 0; i < eidetic_mixer_count(); i++)
+        if (!(eidetic_mixer_options(i) & without)) {
             size_t k = strlen(b);
-            snprintf(b + k, sizeof buf[0] - k, "%s%s", k ? "," : "", layer_at(i)->name);
+            snprintf(b + k, sizeof buf[0] - k, "%s%s", k ? sep : "", eidetic_mixer_name(i));
         }
     return b;
 }
-#define ALL_MIXERS registry_mixers(0)
-#define DECODE_MIXERS registry_mixers(LOPT_MAX_LEN)
+#define ALL_MIXERS registry_mixers(0, ",")
+#define DECODE_MIXERS registry_mixers(EIDETIC_MIXER_KV_CACHE, ",")
+#define MIXER_NAMES registry_mixers(0, ", ") /* for messages */
+/* a mixer's options (EIDETIC_MIXER_*), 0 if unknown */
+static unsigned mixer_options(const char *name) { return eidetic_mixer_options(eidetic_mixer_index(name)); }
 #define UNSET INT_MIN /* a flag not given */
 
 typedef struct {
@@ -149,8 +146,8 @@ static int check_mixers(const char *list) {
     snprintf(buf, sizeof buf, "%s", list);
     int n = 0;
     for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s), n++)
-        if (!layer_find(t)) return eid_error("--mixer: unknown mixer '%s' (known: %s)", t, layer_names()), -1;
-    return n ? 0 : (eid_error("--mixer: expected a comma list of mixers (known: %s)", layer_names()), -1);
+        if (eidetic_mixer_index(t) < 0) return eid_error("--mixer: unknown mixer '%s' (known: %s)", t, MIXER_NAMES), -1;
+    return n ? 0 : (eid_error("--mixer: expected a comma list of mixers (known: %s)", MIXER_NAMES), -1);
 }
 
 static int check_range(int v, int lo, int hi, const char *flag) {
@@ -161,12 +158,12 @@ static int check_range(int v, int lo, int hi, const char *flag) {
 
 static int validate(BenchOpts *o) {
     if (check_range(o->threads, 0, 4096, "--threads") || check_range(o->steps, 1, 100000, "--steps") ||
-        check_range(o->d_model, 1, 65536, "--d-model") || check_range(o->n_layer, 1, EID_MAX_LAYERS, "--n-layer") ||
+        check_range(o->d_model, 1, 65536, "--d-model") || check_range(o->n_layer, 1, EIDETIC_MAX_LAYERS, "--n-layer") ||
         check_range(o->d_ff, 0, 1 << 20, "--d-ff") || check_range(o->seq_len, 2, 1 << 20, "--seq-len") ||
         check_range(o->batch, 1, 1 << 16, "--batch") || check_range(o->kv_pairs, 1, 1 << 20, "--kv-pairs") ||
         check_range(o->label_every, 1, 1 << 20, "--label-every") || check_range(o->vocab, 2, 1 << 24, "--vocab") ||
         check_range(o->window, 1, 1 << 24, "--window") || check_range(o->context, 0, 1 << 24, "--context") ||
-        check_range(o->shards, 0, EID_MAX_SHARDS, "--shards") || check_range(o->repeat, 1, 100, "--repeat"))
+        check_range(o->shards, 0, EIDETIC_MAX_SHARDS, "--shards") || check_range(o->repeat, 1, 100, "--repeat"))
         return -1;
     if (!(o->min_time >= 0 && o->min_time <= 3600)) return eid_error("--min-time: must be in [0, 3600] seconds, got %g", o->min_time), -1;
     if (o->peak_gflops < 0 || o->bw_gbs < 0) return eid_error("--peak-gflops/--bw-gbs: must be > 0"), -1;
@@ -223,23 +220,43 @@ static void fmt_time(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
 }
 
-/* The model of one row: n_layer blocks of the mixer, tied head; swa window W; full attention keeps
- * a KV cache of max(2048, context) tokens so that decoding after `context` tokens is full attention. */
-static int bench_model(const BenchOpts *o, const char *mixer, ModelCfg *mc) {
-    memset(mc, 0, sizeof *mc);
-    mc->vocab_size = o->vocab, mc->d_model = o->d_model, mc->tie_embeddings = 1, mc->norm_eps = 1e-5;
-    char list[EID_MAX_LAYERS * EID_NAME_LEN + 8] = "";
-    for (int i = 0; i < o->n_layer; i++) {
-        size_t k = strlen(list);
-        snprintf(list + k, sizeof list - k, "%s%s", i ? "," : "", mixer);
-    }
-    if (modelcfg_set_layers(mc, list, o->d_ff) != 0) return -1;
-    for (int i = 0; i < mc->n_layer; i++) {
-        unsigned opt = layer_find(mc->layer[i].mixer)->options; /* the options the mixer declares */
-        if (opt & LOPT_WINDOW) mc->layer[i].window = o->window;
-        if (opt & LOPT_MAX_LEN) mc->layer[i].max_len = EID_MAX(2048, o->context);
-    }
-    return modelcfg_resolve(mc);
+/* The model of one row as config.json text (malloc'd): n_layer blocks of the mixer, tied head; a
+ * sliding-window mixer gets window W; a mixer with a KV cache keeps max(2048, context) tokens so that
+ * decoding after `context` tokens is full attention. */
+static char *bench_config(const BenchOpts *o, const char *mixer) {
+    unsigned opt = mixer_options(mixer); /* the options the mixer declares */
+    char layer[160], *text = NULL;
+    size_t len = 0;
+    snprintf(layer, sizeof layer, "{\"mixer\": \"%s\"", mixer);
+    if (opt & EIDETIC_MIXER_WINDOW) snprintf(layer + strlen(layer), sizeof layer - strlen(layer), ", \"window\": %d", o->window);
+    if (opt & EIDETIC_MIXER_KV_CACHE)
+        snprintf(layer + strlen(layer), sizeof layer - strlen(layer), ", \"max_len\": %d", EID_MAX(2048, o->context));
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, "{\"vocab_size\": %d, \"d_model\": %d, \"d_ff\": %d, \"tie_embeddings\": true, \"norm_eps\": 1e-5, "
+               "\"layers\": [", o->vocab, o->d_model, o->d_ff);
+    for (int i = 0; i < o->n_layer; i++) fprintf(f, "%s%s}", i ? ", " : "", layer);
+    fprintf(f, "]}");
+    fclose(f);
+    return text;
+}
+
+/* The row's model with weights from seed 1; NULL + eid_error. */
+static eidetic_model *bench_model(const BenchOpts *o, const char *mixer) {
+    char *js = bench_config(o, mixer);
+    eidetic_model *m = NULL;
+    if (eidetic_model_from_config(js, 1, &m) != EIDETIC_OK) eid_error("%s", eidetic_last_error());
+    free(js);
+    return m;
+}
+
+/* The task configuration of an MQAR row (the library resolves it as `eidetic train` would). */
+static eidetic_train_config *mqar_config(int vocab, int seq_len, int kv_pairs) {
+    char v[16], l[16], k[16];
+    snprintf(v, sizeof v, "%d", vocab), snprintf(l, sizeof l, "%d", seq_len), snprintf(k, sizeof k, "%d", kv_pairs);
+    char *av[] = {"--task", "mqar", "--vocab", v, "--seq-len", l, "--kv-pairs", k};
+    eidetic_train_config *c = NULL;
+    if (eidetic_train_config_from_args(8, av, &c) != EIDETIC_OK) eid_error("%s", eidetic_last_error());
+    return c;
 }
 
 /* ------------------------------------------------------------- train child ---- */
@@ -248,11 +265,21 @@ static int bench_model(const BenchOpts *o, const char *mixer, ModelCfg *mc) {
  * query rows, with its flags, as the trainer reads it) or an LM stream (uniform random tokens, label = next token every label_every positions). */
 #define N_BATCH 2
 typedef struct {
-    int *tokens, *labels; /* [N_BATCH][B*T] */
-    uint8_t *flags;       /* [N_BATCH][B*T] or NULL (the LM stream: one segment per row, all CAUSAL) */
+    int *tokens, *labels;  /* [N_BATCH][B*T] */
+    unsigned char *flags;  /* [N_BATCH][B*T] or NULL (the LM stream: one segment per row, all CAUSAL) */
     int max_labels;       /* per batch */
     size_t bytes;
 } BenchData;
+
+/* A uniform random token in [0, vocab) from a splitmix64 stream (the LM rows and decoding inputs:
+ * any tokens do, the work of a step does not depend on them). */
+static int random_token(uint64_t *state, int vocab) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (int)((z >> 11) % (uint64_t)vocab);
+}
 
 static int bench_data(const BenchOpts *o, BenchData *d) {
     int B = o->batch, T = o->seq_len;
@@ -261,55 +288,56 @@ static int bench_data(const BenchOpts *o, BenchData *d) {
     d->bytes = 2 * sizeof(int) * n * N_BATCH;
     d->flags = NULL;
     if (!strcmp(o->loss, "mqar")) {
-        TaskCfg t;
-        memset(&t, 0, sizeof t);
-        snprintf(t.name, sizeof t.name, "mqar");
-        t.vocab_size = o->vocab, t.seq_len = T, t.kv_pairs = o->kv_pairs;
-        if (task_resolve(&t) != 0) return -1;
-        DataSource src;
-        source_task_init(&src, &t, 7, 0);
+        eidetic_train_config *c = mqar_config(o->vocab, T, o->kv_pairs);
+        eidetic_data *src = NULL;
+        eidetic_train_info ti;
+        if (!c) return -1;
+        if (eidetic_data_from_train_config(c, 7, &src) != EIDETIC_OK || eidetic_train_config_info(c, &ti) != EIDETIC_OK)
+            return eid_error("%s", eidetic_last_error()), eidetic_train_config_free(c), -1;
         d->flags = eid_xmalloc(n * N_BATCH), d->bytes += n * N_BATCH;
-        for (int k = 0; k < N_BATCH; k++)
-            if (source_next(&src, B, d->tokens + k * n, d->labels + k * n, d->flags + k * n) != 0) return -1;
-        d->max_labels = B * task_labels_per_example(&t);
-        return 0;
+        int rc = 0;
+        for (int k = 0; k < N_BATCH && rc == 0; k++)
+            if (eidetic_data_next(src, B, d->tokens + k * n, d->labels + k * n, d->flags + k * n) != EIDETIC_OK)
+                rc = (eid_error("%s", eidetic_last_error()), -1);
+        d->max_labels = B * ti.labels_per_example;
+        eidetic_data_free(src), eidetic_train_config_free(c);
+        return rc;
     }
     int every = o->label_every;
     for (int k = 0; k < N_BATCH; k++)
         for (int b = 0; b < B; b++) {
-            Rng r;
-            rng_init(&r, rng_derive(7, (uint64_t)k * B + b), 0);
+            uint64_t r = 7 + 0x100000001b3ULL * ((uint64_t)k * B + b); /* one stream per row */
             int *x = d->tokens + k * n + (size_t)b * T, *y = d->labels + k * n + (size_t)b * T;
-            int next = (int)rng_below(&r, (uint64_t)o->vocab);
+            int next = random_token(&r, o->vocab);
             for (int t = 0; t < T; t++) {
                 x[t] = next;
-                next = (int)rng_below(&r, (uint64_t)o->vocab);
-                y[t] = (t + 1) % every == 0 ? next : -100;
+                next = random_token(&r, o->vocab);
+                y[t] = (t + 1) % every == 0 ? next : EIDETIC_NO_LABEL;
             }
         }
     d->max_labels = B * (T / every);
     return 0;
 }
 
-/* One training step: the trainer's own (train/trainer.h: shards, gradient sum, norm, clip, AdamW). */
-static double bench_step(Shards *sh, AdamW *opt, const OptimCfg *oc, const Batch *b, long step) {
-    StepOut so;
-    if (train_step(sh, opt, oc, step, b, 0, NULL, NULL, &so) < 0) eid_fatal("bench: %s", eid_last_error());
-    return so.loss;
+/* One training step: the library's (eidetic_trainer_step_batch: the trainer's train_step, with its
+ * shards, gradient sum, norm, clip and AdamW). */
+static void bench_step(eidetic_trainer *t, const eidetic_batch *b, eidetic_step_result *r) {
+    if (eidetic_trainer_step_batch(t, b, r) != EIDETIC_OK) eid_fatal("bench: %s", eidetic_last_error());
 }
 
-static void row_common(cJSON *j, const BenchOpts *o, const Model *m) {
+static void row_common(cJSON *j, const BenchOpts *o, const eidetic_model *m) {
+    const char *mixer = eidetic_model_sublayer_kind(m, 0);
     cJSON_AddStringToObject(j, "suite", o->row[0] ? o->row : o->child);
     cJSON_AddStringToObject(j, "label", o->label);
-    cJSON_AddStringToObject(j, "mixer", m->cfg.layer[0].mixer);
+    cJSON_AddStringToObject(j, "mixer", mixer);
     cJSON_AddNumberToObject(j, "d_model", o->d_model);
     cJSON_AddNumberToObject(j, "n_layer", o->n_layer);
     cJSON_AddNumberToObject(j, "d_ff", o->d_ff);
     cJSON_AddNumberToObject(j, "vocab", o->vocab);
     cJSON_AddNumberToObject(j, "batch", o->batch);
-    cJSON_AddNumberToObject(j, "threads", eid_threads());
-    cJSON_AddNumberToObject(j, "params", (double)m->n_weights);
-    if (m->cfg.layer[0].window > 0) cJSON_AddNumberToObject(j, "window", m->cfg.layer[0].window);
+    cJSON_AddNumberToObject(j, "threads", eidetic_n_threads());
+    cJSON_AddNumberToObject(j, "params", (double)eidetic_model_n_params(m));
+    if (mixer_options(mixer) & EIDETIC_MIXER_WINDOW) cJSON_AddNumberToObject(j, "window", o->window);
 }
 
 static void row_print(cJSON *j) {
@@ -320,49 +348,52 @@ static void row_print(cJSON *j) {
     cJSON_Delete(j);
 }
 
+/* --shards N: the largest divisor of the batch that is at most N (as `eidetic train --shards`) */
+static int shards_for(int batch, int n) {
+    int k = EID_MIN(EID_MIN(n, batch), EIDETIC_MAX_SHARDS);
+    while (k > 1 && batch % k) k--;
+    return EID_MAX(k, 1);
+}
+
 static int child_train(const BenchOpts *o) {
     double base_kb = status_kb("VmRSS");
-    ModelCfg mc;
     BenchData d;
-    if (bench_model(o, o->mixers, &mc) != 0 || bench_data(o, &d) != 0) return -1;
-    Model *m = model_new(&mc);
+    if (bench_data(o, &d) != 0) return -1;
+    eidetic_model *m = bench_model(o, o->mixers);
     if (!m) return -1;
-    model_init_params(m, 1);
-    AdamW opt;
-    adamw_init(&opt, m);
     int B = o->batch, T = o->seq_len;
-    Shards sh;
-    int n_shards = o->shards > 0 ? shards_divisor(B, o->shards) : shards_auto(&m->cfg, B, eid_threads());
-    if (shards_init(&sh, m, n_shards) != 0 ||
-        shards_plan(&sh, B, T, d.max_labels / B) != 0)
-        return -1;
-    OptimCfg oc = {.lr = 1e-4, .min_lr = 1e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
-                   .grad_clip = 1.0, .warmup = 0, .total_steps = 100000};
+    eidetic_trainer_params tp = eidetic_trainer_default_params();
+    tp.lr = 1e-4, tp.shards = o->shards > 0 ? shards_for(B, o->shards) : 0; /* 0: the library's automatic count */
+    eidetic_trainer *tr;
+    if (eidetic_trainer_new(m, &tp, &tr) != EIDETIC_OK) return eid_error("%s", eidetic_last_error()), -1;
     size_t n = (size_t)B * T;
-    Batch bt[N_BATCH];
-    for (int k = 0; k < N_BATCH; k++) bt[k] = (Batch){d.tokens + k * n, d.labels + k * n, d.flags ? d.flags + k * n : NULL, B, T, 0};
-    /* warm-up: 2 steps, or 1 when a step takes over a second; the gemm count of the last one is
+    eidetic_batch bt[N_BATCH];
+    for (int k = 0; k < N_BATCH; k++) bt[k] = (eidetic_batch){d.tokens + k * n, d.labels + k * n, d.flags ? d.flags + k * n : NULL, B, T};
+    /* warm-up: 2 steps, or 1 when a step takes over a second; the FLOP count of the last one is
      * the step's matrix work (the same every step) */
     long step = 0;
-    uint64_t flops = 0;
+    double flops = 0;
+    eidetic_step_result sr = {0};
     double tw = eid_now();
     for (int w = 0; w < 2 && (w == 0 || eid_now() - tw < 1.0); w++, step++) {
-        eid_gemm_flops_reset();
-        bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
-        flops = eid_gemm_flops();
+        bench_step(tr, &bt[step % N_BATCH], &sr);
+        flops = sr.flops;
     }
     int warm = (int)step, cap = 10000, ns = 0;
     double *t = eid_xmalloc(sizeof(double) * cap), loss = 0, t0 = eid_now();
     while (ns < cap && (ns < o->steps || eid_now() - t0 < o->min_time)) {
         double s = eid_now();
-        loss = bench_step(&sh, &opt, &oc, &bt[step % N_BATCH], step);
+        bench_step(tr, &bt[step % N_BATCH], &sr);
         t[ns++] = eid_now() - s, step++;
+        loss = sr.loss;
     }
     double lo = t[0], hi = t[0];
     for (int i = 0; i < ns; i++) lo = EID_MIN(lo, t[i]), hi = EID_MAX(hi, t[i]);
     double med = median(t, ns), gflop = flops * 1e-9, gflops = gflop / med;
     /* weights, gradients, 2 AdamW moments; every shard's activations and the replicas' gradients */
-    double w_b = 4.0 * sizeof(real) * m->n_reals, act_b = (double)shards_bytes(&sh);
+    eidetic_trainer_info ti;
+    eidetic_trainer_get_info(tr, &ti);
+    double w_b = (double)ti.state_bytes, act_b = (double)ti.activation_bytes;
     double planned = w_b + act_b + d.bytes, rss = status_kb("VmHWM") * 1024.0;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
@@ -370,10 +401,8 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddStringToObject(j, "loss", o->loss);
     if (!strcmp(o->loss, "mqar")) cJSON_AddNumberToObject(j, "kv_pairs", o->kv_pairs);
     else cJSON_AddNumberToObject(j, "label_every", o->label_every);
-    cJSON_AddNumberToObject(j, "shards", sh.n);
-    int rows = 0;
-    for (int k = 0; k < sh.n; k++) rows += sh.rep[k]->n_rows;
-    cJSON_AddNumberToObject(j, "labels_per_step", rows);
+    cJSON_AddNumberToObject(j, "shards", ti.shards);
+    cJSON_AddNumberToObject(j, "labels_per_step", sr.n_labels);
     cJSON_AddNumberToObject(j, "warmup_steps", warm);
     cJSON_AddNumberToObject(j, "steps_timed", ns);
     cJSON_AddNumberToObject(j, "step_ms", med * 1e3);
@@ -395,9 +424,8 @@ static int child_train(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "loss_value", loss);
     row_print(j);
     free(t), free(d.tokens), free(d.labels), free(d.flags);
-    shards_free(&sh);
-    adamw_free(&opt);
-    model_free(m);
+    eidetic_trainer_free(tr);
+    eidetic_model_free(m);
     return 0;
 }
 
@@ -411,66 +439,52 @@ static size_t heap_bytes(void) {
 
 static double read_gbs(size_t mib, double min_s);
 
-/* The BLAS ceiling of a decoding step: one matrix-vector product (eid_gemm with M = 1, as the step
- * makes them) over every weight matrix of the model, nothing else; best GB/s over repetitions. */
-static double gemv_gbs(const Model *m, double min_s) {
-    int cols = 1, rows = 1;
-    for (int j = 0; j < m->nparam; j++)
-        if (m->param[j].ndim == 2) rows = EID_MAX(rows, m->param[j].shape[0]), cols = EID_MAX(cols, m->param[j].shape[1]);
-    real *x = eid_aligned_alloc(sizeof(real) * (size_t)EID_MAX(rows, cols)), *y = eid_aligned_alloc(sizeof(real) * (size_t)rows);
-    for (int i = 0; i < cols; i++) x[i] = 1.0f / (1 + i);
-    double best = 0, spent = 0;
-    for (int r = 0; r < 1000 && (r < 5 || spent < min_s); r++) {
-        double t0 = eid_now(), bytes = 0;
-        for (int j = 0; j < m->nparam; j++) {
-            const ParamEntry *p = &m->param[j];
-            if (p->ndim != 2) continue;
-            eid_gemm(0, 1, 1, p->shape[0], p->shape[1], 1, x, p->shape[1], m->w + p->offset, p->shape[1], 0, y, p->shape[0]);
-            bytes += (double)p->numel * sizeof(real);
-        }
-        double dt = eid_now() - t0;
-        spent += dt;
-        best = EID_MAX(best, bytes / dt * 1e-9);
-    }
-    free(x), free(y);
-    return best;
+/* One decoding step of the library (eidetic_decoder_step: the model's decoder_step and the logits
+ * out); a failure here is a bug in the row's setup. */
+static void decode_step(eidetic_decoder *d, const int *tokens, float *logits) {
+    if (eidetic_decoder_step(d, tokens, logits) != EIDETIC_OK) eid_fatal("bench: %s", eidetic_last_error());
 }
 
 /* Decoding: random tokens, one per sequence per step. Without --context: 10 warm-up steps, then at
  * least 100 timed steps and --min-time / 4 seconds (median). With --context T: T tokens, the last
  * min(64, T/4) timed (median), so the row is the cost of a step after T tokens of context. */
 static int child_decode(const BenchOpts *o) {
-    ModelCfg mc;
-    if (bench_model(o, o->mixers, &mc) != 0) return -1;
+    char *js = bench_config(o, o->mixers);
+    int bad = eidetic_config_check(js) != EIDETIC_OK;
+    free(js);
+    if (bad) return eid_error("%s", eidetic_last_error()), -1;
     /* this row's own read bandwidth, measured just before it (this VM's bandwidth drifts by up to 2x
      * within minutes); freed before the model exists, so the row's peak RSS is the model's */
     double bw = o->quick ? o->bw_gbs : read_gbs(256, 0.25);
-    Model *m = model_new(&mc);
+    eidetic_model *m = bench_model(o, o->mixers);
     if (!m) return -1;
-    model_init_params(m, 1);
-    double gemv = o->context ? NAN : gemv_gbs(m, o->quick ? 0.01 : 0.25);
+    /* the BLAS ceiling of a step: one matrix-vector product over every weight matrix, nothing else */
+    double gemv = NAN;
+    if (!o->context && eidetic_model_measure_gemv(m, o->quick ? 0.01 : 0.25, &gemv) != EIDETIC_OK)
+        return eid_error("%s", eidetic_last_error()), eidetic_model_free(m), -1;
     int nseq = o->batch, V = o->vocab;
-    Decoder *dec = decoder_new(m, nseq);
+    eidetic_decoder *dec;
+    if (eidetic_decoder_new(m, nseq, &dec) != EIDETIC_OK) return eid_error("%s", eidetic_last_error()), eidetic_model_free(m), -1;
+    float *logits = eid_xmalloc(sizeof(float) * (size_t)nseq * V); /* the step's output, written every step */
     int warm, timed;
     if (o->context > 0) timed = EID_MAX(1, EID_MIN(64, o->context / 4)), warm = o->context - timed;
     else warm = o->quick ? 3 : 10, timed = EID_MAX(o->quick ? 20 : 100, o->steps);
     int total = warm + timed;
     int *tok = eid_xmalloc(sizeof(int) * (size_t)total * nseq);
-    Rng r;
-    rng_init(&r, 11, 0);
-    for (size_t i = 0; i < (size_t)total * nseq; i++) tok[i] = (int)rng_below(&r, (uint64_t)V);
+    uint64_t r = 11;
+    for (size_t i = 0; i < (size_t)total * nseq; i++) tok[i] = random_token(&r, V);
     /* with a context exactly `timed` steps (positions must not run on); else at least `timed` steps
      * and at least --min-time / 4 seconds */
     int cap = o->context ? timed : EID_MAX(timed, 100000);
     double *t = eid_xmalloc(sizeof(double) * cap), t_all = 0;
-    for (int s = 0; s < warm; s++) decoder_step(m, dec, tok + (size_t)s * nseq);
+    for (int s = 0; s < warm; s++) decode_step(dec, tok + (size_t)s * nseq, logits);
     double hwm0 = status_kb("VmHWM"); /* first: reading /proc allocates stdio buffers */
     size_t heap0 = heap_bytes();
     int ns = 0;
     while (ns < cap && (ns < timed || t_all < o->min_time / 4)) {
         const int *x = tok + (size_t)(warm + ns % timed) * nseq;
         double s0 = eid_now();
-        decoder_step(m, dec, x);
+        decode_step(dec, x, logits);
         t[ns] = eid_now() - s0;
         t_all += t[ns++];
     }
@@ -481,10 +495,10 @@ static int child_decode(const BenchOpts *o) {
     double rss_growth = status_kb("VmHWM") - hwm0;
     double med = median(t, ns);
     double state = 0;
-    for (int s = 0; s < m->n_sub; s++) state += (double)model_state_floats(m, s);
+    for (int s = 0; s < eidetic_model_n_sublayers(m); s++) state += (double)eidetic_model_sublayer_state_floats(m, s);
     /* bytes one step must move: every parameter once (the embedding table = the tied head, read in
      * full by the logits product; the nseq embedding rows are in it), the state read and written */
-    double w_b = (double)m->n_weights * sizeof(real), st_b = state * nseq * sizeof(real);
+    double w_b = (double)eidetic_model_n_params(m) * sizeof(float), st_b = state * nseq * sizeof(float);
     double bytes = w_b + 2 * st_b, bound = bw > 0 ? bw * 1e9 / bytes * nseq : NAN;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
@@ -509,9 +523,9 @@ static int child_decode(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "rss_growth_kb", rss_growth);
     cJSON_AddNumberToObject(j, "rss_mb", status_kb("VmHWM") / 1024);
     row_print(j);
-    free(t), free(tok);
-    decoder_free(dec);
-    model_free(m);
+    free(t), free(tok), free(logits);
+    eidetic_decoder_free(dec);
+    eidetic_model_free(m);
     return 0;
 }
 
@@ -522,23 +536,11 @@ typedef struct {
     const char *what;
 } Shape;
 
-/* best GFLOP/s of C[M,N] = A[M,K]·B[K,N] over repetitions for at least min_s seconds */
+/* best GFLOP/s of the library's matrix product C[M,N] = A[M,K]·B[K,N] (eidetic_measure_gemm) */
 static double sgemm_gflops(int M, int N, int K, double min_s) {
-    real *A = eid_aligned_alloc(sizeof(real) * M * K), *B = eid_aligned_alloc(sizeof(real) * K * N);
-    real *C = eid_aligned_alloc(sizeof(real) * M * N);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (real)((i % 7) * 0.01);
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (real)((i % 5) * 0.01);
-    eid_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N); /* warm-up: BLAS buffers, threads */
-    double best = 0, spent = 0;
-    for (int r = 0; r < 10000 && (r < 3 || spent < min_s); r++) {
-        double t0 = eid_now();
-        eid_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N);
-        double dt = eid_now() - t0;
-        spent += dt;
-        best = EID_MAX(best, 2.0 * M * N * K / dt * 1e-9);
-    }
-    free(A), free(B), free(C);
-    return best;
+    double g = 0;
+    if (eidetic_measure_gemm(M, N, K, min_s, &g) != EIDETIC_OK) eid_fatal("bench: %s", eidetic_last_error());
+    return g;
 }
 
 /* Read bandwidth: all threads sum a buffer far larger than the last-level cache; 64 independent
@@ -575,15 +577,15 @@ static cJSON *peak_row(const char *kind, const char *what, double v) {
     cJSON_AddStringToObject(j, "kind", kind);
     cJSON_AddStringToObject(j, "shape", what);
     cJSON_AddNumberToObject(j, kind[0] == 's' ? "gflops" : "gbs", v);
-    cJSON_AddNumberToObject(j, "threads", eid_threads());
-    cJSON_AddStringToObject(j, "blas_core", eid_blas_core());
+    cJSON_AddNumberToObject(j, "threads", eidetic_n_threads());
+    cJSON_AddStringToObject(j, "blas_core", eidetic_blas_core());
     return j;
 }
 
 /* ------------------------------------------------------------------- parent ---- */
 
 typedef struct {
-    char kind[8], row[24], label[48], mixer[EID_NAME_LEN], loss[8];
+    char kind[8], row[24], label[48], mixer[32], loss[8];
     int d_model, n_layer, d_ff, seq_len, batch, vocab, kv_pairs, label_every, context, steps;
     int pass, passes; /* train rows: pass k of `passes` (--repeat) */
     double min_time, est_s;
@@ -620,8 +622,8 @@ static Job *job_add(Bench *b, const char *kind, const char *row, const char *lab
  * the weights, attention's T² terms), decoding at the bandwidth, plus process start-up. */
 static double job_estimate(const Job *j, double peak, double bw) {
     double D = j->d_model, P = j->n_layer * (6 * D * D + 3 * D * j->d_ff), V = j->vocab;
-    const LayerOps *lo = layer_find(j->mixer);
-    int attn = lo && (lo->options & LOPT_MAX_LEN), swa = lo && (lo->options & LOPT_WINDOW);
+    unsigned opt = mixer_options(j->mixer);
+    int attn = (opt & EIDETIC_MIXER_KV_CACHE) != 0, swa = (opt & EIDETIC_MIXER_WINDOW) != 0;
     double rate = EID_MAX(peak, 10) * 1e9 / 3, bwr = EID_MAX(bw, 1) * 1e9;
     double init = (P + V * D) * 2e-8 + 0.1;
     if (!strcmp(j->kind, "train")) {
@@ -725,7 +727,7 @@ static void job_args(const Bench *b, const Job *j, Args *a) {
     arg(a, "--d-model"), arg(a, "%d", j->d_model), arg(a, "--n-layer"), arg(a, "%d", j->n_layer);
     arg(a, "--d-ff"), arg(a, "%d", j->d_ff), arg(a, "--batch"), arg(a, "%d", j->batch);
     arg(a, "--vocab"), arg(a, "%d", j->vocab), arg(a, "--window"), arg(a, "%d", o->window);
-    arg(a, "--threads"), arg(a, "%d", eid_threads()), arg(a, "--steps"), arg(a, "%d", j->steps);
+    arg(a, "--threads"), arg(a, "%d", eidetic_n_threads()), arg(a, "--steps"), arg(a, "%d", j->steps);
     arg(a, "--min-time"), arg(a, "%g", j->min_time), arg(a, "--shards"), arg(a, "%d", o->shards);
     arg(a, "--peak-gflops"), arg(a, "%.6g", o->peak_gflops), arg(a, "--bw-gbs"), arg(a, "%.6g", o->bw_gbs);
     if (!strcmp(j->kind, "train")) {
@@ -889,15 +891,15 @@ static void run_peak(Bench *b) {
         emit(b, peak_row("bandwidth", what, o->bw_gbs));
     }
     fprintf(stderr, "bench: sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads)\n", o->peak_gflops,
-            o->bw_gbs, eid_threads());
+            o->bw_gbs, eidetic_n_threads());
 }
 
 /* ------------------------------------------------------------------ report ---- */
 
 static void md_peak(FILE *f, const Bench *b) {
     const BenchOpts *o = b->o;
-    fprintf(f, "## Peak (this run: %d thread%s, BLAS core %s)\n\n", eid_threads(), eid_threads() == 1 ? "" : "s",
-            eid_blas_core());
+    fprintf(f, "## Peak (this run: %d thread%s, BLAS core %s)\n\n", eidetic_n_threads(), eidetic_n_threads() == 1 ? "" : "s",
+            eidetic_blas_core());
     fprintf(f, "| measurement | GFLOP/s or GB/s | of peak |\n|---|---:|---:|\n");
     const cJSON *r;
     cJSON_ArrayForEach(r, b->rows) {
@@ -944,7 +946,7 @@ static void md_train(FILE *f, const Bench *b) {
             o->window, o->peak_gflops,
             o->repeat > 1 ? " Every row ran in each of the passes over all rows (--repeat); the row shown is the pass "
                             "with the median step, 'passes ms' lists every pass's median step." : "");
-    const char *ref = layer_at(0)->name; /* the ratio column's reference: the first registered mixer */
+    const char *ref = eidetic_mixer_name(0); /* the ratio column's reference: the first registered mixer */
     fprintf(f, "| config | mixer | params | shards | step ms | passes ms | × %s | tokens/s | GFLOP/step | GFLOP/s | "
                "MFU %% | peak RSS MB | base MB | planned MB | RSS / planned |\n"
                "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", ref);
@@ -1089,8 +1091,8 @@ static int write_plot(const Bench *b) {
                "  set title 'one decoding step after T tokens'\n"
                "  plot for [i=1:words(names)] dir.'/scaling.dat' index (i-1) using 1:3 with linespoints lw 2 pt 7 title word(names, i)\n"
                "  unset multiplot\n  unset output\n}\n",
-            path, o->out, names, tics, Ts[0] / 1.4, Ts[nT - 1] * 1.4, o->quick ? 32 : 128, eid_threads(),
-            eid_threads() == 1 ? "" : "s");
+            path, o->out, names, tics, Ts[0] / 1.4, Ts[nT - 1] * 1.4, o->quick ? 32 : 128, eidetic_n_threads(),
+            eidetic_n_threads() == 1 ? "" : "s");
     fclose(f);
     char log[1100];
     snprintf(log, sizeof log, "%s/plot.log", o->out);
@@ -1125,12 +1127,14 @@ static int jobs_check(const Bench *b) {
         Job *j = &b->jobs[i];
         BenchOpts c = *b->o;
         c.d_model = j->d_model, c.n_layer = j->n_layer, c.d_ff = j->d_ff, c.context = j->context;
-        ModelCfg mc;
-        if (bench_model(&c, j->mixer, &mc) != 0) return -1;
+        char *js = bench_config(&c, j->mixer);
+        int bad = eidetic_config_check(js) != EIDETIC_OK;
+        free(js);
+        if (bad) return eid_error("%s", eidetic_last_error()), -1;
         if (!strcmp(j->kind, "train") && !strcmp(j->loss, "mqar")) {
-            TaskCfg t = {.vocab_size = j->vocab, .seq_len = j->seq_len, .kv_pairs = j->kv_pairs};
-            snprintf(t.name, sizeof t.name, "mqar");
-            if (task_resolve(&t) != 0) return -1;
+            eidetic_train_config *t = mqar_config(j->vocab, j->seq_len, j->kv_pairs);
+            if (!t) return -1;
+            eidetic_train_config_free(t);
         }
         if (!strcmp(j->kind, "train") && strcmp(j->loss, "mqar") && j->seq_len < j->label_every)
             return eid_error("--label-every %d: longer than --seq-len %d (no labels)", j->label_every, j->seq_len), -1;
@@ -1189,7 +1193,7 @@ int cmd_bench(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return bench_help(), 0;
     BenchOpts o;
     if (bench_parse(&o, argc, argv) != 0) return cli_fail("bench");
-    eid_runtime_setup(o.threads, !o.child[0]);
+    if (eidetic_init_ex(o.threads, o.child[0] ? 0 : EIDETIC_INIT_VERBOSE) != EIDETIC_OK) return cli_fail("bench");
     if (o.child[0]) {
         /* a child measures one configuration, fully given by the parent */
         if (o.vocab == UNSET || o.d_model == UNSET || o.n_layer == UNSET || o.batch == UNSET || !o.mixers[0])

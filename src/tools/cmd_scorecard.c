@@ -19,10 +19,9 @@
 #include <cjson/cJSON.h>
 #include "cli/cli.h"
 #include "core/common.h"
-#include "layers/layer.h"
+#include "io/opts.h"
 #include "tools/scorecard.h"
 #include "tools/spawn.h"
-#include "train/train_cfg.h"
 
 typedef struct {
     ScGrid g;
@@ -127,7 +126,7 @@ static int grid_full(ScOpts *o) {
 
 /* ---------------------------------------------------------------- options ---- */
 
-/* The flags as given, parsed by the CLI's common option parser (opts_parse, train/train_cfg.h), then
+/* The flags as given, parsed by the CLI's common option parser (opts_parse, io/opts.h), then
  * checked and applied over the chosen grid. Unset values keep these markers, so a flag that was given
  * is told apart from the grid's default. */
 #define UNSET_INT INT_MIN
@@ -512,7 +511,7 @@ static int user_task_error(const ScOpts *o, const ScCell *c) {
 static int check_train_flags(const ScOpts *o) {
     if (!o->g.train_flags[0]) return 0;
     ScGrid g = o->g;
-    sc_parse_mixers(&g, layer_at(0)->name, "--mixers"); /* any mixer: the first registered */
+    sc_parse_mixers(&g, eidetic_mixer_name(0), "--mixers"); /* any mixer: the first registered */
     g.n_tasks = 1, g.tasks[0] = (ScTask){"mqar", "", "mqar"};
     g.n_d = 1, g.n_lrs = 1, g.steps_override = 0;
     ScCell *c;

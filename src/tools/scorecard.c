@@ -15,9 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "core/common.h"
-#include "layers/layer.h"
-#include "model/model.h"
-#include "train/train_cfg.h"
 
 /* ---------------------------------------------------------------- parsing the grid axes ---- */
 
@@ -41,6 +38,18 @@ static int for_items(const char *list, char sep, const char *flag, int (*f)(void
     return rc;
 }
 
+/* Every registered mixer joined with sep (the library's registry). */
+static const char *mixer_names(const char *sep) {
+    static char buf[2][256];
+    char *b = buf[sep[1] != 0];
+    b[0] = 0;
+    for (int i = 0; i < eidetic_mixer_count(); i++) {
+        size_t k = strlen(b);
+        snprintf(b + k, sizeof buf[0] - k, "%s%s", k ? sep : "", eidetic_mixer_name(i));
+    }
+    return b;
+}
+
 typedef struct { ScGrid *g; const char *flag; } MixCtx;
 
 static int add_mixer(void *vctx, const char *item) {
@@ -54,9 +63,9 @@ static int add_mixer(void *vctx, const char *item) {
     m->layers[0] = 0;
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(parts, "+", &save); tok; tok = strtok_r(NULL, "+", &save), n++) {
-        if (!layer_find(tok))
+        if (eidetic_mixer_index(tok) < 0)
             return eid_error("%s: unknown mixer '%s' in '%s' (known: %s; a hybrid is written a+b)", x->flag, tok, item,
-                             layer_names()), -1;
+                             mixer_names(", ")), -1;
         size_t k = strlen(m->layers);
         snprintf(m->layers + k, sizeof m->layers - k, "%s%s", n ? "," : "", tok);
     }
@@ -253,26 +262,16 @@ static void slug(const char *s, char *out, size_t n) {
     out[k] = 0;
 }
 
-/* whether any layer of a --layers list declares the option (LayerOps.options) */
+/* whether any layer of a --layers list declares the option (EIDETIC_MIXER_* bits) */
 static int layers_declare(const char *layers, unsigned option) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", layers);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        const LayerOps *o = layer_find(t);
-        if (o && (o->options & option)) return 1;
-    }
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (eidetic_mixer_options(eidetic_mixer_index(t)) & option) return 1;
     return 0;
 }
 
-const char *sc_all_mixers(void) {
-    static char buf[256];
-    buf[0] = 0;
-    for (int i = 0; i < layer_count(); i++) {
-        size_t k = strlen(buf);
-        snprintf(buf + k, sizeof buf - k, "%s%s", k ? "," : "", layer_at(i)->name);
-    }
-    return buf;
-}
+const char *sc_all_mixers(void) { return mixer_names(","); }
 
 static int build_cell(const ScGrid *g, ScCell *c) {
     const ScMixer *m = &g->mixers[c->mixer];
@@ -291,7 +290,7 @@ static int build_cell(const ScGrid *g, ScCell *c) {
     if (g->eval_examples > 0) add_fmt(c, "--eval-examples", "%d", g->eval_examples);
     if (g->target_acc >= 0) add_fmt(c, "--target-acc", "%.4g", g->target_acc);
     if (g->seed > 0) add_fmt(c, "--seed", "%llu", (unsigned long long)g->seed);
-    if (g->swa_window > 0 && layers_declare(m->layers, LOPT_WINDOW)) add_fmt(c, "--window", "%d", g->swa_window);
+    if (g->swa_window > 0 && layers_declare(m->layers, EIDETIC_MIXER_WINDOW)) add_fmt(c, "--window", "%d", g->swa_window);
     if (add_split(c, t->flags) != 0 || add_split(c, g->train_flags) != 0) return -1;
     if (g->steps_override) add_fmt(c, "--steps", "%d", g->steps); /* --steps wins over a task's own */
     char ms[64], ts[64];
@@ -333,33 +332,32 @@ void sc_cell_cmdline(const ScCell *c, char *out, size_t n) {
 }
 
 void sc_cell_probe(ScCell *c) {
-    TrainCfg tc;
     c->available = 0;
-    eid_clear_error();
-    if (preset_apply(&tc, "default") != 0 || opts_parse(train_opts, n_train_opts, &tc, c->argc, c->argv, "train") != 0 ||
-        train_cfg_resolve(&tc) != 0) {
-        snprintf(c->reason, sizeof c->reason, "%s", eid_last_error());
+    eidetic_train_config *tc = NULL;
+    eidetic_model *m = NULL;
+    eidetic_train_info ti;
+    /* the cell's flags resolved exactly as `eidetic train` would; the model's sizes without drawing weights */
+    if (eidetic_train_config_from_args(c->argc, c->argv, &tc) != EIDETIC_OK ||
+        eidetic_train_config_info(tc, &ti) != EIDETIC_OK ||
+        eidetic_model_from_train_config(tc, 0, EIDETIC_MODEL_NO_INIT, &m) != EIDETIC_OK) {
+        snprintf(c->reason, sizeof c->reason, "%s", eidetic_last_error());
+        eidetic_train_config_free(tc);
         return;
     }
-    Model *m = model_new(&tc.model);
-    if (!m) {
-        snprintf(c->reason, sizeof c->reason, "%s", eid_last_error());
-        return;
+    eidetic_train_config_free(tc);
+    c->params = eidetic_model_n_params(m), c->state_floats = 0, c->zoo_floats = 0;
+    double step_s = sc_step_seconds(m, ti.seq_len, ti.batch, ti.batch * ti.labels_per_example);
+    for (int s = 0; s < eidetic_model_n_sublayers(m); s++) {
+        c->state_floats += eidetic_model_sublayer_state_floats(m, s);
+        c->zoo_floats += eidetic_model_sublayer_zoology_floats(m, s, ti.seq_len);
     }
-    c->params = m->n_weights, c->state_floats = 0, c->zoo_floats = 0;
-    double step_s = sc_step_seconds(m, tc.task.seq_len, tc.batch, tc.batch * task_labels_per_example(&tc.task));
-    for (int s = 0; s < m->n_sub; s++) {
-        const Layer *l = &m->sub[s].op;
-        c->state_floats += model_state_floats(m, s);
-        c->zoo_floats += l->ops->zoology_state(l->cfg, tc.model.d_model, tc.task.seq_len);
-    }
-    model_free(m);
-    snprintf(c->task_name, sizeof c->task_name, "%s", tc.task.name);
-    c->seq_len = tc.task.seq_len, c->kv_pairs = tc.task.kv_pairs, c->vocab = tc.vocab_size;
-    c->steps = tc.steps, c->eval_every = tc.eval_every, c->batch = tc.batch, c->target_acc = tc.target_acc;
+    eidetic_model_free(m);
+    snprintf(c->task_name, sizeof c->task_name, "%s", ti.task);
+    c->seq_len = ti.seq_len, c->kv_pairs = ti.kv_pairs, c->vocab = ti.vocab_size;
+    c->steps = ti.steps, c->eval_every = ti.eval_every, c->batch = ti.batch, c->target_acc = ti.target_acc;
     c->available = 1;
     c->reason[0] = 0;
-    c->est_s = sc_estimate_seconds(step_s, c->batch, c->steps, c->eval_every, tc.eval_examples);
+    c->est_s = sc_estimate_seconds(step_s, c->batch, c->steps, c->eval_every, ti.eval_examples);
 }
 
 /* One training step's single-thread seconds, derived from the model (no per-mixer table;
@@ -367,29 +365,22 @@ void sc_cell_probe(ScCell *c) {
  * to the step times measured on this project's 2-core machine:
  *   matrix products  6 flops per weight per token (forward + backward; the embedding and learned
  *                    positions are gathers, not counted) + 6·V·D per labelled position (tied head);
- *   key/value reads  per token, the KV floats of every layer with a KV cache (LOPT_MAX_LEN: the
- *                    L/2 keys a query sees on average; LOPT_WINDOW: its window);
+ *   key/value reads  per token, the KV floats of every layer with a KV cache (EIDETIC_MIXER_KV_CACHE:
+ *                    the L/2 keys a query sees on average; EIDETIC_MIXER_WINDOW: its window);
  *   recurrent scans  per token, the recurrent state floats of every other layer. */
 #define SC_S_PER_FLOP 1.88e-11  /* matrix products: ~53 GFLOP/s per core through BLAS */
 #define SC_S_PER_KV 2.6e-10     /* per key/value float read per token */
 #define SC_S_PER_STATE 3.55e-9  /* per recurrent state float updated per token (scan forward + backward) */
-double sc_step_seconds(const Model *m, int L, int B, int labels) {
-    const ModelCfg *mc = &m->cfg;
-    double D = mc->d_model, N = (double)L * B;
-    double w = (double)m->n_weights - (double)mc->vocab_size * D - (double)mc->max_pos * D, kv = 0, state = 0;
-    for (int s = 0; s < m->n_sub; s++) {
-        const Layer *l = &m->sub[s].op;
-        if (l->ops->options & LOPT_MAX_LEN) {
-            LayerCfg c = *l->cfg;
-            c.max_len = EID_MAX(1, L / 2);
-            kv += (double)l->ops->state_size(&c, mc->d_model);
-        } else if (l->ops->options & LOPT_WINDOW) {
-            kv += (double)model_state_floats(m, s);
-        } else {
-            state += (double)model_state_floats(m, s);
-        }
+double sc_step_seconds(const eidetic_model *m, int L, int B, int labels) {
+    double D = eidetic_model_d_model(m), V = eidetic_model_vocab_size(m), N = (double)L * B;
+    double w = (double)eidetic_model_n_params(m) - V * D - (double)eidetic_model_max_positions(m) * D, kv = 0, state = 0;
+    for (int s = 0; s < eidetic_model_n_sublayers(m); s++) {
+        unsigned opt = eidetic_model_sublayer_options(m, s);
+        if (opt & EIDETIC_MIXER_KV_CACHE) kv += (double)eidetic_model_sublayer_state_floats_at(m, s, EID_MAX(1, L / 2));
+        else if (opt & EIDETIC_MIXER_WINDOW) kv += (double)eidetic_model_sublayer_state_floats(m, s);
+        else state += (double)eidetic_model_sublayer_state_floats(m, s);
     }
-    double flops = 6 * w * N + 6 * (double)labels * mc->vocab_size * D;
+    double flops = 6 * w * N + 6 * V * labels * D;
     return flops * SC_S_PER_FLOP + kv * N * SC_S_PER_KV + state * N * SC_S_PER_STATE;
 }
 

@@ -11,8 +11,8 @@
  *   cells/<id>/lengths.json  accuracy of the run's checkpoint at longer test lengths (MQAR) */
 #ifndef EIDETIC_SCORECARD_H
 #define EIDETIC_SCORECARD_H
+#include "eidetic.h"
 #include "io/files.h"
-#include "model/model.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,10 +106,11 @@ void sc_cell_cmdline(const ScCell *c, char *out, size_t n);
 /* Estimated single-thread seconds of one training step of m on B sequences of L tokens with
  * `labels` labelled positions, from the model's weights, KV caches and recurrent state
  * (scorecard.c; docs/scorecard.md). */
-double sc_step_seconds(const Model *m, int L, int B, int labels);
+double sc_step_seconds(const eidetic_model *m, int L, int B, int labels);
 /* Estimated single-thread seconds of a training run (steps + evaluations) from one step's. */
 double sc_estimate_seconds(double step_s, int B, int steps, int eval_every, int eval_examples);
-/* Every registered mixer (layers/registry.c) as a comma list: the scorecard's default mixer axis. */
+/* Every registered mixer (the library's registry, eidetic_mixer_*) as a comma list: the scorecard's
+ * default mixer axis. */
 const char *sc_all_mixers(void);
 
 /* ---- files ---- */

@@ -90,6 +90,12 @@ static const Preset presets[] = {
     {"mqar-swa", "sliding-window attention x2 (W=16, 1 head, learned positions) on MQAR L=64 K=4", "swa,swa", 128, 0,
      8192, 64, 4, 64, 4500, 100, 250, 1000, 1e-3, 0.99, 0, NULL,
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
+    /* Birdie's two mixers (docs/layers.md §12, §13) at Longhorn's recipe but lr 3e-3, which did better than
+     * 1e-2 for both in 400-step runs (docs/layers.md §12.8) */
+    {"mqar-hawk", "Hawk x2 (RG-LRU, R = D, 1 gate block, conv 4) on MQAR L=64 K=4", "hawk,hawk", 128, 0, 8192, 64, 4, 64,
+     4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL, "weight-decay=0"},
+    {"mqar-gated-ssm", "Birdie's gated SSM x2 (R = D) on MQAR L=64 K=4", "gated-ssm,gated-ssm", 128, 0, 8192, 64, 4, 64,
+     4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL, "weight-decay=0"},
     {"tiny", "a seconds-long smoke run: Longhorn x2, D=32, V=512, L=32 K=2", "longhorn,longhorn", 32, 0, 512, 32, 2,
      32, 200, 10, 100, 256, 3e-3, 0, 0, NULL, NULL},
     /* one per task (docs/tasks.md): small CPU versions of each protocol */
@@ -176,70 +182,6 @@ int preset_apply(TrainCfg *c, const char *name) {
         return preset_extra(c, p);
     }
     return eid_error("--preset: unknown preset '%s'; presets:\n%s", name, preset_list()), -1;
-}
-
-/* ---- option parsing ---- */
-const OptDesc *opt_find(const OptDesc *opts, int n, const char *name) {
-    char norm[128];
-    snprintf(norm, sizeof norm, "%s", name);
-    for (char *p = norm; *p; p++)
-        if (*p == '_') *p = '-';
-    for (int i = 0; i < n; i++)
-        if (!strcmp(opts[i].name, norm)) return &opts[i];
-    return NULL;
-}
-
-int opt_set(const OptDesc *o, void *base, const char *val, const char *where) {
-    void *dst = (char *)base + o->offset;
-    char what[200];
-    snprintf(what, sizeof what, "%s --%s", where, o->name);
-    switch (o->type) { /* one strict parser for every number (io/strict.h) */
-    case OPT_INT: return strict_int(val, INT_MIN, INT_MAX, (int *)dst, what);
-    case OPT_LONG: return strict_long(val, LONG_MIN, LONG_MAX, (long *)dst, what);
-    case OPT_U64: return strict_u64(val, (uint64_t *)dst, what);
-    case OPT_DBL: return strict_double(val, -DBL_MAX, DBL_MAX, (double *)dst, what);
-    case OPT_STR:
-        if (strlen(val) >= o->size) return eid_error("%s --%s: value too long (max %zu chars)", where, o->name, o->size - 1), -1;
-        snprintf(dst, o->size, "%s", val);
-        return 0;
-    case OPT_FLAG:
-        if (!strcmp(val, "1") || !strcmp(val, "true")) *(int *)dst = 1;
-        else if (!strcmp(val, "0") || !strcmp(val, "false")) *(int *)dst = 0;
-        else return eid_error("%s --%s: expected true or false, got '%s'", where, o->name, val), -1;
-        return 0;
-    }
-    return -1;
-}
-
-int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd) {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0)
-            return eid_error("%s: unexpected argument '%s' (options start with --; see eidetic %s --help)", cmd, a, cmd), -1;
-        char name[128];
-        const char *eq = strchr(a + 2, '=');
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) return eid_error("%s: option too long: %s", cmd, a), -1;
-        memcpy(name, a + 2, len), name[len] = 0;
-        const OptDesc *o = opt_find(opts, n, name);
-        if (!o) return eid_error("%s: unknown option --%s (see eidetic %s --help)", cmd, name, cmd), -1;
-        const char *val;
-        if (eq) val = eq + 1;
-        else if (o->type == OPT_FLAG) val = "1";
-        else if (i + 1 < argc) val = argv[++i];
-        else return eid_error("%s: option --%s needs a value", cmd, o->name), -1;
-        if (opt_set(o, base, val, cmd) != 0) return -1;
-    }
-    return 0;
-}
-
-void opts_help(const OptDesc *opts, int n, FILE *f) {
-    for (int i = 0; i < n; i++) {
-        const char *t = opts[i].type == OPT_FLAG ? "" : opts[i].type == OPT_STR ? " S" : opts[i].type == OPT_DBL ? " X" : " N";
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s", opts[i].name, t);
-        fprintf(f, "  %-24s %s\n", left, opts[i].help);
-    }
 }
 
 static void opt_to_json(cJSON *j, const OptDesc *o, const void *base) {

@@ -4,6 +4,7 @@
 #ifndef EIDETIC_TRAIN_CFG_H
 #define EIDETIC_TRAIN_CFG_H
 #include <stdint.h>
+#include "io/opts.h"
 #include "model/config.h"
 #include "tasks/task.h"
 #include "train/optim.h"
@@ -34,24 +35,11 @@ typedef struct {
     int model_from_file; /* model came from --config's "model" section */
 } TrainCfg;
 
-typedef enum { OPT_INT, OPT_LONG, OPT_U64, OPT_DBL, OPT_STR, OPT_FLAG } OptType;
-typedef struct {
-    const char *name; /* flag without "--" */
-    OptType type;
-    size_t offset, size;
-    const char *help;
-} OptDesc;
-
 extern const OptDesc train_opts[];
 extern const int n_train_opts;
 
 int preset_apply(TrainCfg *c, const char *name); /* -1 + eid_error listing presets */
 const char *preset_list(void);
-/* Parse argv (flags of train_opts); unknown flags are errors. */
-int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd);
-int opt_set(const OptDesc *o, void *base, const char *val, const char *where);
-const OptDesc *opt_find(const OptDesc *opts, int n, const char *name);
-void opts_help(const OptDesc *opts, int n, FILE *f);
 char *train_cfg_to_json(const TrainCfg *c); /* malloc'd */
 int train_cfg_apply_json(TrainCfg *c, const char *text, const char *where);
 int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag);

@@ -22,7 +22,7 @@ grep -qE '^accuracy: [01]\.[0-9]+$' "$T/out" && ok || bad "eval does not print '
 expect_ok "info ckpt" "$E" info --ckpt "$R"
 grep -q "total:" "$T/out" && ok || bad "info prints no total"
 expect_ok "info preset" "$E" info --preset mqar-256
-for p in mqar-longhorn mqar-mamba mqar-mamba2 mqar-gla mqar-attn mqar-swa; do
+for p in mqar-longhorn mqar-mamba mqar-mamba2 mqar-gla mqar-attn mqar-swa mqar-hawk mqar-gated-ssm; do
     expect_ok "info preset $p" "$E" info --preset "$p"
 done
 expect_ok "forward" "$E" forward --ckpt "$R" --tokens 1,2,3,4 --out "$T/l.safetensors"

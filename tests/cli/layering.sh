@@ -9,6 +9,9 @@
 #       (layer_count/layer_at) and per-mixer behaviour from LayerOps.options. Allowed: the preset
 #       table of src/train/train_cfg.c (presets name their layers) and comments. Help text is
 #       never matched (it holds other words besides mixer names).
+#   R4  tools sit on the library: no file under src/tools includes "model/...", "layers/...",
+#       "train/...", "tasks/...", "kernels/...", "data/..." or "core/runtime.h"; they use the public
+#       include/eidetic.h (and the shared helpers: io/files.h, io/opts.h, core/common.h, tools/*.h)
 # Mixer names are read from the layer files (.name = "..."), so a new mixer is covered unchanged.
 # Each rule is then proven to fail on a violation planted in a temporary copy of src/.
 set -u
@@ -37,6 +40,9 @@ check() {
     # R1, R2
     grep -rnE '^\s*#\s*include\s+"(layers|model)/' "$src/kernels" | sed "s|^$src/|R1 |" > "$hits"
     grep -rnE '^\s*#\s*include\s+"model/' "$src/layers" | sed "s|^$src/|R2 |" >> "$hits"
+    # R4
+    grep -rnE '^\s*#\s*include\s+"((model|layers|train|tasks|kernels|data)/|core/runtime\.h")' "$src/tools" |
+        sed "s|^$src/|R4 |" >> "$hits"
     # R3: mixer names from the layer files
     names=$(grep -hoE '\.name\s*=\s*"[a-z0-9_-]+"' "$src"/layers/*.c | sed -E 's/.*"(.*)"/\1/' | sort -u)
     [ -n "$names" ] || { echo "R3 no mixer names found in $src/layers" >&2; return 1; }
@@ -70,6 +76,13 @@ plant "strcmp on a mixer name (model)" R3 model/model.c 'static int is_lh(const 
 plant "strstr on a mixer name (scorecard)" R3 tools/scorecard.c 'static int has_attn(const char *s) { return strstr(s, "attn") != 0; }'
 plant "hard-coded mixer list (bench)" R3 tools/cmd_bench.c 'static const char *const every_mixer = "longhorn,mamba,mamba2,gla,attn,swa";'
 plant "hybrid spec literal (cli)" R3 tools/cmd_scorecard.c 'static const char *const hybrid = "longhorn+swa";'
+plant "tool includes the model" R4 tools/cmd_bench.c '#include "model/model.h"'
+plant "tool includes the trainer" R4 tools/scorecard.c '#include "train/trainer.h"'
+plant "tool header includes a layer header" R4 tools/scorecard.h '#include "layers/layer.h"'
+plant "tool includes a task" R4 tools/cmd_scorecard.c '  #  include "tasks/task.h"'
+plant "tool includes a kernel" R4 tools/spawn.c '#include "kernels/seq.h"'
+plant "tool includes a data source" R4 tools/cmd_bench.c '#include "data/source.h"'
+plant "tool includes the runtime" R4 tools/cmd_bench.c '#include "core/runtime.h"'
 # allowed: comments, help text, the preset table
 rm -rf "$T/src" && cp -r "$SRC" "$T/src"
 printf '%s\n' '/* e.g. strcmp(l->mixer, "swa") in a comment */' 'static const char *const help_text = "train longhorn and swa layers";' \

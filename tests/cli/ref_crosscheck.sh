@@ -45,7 +45,8 @@ TOKENS=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,62,0    # 22 tokens < vocab 64
 # whose defaults P = 64, N = 128 do not fit); two heads for GLA and attention (dk, dh >= 4).
 OPTS=(--vocab 64 --d-model 16
       --layer-opt swa.window=5 --layer-opt swa.num_heads=2 --layer-opt attn.num_heads=2
-      --layer-opt mamba2.headdim=8 --layer-opt mamba2.d_state=8 --layer-opt gla.num_heads=2)
+      --layer-opt mamba2.headdim=8 --layer-opt mamba2.d_state=8 --layer-opt gla.num_heads=2
+      --layer-opt hawk.num_heads=2)
 
 pass=0; fail=0
 check() {   # check NAME CKPT [--recurrent]

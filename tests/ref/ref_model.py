@@ -142,13 +142,13 @@ def load_mixer(name):
     """Import tests/ref/mixers/NAME.py (cached).  Unknown mixer -> InputError (exit 2)."""
     if name in _PLUGINS:
         return _PLUGINS[name]
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*", name):  # e.g. gated-ssm
         raise InputError(f"bad mixer name {name!r}")
     path = plugin_path(name)
     if not os.path.isfile(path):
         raise InputError(f"unknown mixer {name!r}: no reference plugin (expected module "
                          f"tests/ref/mixers/{name}.py at {path})")
-    spec = importlib.util.spec_from_file_location(f"ref_mixer_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"ref_mixer_{name.replace('-', '_')}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     for fn in ("forward", "make_params"):

@@ -89,6 +89,39 @@ void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const 
         rope_row(x + (size_t)m * ld, nh, dh, cs + (size_t)pos[m] * half, sn + (size_t)pos[m] * half, inverse);
 }
 
+/* Max of s[a..e] over non-PAD keys (kf: the key block's flags, NULL = no PAD). Returns 0 when every
+ * key is PAD. Two loops, not one with a flag test: the flag-free one vectorises, and a batch without
+ * PAD (training data) always takes it. */
+static inline int row_max(const real *s, int a, int e, const uint8_t *kf, real *mx) {
+    if (!kf) {
+        real m = s[a];
+        for (int c = a + 1; c <= e; c++) m = s[c] > m ? s[c] : m;
+        *mx = m;
+        return 1;
+    }
+    int any = 0;
+    for (int c = a; c <= e; c++)
+        if (!(kf[c] & FLAG_PAD) && (!any || s[c] > *mx)) *mx = s[c], any = 1;
+    return any;
+}
+
+/* s[c] = exp(s[c] − shift) on visible keys (a ≤ c ≤ e, not PAD), 0 elsewhere; returns the sum. */
+static inline real row_exp(real *s, int nk, int a, int e, const uint8_t *kf, real shift) {
+    real sum = 0;
+    if (!kf) {
+        for (int c = 0; c < nk; c++) {
+            real p = (c >= a && c <= e) ? rexp(s[c] - shift) : 0;
+            s[c] = p, sum += p;
+        }
+        return sum;
+    }
+    for (int c = 0; c < nk; c++) {
+        real p = (c >= a && c <= e && !(kf[c] & FLAG_PAD)) ? rexp(s[c] - shift) : 0;
+        s[c] = p, sum += p;
+    }
+    return sum;
+}
+
 static inline real attn_scale(int dh) { return (real)(1.0 / sqrt((double)dh)); }
 
 /* Per-thread scratch of the blocked kernels: two block×block tiles and two block vectors. Each
@@ -132,15 +165,11 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                             int a, e, any = 0;
                             real *s = S + (size_t)r * nk, mx = 0;
                             if (visible_range(lo, flags, bt0, i0 + r, j0, nk, &a, &e))
-                                for (int c = a; c <= e; c++)
-                                    if (!is_pad(flags, bt0 + j0 + c) && (!any || s[c] > mx)) mx = s[c], any = 1;
+                                any = row_max(s, a, e, flags ? flags + bt0 + j0 : NULL, &mx);
                             if (!any) { memset(s, 0, sizeof(real) * nk); continue; }
                             real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
-                            real f = l[r] > 0 ? rexp(m[r] - mnew) : 0, sum = 0;
-                            for (int c = 0; c < nk; c++) {
-                                real p = (c >= a && c <= e && !is_pad(flags, bt0 + j0 + c)) ? rexp(s[c] - mnew) : 0;
-                                s[c] = p, sum += p;
-                            }
+                            real f = l[r] > 0 ? rexp(m[r] - mnew) : 0;
+                            real sum = row_exp(s, nk, a, e, flags ? flags + bt0 + j0 : NULL, mnew);
                             if (l[r] > 0 && f != 1) {
                                 real *orow = oblk + (size_t)r * ldq;
                                 for (int d = 0; d < dh; d++) orow[d] *= f;
@@ -171,11 +200,8 @@ static void block_p_ds(const real *qblk, const real *doblk, const real *kb, cons
         visible_range(lo, flags, bt0, i, j0, nk, &a, &e);
         real L = lse[(bt0 + i) * H + h], Dv = dvec[(bt0 + i) * H + h];
         real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk;
-        for (int c = 0; c < nk; c++) {
-            real pv = (c >= a && c <= e && !is_pad(flags, bt0 + j0 + c)) ? rexp(p[c] - L) : 0;
-            p[c] = pv;
-            ds[c] = pv * (ds[c] - Dv);
-        }
+        row_exp(p, nk, a, e, flags ? flags + bt0 + j0 : NULL, L);
+        for (int c = 0; c < nk; c++) ds[c] = p[c] * (ds[c] - Dv);
     }
 }
 
