@@ -307,8 +307,9 @@ static int set_bidir(ModelCfg *m, const char *spec) {
         return -1;
     for (int k = 0; k < n; k++) {
         if (m->layer[idx[k]].bidir) {
+            int twice = idx[k];
             free(idx);
-            return eid_error("--bidir: layer %d listed twice", idx[k]), -1;
+            return eid_error("--bidir: layer %d listed twice", twice), -1;
         }
         m->layer[idx[k]].bidir = 1;
     }
