@@ -1,6 +1,9 @@
 # eidetic — build.  `make` builds build/eidetic; `make test` builds and runs the test suite.
-# Dependencies (Debian): libopenblas-dev (BLAS), libcjson-dev (JSON), gcc's libgomp (OpenMP).
+# Dependencies (Debian): libopenblas-dev (BLAS), libcjson-dev (JSON), gcc's libgomp (OpenMP),
+# libicu-dev (Unicode classes and NFC for tokenizers), libsentencepiece-dev + g++ (SentencePiece: the
+# one C++ file, src/text/tok_spm.cc, behind an extern "C" boundary).
 CC      ?= cc
+CXX     ?= g++
 # -fno-trapping-math: nothing here reads floating-point exception flags; without it GCC will not
 # if-convert (so not vectorise) loops whose selects guard a division, e.g. softplus = log1p(exp(x)).
 # It changes no results.
@@ -23,21 +26,27 @@ BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas
 endif
 CJSON_CFLAGS:= $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS  := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
-CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS)
-LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) -lm -fopenmp
+ICU_CFLAGS  := $(shell pkg-config --cflags icu-uc 2>/dev/null)
+ICU_LIBS    := $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
+CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS) $(ICU_CFLAGS)
+SPM_LIBS    := -lsentencepiece -lsentencepiece_train -lstdc++
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) -lm -fopenmp
+# C++ objects take the C flags but C++17 (the SentencePiece headers need it)
+CXXSTD  := -std=c++17
 
 # libeidetic.a: everything but the command-line program (src/cli) and the tools on top of it
 # (src/tools: scorecard, bench); src/api implements the public header include/eidetic.h.
 LIB_SRC := $(wildcard src/core/*.c src/kernels/cpu/*.c src/layers/*.c src/model/*.c \
                       src/train/*.c src/tasks/*.c src/data/*.c src/io/*.c src/api/*.c \
                       src/text/*.c)
+LIB_CXX := $(wildcard src/text/*.cc)
 CLI_SRC := $(wildcard src/cli/*.c src/tools/*.c)
 TEST_SRC:= $(wildcard tests/test_*.c)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # The test build is double precision (docs/layers.md §0.1: fp64 in test builds) for tight gradient checks.
-LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o)
+LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o) $(LIB_CXX:%.cc=$(BUILD)/fp64/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TESTS32  := $(BUILD)/tests/test_equiv_fp32
 
@@ -58,6 +67,12 @@ deps-check:
 	  echo "error: cJSON headers not found (cjson/cJSON.h). Install the Debian package: libcjson-dev" >&2; exit 1; }
 	@printf '#include <omp.h>\nint main(void){return omp_get_max_threads()<1;}\n' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null || { \
 	  echo "error: OpenMP not available in $(CC). Install the Debian package: libgomp1 (gcc) or libomp-dev (clang)" >&2; exit 1; }
+	@printf '#include <unicode/uchar.h>\n#include <unicode/unorm2.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
+	  echo "error: ICU headers not found (unicode/uchar.h). Install the Debian package: libicu-dev" >&2; exit 1; }
+	@command -v $(CXX) >/dev/null 2>&1 || { \
+	  echo "error: no C++ compiler ($(CXX)) for src/text/tok_spm.cc. Install the Debian package: g++" >&2; exit 1; }
+	@printf '#include <sentencepiece_processor.h>\n#include <sentencepiece_trainer.h>\n' | $(CXX) $(CPPFLAGS) $(CXXSTD) -E -x c++ - >/dev/null 2>&1 || { \
+	  echo "error: SentencePiece headers not found (sentencepiece_processor.h). Install the Debian package: libsentencepiece-dev" >&2; exit 1; }
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
@@ -66,6 +81,11 @@ $(LIBA): $(LIB_OBJ)
 # The program is a client of the library it ships.
 $(BUILD)/eidetic: $(CLI_OBJ) $(LIBA)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
+
+# bench/validate_bpe.sh's encoder (not part of `all`)
+$(BUILD)/bench/tok_validate: bench/tok_validate.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # Examples see only the public header (no -Isrc) and link only the library.
 $(BUILD)/examples/%: examples/%.c include/eidetic.h $(LIBA)
@@ -81,6 +101,14 @@ $(BUILD)/%.o: %.c
 $(BUILD)/fp64/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(filter-out -std=c11,$(CFLAGS)) $(CXXSTD) -c $< -o $@
+
+$(BUILD)/fp64/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(filter-out -std=c11,$(CFLAGS)) $(CXXSTD) -DEIDETIC_FP64 -c $< -o $@
 
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB64_OBJ)
 	@mkdir -p $(dir $@)
@@ -117,8 +145,8 @@ clean:
 ASAN_BUILD := $(BUILD)/asan
 SAN_FLAGS  := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_CFLAGS:= -O1 -g -march=native -ffp-contract=fast -fno-trapping-math -Wall -Wextra -Wno-unused-parameter $(SAN_FLAGS)
-ASAN_LIB   := $(LIB_SRC:%.c=$(ASAN_BUILD)/%.o)
-ASAN_LIB64 := $(LIB_SRC:%.c=$(ASAN_BUILD)/fp64/%.o)
+ASAN_LIB   := $(LIB_SRC:%.c=$(ASAN_BUILD)/%.o) $(LIB_CXX:%.cc=$(ASAN_BUILD)/%.o)
+ASAN_LIB64 := $(LIB_SRC:%.c=$(ASAN_BUILD)/fp64/%.o) $(LIB_CXX:%.cc=$(ASAN_BUILD)/fp64/%.o)
 ASAN_TESTS := $(TEST_SRC:tests/%.c=$(ASAN_BUILD)/tests/%)
 # the fuzz harnesses' target functions run on the seeds and regression inputs by a plain gcc driver
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
@@ -130,6 +158,12 @@ $(ASAN_BUILD)/%.o: %.c
 $(ASAN_BUILD)/fp64/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -MMD -MP -DEIDETIC_FP64 -c $< -o $@
+$(ASAN_BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(ASAN_CFLAGS) $(CXXSTD) -fopenmp -D_GNU_SOURCE -MMD -MP -c $< -o $@
+$(ASAN_BUILD)/fp64/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(ASAN_CFLAGS) $(CXXSTD) -fopenmp -D_GNU_SOURCE -MMD -MP -DEIDETIC_FP64 -c $< -o $@
 $(ASAN_BUILD)/eidetic: $(CLI_SRC:%.c=$(ASAN_BUILD)/%.o) $(ASAN_LIB)
 	$(CC) $(ASAN_CFLAGS) -fopenmp -o $@ $^ $(LDLIBS)
 $(ASAN_BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(ASAN_LIB64)
@@ -154,13 +188,18 @@ asan: asan-build
 # Compiled without -fopenmp (the pragmas are ignored: serial, deterministic executions; clang 14
 # crashes on UBSan + OpenMP SIMD reductions); omp_* calls link against libomp via LDLIBS' -fopenmp.
 FUZZ_CC    ?= clang
+FUZZ_CXX   ?= clang++
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Wno-unknown-pragmas -Wno-pass-failed
-FUZZ_LIB   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/util.o
+FUZZ_LIB   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/util.o
 FUZZ_BINS  := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -D_GNU_SOURCE -MMD -MP -c $< -o $@
+# (-fno-sanitize=vptr: its runtime is C++-only and the harnesses link with the C driver)
+$(FUZZ_BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS) $(FUZZ_CFLAGS) -fno-sanitize=vptr -fsanitize=fuzzer-no-link $(CXXSTD) -D_GNU_SOURCE -MMD -MP -c $< -o $@
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 fuzz: $(FUZZ_BINS)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what eidetic needs on Debian/Ubuntu when it is missing (idempotent; quiet when all is there).
-#   build:  gcc, make, pkg-config, OpenBLAS (OpenMP build), cJSON
+#   build:  gcc, g++, make, pkg-config, OpenBLAS (OpenMP build), cJSON, ICU (Unicode classes and NFC for
+#           Hugging Face tokenizers), SentencePiece (libsentencepiece-dev: subword tokenizers)
 #   tests:  python3 with torch + numpy (the independent reference implementations in tests/ref/)
 #   plots:  gnuplot-nox (eidetic scorecard draws its plots with it)
 #   fuzzing: clang (make fuzz / bench/fuzz.sh: libFuzzer; the test command's sanitizer pass uses gcc)
 set -euo pipefail
-pkgs=(gcc make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev python3 python3-torch python3-numpy gnuplot-nox clang)
+pkgs=(gcc g++ make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev libicu-dev libsentencepiece-dev python3 python3-torch python3-numpy gnuplot-nox clang)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,9 @@
 #ifndef EIDETIC_TOK_IMPL_H
 #define EIDETIC_TOK_IMPL_H
 #include "text/tokenizer.h"
+#ifdef __cplusplus
+extern "C" { /* tok_spm.cc is C++ */
+#endif
 
 typedef struct {
     const char *kind;
@@ -27,5 +30,13 @@ uint64_t tok_fnv1a(uint64_t h, const void *data, size_t n); /* start with TOK_FN
 /* Kinds with files (NULL + eid_error naming path). */
 Tokenizer *tok_bpe_load(const char *path);
 Tokenizer *tok_spm_load(const char *path);
+/* hf-bpe from the bytes of a tokenizer.json (malloc'd; the tokenizer owns them, freed on error too);
+ * path names it in messages. The fuzz harness enters here. */
+Tokenizer *tok_bpe_from_bytes(const char *path, char *file, size_t n);
+/* 1 iff decode(encode(x)) == x for every text x: neither NFC nor add_prefix_space is on. */
+int tok_bpe_lossless(const Tokenizer *t);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

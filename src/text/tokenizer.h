@@ -22,6 +22,9 @@
 #define EIDETIC_TOKENIZER_H
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" { /* src/text/tok_spm.cc is C++ */
+#endif
 
 typedef struct Tokenizer Tokenizer;
 
@@ -55,8 +58,8 @@ void tok_hash_hex(const Tokenizer *t, char out[17]);
 int tok_encode(const Tokenizer *t, const char *text, size_t n, int **ids, size_t *cap, size_t *len);
 /* The bytes of token `id` (special tokens: their name, e.g. "<|endoftext|>"); at_start = 1 for
  * the first token of a text (SentencePiece drops the space it prefixed to the text). Returns the
- * number of bytes written to buf, or -1 + eid_error (id out of range, buf too small: 64 bytes are
- * always enough for a byte or hf-bpe token; use TOK_MAX_PIECE). */
+ * number of bytes written to buf, or -1 + eid_error (id out of range, buf too small). TOK_MAX_PIECE
+ * bytes are always enough: every loader refuses a longer token (GPT-2 has 128-byte tokens). */
 #define TOK_MAX_PIECE 256
 int tok_piece(const Tokenizer *t, int id, int at_start, char *buf, int cap);
 /* A whole decode: malloc'd, NUL-terminated (may contain invalid UTF-8 if the ids do). */
@@ -80,4 +83,7 @@ size_t utf8_complete_prefix(const char *s, size_t n);
 /* 1 iff s[0..n) is valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF). */
 int utf8_valid(const char *s, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
