@@ -121,7 +121,7 @@ static void task_flag_rules(void) {
     for (int i = 0; i < N_CASES; i++) {
         if (i > 0 && !strcmp(cases[i].name, cases[i - 1].name)) continue;
         TaskCfg t = task_of(&cases[i]);
-        int B = 16, L = t.seq_len, bad_seg = 0, bad_causal = 0, bad_pad = 0, bad_len = 0, padded = 0, known = 0;
+        int B = 16, L = t.seq_len, bad_seg = 0, bad_causal = 0, bad_pad = 0, bad_len = 0, padded = 0, known = 0, prompts = 0;
         int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
         uint8_t *fl = eid_xmalloc((size_t)B * L);
         for (int s = 0; s < 2; s++)
@@ -132,9 +132,16 @@ static void task_flag_rules(void) {
                     const uint8_t *f = fl + (size_t)b * L;
                     int n = 0;
                     while (n < L && !(f[n] & FLAG_PAD)) n++; /* real tokens first, then padding */
+                    int p0 = 0; /* the prompt: tokens before the first labelled position */
+                    while (p0 < n && y[p0] == -100) p0++;
+                    if (p0 == n) p0 = 0;
+                    prompts += p0 > 0;
                     for (int p = 0; p < L; p++) {
                         bad_seg += ((f[p] & FLAG_SEG_START) != 0) != (p == 0);
-                        if (p < n) bad_causal += f[p] != (p == 0 ? FLAG_SEG_START | FLAG_CAUSAL : FLAG_CAUSAL);
+                        /* every token that is not prompt is CAUSAL (a missing flag would leak the future
+                         * into a bidirectional layer, docs/layers.md §8.1); prompt tokens are not */
+                        int want = (p == 0 ? FLAG_SEG_START : 0) | (p >= p0 ? FLAG_CAUSAL : 0);
+                        if (p < n) bad_causal += f[p] != want || (y[p] != -100 && !(f[p] & FLAG_CAUSAL));
                         else bad_pad += f[p] != FLAG_PAD || y[p] != -100 || x[p] != x[L - 1];
                     }
                     padded += n < L;
@@ -144,7 +151,12 @@ static void task_flag_rules(void) {
                 }
             }
         CHECK(!bad_seg, "%s: %d tokens with SEG_START wrong (expected on each example's first token only)", t.name, bad_seg);
-        CHECK(!bad_causal, "%s: %d real tokens not flagged exactly CAUSAL (SEG_START at 0)", t.name, bad_causal);
+        CHECK(!bad_causal, "%s: %d real tokens with CAUSAL wrong (expected from the first labelled position on)",
+              t.name, bad_causal);
+        /* the tasks with a prompt and an answer region really emit the prompt */
+        static const char *const prompted[] = {"phonebook", "copy", "prefix-ngram", "suffix-ngram", "passkey", "niah"};
+        for (size_t k = 0; k < sizeof prompted / sizeof *prompted; k++)
+            if (!strcmp(t.name, prompted[k])) CHECK(prompts > 0, "%s: no row has a bidirectional prompt", t.name);
         CHECK(!bad_pad, "%s: %d padding tokens not PAD alone, labelled, or not the pad token", t.name, bad_pad);
         CHECK(!bad_len, "%s: %d rows whose PAD does not start right after the example", t.name, bad_len);
         if (known) CHECK(padded > 0, "%s: a padding task produced no padded row in %d rows", t.name, 2 * 8 * B);

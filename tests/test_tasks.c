@@ -503,8 +503,10 @@ static void scorers(void) {
 
 /* greedy digit accuracy == an independent greedy loop over the parallel forward. Returns 1 when
  * the case generated <eos> before a later target digit that the continued generation matches (so
- * that stopping at EOS is exercised). */
-static int greedy_case(Model *m, const TaskCfg *t, uint64_t seed) {
+ * that stopping at EOS is exercised). With `prompt_flags` the parallel forward reads the prompt
+ * [0, p0) without CAUSAL (what task_flags emits): on a bidirectional model, decoding after the
+ * bidirectional prefill must equal it at every answer position (docs/layers.md §8.4). */
+static int greedy_case(Model *m, const TaskCfg *t, uint64_t seed, int prompt_flags) {
     int L = t->seq_len, B = 3, p0[3] = {5, 9, 2}, tl[3] = {20, 14, 24}, V = m->cfg.vocab_size, discriminating = 0;
     int in[3 * 40], lab[3 * 40], seq[40], want_ok[3], want_nd[3];
     rand_tokens(in, (size_t)B * L, V, seed);
@@ -514,8 +516,10 @@ static int greedy_case(Model *m, const TaskCfg *t, uint64_t seed) {
         memcpy(seq, in + b * L, sizeof(int) * n);
         for (int i = 0; i < L; i++) lab[b * L + i] = -100;
         for (int j = 0; j < tl[b]; j++) {
+            uint8_t fl[40];
+            for (int i = 0; i < n; i++) fl[i] = (i == 0 ? FLAG_SEG_START : 0) | (i >= p0[b] ? FLAG_CAUSAL : 0);
             model_plan(m, 1, n, 1);
-            model_trunk_forward(m, seq, NULL, 1, n);
+            model_trunk_forward(m, seq, prompt_flags ? fl : NULL, 1, n);
             model_logits_all(m, logits);
             int g = 0;
             for (int v = 1; v < V; v++)
@@ -546,9 +550,36 @@ static void greedy(void) {
     CHECK(task_resolve(&t) == 0, "phonebook resolve: %s", eid_last_error());
     t.seq_len = 40; /* task_greedy_digits reads only seq_len and the digit/eos tokens */
     int found = 0;
-    for (uint64_t seed = 1; seed < 200 && !found; seed++) found = greedy_case(m, &t, seed);
+    for (uint64_t seed = 1; seed < 200 && !found; seed++) found = greedy_case(m, &t, seed, 0);
     CHECK(found, "no greedy case generated <eos> before a matching digit: EOS stopping untested");
     model_free(m);
+    /* bidirectional layers (every scan mixer, alternate and all): greedy decoding after the
+     * bidirectional prefill == the parallel forward with the prompt flags */
+    static const char *const stacks[] = {"longhorn,mamba", "mamba2,gla"};
+    for (int k = 0; k < 2; k++)
+        for (int all = 0; all <= 1; all++) {
+            Model *mb = tiny_model(stacks[k], 26, 16, 0, 1, 7, 5 + k);
+            for (int i = 0; i < mb->cfg.n_layer; i++) mb->cfg.layer[i].bidir = all || i % 2 == 0;
+            for (uint64_t seed = 1; seed <= 3; seed++) greedy_case(mb, &t, seed, 1);
+            /* and the prompt flags matter (so the check above can fail): at <gen> the logits read with
+             * them differ from those of the same tokens read causally */
+            int tok[12], n = 12, V = 26;
+            uint8_t fl[12];
+            rand_tokens(tok, n, V, 77);
+            for (int i = 0; i < n; i++) fl[i] = (i == 0 ? FLAG_SEG_START : 0) | (i >= 8 ? FLAG_CAUSAL : 0);
+            real *lg = eid_xmalloc(sizeof(real) * 2 * n * V);
+            model_plan(mb, 1, n, 1);
+            model_trunk_forward(mb, tok, fl, 1, n);
+            model_logits_all(mb, lg);
+            model_trunk_forward(mb, tok, NULL, 1, n);
+            model_logits_all(mb, lg + n * V);
+            double dmax = 0;
+            for (int v = 0; v < V; v++) dmax = fmax(dmax, fabs((double)lg[8 * V + v] - (double)lg[(n + 8) * V + v]));
+            CHECK(dmax > 1e-6, "%s bidir (%s): the prompt flags do not change the logits at <gen>", stacks[k],
+                  all ? "all" : "alternate");
+            free(lg);
+            model_free(mb);
+        }
 }
 
 static void lengths(void) {

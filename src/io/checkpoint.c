@@ -41,7 +41,7 @@ int ckpt_dir_exists(const char *dir) {
 
 /* Per-layer fields: name, pointer offset into LayerCfg. Only non-zero fields are written. */
 #define INT_FIELDS(X) X(d_ff) X(expand) X(d_state) X(d_conv) X(dt_rank) X(num_heads) X(num_kv_heads) X(head_dim) \
-    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope)
+    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope) X(bidir)
 #define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer)
 
 int config_to_json(const ModelCfg *c, char **out) {

@@ -15,6 +15,7 @@
 #include "core/runtime.h"
 #include "kernels/gla.h"
 #include "kernels/kernels.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 
 /* the three conv weights exist only when d_conv > 0 (params() then returns NPARAM_CONV) */
@@ -66,6 +67,8 @@ static int gla_resolve(LayerCfg *c, int D) {
     if (!(c->gate_logit_normalizer > 0))
         return eid_error("gla: gate_logit_normalizer must be > 0, got %g", c->gate_logit_normalizer), -1;
     if (c->chunk < 1) return eid_error("gla: chunk must be >= 1, got %d", c->chunk), -1;
+    if (c->bidir && c->num_heads < 2) /* the reverse half is heads [H/2, H) (docs/layers.md §8.2) */
+        return eid_error("gla: a bidirectional layer needs num_heads >= 2, got %d", c->num_heads), -1;
     if (c->d_conv < 0 || c->d_conv > 16)
         return eid_error("gla: d_conv (short-conv width on q/k/v) must be 0 (off) or in [1, 16], got %d", c->d_conv), -1;
     return 0;
@@ -176,7 +179,7 @@ static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     } else {
         project(&d, p, x, M, b[Q], b[K], d.Dk, b[V], d.Dv, b[G], b[H0], b[PRE], b[GK]);
     }
-    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, d.H, NULL,
+    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, bidir_rev_from(l->cfg, d.H), NULL,
                     NULL, 0, b[SIN]);
     norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
@@ -217,7 +220,7 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     k_zero(b[D_K], d.Dk, M, d.Dk);
     k_zero(b[D_V], d.Dv, M, d.Dv);
     k_gla_chunk_bwd(b[Q], b[K], b[V], b[GK], b[D_O], b[SIN], b[D_Q], b[D_K], b[D_V], b[D_PRE], s->B, s->T, d.H, d.dk,
-                    d.dv, d.scale, d.chunk, s->flags, d.H);
+                    d.dv, d.scale, d.chunk, s->flags, bidir_rev_from(l->cfg, d.H));
     /* gk = logsigmoid(pre)/τ */
     k_gla_gate_bwd(b[D_PRE], b[PRE], M, d.Dk, 1 / d.tau);
     /* pre = W_gk1·h0 + b ; h0 = W_gk0·x */
@@ -285,6 +288,8 @@ static void gla_step(Layer *l, real *state, const real *x, real *out, int nseq) 
     } else {
         project(&d, p, x, nseq, q, k, d.Dk, v, d.Dv, g, h0, pre, gk);
     }
+    int rf = bidir_rev_from(l->cfg, d.H);
+    bidir_step_clear(state, ss, nseq, (size_t)rf * d.dk * d.dv, (size_t)(d.H - rf) * d.dk * d.dv);
     k_gla_step(state, ss, q, k, v, gk, o, nseq, d.H, d.dk, d.dv, d.scale);
     norm_gate(&d, p[P_NORM], o, g, rstd, gated, nseq);
     eid_gemm(0, 1, nseq, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
@@ -313,7 +318,7 @@ static void gla_prefill(Layer *l, real *state, const real *x, real *out, const S
     } else {
         project(&d, p, x, M, b[Q], b[K], d.Dk, b[V], d.Dv, b[G], b[H0], b[PRE], b[GK]);
     }
-    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, d.H, state,
+    k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, bidir_rev_from(l->cfg, d.H), state,
                     state, (size_t)ss, b[SIN]);
     norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
     eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
@@ -339,5 +344,5 @@ const LayerOps gla_ops = {
     .step = gla_step,
     .prefill = gla_prefill,
     .zoology_state = gla_zoology_state,
-    .options = LOPT_HEADS | LOPT_CHUNK | LOPT_D_CONV,
+    .options = LOPT_HEADS | LOPT_CHUNK | LOPT_D_CONV | LOPT_BIDIR,
 };

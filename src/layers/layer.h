@@ -62,7 +62,8 @@ enum {
     LOPT_CHUNK = 1 << 6,    /* --chunk: scan / chunked-form / attention block length */
     LOPT_D_CONV = 1 << 7,   /* --d-conv: short causal conv width */
     LOPT_ROPE = 1 << 8,     /* --no-rope: the layer applies RoPE and can go without */
-    LOPT_MAX_LEN = 1 << 9,  /* decode context capacity (full attention's KV cache, max_len) */
+    LOPT_MAX_LEN = 1 << 9,
+    LOPT_BIDIR = 1 << 10,   /* --bidir: has a bidirectional form (layers/bidir.h, docs/layers.md §8) */  /* decode context capacity (full attention's KV cache, max_len) */
 };
 
 typedef struct {

@@ -16,6 +16,7 @@ typedef struct {
     int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, docs/layers.md §5.2) */
     double gate_logit_normalizer; /* GLA τ (16) */
     int max_len;                  /* full attention: decode KV-cache capacity in tokens */
+    int bidir; /* 1: Birdie bidirectional layer (docs/layers.md §8; the mixer declares LOPT_BIDIR) */
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
 } LayerCfg;
 

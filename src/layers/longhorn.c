@@ -13,6 +13,7 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/selective.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 #include "layers/selective.h"
 
@@ -87,7 +88,7 @@ static void lh_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[BETA], d.I);
     k_sel_beta_eps_fwd(b[BETA], p[P_DT_B], b[XDBL] + d.R, ldx, b[EPS], M, d.I, d.N);
     k_longhorn_scan_fwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N, d.chunk,
-                        s->flags, d.I, S, S, ss, state ? NULL : b[SCK]);
+                        s->flags, bidir_rev_from(l->cfg, d.I), S, S, ss, state ? NULL : b[SCK]);
     k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
@@ -106,7 +107,7 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
     /* the scan writes dk, dq (columns R.. of D_XDBL) and deps */
     k_longhorn_scan_bwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[D_GATED], b[SCK], b[D_U], b[D_EPS],
-                        b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags, d.I,
+                        b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags, bidir_rev_from(l->cfg, d.I),
                         b[SCAN_WORK]);
     k_sel_eps_bwd(b[XDBL] + d.R, ldx, b[BETA], b[D_EPS], b[D_XDBL] + d.R, ldx, b[D_BRAW], M, d.I, d.N);
     SelectiveBwd sb = {s->B, s->T, d.D, d.I, d.N, d.K, d.R, s->flags, b[X_IN], b[XZ], b[XC], b[U], b[XDBL],
@@ -145,6 +146,8 @@ static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     eid_gemm(0, 1, nseq, ldx, d.I, 1, b[S_U], d.I, p[P_X], d.I, 0, b[S_XDBL], ldx);
     eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, beta, d.I);
     k_sel_beta_eps_fwd(beta, p[P_DT_B], b[S_XDBL] + d.R, ldx, eps, nseq, d.I, d.N);
+    int rf = bidir_rev_from(l->cfg, d.I);
+    bidir_step_clear(state, ss, nseq, (size_t)d.I * (d.K - 1) + (size_t)rf * d.N, (size_t)(d.I - rf) * d.N);
     k_longhorn_scan_step(S, ss, b[S_U], eps, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
     k_sel_skip_gate_fwd(p[P_D], b[S_U], b[S_XZ], y, gated, nseq, d.I);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
@@ -164,5 +167,5 @@ const LayerOps longhorn_ops = {
     .step = lh_step,
     .prefill = lh_prefill,
     .zoology_state = lh_zoology_state,
-    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV | LOPT_BIDIR,
 };

@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/mamba.h"
 #include "kernels/selective.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 #include "layers/selective.h"
 
@@ -111,7 +112,7 @@ static void mb_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     k_sel_delta_fwd(b[DTPRE], p[P_DT_B], b[DELTA], M, d.I);
     k_sel_neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
     k_mamba_scan_fwd(b[U], b[DELTA], b[AD], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N,
-                     d.chunk, s->flags, d.I, h, h, ss, state ? NULL : b[SCK]);
+                     d.chunk, s->flags, bidir_rev_from(l->cfg, d.I), h, h, ss, state ? NULL : b[SCK]);
     k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
@@ -133,7 +134,7 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* the scan writes dΔ, dA and dB, dC (columns R.. of D_XDBL) */
     k_mamba_scan_bwd(b[U], b[DELTA], A, b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[D_GATED], b[SCK], b[D_U],
                      b[D_DELTA], dA, b[D_XDBL] + d.R, b[D_XDBL] + d.R + d.N, s->B, s->T, d.I, d.N, d.chunk, s->flags,
-                     d.I, b[SCAN_WORK]);
+                     bidir_rev_from(l->cfg, d.I), b[SCAN_WORK]);
     k_sel_alog_bwd(dA, A, g[P_A_LOG], IN); /* A = −exp(A_log): dA_log = dA ⊙ A */
     k_sel_delta_bwd(b[D_DELTA], b[DTPRE], M, d.I);
     SelectiveBwd sb = {s->B, s->T, d.D, d.I, d.N, d.K, d.R, s->flags, b[X_IN], b[XZ], b[XC], b[U], b[XDBL],
@@ -173,6 +174,8 @@ static void mb_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     eid_gemm(0, 1, nseq, d.I, d.R, 1, b[S_XDBL], ldx, p[P_DT_W], d.R, 0, pre, d.I);
     k_sel_delta_fwd(pre, p[P_DT_B], delta, nseq, d.I);
     k_sel_neg_exp(p[P_A_LOG], A, (size_t)d.I * d.N);
+    int rf = bidir_rev_from(l->cfg, d.I);
+    bidir_step_clear(state, ss, nseq, (size_t)d.I * (d.K - 1) + (size_t)rf * d.N, (size_t)(d.I - rf) * d.N);
     k_mamba_scan_step(h, ss, b[S_U], delta, A, b[S_XDBL] + d.R, b[S_XDBL] + d.R + d.N, ldx, y, nseq, d.I, d.N);
     k_sel_skip_gate_fwd(p[P_D], b[S_U], b[S_XZ], y, gated, nseq, d.I);
     eid_gemm(0, 1, nseq, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
@@ -193,5 +196,5 @@ const LayerOps mamba_ops = {
     .step = mb_step,
     .prefill = mb_prefill,
     .zoology_state = mb_zoology_state,
-    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_CHUNK | LOPT_D_CONV | LOPT_BIDIR,
 };

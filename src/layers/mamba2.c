@@ -16,6 +16,7 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/ssd.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 
 
@@ -52,6 +53,8 @@ static int m2_resolve(LayerCfg *c, int D) {
     if (c->ngroups < 1 || H % c->ngroups)
         return eid_error("mamba2: ngroups must divide the number of heads (%d), got %d", H, c->ngroups), -1;
     if (c->chunk < 1) return eid_error("mamba2: chunk must be >= 1, got %d", c->chunk), -1;
+    if (c->bidir && H < 2) /* the reverse half is heads [H/2, H) (docs/layers.md §8.2) */
+        return eid_error("mamba2: a bidirectional layer needs at least 2 heads (d_inner/headdim), got %d", H), -1;
     return 0;
 }
 
@@ -115,7 +118,7 @@ static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
     k_ssd_delta_fwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[DLT], M, d.H);
     k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
-              d.H, NULL, NULL, 0);
+              bidir_rev_from(l->cfg, d.H), NULL, NULL, 0);
     k_mul_silu_fwd(b[Y], d.I, b[ZX], d.DP, b[YG], d.I, M, d.I);
     k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[NRM], d.I, p[P_OUT], d.I, 0, out, d.D);
@@ -135,7 +138,7 @@ static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     k_zero(b[D_XBC], d.CD, M, d.CD);
     k_zero(b[D_DLT], d.H, M, d.H);
     k_ssd_bwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[D_N], b[SIN], b[D_XBC], b[D_DLT], g[P_ALOG], g[P_D], s->B,
-              s->T, d.H, d.P, d.G, d.N, d.Q, s->flags, d.H, b[WORK]);
+              s->T, d.H, d.P, d.G, d.N, d.Q, s->flags, bidir_rev_from(l->cfg, d.H), b[WORK]);
     k_ssd_delta_bwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[D_DLT], b[D_ZX] + d.DP - d.H, d.DP, g[P_DT_B], M, d.H);
     /* xBC = silu(conv(xBC_raw)) */
     k_silu_bwd(b[XC], d.CD, b[D_XBC], d.CD, M, d.CD);
@@ -174,6 +177,8 @@ static void m2_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     k_conv1d_step(ring, ss, b[S_ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[S_XBC], d.CD, nseq, d.CD, d.K);
     k_silu_fwd(b[S_XBC], d.CD, b[S_XBC], d.CD, nseq, d.CD);
     k_ssd_delta_fwd(b[S_ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[S_DLT], nseq, d.H);
+    int rf = bidir_rev_from(l->cfg, d.H);
+    bidir_step_clear(state, ss, nseq, (size_t)d.CD * (d.K - 1) + (size_t)rf * d.P * d.N, (size_t)(d.H - rf) * d.P * d.N);
     k_ssd_step(S, ss, b[S_XBC], d.CD, b[S_DLT], p[P_ALOG], p[P_D], b[S_Y], nseq, d.H, d.P, d.G, d.N);
     k_mul_silu_fwd(b[S_Y], d.I, b[S_ZX], d.DP, b[S_YG], d.I, nseq, d.I);
     k_gnorm_fwd(b[S_YG], p[P_NORM], b[S_N], b[S_RSTD], nseq, d.I, d.G, (real)1e-5);
@@ -196,7 +201,7 @@ static void m2_prefill(Layer *l, real *state, const real *x, real *out, const Se
     k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
     k_ssd_delta_fwd(b[ZX] + d.DP - d.H, d.DP, p[P_DT_B], b[DLT], M, d.H);
     k_ssd_fwd(b[XBC], d.CD, b[DLT], p[P_ALOG], p[P_D], b[Y], b[SIN], s->B, s->T, d.H, d.P, d.G, d.N, d.Q, s->flags,
-              d.H, state + nr, state + nr, ss);
+              bidir_rev_from(l->cfg, d.H), state + nr, state + nr, ss);
     k_mul_silu_fwd(b[Y], d.I, b[ZX], d.DP, b[YG], d.I, M, d.I);
     k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
     eid_gemm(0, 1, M, d.D, d.I, 1, b[NRM], d.I, p[P_OUT], d.I, 0, out, d.D);
@@ -217,5 +222,5 @@ const LayerOps mamba2_ops = {
     .step = m2_step,
     .prefill = m2_prefill,
     .zoology_state = m2_zoology_state,
-    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_HEADDIM | LOPT_CHUNK | LOPT_D_CONV,
+    .options = LOPT_D_STATE | LOPT_EXPAND | LOPT_HEADDIM | LOPT_CHUNK | LOPT_D_CONV | LOPT_BIDIR,
 };

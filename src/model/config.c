@@ -24,6 +24,10 @@ int modelcfg_resolve(ModelCfg *c) {
             snprintf(msg, sizeof msg, "%s", eid_last_error());
             return eid_error("config: layer %d: %s", i, msg), -1;
         }
+        if (l->bidir != 0 && l->bidir != 1) return eid_error("config: layer %d: bidir must be 0 or 1, got %d", i, l->bidir), -1;
+        if (l->bidir && !(ops->options & LOPT_BIDIR))
+            return eid_error("config: layer %d: mixer '%s' has no bidirectional form (bidir is for longhorn, mamba, "
+                             "mamba2, gla)", i, l->mixer), -1;
     }
     return 0;
 }

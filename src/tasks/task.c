@@ -65,8 +65,15 @@ int task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, in
     return ops_of(t)->example(t, &r, stream != STREAM_TRAIN, inputs, labels);
 }
 
-void task_flags(int n, int L, uint8_t *flags) {
-    for (int p = 0; p < L; p++) flags[p] = p < n ? FLAG_CAUSAL : FLAG_PAD;
+int task_prompt_len(int n, const int *labels) {
+    int p0 = 0;
+    while (p0 < n && labels[p0] == -100) p0++;
+    return p0 < n ? p0 : 0;
+}
+
+void task_flags(int n, int L, const int *labels, uint8_t *flags) {
+    int p0 = task_prompt_len(n, labels);
+    for (int p = 0; p < L; p++) flags[p] = p < p0 ? 0 : p < n ? FLAG_CAUSAL : FLAG_PAD;
     if (n > 0) flags[0] |= FLAG_SEG_START;
 }
 
@@ -77,7 +84,7 @@ void task_batch(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, uin
     for (int b = 0; b < B; b++) {
         uint64_t j = wrap ? (index + b) % wrap : index + b;
         int n = task_example(t, seed, stream, j, inputs + (size_t)b * L, labels + (size_t)b * L);
-        if (flags) task_flags(n, L, flags + (size_t)b * L);
+        if (flags) task_flags(n, L, labels + (size_t)b * L, flags + (size_t)b * L);
     }
 }
 

@@ -75,10 +75,16 @@ int task_labels_per_example(const TaskCfg *t);         /* upper bound over both 
 /* One example: inputs[L], labels[L] (−100 = no label). Returns n, the real tokens of the row:
  * positions [n, L) are right-padding (the task's pad token, no label). */
 int task_example(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, int *inputs, int *labels);
-/* The per-token flags (kernels/seq.h) of a row of L tokens whose first n are real: SEG_START on the
- * first token (one example per row), CAUSAL on every real token (no task has a bidirectional
- * prompt: all-CAUSAL is the safe default, docs/design.md "Data sources"), PAD alone on the padding. */
-void task_flags(int n, int L, uint8_t *flags);
+/* The prompt of a row whose first n tokens are real: the tokens before the first labelled position
+ * (that position is <gen> or the last question token: its output predicts the first answer token).
+ * 0 when the row has no label or a label at position 0 (next-token data: no prompt). */
+int task_prompt_len(int n, const int *labels);
+/* The per-token flags (kernels/seq.h) of a row of L tokens whose first n are real, labels[L] as
+ * task_example wrote them: SEG_START on the first token (one example per row); the prompt
+ * [0, task_prompt_len) without CAUSAL, so a bidirectional layer reads it both ways (docs/layers.md §8.1);
+ * CAUSAL on every later real token (the answer region, <gen> included: nothing after the prompt is ever
+ * read backwards); PAD alone on the padding. */
+void task_flags(int n, int L, const int *labels, uint8_t *flags);
 /* B consecutive examples starting at `index` (parallel); with wrap > 0 example indices cycle
  * modulo wrap (a finite training set). flags[B*L] (task_flags per row) may be NULL. */
 void task_batch(const TaskCfg *t, uint64_t seed, int stream, uint64_t index, uint64_t wrap, int B, int *inputs,

@@ -29,35 +29,36 @@ void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *la
         while (p0[b] < L && y[p0[b]] == -100) p0[b]++;
         while (p0[b] + tlen[b] < L && y[p0[b] + tlen[b]] != -100) tlen[b]++;
     }
-    /* The prompt prefix every sequence shares in length (no PAD needed) goes through one parallel
-     * model_prefill; from there each sequence reads the rest of its prompt, then its own previous
-     * greedy token (0 once finished), one step at a time. */
-    int steps = 0, pc = L;
+    /* Every prompt, through its <gen> token (position p0, the first labelled one), goes through one
+     * parallel model_prefill, left-padded to the longest: the prompt [0, p0) without CAUSAL, so a
+     * bidirectional layer reads it both ways, <gen> CAUSAL (docs/layers.md §8.4; the flags of
+     * task_flags). Then each sequence reads its own previous greedy token (0 once finished). */
+    int P = 1, steps = 0;
     for (int b = 0; b < B; b++) {
-        steps = EID_MAX(steps, p0[b] + tlen[b]);
-        if (tlen[b]) pc = EID_MIN(pc, p0[b] + 1);
+        if (tlen[b]) P = EID_MAX(P, p0[b] + 1);
+        steps = EID_MAX(steps, tlen[b]);
     }
-    pc = EID_MIN(pc, steps);
+    int *ptok = eid_xmalloc(sizeof(int) * (size_t)B * P);
+    uint8_t *pfl = eid_xmalloc((size_t)B * P);
+    for (int b = 0; b < B; b++) {
+        int r = tlen[b] ? p0[b] + 1 : 1, o = P - r; /* real tokens of this row, left padding */
+        for (int q = 0; q < P; q++) {
+            int k = q - o;
+            ptok[(size_t)b * P + q] = k < 0 ? 0 : in[(size_t)b * L + k];
+            pfl[(size_t)b * P + q] = k < 0 ? FLAG_PAD : (k == 0 ? FLAG_SEG_START : 0) | (k >= r - 1 ? FLAG_CAUSAL : 0);
+        }
+    }
     Decoder *d = decoder_new(m, B);
-    for (int s = pc > 0 ? pc - 1 : 0; s < steps; s++) {
-        const real *logits;
-        if (s == pc - 1) { /* tokens [0, pc) of every row */
-            int *ptok = eid_xmalloc(sizeof(int) * (size_t)B * pc);
-            for (int b = 0; b < B; b++) memcpy(ptok + (size_t)b * pc, in + (size_t)b * L, sizeof(int) * pc);
-            logits = model_prefill(m, d, ptok, NULL, B, pc);
-            free(ptok);
-            if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
-        } else {
-            for (int b = 0; b < B; b++) {
-                int j = s - p0[b] - 1;
-                tok[b] = j < 0 ? in[(size_t)b * L + s] : j < tlen[b] ? gen[(size_t)b * L + j] : 0;
-            }
+    const real *logits = model_prefill(m, d, ptok, pfl, B, P);
+    free(ptok), free(pfl);
+    if (!logits) eid_fatal("greedy decoding: %s", eid_last_error());
+    for (int j = 0; j < steps; j++) {
+        if (j > 0) {
+            for (int b = 0; b < B; b++) tok[b] = j - 1 < tlen[b] ? gen[(size_t)b * L + j - 1] : 0;
             logits = decoder_step(m, d, tok);
         }
-        for (int b = 0; b < B; b++) {
-            int j = s - p0[b];
-            if (j >= 0 && j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
-        }
+        for (int b = 0; b < B; b++)
+            if (j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
     }
     for (int b = 0; b < B; b++) {
         const int *y = lab + (size_t)b * L + p0[b], *g = gen + (size_t)b * L;

@@ -25,6 +25,7 @@ const OptDesc train_opts[] = {
     O("headdim", OPT_INT, headdim, "Mamba-2 head dimension P (0 = default)"),
     O("window", OPT_INT, window, "sliding-window length W of sliding-window layers (0 = the layer's default: swa 64)"),
     O("learned-pos", OPT_FLAG, learned_pos, "add learned absolute positions (seq-len of them) to the embeddings (Zoology Fig. 2 attention)"),
+    O("bidir", OPT_STR, bidir, "Birdie bidirectional layers (docs/layers.md §8): alternate (even layers), all, none, or a list of layer indices like 0,2"),
     O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task; with --data: default the tokenizer's rounded up to a multiple of 64)"),
@@ -295,6 +296,31 @@ int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag) {
     return rc;
 }
 
+/* --bidir: which layers are bidirectional (docs/layers.md §8.2: "alternate" = even layers, as the paper);
+ * modelcfg_resolve then refuses a mixer without a bidirectional form. */
+static int set_bidir(ModelCfg *m, const char *spec) {
+    for (int i = 0; i < m->n_layer; i++) m->layer[i].bidir = 0;
+    if (!spec[0] || !strcmp(spec, "none")) return 0;
+    if (!strcmp(spec, "all") || !strcmp(spec, "alternate")) {
+        for (int i = 0; i < m->n_layer; i++) m->layer[i].bidir = !strcmp(spec, "all") || i % 2 == 0;
+        return 0;
+    }
+    int *idx = NULL, n = 0;
+    if (strict_int_list(spec, 0, m->n_layer - 1, m->n_layer, &idx, &n,
+                        "--bidir (expected alternate, all, none or a comma list of layer indices)") != 0)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        if (m->layer[idx[k]].bidir) {
+            int twice = idx[k];
+            free(idx);
+            return eid_error("--bidir: layer %d listed twice", twice), -1;
+        }
+        m->layer[idx[k]].bidir = 1;
+    }
+    free(idx);
+    return 0;
+}
+
 int train_cfg_resolve(TrainCfg *c) {
     if (c->vocab_size <= 0) return eid_error("--vocab: must be > 0"), -1;
     c->task.vocab_size = c->vocab_size;
@@ -322,6 +348,7 @@ int train_cfg_resolve(TrainCfg *c) {
             if ((o & LOPT_D_CONV) && c->d_conv) l->d_conv = c->d_conv;
             if (o & LOPT_ROPE) l->no_rope = c->no_rope;
         }
+        if (set_bidir(m, c->bidir) != 0) return -1;
         if (c->learned_pos) m->max_pos = c->task.seq_len;
         if (modelcfg_resolve(m) != 0) return -1;
     } else if (c->model.vocab_size != c->vocab_size) {

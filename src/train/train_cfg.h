@@ -15,6 +15,7 @@ typedef struct {
     char layers[512];
     int d_model, d_ff, d_state, expand, vocab_size;
     int num_heads, num_kv_heads, headdim, window, chunk, d_conv; /* per-mixer sizes, 0 = the mixer's default */
+    char bidir[256]; /* --bidir: alternate | all | none | comma list of layer indices ("" = none) */
     int learned_pos, no_rope; /* the Zoology Fig. 2 attention baseline: learned positions, no RoPE */
     /* task */
     TaskCfg task;
