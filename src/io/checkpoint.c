@@ -417,7 +417,8 @@ Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     for (int i = 0; i < m->nparam; i++)
         for (size_t k = 0; k < m->param[i].numel; k++)
             if (!isfinite((double)m->w[m->param[i].offset + k])) {
-                eid_error("%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", dir, m->param[i].name, k);
+                eid_error("%s/%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", dir,
+                          s.index ? "model-*.safetensors (sharded)" : "model.safetensors", m->param[i].name, k);
                 return set_close(&s), model_free(m), NULL;
             }
     if (step) {

@@ -6,6 +6,7 @@
  * Pieces: "▁" (U+2581) is a space, byte-fallback pieces "<0xNN>" are that byte, control and unknown
  * pieces are special and read as their name ("<s>", "</s>", "<unk>"); the first piece of a text
  * loses the space the model prefixed (add_dummy_prefix, detected at load). */
+#include <fstream>
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 #include <cstdio>
@@ -173,6 +174,31 @@ extern "C" Tokenizer *tok_spm_load(const char *path) {
     }
 }
 
+namespace {
+/* The sample's lines, fed to the trainer through an iterator instead of its "input" option: the
+ * trainer records "input" (the sample's path) inside the model, so two runs writing their samples
+ * to different places would give different model bytes and tokenizer hashes. */
+class SampleLines : public sentencepiece::SentenceIterator {
+  public:
+    explicit SampleLines(const char *path) : in_(path), path_(path) { Next(); }
+    bool done() const override { return done_; }
+    void Next() override {
+        if (!std::getline(in_, line_)) done_ = true;
+    }
+    const std::string &value() const override { return line_; }
+    sentencepiece::util::Status status() const override {
+        if (in_.bad() || (!in_.is_open()))
+            return sentencepiece::util::Status(sentencepiece::util::StatusCode::kNotFound, "cannot read " + path_);
+        return sentencepiece::util::Status();
+    }
+
+  private:
+    std::ifstream in_;
+    std::string path_, line_;
+    bool done_ = false;
+};
+} // namespace
+
 extern "C" Tokenizer *tok_spm_train(const char *sample, int vocab, const char *dir) {
     if (vocab < 300 || vocab > (1 << 20)) {
         eid_error("--vocab %d: a SentencePiece vocabulary needs 300..%d pieces (256 of them are the byte fallback)", vocab,
@@ -183,7 +209,6 @@ extern "C" Tokenizer *tok_spm_train(const char *sample, int vocab, const char *d
         /* Deterministic: one thread, no sampling or shuffling of the sample's lines. Identity
          * normalisation and kept whitespace, so decode(encode(text)) == text for valid UTF-8. */
         std::unordered_map<std::string, std::string> args = {
-            {"input", sample},
             {"model_type", "unigram"},
             {"vocab_size", std::to_string(vocab)},
             {"byte_fallback", "true"},
@@ -202,7 +227,8 @@ extern "C" Tokenizer *tok_spm_train(const char *sample, int vocab, const char *d
             {"pad_id", "-1"},
         };
         std::string model;
-        auto st = sentencepiece::SentencePieceTrainer::Train(args, nullptr, &model);
+        SampleLines lines(sample);
+        auto st = sentencepiece::SentencePieceTrainer::Train(args, &lines, &model);
         if (!st.ok()) {
             eid_error("%s: SentencePiece training failed: %s", sample, st.ToString().c_str());
             return nullptr;
