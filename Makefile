@@ -30,7 +30,8 @@ ICU_CFLAGS  := $(shell pkg-config --cflags icu-uc 2>/dev/null)
 ICU_LIBS    := $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
 CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS) $(ICU_CFLAGS)
 SPM_LIBS    := -lsentencepiece -lsentencepiece_train -lstdc++
-LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) -lz -lm -fopenmp
+ZLIB_LIBS   := -lz
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) $(ZLIB_LIBS) -lm -fopenmp
 # C++ objects take the C flags but C++17 (the SentencePiece headers need it)
 CXXSTD  := -std=c++17
 

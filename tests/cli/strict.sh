@@ -104,7 +104,7 @@ strict_fail "missing tensor" "tensor 'backbone.norm_f.weight' is missing" "$E" i
 mkst s3 shape
 strict_fail "wrong shape" "backbone.embeddings.weight' has shape" "$E" eval --ckpt "$T/s3" --examples 4
 mkst s4 dtype
-strict_fail "wrong dtype" "dtype I32; expected F32 or F64" "$E" generate --ckpt "$T/s4" --prompt 1
+strict_fail "wrong dtype" "dtype I32; expected F32, F64, BF16 or F16" "$E" generate --ckpt "$T/s4" --prompt 1
 mkst s5 nan
 strict_fail "NaN weight" "backbone.embeddings.weight' holds a non-finite value" "$E" info --ckpt "$T/s5"
 
