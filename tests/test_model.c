@@ -127,6 +127,94 @@ static void head_at_labels(void) {
     model_free(m);
 }
 
+/* One loss + gradient pass: loss_backward 1 = model_loss_backward, 0 = model_loss then
+ * model_backward; the gradients into g. */
+static LossOut loss_and_grads(Model *m, const Batch *b, int loss_backward, real *g) {
+    LossOut lo;
+    model_plan(m, b->B, b->T, b->B * b->T);
+    model_zero_grad(m);
+    model_trunk_forward(m, b->tokens, b->flags, b->B, b->T);
+    if (loss_backward) model_loss_backward(m, b, &lo);
+    else model_loss(m, b, &lo), model_backward(m, b);
+    memcpy(g, m->grad, sizeof(real) * m->n_reals);
+    return lo;
+}
+
+/* The LM head in row blocks (docs/lm.md): with blocks of 7 rows — dividing neither the 33
+ * positions nor the 25 labels — the loss, accuracy and every gradient equal the one-block head's up
+ * to rounding, through both model_loss_backward and model_loss + model_backward; model_loss alone
+ * leaves the gradients alone; prefill's logits over more prompts than a block match; and at a
+ * 50 280-token vocabulary the planned memory drops by the logits that are no longer held. */
+static void head_blocks(void) {
+    const int V = 29, D = 8, B = 3, T = 11;
+    int tok[B * T], lab[B * T];
+    rand_tokens(tok, B * T, V, 11);
+    rand_tokens(lab, B * T, V, 12);
+    for (int i = 0; i < B * T; i++)
+        if (i % 4 == 2) lab[i] = -100;
+    Batch b = {tok, lab, NULL, B, T, 0};
+    for (int tied = 0; tied <= 1; tied++) {
+        Model *m = tiny_model("longhorn,mamba", V, D, 12, tied, 4, 7);
+        real *g1 = eid_xmalloc(sizeof(real) * m->n_reals), *g2 = eid_xmalloc(sizeof(real) * m->n_reals);
+        real *g3 = eid_xmalloc(sizeof(real) * m->n_reals);
+        model_set_head_rows(m, B * T);
+        LossOut one = loss_and_grads(m, &b, 1, g1);
+        CHECK(m->head_rows == B * T, "one block: head_rows %d (expected %d)", m->head_rows, B * T);
+        model_set_head_rows(m, 7);
+        LossOut blk = loss_and_grads(m, &b, 1, g2);
+        CHECK(m->head_rows == 7, "head_rows %d after model_set_head_rows(7)", m->head_rows);
+        LossOut rec = loss_and_grads(m, &b, 0, g3);
+        CHECK(one.n_labels == 25 && blk.n_labels == 25, "labels %d / %d (expected 25)", one.n_labels, blk.n_labels);
+        CHECK(fabs(blk.loss - one.loss) <= 1e-14 * fabs(one.loss), "tied=%d: blocked loss %.17g vs one block %.17g",
+              tied, blk.loss, one.loss);
+        CHECK(blk.n_correct == one.n_correct && blk.accuracy == one.accuracy, "tied=%d: accuracy differs", tied);
+        for (int j = 0; j < m->nparam; j++) {
+            const ParamEntry *p = &m->param[j];
+            double e = t_rel_err(g2 + p->offset, g1 + p->offset, p->numel, 1e-12);
+            CHECK(e < 1e-12, "tied=%d: blocked head: gradient of %s off by %.3g", tied, p->name, e);
+        }
+        CHECK(rec.loss == blk.loss && !memcmp(g3, g2, sizeof(real) * m->n_reals),
+              "tied=%d: model_loss + model_backward differ from model_loss_backward", tied);
+        /* a planted error is seen: a block's backward skipped changes the head's gradient */
+        size_t head_off = m->param[m->nparam - 1].offset;
+        g2[head_off] += 1e-9;
+        CHECK(t_rel_err(g2 + head_off, g1 + head_off, m->param[m->nparam - 1].numel, 1e-12) > 1e-12,
+              "the gradient comparison cannot fail");
+        /* the loss alone touches no gradient */
+        model_zero_grad(m);
+        LossOut lo;
+        model_trunk_forward(m, tok, NULL, B, T);
+        model_loss(m, &b, &lo);
+        int clean = 1;
+        for (size_t i = 0; i < m->n_reals; i++) clean &= m->grad[i] == 0;
+        CHECK(clean && lo.loss == blk.loss, "model_loss changed the gradients or the loss");
+        /* prefill: 5 prompts through blocks of 2 rows == through one block */
+        enum { NP = 5, TP = 6 };
+        real *pa = eid_xmalloc(sizeof(real) * NP * V), *pb = eid_xmalloc(sizeof(real) * NP * V);
+        for (int pass = 0; pass < 2; pass++) {
+            model_set_head_rows(m, pass ? 2 : 0);
+            Decoder *d = decoder_new(m, NP);
+            memcpy(pass ? pb : pa, model_prefill(m, d, tok, NULL, NP, TP), sizeof(real) * NP * V);
+            CHECK(!pass || m->head_rows == 2, "prefill head_rows %d", m->head_rows);
+            decoder_free(d);
+        }
+        CHECK(t_rel_err(pb, pa, (size_t)NP * V, 1e-12) < 1e-12, "tied=%d: prefill logits differ in row blocks", tied);
+        free(pa), free(pb), free(g1), free(g2), free(g3);
+        model_free(m);
+    }
+    /* memory: B 4 × T 1024, every position labelled, vocabulary 50 280 */
+    Model *big = tiny_model("longhorn", 50280, 16, 0, 1, 64, 3);
+    model_set_head_rows(big, 4096);
+    size_t whole = model_plan_bytes(big, 4, 1024, 4096);
+    model_set_head_rows(big, 0);
+    size_t blocked = model_plan_bytes(big, 4, 1024, 4096);
+    size_t held = (size_t)(4096 - 64) * 50280 * sizeof(real); /* logits no longer held: 4096 rows → 64 */
+    CHECK(whole > 0 && blocked > 0 && whole - blocked >= held, "planned bytes at V=50280: %zu one block, %zu in row "
+          "blocks (expected a drop of at least %zu)", whole, blocked, held);
+    CHECK(blocked < whole / 20, "planned bytes at V=50280: %zu in row blocks vs %zu", blocked, whole);
+    model_free(big);
+}
+
 /* Arena memory comes through the allocator hook (a device backend installs its own): a counting
  * allocator sees every committed block of a model's plans and decoder, and gets all of it back;
  * the logits are the same as with host memory. */
@@ -184,5 +272,6 @@ int main(void) {
     full_vs_decode("pos:attn,swa", 12);
     learned_positions();
     head_at_labels();
+    head_blocks();
     return t_summary("test_model");
 }

@@ -143,6 +143,28 @@ void model_init_params(Model *m, uint64_t seed) {
 
 void model_zero_grad(Model *m) { k_fill(m->grad, m->n_reals, 0); }
 
+/* Rows of the LM head computed at once in the loss (a row block: its logits [rows, V] are the one
+ * vocabulary-sized buffer the loss needs). Automatic: as many rows as fit HEAD_BLOCK_BYTES, at
+ * least HEAD_MIN_ROWS (a matrix product of a few rows runs far below the sgemm peak) and at most
+ * HEAD_MAX_ROWS. docs/lm.md "The LM head in row blocks". */
+#define HEAD_BLOCK_BYTES ((size_t)16 << 20)
+#define HEAD_MIN_ROWS 64
+#define HEAD_MAX_ROWS 4096
+
+static int head_rows_for(const Model *m, int max_labels) {
+    int rows = m->head_rows_req;
+    if (rows <= 0) {
+        size_t fit = HEAD_BLOCK_BYTES / (sizeof(real) * (size_t)m->cfg.vocab_size);
+        rows = (int)EID_MIN((size_t)HEAD_MAX_ROWS, EID_MAX((size_t)HEAD_MIN_ROWS, fit));
+    }
+    return EID_MAX(1, EID_MIN(rows, max_labels));
+}
+
+void model_set_head_rows(Model *m, int rows) {
+    m->head_rows_req = rows > 0 ? rows : 0;
+    arena_free(&m->act); /* the next model_plan carves the new block */
+}
+
 int model_plan(Model *m, int B, int T, int max_labels) {
     /* kernels size per-thread workspaces by the thread count: replan when it changed */
     if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels && m->plan_threads == eid_threads())
@@ -154,6 +176,7 @@ int model_plan(Model *m, int B, int T, int max_labels) {
     int D = m->cfg.d_model, V = m->cfg.vocab_size, S = m->n_sub;
     size_t M = (size_t)B * T;
     if (max_labels <= 0 || (size_t)max_labels > M) max_labels = (int)M;
+    int hr = head_rows_for(m, max_labels);
     for (int pass = 0; pass < 2; pass++) { /* pass 0 measures, pass 1 carves */
         Arena *a = &m->act;
         if (pass == 0) arena_begin_measure(a); else arena_commit(a);
@@ -161,20 +184,30 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         m->normed = arena_take(a, (S ? S : 1) * M * D);
         m->rstd = arena_take(a, (S + 1) * M);
         m->fn = arena_take(a, M * D);
-        m->gath = arena_take(a, (size_t)max_labels * D);
-        m->logits = arena_take(a, (size_t)max_labels * V);
+        m->gath = arena_take(a, (size_t)hr * D);
+        m->logits = arena_take(a, (size_t)hr * V);
         m->dresid = arena_take(a, M * D);
         m->dnormed = arena_take(a, M * D);
         m->tmp = arena_take(a, M * D);
-        m->dgath = arena_take(a, (size_t)max_labels * D);
+        m->dgath = arena_take(a, (size_t)hr * D);
         m->rows = arena_take_bytes(a, sizeof(int) * max_labels);
         m->row_labels = arena_take_bytes(a, sizeof(int) * max_labels);
         m->correct = arena_take_bytes(a, max_labels);
         m->posn = m->cfg.max_pos > 0 ? arena_take_bytes(a, sizeof(int) * M) : NULL;
         for (int s = 0; s < S; s++) m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
+        if (pass == 0 && m->measure_only) return 0; /* model_plan_bytes: the size is all it wants */
     }
-    m->B = B, m->T = T, m->max_labels = max_labels, m->plan_threads = eid_threads();
+    m->B = B, m->T = T, m->max_labels = max_labels, m->plan_threads = eid_threads(), m->head_rows = hr;
     return 0;
+}
+
+size_t model_plan_bytes(Model *m, int B, int T, int max_labels) {
+    Model *r = model_new_replica(m); /* its layers take the measuring pass's pointers, not m's */
+    if (!r) return 0;
+    r->head_rows_req = m->head_rows_req, r->measure_only = 1;
+    size_t bytes = model_plan(r, B, T, max_labels) == 0 ? r->act.used : 0;
+    model_free(r);
+    return bytes;
 }
 
 size_t model_act_bytes(const Model *m) { return m->act.cap; }
@@ -208,8 +241,9 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
     k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D, eps);
 }
 
-int model_loss(Model *m, const Batch *b, LossOut *out) {
-    int D = m->cfg.d_model, V = m->cfg.vocab_size, M = b->B * b->T, n = 0;
+/* The labelled positions of a batch into m->rows / m->row_labels; their count, or -1. */
+static int collect_rows(Model *m, const Batch *b) {
+    int V = m->cfg.vocab_size, M = b->B * b->T, n = 0;
     for (int i = 0; i < M; i++) {
         int y = b->labels[i];
         if (y == -100) continue;
@@ -217,13 +251,42 @@ int model_loss(Model *m, const Batch *b, LossOut *out) {
         if (n == m->max_labels) return eid_error("batch has more labelled positions than planned (%d)", n), -1;
         m->rows[n] = i, m->row_labels[n++] = y;
     }
-    m->n_rows = n;
-    memset(out, 0, sizeof *out);
-    if (n == 0) return 0;
-    k_rows_gather(m->fn, m->rows, n, D, m->gath);
+    return m->n_rows = n;
+}
+
+/* Rows [r0, r0 + n) of the head: logits = fn[rows] · Wᵀ [n, V], then the cross-entropy; leaves
+ * scale · dL/dlogits in m->logits. Returns the block's summed nats. */
+static double head_block_loss(Model *m, int r0, int n, real scale) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size;
+    k_rows_gather(m->fn, m->rows + r0, n, D, m->gath);
     eid_gemm(0, 1, n, V, D, 1, m->gath, D, m->head, D, 0, m->logits, V);
+    return k_xent_fwd_bwd(m->logits, m->row_labels + r0, n, V, scale, m->correct + r0);
+}
+
+/* Its backward: dW_head += dlogitsᵀ · gath [V, D], dfn[rows] = dlogits · W (into m->tmp). */
+static void head_block_backward(Model *m, int r0, int n) {
+    int D = m->cfg.d_model, V = m->cfg.vocab_size;
+    eid_gemm(1, 0, V, D, n, 1, m->logits, V, m->gath, D, 1, m->head_g, D);
+    eid_gemm(0, 0, n, D, V, 1, m->logits, V, m->head, D, 0, m->dgath, D);
+    k_rows_scatter(m->dgath, m->rows + r0, n, D, m->tmp);
+}
+
+/* The loss over the labelled rows, one row block of the head at a time, so the [labels, V] logits
+ * never exist at once; with grad, each block's backward runs while its logits are at hand, leaving
+ * dL/dfn in m->tmp (zero at unlabelled rows) and dW_head accumulated. */
+static int head_pass(Model *m, const Batch *b, LossOut *out, int grad) {
+    memset(out, 0, sizeof *out);
+    int n = collect_rows(m, b);
+    if (n < 0) return -1;
+    if (grad) k_fill(m->tmp, (size_t)b->B * b->T * m->cfg.d_model, 0);
+    if (n == 0) return 0;
     int norm = b->label_norm > 0 ? b->label_norm : n; /* gradient of the mean over `norm` labels */
-    double sum = k_xent_fwd_bwd(m->logits, m->row_labels, n, V, (real)(1.0 / norm), m->correct);
+    double sum = 0;
+    for (int r0 = 0; r0 < n; r0 += m->head_rows) {
+        int nb = EID_MIN(m->head_rows, n - r0);
+        sum += head_block_loss(m, r0, nb, (real)(1.0 / norm));
+        if (grad) head_block_backward(m, r0, nb);
+    }
     out->loss = sum / n;
     out->n_labels = n;
     /* accuracy: per example fraction correct, then mean over examples (docs/tasks.md §0) */
@@ -240,17 +303,13 @@ int model_loss(Model *m, const Batch *b, LossOut *out) {
     return 0;
 }
 
-void model_backward(Model *m, const Batch *b) {
-    int D = m->cfg.d_model, V = m->cfg.vocab_size, n = m->n_rows;
+int model_loss(Model *m, const Batch *b, LossOut *out) { return head_pass(m, b, out, 0); }
+
+/* From dL/dfn in m->tmp down to the embedding. */
+static void trunk_backward(Model *m, const Batch *b) {
+    int D = m->cfg.d_model;
     size_t M = (size_t)b->B * b->T;
     SeqInfo si = {b->B, b->T, b->flags};
-    /* head: logits = gath · Wᵀ */
-    k_fill(m->tmp, M * D, 0);
-    if (n > 0) {
-        eid_gemm(1, 0, V, D, n, 1, m->logits, V, m->gath, D, 1, m->head_g, D);
-        eid_gemm(0, 0, n, D, V, 1, m->logits, V, m->head, D, 0, m->dgath, D);
-        k_rows_scatter(m->dgath, m->rows, n, D, m->tmp);
-    }
     k_fill(m->dresid, M * D, 0);
     k_rmsnorm_bwd(m->tmp, m->resid + m->n_sub * M * D, m->norm_f, m->rstd + m->n_sub * M, m->dresid, m->norm_f_g,
                   (int)M, D);
@@ -262,6 +321,18 @@ void model_backward(Model *m, const Batch *b) {
                       (int)M, D);
     }
     k_embed_scatter_add(m->dresid, b->tokens, m->posn, M, D, m->embed_g, m->pos_emb_g);
+}
+
+int model_loss_backward(Model *m, const Batch *b, LossOut *out) {
+    if (head_pass(m, b, out, 1) != 0) return -1;
+    trunk_backward(m, b);
+    return 0;
+}
+
+void model_backward(Model *m, const Batch *b) {
+    LossOut lo; /* the head's logits were not kept: recompute them block by block */
+    if (head_pass(m, b, &lo, 1) != 0) eid_fatal("model_backward: %s", eid_last_error());
+    trunk_backward(m, b);
 }
 
 void model_logits_all(Model *m, real *out) {
@@ -400,11 +471,14 @@ const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t
         else prefill_by_steps(m, d, s, xn, m->tmp, flags, B, T);
         k_add(hn, h, m->tmp, M * D);
     }
-    /* logits at each sequence's last real token */
-    k_rows_gather(m->resid + m->n_sub * M * D, m->rows, n, D, m->gath);
-    k_rmsnorm_fwd(m->gath, m->norm_f, m->dgath, m->rstd, n, D, eps);
-    if (n > 0) eid_gemm(0, 1, n, V, D, 1, m->dgath, D, m->head, D, 0, m->logits, V);
-    k_rows_scatter(m->logits, m->row_labels, n, V, d->logits);
+    /* logits at each sequence's last real token, one row block of the head at a time */
+    for (int r0 = 0; r0 < n; r0 += m->head_rows) {
+        int nb = EID_MIN(m->head_rows, n - r0);
+        k_rows_gather(m->resid + m->n_sub * M * D, m->rows + r0, nb, D, m->gath);
+        k_rmsnorm_fwd(m->gath, m->norm_f, m->dgath, m->rstd, nb, D, eps);
+        eid_gemm(0, 1, nb, V, D, 1, m->dgath, D, m->head, D, 0, m->logits, V);
+        k_rows_scatter(m->logits, m->row_labels + r0, nb, V, d->logits);
+    }
     d->pos = 0;
     for (int b = 0; b < B; b++) d->seq_pos[b] = d->pidx[b], d->pos = EID_MAX(d->pos, d->pidx[b]);
     return d->logits;

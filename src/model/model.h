@@ -48,9 +48,12 @@ typedef struct {
     real *normed; /* [n_sub, M, D] each sublayer's normed input */
     real *rstd;   /* [n_sub+1, M] */
     real *fn;     /* [M, D] final normed hidden */
-    real *gath;   /* [max_labels, D] rows of fn that carry a label */
-    real *logits; /* [max_labels, V]; dL/dlogits after the loss */
-    real *dresid, *dnormed, *dgath, *tmp; /* backward: [M, D] each (dgath [max_labels, D]) */
+    int head_rows;      /* rows of the LM head computed at once (the loss works in row blocks) */
+    int head_rows_req;  /* model_set_head_rows; 0 = sized by a byte budget */
+    int measure_only;   /* model_plan_bytes's replica: plan measures and stops */
+    real *gath;   /* [head_rows, D] rows of fn that carry a label (one block) */
+    real *logits; /* [head_rows, V] one block's logits, then its dL/dlogits */
+    real *dresid, *dnormed, *dgath, *tmp; /* backward: [M, D] each (dgath [head_rows, D]) */
     int *rows, *row_labels; /* [max_labels] positions (b·T+t) and their labels */
     int *posn;              /* [M] position of each token inside its segment (learned positions only) */
     uint8_t *correct;
@@ -82,14 +85,24 @@ void model_free(Model *m);
 void model_init_params(Model *m, uint64_t seed);
 int model_plan(Model *m, int B, int T, int max_labels); /* (re)plans activations when the shape changes */
 size_t model_act_bytes(const Model *m);
+/* The bytes model_plan(m, B, T, max_labels) would take, measured without allocating them. */
+size_t model_plan_bytes(Model *m, int B, int T, int max_labels);
+/* Rows per LM-head block in the loss (rows ≥ max_labels: one block, the whole head at once); 0 = the
+ * automatic size (16 MiB of logits, 64..4096 rows). Takes effect at the next model_plan. */
+void model_set_head_rows(Model *m, int rows);
 /* token ids must be in [0, V): checked, -1 + eid_error otherwise */
 int model_check_tokens(const Model *m, const int *tokens, size_t n, const char *what);
 
 void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int B, int T); /* → m->fn */
-/* Loss over labelled positions (LM head only there); keeps dL/dlogits for backward. -1 if more
- * labels than planned. */
+/* Loss over labelled positions (LM head only there), computed in row blocks of the head so that
+ * only [head_rows, V] logits exist at once. -1 if a label is out of range or there are more labels
+ * than planned. Touches no gradient. */
 int model_loss(Model *m, const Batch *b, LossOut *out);
-void model_backward(Model *m, const Batch *b); /* grads += ; call after model_loss */
+/* The same loss and grads += its gradient: each head block's backward runs right after its loss
+ * (training's path: the head's product is computed once). */
+int model_loss_backward(Model *m, const Batch *b, LossOut *out);
+/* grads += after model_loss (recomputes the head block by block: model_loss_backward is cheaper) */
+void model_backward(Model *m, const Batch *b);
 void model_zero_grad(Model *m);
 /* logits at every position [B*T, V] into out (for `eidetic forward`) */
 void model_logits_all(Model *m, real *out);

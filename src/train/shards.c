@@ -79,8 +79,7 @@ static void reduce_grads(Shards *s) {
 static void shard_pass(Model *m, const Batch *b, LossOut *out) {
     model_zero_grad(m);
     model_trunk_forward(m, b->tokens, b->flags, b->B, b->T);
-    if (model_loss(m, b, out) != 0) eid_fatal("shards: %s (labels were checked)", eid_last_error());
-    model_backward(m, b);
+    if (model_loss_backward(m, b, out) != 0) eid_fatal("shards: %s (labels were checked)", eid_last_error());
 }
 
 int shards_grads(Shards *s, const Batch *b, LossOut *out) {
