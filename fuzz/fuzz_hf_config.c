@@ -1,5 +1,5 @@
 /* fuzz_hf_config.c — libFuzzer harness for Hugging Face config.json (io/hf_config.h, docs/lm.md
- * "Published checkpoints"): the bytes are the file's text; detection and the strict, then lenient,
+ * "Published checkpoints"; Mamba, Mamba-2 and fla GLA): the bytes are the file's text; detection and the strict, then lenient,
  * mapping run exactly as a checkpoint load does, and a small result gets a model and one forward pass. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,7 +10,8 @@
 static int small(const ModelCfg *c) {
     if (c->vocab_size > 512 || c->d_model > 64 || c->n_layer > 4) return 0;
     const LayerCfg *l = &c->layer[0];
-    return l->expand <= 4 && l->d_state <= 64 && l->d_conv <= 16 && l->dt_rank <= 64;
+    return l->expand <= 4 && l->d_state <= 64 && l->d_conv <= 16 && l->dt_rank <= 64 && l->d_ff <= 1024 &&
+           l->expand_k <= 4 && l->expand_v <= 4 && l->gate_low_rank_dim <= 64;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

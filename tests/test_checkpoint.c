@@ -40,6 +40,37 @@ static void round_trip(const char *layers, int d_ff, int tied) {
     model_free(m), model_free(r);
 }
 
+/* GLA's g_norm_eps (the fla-hub mapping sets it, docs/lm.md "Published checkpoints"): written to
+ * config.json, read back, and it changes the logits (0 = the old fixed 1e-5, bit for bit). */
+static void gla_g_norm_eps(void) {
+    char dir[512];
+    path(dir, "geps", NULL);
+    int tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    real *lg[3];
+    double eps[3] = {0, 1e-5, 0.3};
+    for (int k = 0; k < 3; k++) {
+        ModelCfg c;
+        memset(&c, 0, sizeof c);
+        c.vocab_size = 23, c.d_model = 8, c.tie_embeddings = 1, c.norm_eps = 1e-5;
+        modelcfg_set_layers(&c, "gla,gla", 0);
+        for (int i = 0; i < 2; i++) c.layer[i].g_norm_eps = eps[k], c.layer[i].num_heads = 2;
+        Model *m = model_new(&c);
+        model_init_params(m, 5);
+        CHECK(ckpt_save_model(m, dir, 1) == 0, "save: %s", eid_last_error());
+        Model *r = ckpt_load_model(dir, NULL);
+        CHECK(r && r->cfg.layer[1].g_norm_eps == eps[k], "g_norm_eps %g not kept by config.json", eps[k]);
+        lg[k] = eid_xmalloc(sizeof(real) * 9 * 23);
+        if (r) {
+            model_plan(r, 1, 9, 9);
+            model_trunk_forward(r, tok, NULL, 1, 9), model_logits_all(r, lg[k]);
+        }
+        model_free(m), model_free(r);
+    }
+    CHECK(!memcmp(lg[0], lg[1], sizeof(real) * 9 * 23), "g_norm_eps 0 is not the default 1e-5");
+    CHECK(t_rel_err(lg[2], lg[1], 9 * 23, 1e-6) > 1e-3, "g_norm_eps 0.3 does not change the logits");
+    for (int k = 0; k < 3; k++) free(lg[k]);
+}
+
 static void write_bytes(const char *p, const void *d, size_t n) {
     FILE *f = fopen(p, "wb");
     fwrite(d, 1, n, f);
@@ -274,6 +305,7 @@ int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/eidetic-test-ckpt-XXXXXX");
     if (!mkdtemp(tmpdir)) return 2;
     round_trip("longhorn,longhorn", 0, 1);
+    gla_g_norm_eps();
     round_trip("longhorn,longhorn", 12, 0);
     round_trip("hawk,gated-ssm", 12, 1); /* Birdie's mixers (docs/layers.md §12, §13) */
     corruptions();

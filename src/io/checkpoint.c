@@ -42,7 +42,7 @@ int ckpt_dir_exists(const char *dir) {
 /* Per-layer fields: name, pointer offset into LayerCfg. Only non-zero fields are written. */
 #define INT_FIELDS(X) X(d_ff) X(expand) X(d_state) X(d_conv) X(dt_rank) X(num_heads) X(num_kv_heads) X(head_dim) \
     X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope) X(bidir)
-#define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer)
+#define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer) X(g_norm_eps)
 
 int config_to_json(const ModelCfg *c, char **out) {
     cJSON *j = cJSON_CreateObject();
@@ -246,6 +246,7 @@ typedef struct {
     const cJSON *weight_map;
     char index_path[1024];
     int hf;                 /* Hugging Face names: backbone.embedding.weight is the embedding too */
+    HfNaming nm;            /* how the files name eidetic's parameters (fla's GLA: model.layers.i.attn.*) */
 } StSet;
 
 static void set_close(StSet *s) {
@@ -298,9 +299,10 @@ static int set_open_index(StSet *s, const char *dir) {
     return 0;
 }
 
-static int set_open(StSet *s, const char *dir, int hf) {
+static int set_open(StSet *s, const char *dir, const HfNaming *nm) {
     memset(s, 0, sizeof *s);
-    s->hf = hf;
+    s->hf = nm && (nm->kind == HF_MAMBA || nm->kind == HF_MAMBA2);
+    if (nm) s->nm = *nm;
     char path[1024];
     struct stat st;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -327,7 +329,9 @@ static const StFile *set_find_exact(const StSet *s, const char *name) {
  * (mamba_ssm); one of the two, never both */
 static const char *const EMB = "backbone.embeddings.weight", *const EMB_ALT = "backbone.embedding.weight";
 
-static int set_read(const StSet *s, const char *name, int ndim, const int *shape, real *dst) {
+static int set_read(const StSet *s, const char *param, int ndim, const int *shape, real *dst) {
+    char name[160];
+    hf_tensor_name(&s->nm, param, name, sizeof name);
     const StFile *f = set_find_exact(s, name);
     const char *stored = name;
     if (s->hf && !strcmp(name, EMB)) {
@@ -344,9 +348,13 @@ static int set_read(const StSet *s, const char *name, int ndim, const int *shape
     return st_read_real(f, stored, ndim, shape, dst);
 }
 
-static int is_param(const Model *m, const char *name) {
-    for (int k = 0; k < m->nparam; k++)
-        if (!strcmp(m->param[k].name, name)) return 1;
+/* a stored tensor name that is one of the model's parameters (under the checkpoint's naming) */
+static int is_param(const StSet *s, const Model *m, const char *name) {
+    char stored[160];
+    for (int k = 0; k < m->nparam; k++) {
+        hf_tensor_name(&s->nm, m->param[k].name, stored, sizeof stored);
+        if (!strcmp(stored, name)) return 1;
+    }
     return 0;
 }
 
@@ -362,7 +370,7 @@ static int set_check_unexplained(const StSet *s, const Model *m, int hf_tied_hea
                     return eid_error("%s: tensor '%s' is not listed under this file in %s", s->f[k].path, name,
                                      s->index_path), -1;
             }
-            if (is_param(m, name) || (s->hf && !strcmp(name, EMB_ALT)) || (hf_tied_head && !strcmp(name, "lm_head.weight")))
+            if (is_param(s, m, name) || (s->hf && !strcmp(name, EMB_ALT)) || (hf_tied_head && !strcmp(name, "lm_head.weight")))
                 continue;
             return eid_error("%s: tensor '%s' is not part of the model config.json describes (%d tensors expected)",
                              s->f[k].path, name, m->nparam), -1;
@@ -402,13 +410,14 @@ Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     char *text = read_text(path);
     if (!text) return NULL;
     int hf = hf_config_detect(text), tie = 1;
-    int rc = hf ? hf_config_from_json(text, path, &cfg, &tie, lenient) : config_from_json_ex(text, path, &cfg, lenient);
+    HfNaming nm = {0};
+    int rc = hf ? hf_config_from_json_ex(text, path, &cfg, &tie, lenient, &nm) : config_from_json_ex(text, path, &cfg, lenient);
     free(text);
     if (rc != 0) return NULL;
     Model *m = model_new(&cfg);
     if (!m) return NULL;
     StSet s;
-    if (set_open(&s, dir, hf) != 0) return set_close(&s), model_free(m), NULL;
+    if (set_open(&s, dir, hf ? &nm : NULL) != 0) return set_close(&s), model_free(m), NULL;
     for (int i = 0; i < m->nparam; i++)
         if (set_read(&s, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset) != 0)
             return set_close(&s), model_free(m), NULL;
@@ -417,8 +426,10 @@ Model *ckpt_load_model_ex(const char *dir, long *step, int lenient) {
     for (int i = 0; i < m->nparam; i++)
         for (size_t k = 0; k < m->param[i].numel; k++)
             if (!isfinite((double)m->w[m->param[i].offset + k])) {
+                char stored[160];
+                hf_tensor_name(&s.nm, m->param[i].name, stored, sizeof stored);
                 eid_error("%s/%s: tensor '%s' holds a non-finite value (NaN/Inf) at element %zu", dir,
-                          s.index ? "model-*.safetensors (sharded)" : "model.safetensors", m->param[i].name, k);
+                          s.index ? "model-*.safetensors (sharded)" : "model.safetensors", stored, k);
                 return set_close(&s), model_free(m), NULL;
             }
     if (step) {

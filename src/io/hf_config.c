@@ -1,5 +1,6 @@
 /* hf_config.c — published Hugging Face config.json onto ModelCfg (docs/lm.md "Published checkpoints").
- * Supported: model_type "mamba" (MambaForCausalLM, state-spaces/mamba-*-hf) and "mamba2" (Mamba2ForCausalLM). Every key of that schema is
+ * Supported: model_type "mamba" (MambaForCausalLM, state-spaces/mamba-*-hf), "mamba2" (Mamba2ForCausalLM)
+ * and "gla" (GLAForCausalLM of fla-hub, flash-linear-attention's GLAConfig). Every key of that schema is
  * either mapped onto eidetic's fields, on the list of keys that do not change the forward pass
  * (initialisation-only or metadata), or checked to hold the one value eidetic computes; anything else
  * is an error naming the key, so a checkpoint is never loaded to compute something different. */
@@ -31,6 +32,18 @@ static const char *const mapped_keys2[] = {
     "vocab_size", "hidden_size", "num_hidden_layers", "state_size", "expand", "num_heads", "head_dim", "n_groups",
     "conv_kernel", "layer_norm_epsilon", "tie_word_embeddings", "hidden_act", "use_bias", "use_conv_bias",
     "rms_norm", "norm_before_gate", "time_step_limit"};
+
+/* fla's GLAConfig: the fuse_* keys pick fused kernels (same computation), max_position_embeddings is
+ * read only by hybrid attention layers (refused through "attn") */
+static const char *const harmless_keys3[] = {
+    "_name_or_path", "architectures", "model_type", "torch_dtype", "transformers_version", "use_cache",
+    "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range", "max_position_embeddings",
+    "fuse_cross_entropy", "fuse_linear_cross_entropy", "fuse_swiglu", "use_l2warp"};
+static const char *const mapped_keys3[] = {
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_heads", "num_kv_heads", "expand_k", "expand_v",
+    "hidden_ratio", "intermediate_size", "norm_eps", "tie_word_embeddings", "use_short_conv", "conv_size",
+    "share_conv_kernel", "feature_map", "attn_mode", "use_output_gate", "clamp_min", "hidden_act",
+    "elementwise_affine", "use_gk", "use_gv", "attn", "fuse_norm", "attnres_block_size"};
 
 #define NKEYS(a) (int)(sizeof a / sizeof *a)
 
@@ -64,34 +77,42 @@ static int check_alias(const cJSON *j, const char *key, int want, const char *wh
     return 0;
 }
 
-/* a boolean key eidetic supports with one value only */
-static int check_bool(const cJSON *j, const char *key, int want, const char *where) {
+/* a boolean key eidetic supports with one value only (layers: "Mamba layers", "GLA layer") */
+static int check_bool_of(const cJSON *j, const char *key, int want, const char *where, const char *layers) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!v) return 0;
     if (!cJSON_IsBool(v)) return eid_error("%s: \"%s\" must be true or false", where, key), -1;
     if (cJSON_IsTrue(v) != want)
-        return eid_error("%s: \"%s\": %s is not supported (eidetic's Mamba layers compute \"%s\": %s)", where, key,
-                         want ? "false" : "true", key, want ? "true" : "false"), -1;
+        return eid_error("%s: \"%s\": %s is not supported (eidetic's %s compute%s \"%s\": %s)", where, key,
+                         want ? "false" : "true", layers, strstr(layers, "layers") ? "" : "s", key, want ? "true" : "false"), -1;
     return 0;
 }
 
-/* -> 1 (mamba), 2 (mamba2) or -1 + error */
+static int check_bool(const cJSON *j, const char *key, int want, const char *where) {
+    return check_bool_of(j, key, want, where, "Mamba layers");
+}
+
+/* -> HF_MAMBA, HF_MAMBA2, HF_GLA or -1 + error */
 static int check_model_type(const cJSON *j, const char *where) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     if (mt && !cJSON_IsString(mt)) return eid_error("%s: \"model_type\" must be a string", where), -1;
     int kind = 0;
-    if (mt) kind = !strcmp(mt->valuestring, "mamba") ? 1 : !strcmp(mt->valuestring, "mamba2") ? 2 : -1;
+    if (mt)
+        kind = !strcmp(mt->valuestring, "mamba") ? HF_MAMBA : !strcmp(mt->valuestring, "mamba2") ? HF_MAMBA2
+             : !strcmp(mt->valuestring, "gla") ? HF_GLA : -1;
     if (kind < 0)
-        return eid_error("%s: \"model_type\": \"%s\" is not supported (this build loads Hugging Face \"mamba\" and "
-                         "\"mamba2\" checkpoints; docs/lm.md \"Published checkpoints\")", where, mt->valuestring), -1;
+        return eid_error("%s: \"model_type\": \"%s\" is not supported (this build loads Hugging Face \"mamba\", "
+                         "\"mamba2\" and fla-hub \"gla\" checkpoints; docs/lm.md \"Published checkpoints\")", where,
+                         mt->valuestring), -1;
     const cJSON *ar = cJSON_GetObjectItemCaseSensitive(j, "architectures"), *e;
     if (ar && !cJSON_IsArray(ar)) return eid_error("%s: \"architectures\" must be a list of strings", where), -1;
     if (ar) cJSON_ArrayForEach(e, ar) {
-        int k = !cJSON_IsString(e) ? -1 : !strcmp(e->valuestring, "MambaForCausalLM") ? 1
-              : !strcmp(e->valuestring, "Mamba2ForCausalLM") ? 2 : -1;
+        int k = !cJSON_IsString(e) ? -1 : !strcmp(e->valuestring, "MambaForCausalLM") ? HF_MAMBA
+              : !strcmp(e->valuestring, "Mamba2ForCausalLM") ? HF_MAMBA2
+              : !strcmp(e->valuestring, "GLAForCausalLM") ? HF_GLA : -1;
         if (k < 0 || (kind && k != kind))
-            return eid_error("%s: \"architectures\": %s is not supported (expected \"MambaForCausalLM\" or "
-                             "\"Mamba2ForCausalLM\", matching model_type)", where,
+            return eid_error("%s: \"architectures\": %s is not supported (expected \"MambaForCausalLM\", "
+                             "\"Mamba2ForCausalLM\" or \"GLAForCausalLM\", matching model_type)", where,
                              cJSON_IsString(e) ? e->valuestring : "a non-string entry"), -1;
         kind = k;
     }
@@ -108,9 +129,13 @@ static int check_keys(const cJSON *j, const char *where, int lenient, int kind) 
         if (kind == 2 && (in_list(e->string, mapped_keys2, NKEYS(mapped_keys2)) ||
                           in_list(e->string, harmless_keys2, NKEYS(harmless_keys2))))
             continue;
+        if (kind == HF_GLA && (in_list(e->string, mapped_keys3, NKEYS(mapped_keys3)) ||
+                               in_list(e->string, harmless_keys3, NKEYS(harmless_keys3))))
+            continue;
         if (lenient && (cJSON_IsString(e) || cJSON_IsNull(e))) continue;
         return eid_error("%s: unknown key \"%s\" (not part of the Hugging Face %s config this build maps; "
-                         "--lenient admits extra string metadata keys only)", where, e->string, kind == 1 ? "Mamba" : "Mamba-2"), -1;
+                         "--lenient admits extra string metadata keys only)", where, e->string,
+                         kind == 1 ? "Mamba" : kind == 2 ? "Mamba-2" : "fla GLA"), -1;
     }
     return 0;
 }
@@ -193,18 +218,149 @@ static int map_sizes2(const cJSON *j, const char *where, ModelCfg *c) {
     return 0;
 }
 
+/* ---- fla-hub GLA (GLAForCausalLM): blocks of attn_norm → GatedLinearAttention, mlp_norm → GatedMLP
+ * (SwiGLU), which are eidetic's GLA mixer and MLP sublayers ---- */
+
+/* a key that is absent or null (fla's "not used") */
+static const cJSON *non_null(const cJSON *j, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+static int get_dbl(const cJSON *j, const char *key, const char *where, double lo, double hi, double *dst) {
+    const cJSON *v = non_null(j, key);
+    if (!v) return 0;
+    char what[700];
+    snprintf(what, sizeof what, "%s: \"%s\"", where, key);
+    return strict_json_double(v, lo, hi, dst, what);
+}
+
+static int get_bool(const cJSON *j, const char *key, const char *where, int *dst) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v) return 0;
+    if (!cJSON_IsBool(v)) return eid_error("%s: \"%s\" must be true or false", where, key), -1;
+    *dst = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* the GLAConfig keys that select a computation eidetic's GLA layer does not do: refused by name */
+static int check_fixed_gla(const cJSON *j, const char *where) {
+    const cJSON *v;
+    if ((v = non_null(j, "feature_map")))
+        return eid_error("%s: \"feature_map\": %s is not supported (eidetic's GLA layer applies no feature map to "
+                         "q and k; only null)", where, cJSON_IsString(v) ? v->valuestring : "a non-string value"), -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "attn_mode")) &&
+        !(cJSON_IsString(v) && (!strcmp(v->valuestring, "chunk") || !strcmp(v->valuestring, "fused_chunk") ||
+                                !strcmp(v->valuestring, "fused_recurrent"))))
+        return eid_error("%s: \"attn_mode\": %s is not supported (expected \"chunk\", \"fused_chunk\" or "
+                         "\"fused_recurrent\": the same computation)", where,
+                         cJSON_IsString(v) ? v->valuestring : "a non-string value"), -1;
+    if ((v = non_null(j, "clamp_min")))
+        return eid_error("%s: \"clamp_min\" is not supported (eidetic's GLA layer does not clamp the log forget "
+                         "gates; only null)", where), -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "hidden_act")) && !(cJSON_IsString(v) && !strcmp(v->valuestring, "swish")))
+        return eid_error("%s: \"hidden_act\": %s is not supported (eidetic's GLA output gate and MLP use \"swish\")",
+                         where, cJSON_IsString(v) ? v->valuestring : "a non-string value"), -1;
+    if ((v = non_null(j, "attn")))
+        return eid_error("%s: \"attn\" is not supported (hybrid GLA + attention layers are not mapped; only null)",
+                         where), -1;
+    if ((v = non_null(j, "attnres_block_size")))
+        return eid_error("%s: \"attnres_block_size\" is not supported (attention residuals are not mapped; only "
+                         "null)", where), -1;
+    if (check_bool_of(j, "use_output_gate", 1, where, "GLA layer") ||
+        check_bool_of(j, "elementwise_affine", 1, where, "GLA layer") ||
+        check_bool_of(j, "use_gk", 1, where, "GLA layer") || check_bool_of(j, "use_gv", 0, where, "GLA layer"))
+        return -1;
+    int conv = 0, shared = 0, fuse = 1;
+    if (get_bool(j, "use_short_conv", where, &conv) || get_bool(j, "share_conv_kernel", where, &shared) ||
+        get_bool(j, "fuse_norm", where, &fuse))
+        return -1;
+    if (conv && shared)
+        return eid_error("%s: \"share_conv_kernel\": true with \"use_short_conv\": true is not supported (older fla "
+                         "versions then ran one shared convolution; eidetic's GLA layer has separate q, k, v "
+                         "convolutions)", where), -1;
+    return 0;
+}
+
+/* fla's GatedMLP: intermediate_size, else 2/3 · hidden_ratio (default 4) · hidden_size rounded up to 256 */
+static int gla_d_ff(const cJSON *j, const char *where, int D, int *d_ff) {
+    if (non_null(j, "intermediate_size")) return get_int(j, "intermediate_size", where, d_ff, 1);
+    double ratio = 4;
+    if (get_dbl(j, "hidden_ratio", where, 1e-3, 1e3, &ratio)) return -1;
+    long f = (long)((double)D * ratio * 2 / 3); /* Python's int(hidden_size * hidden_ratio * 2 / 3) */
+    f = 256 * ((f + 255) / 256);
+    if (f < 1 || f > (1 << 30)) return eid_error("%s: the MLP size from \"hidden_ratio\" is out of range", where), -1;
+    *d_ff = (int)f;
+    return 0;
+}
+
+static int map_sizes_gla(const cJSON *j, const char *where, ModelCfg *c, HfNaming *nm) {
+    int L = 0, D = 0, kv = 0, conv = 0;
+    LayerCfg l;
+    memset(&l, 0, sizeof l);
+    snprintf(l.mixer, sizeof l.mixer, "gla");
+    l.num_heads = 4, l.expand_k = 0.5, l.expand_v = 1, l.d_conv = 4; /* GLAConfig's defaults */
+    l.gate_low_rank_dim = 16, l.gate_logit_normalizer = 16;         /* fixed in fla's GLA block */
+    c->norm_eps = 1e-6;
+    nm->fused_g_norm = 1;
+    if (get_int(j, "vocab_size", where, &c->vocab_size, 1) || get_int(j, "hidden_size", where, &D, 1) ||
+        get_int(j, "num_hidden_layers", where, &L, 1) || get_int(j, "num_heads", where, &l.num_heads, 0) ||
+        get_int(j, "conv_size", where, &l.d_conv, 0) || get_dbl(j, "expand_k", where, 1e-9, 1e6, &l.expand_k) ||
+        get_dbl(j, "expand_v", where, 1e-9, 1e6, &l.expand_v) || get_dbl(j, "norm_eps", where, 1e-30, 1, &c->norm_eps) ||
+        get_bool(j, "use_short_conv", where, &conv) || get_bool(j, "fuse_norm", where, &nm->fused_g_norm) ||
+        gla_d_ff(j, where, D, &l.d_ff))
+        return -1;
+    if (non_null(j, "num_kv_heads") && get_int(j, "num_kv_heads", where, &kv, 1)) return -1;
+    if (kv && kv != l.num_heads)
+        return eid_error("%s: \"num_kv_heads\": %d is not supported (grouped keys and values; eidetic's GLA layer "
+                         "needs num_kv_heads null or equal to num_heads, %d)", where, kv, l.num_heads), -1;
+    /* fla truncates int(hidden_size·expand); eidetic needs exact integers */
+    if (l.expand_k * D != floor(l.expand_k * D) || l.expand_v * D != floor(l.expand_v * D))
+        return eid_error("%s: \"expand_k\"·hidden_size = %g and \"expand_v\"·hidden_size = %g must be integers", where,
+                         l.expand_k * D, l.expand_v * D), -1;
+    if (L > EID_MAX_LAYERS) return eid_error("%s: \"num_hidden_layers\" %d exceeds %d", where, L, EID_MAX_LAYERS), -1;
+    if (!conv) l.d_conv = 0;
+    l.g_norm_eps = c->norm_eps; /* fla's per-head output norm uses the model's norm_eps */
+    c->d_model = D, c->n_layer = L;
+    for (int i = 0; i < L; i++) c->layer[i] = l;
+    return 0;
+}
+
+void hf_tensor_name(const HfNaming *nm, const char *name, char *out, size_t cap) {
+    int i, n = 0;
+    if (!nm || nm->kind != HF_GLA) { snprintf(out, cap, "%s", name); return; }
+    if (!strcmp(name, "backbone.embeddings.weight")) snprintf(out, cap, "model.embeddings.weight");
+    else if (!strcmp(name, "backbone.norm_f.weight")) snprintf(out, cap, "model.norm.weight");
+    else if (sscanf(name, "backbone.layers.%d.%n", &i, &n) == 1 && n > 0) {
+        const char *rest = name + n;
+        if (!strcmp(rest, "norm.weight")) snprintf(out, cap, "model.layers.%d.attn_norm.weight", i);
+        else if (!strcmp(rest, "mixer.g_norm.weight"))
+            snprintf(out, cap, "model.layers.%d.attn.%s.weight", i, nm->fused_g_norm ? "g_norm_swish_gate" : "g_norm");
+        else if (!strncmp(rest, "mixer.", 6)) snprintf(out, cap, "model.layers.%d.attn.%s", i, rest + 6);
+        else snprintf(out, cap, "model.layers.%d.%s", i, rest); /* mlp_norm.weight, mlp.{gate,up,down}_proj.weight */
+    } else snprintf(out, cap, "%s", name); /* lm_head.weight */
+}
+
 int hf_config_from_json(const char *text, const char *where, ModelCfg *c, int *tie, int lenient) {
+    HfNaming nm;
+    return hf_config_from_json_ex(text, where, c, tie, lenient, &nm);
+}
+
+int hf_config_from_json_ex(const char *text, const char *where, ModelCfg *c, int *tie, int lenient, HfNaming *nm) {
     memset(c, 0, sizeof *c);
+    memset(nm, 0, sizeof *nm);
     cJSON *j = cJSON_Parse(text);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return eid_error("%s: not valid JSON (expected a Hugging Face config object)", where), -1;
     }
     int rc = -1, kind = check_model_type(j, where);
-    if (kind < 0 || check_keys(j, where, lenient, kind) || check_fixed(j, where) ||
-        (kind == 1 ? map_sizes(j, where, c) : map_sizes2(j, where, c)))
+    if (kind < 0 || check_keys(j, where, lenient, kind)) goto done;
+    nm->kind = kind;
+    if (kind == HF_GLA ? check_fixed_gla(j, where) || map_sizes_gla(j, where, c, nm)
+                       : check_fixed(j, where) || (kind == 1 ? map_sizes(j, where, c) : map_sizes2(j, where, c)))
         goto done;
-    *tie = kind == 1; /* MambaConfig's default true, Mamba2Config's false */
+    *tie = kind == 1; /* MambaConfig's default true, Mamba2Config's and GLAConfig's false */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
     if (t && !cJSON_IsBool(t)) { eid_error("%s: \"tie_word_embeddings\" must be true or false", where); goto done; }
     if (t) *tie = cJSON_IsTrue(t);

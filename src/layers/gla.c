@@ -6,7 +6,7 @@
  *   h0 = W_gk0 h ; pre = W_gk1 h0 + b                  H0 [M, r]; PRE [M, Dk]
  *   gk = logsigmoid(pre) / τ                            GK [M, Dk]   (≤ 0, per key channel)
  *   per head: S_t = diag(exp gk_t) S_{t−1} + k_t ⊗ v_t ;  o_t = S_tᵀ (q_t · dk^−1/2)      O [M, Dv]
- *   gated = RMSNorm_dv(o; g_norm) ⊙ swish(g)            GATED [M, Dv] (RSTD [M·H])
+ *   gated = RMSNorm_dv(o; g_norm) ⊙ swish(g)            GATED [M, Dv] (RSTD [M·H]; eps g_norm_eps, 1e-5)
  *   out = W_o · gated
  * Training runs the chunked form with secondary chunking (kernels/cpu/gla_chunk.c); decoding runs
  * the recurrence. */
@@ -28,7 +28,7 @@ enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for ba
        STEP, NBUF }; /* one-token step scratch */
 _Static_assert(NBUF <= EID_MAX_BUFS, "gla: more buffers than Layer.buf holds");
 
-typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk, K, C3; real tau, scale; } Dims;
+typedef struct { int D, Dk, Dv, H, dk, dv, r, chunk, K, C3; real tau, scale, eps; } Dims;
 
 static int round_size(double e, int D) { return (int)lround(e * D); }
 
@@ -39,6 +39,7 @@ static Dims dims(const Layer *l) {
     d.dk = d.Dk / d.H, d.dv = d.Dv / d.H, d.r = c->gate_low_rank_dim, d.chunk = c->chunk;
     d.tau = (real)c->gate_logit_normalizer, d.scale = (real)(1 / sqrt((double)d.dk));
     d.K = c->d_conv, d.C3 = 2 * d.Dk + d.Dv;
+    d.eps = (real)(c->g_norm_eps > 0 ? c->g_norm_eps : 1e-5);
     return d;
 }
 
@@ -69,6 +70,8 @@ static int gla_resolve(LayerCfg *c, int D) {
     if (c->chunk < 1) return eid_error("gla: chunk must be >= 1, got %d", c->chunk), -1;
     if (c->bidir && c->num_heads < 2) /* the reverse half is heads [H/2, H) (docs/layers.md §8.2) */
         return eid_error("gla: a bidirectional layer needs num_heads >= 2, got %d", c->num_heads), -1;
+    if (!(c->g_norm_eps >= 0 && c->g_norm_eps <= 1))
+        return eid_error("gla: g_norm_eps must be in [0, 1] (0 = 1e-5), got %g", c->g_norm_eps), -1;
     if (c->d_conv < 0 || c->d_conv > 16)
         return eid_error("gla: d_conv (short-conv width on q/k/v) must be 0 (off) or in [1, 16], got %d", c->d_conv), -1;
     return 0;
@@ -163,7 +166,7 @@ static void short_conv_fwd(const Dims *d, real *const *p, const real *xp, real *
 
 /* gated = RMSNorm(o per head; w) ⊙ swish(g) */
 static void norm_gate(const Dims *d, const real *w, const real *o, const real *g, real *rstd, real *gated, int M) {
-    k_rmsnorm_fwd(o, w, gated, rstd, M * d->H, d->dv, (real)1e-5);
+    k_rmsnorm_fwd(o, w, gated, rstd, M * d->H, d->dv, d->eps);
     k_mul_silu_fwd(gated, d->Dv, g, d->Dv, gated, d->Dv, M, d->Dv);
 }
 

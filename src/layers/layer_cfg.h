@@ -15,6 +15,7 @@ typedef struct {
     double rope_theta;            /* attention RoPE base (10000) */
     int no_rope;                  /* attention without RoPE (the Zoology Fig. 2 baseline, docs/layers.md §5.2) */
     double gate_logit_normalizer; /* GLA τ (16) */
+    double g_norm_eps;            /* GLA: eps of the per-head output RMSNorm (0 = 1e-5; fla-hub checkpoints: norm_eps) */
     int max_len;                  /* full attention: decode KV-cache capacity in tokens */
     int bidir; /* 1: Birdie bidirectional layer (docs/layers.md §8; the mixer declares LOPT_BIDIR) */
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */

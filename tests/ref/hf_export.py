@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tiny Hugging Face Mamba and Mamba-2 checkpoints and their reference logits (docs/lm.md "Published checkpoints").
+"""Tiny Hugging Face Mamba, Mamba-2 and fla-hub GLA checkpoints and their reference logits (docs/lm.md "Published checkpoints").
 
     hf_export.py make DIR      writes DIR/<variant>/ (config.json in transformers' MambaConfig schema with
                                the published key set, tensors named as MambaForCausalLM saves them) and
@@ -12,6 +12,10 @@ backbone.embedding.weight, sharded (model.safetensors.index.json + 2 files), bf1
 equal lm_head.weight stored.  The reference forward is the HF MambaForCausalLM computation written from
 its equations: embedding, per layer h += mixer(RMSNorm(h)) (the mixer is tests/ref/mixers/mamba.py,
 whose leaves and semantics are HF's), final RMSNorm, head = lm_head or the embedding; float64.
+GLA variants are fla's GLAForCausalLM (fla-org/flash-linear-attention, fla/models/gla): config.json with
+GLAConfig's key set, tensors model.embeddings / model.layers.i.{attn_norm, attn.*, mlp_norm, mlp.*} /
+model.norm / lm_head; the reference block is h += gla(RMSNorm(h)), h += SwiGLU(RMSNorm(h)) with the mixer
+of tests/ref/mixers/gla.py (its output norm's eps = norm_eps, as fla passes it).
 Run with /usr/bin/python3 (torch, numpy).
 """
 import json
@@ -49,6 +53,7 @@ sys.path[:0] = [HERE, os.path.join(HERE, "mixers")]
 import ref_model  # noqa: E402  (plugins import helpers from it)
 import mamba as mamba_mixer  # noqa: E402
 import mamba2 as mamba2_mixer  # noqa: E402
+import gla as gla_mixer  # noqa: E402
 
 D, L, N, E, K, R, V, V_TOK, EPS = 16, 2, 4, 2, 4, 2, 40, 37, 1e-5
 TOKENS = [1, 5, 36, 2, 9, 9, 30, 4, 17, 0, 22, 35]
@@ -133,6 +138,78 @@ def weights(gen, tie):
     return W
 
 
+HG = 2   # GLA heads: Dk = 8 (dk 4), Dv = 16 (dv 8); gate rank 16 and tau 16 are fixed by fla's GLA block
+
+
+def gla_config(tie, **over):
+    """The key set fla's GLAConfig writes with save_pretrained (as in fla-hub/gla-*), tiny sizes."""
+    c = {"architectures": ["GLAForCausalLM"], "attn": None, "attn_mode": "chunk", "attnres_block_size": None,
+         "bos_token_id": 1, "clamp_min": None, "conv_size": K, "elementwise_affine": True, "eos_token_id": 2,
+         "expand_k": 0.5, "expand_v": 1, "feature_map": None, "fuse_cross_entropy": True,
+         "fuse_linear_cross_entropy": False, "fuse_norm": True, "fuse_swiglu": True, "hidden_act": "swish",
+         "hidden_ratio": 4, "hidden_size": D, "initializer_range": 0.02, "intermediate_size": None,
+         "max_position_embeddings": 2048, "model_type": "gla", "norm_eps": 1e-6, "num_heads": HG,
+         "num_hidden_layers": L, "num_kv_heads": None, "pad_token_id": None, "tie_word_embeddings": tie,
+         "torch_dtype": "float32", "transformers_version": "4.53.0", "use_cache": True, "use_gk": True,
+         "use_gv": False, "use_l2warp": False, "use_output_gate": True, "use_short_conv": False, "vocab_size": V}
+    c.update(over)
+    return c
+
+
+def gla_d_ff(cfg):
+    """fla's GatedMLP size: intermediate_size, else int(2/3 * hidden_ratio * hidden_size) rounded up to 256."""
+    if cfg.get("intermediate_size") is not None:
+        return cfg["intermediate_size"]
+    f = int(cfg["hidden_size"] * (cfg.get("hidden_ratio") or 4) * 2 / 3)
+    return 256 * ((f + 255) // 256)
+
+
+def gla_layer_cfg(cfg):
+    return {"num_heads": cfg["num_heads"], "expand_k": cfg["expand_k"], "expand_v": cfg["expand_v"],
+            "gate_low_rank_dim": 16, "gate_logit_normalizer": 16, "g_norm_eps": cfg["norm_eps"],
+            "d_conv": cfg["conv_size"] if cfg["use_short_conv"] else 0}
+
+
+def weights_gla(gen, cfg):
+    """GLAForCausalLM's tensors (float64) under fla's names."""
+    def rnd(*shape, s=1.0):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * s
+    F = gla_d_ff(cfg)
+    W = {"model.embeddings.weight": rnd(V, D, s=0.5), "model.norm.weight": 1 + rnd(D, s=0.1)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        W[p + "attn_norm.weight"] = 1 + rnd(D, s=0.1)
+        for leaf, t in gla_mixer.make_params(gla_layer_cfg(cfg), D, gen).items():
+            if leaf == "g_norm.weight" and cfg["fuse_norm"]:
+                leaf = "g_norm_swish_gate.weight"     # FusedRMSNormGated's name
+            W[p + "attn." + leaf] = t
+        W[p + "mlp_norm.weight"] = 1 + rnd(D, s=0.1)
+        W[p + "mlp.gate_proj.weight"] = rnd(F, D, s=D ** -0.5)
+        W[p + "mlp.up_proj.weight"] = rnd(F, D, s=D ** -0.5)
+        W[p + "mlp.down_proj.weight"] = rnd(D, F, s=F ** -0.5)
+    if not cfg["tie_word_embeddings"]:
+        W["lm_head.weight"] = rnd(V, D, s=0.5)
+    return W
+
+
+def reference_logits_gla(W, tokens, cfg, g_norm_eps=None):
+    """fla GLAForCausalLM forward, float64: [T, V] (g_norm_eps: override the output norm's eps, to show
+    that the check sees it)."""
+    eps, lc = cfg["norm_eps"], gla_layer_cfg(cfg)
+    if g_norm_eps is not None:
+        lc["g_norm_eps"] = g_norm_eps
+    emb = W["model.embeddings.weight"]
+    h = emb[torch.tensor(tokens)]
+    for i in range(L):
+        p = f"model.layers.{i}."
+        m = p + "attn."
+        Wm = dict(W, **{m + "g_norm.weight": W.get(m + "g_norm_swish_gate.weight", W.get(m + "g_norm.weight"))})
+        h = h + gla_mixer.forward(Wm, m, lc, D, ref_model.rmsnorm(h, W[p + "attn_norm.weight"], eps))
+        h = h + ref_model.swiglu(ref_model.rmsnorm(h, W[p + "mlp_norm.weight"], eps), W, p)
+    hn = ref_model.rmsnorm(h, W["model.norm.weight"], eps)
+    return hn @ W.get("lm_head.weight", emb).T
+
+
 def reference_logits(W, tokens):
     """HF MambaForCausalLM forward, float64: [T, V]."""
     emb = W.get("backbone.embeddings.weight", W.get("backbone.embedding.weight"))
@@ -173,11 +250,12 @@ def write_safetensors(path, W, dtype):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32", ref=True):
+def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float32", ref=True, cfg=None):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
-    cfg = (hf_config2 if "backbone.layers.0.mixer.dt_bias" in W else hf_config)(tie)
-    cfg["torch_dtype"] = torch_dtype
+    if cfg is None:
+        cfg = (hf_config2 if "backbone.layers.0.mixer.dt_bias" in W else hf_config)(tie)
+    cfg = dict(cfg, torch_dtype=torch_dtype)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     if shards == 1:
@@ -194,6 +272,11 @@ def write_variant(root, name, W, tie, dtype="F32", shards=1, torch_dtype="float3
     if not ref:
         return
     ref = round_to(W, {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[dtype])
+    if "model.embeddings.weight" in W:
+        np.save(os.path.join(d, "ref_logits.npy"), reference_logits_gla(ref, TOKENS, cfg).numpy())
+        # the output norm with eidetic's own default eps instead of norm_eps: must not match
+        np.save(os.path.join(d, "ref_logits_gnorm_1e-5.npy"), reference_logits_gla(ref, TOKENS, cfg, 1e-5).numpy())
+        return
     np.save(os.path.join(d, "ref_logits.npy"), reference_logits(ref, TOKENS).numpy())
 
 
@@ -212,6 +295,19 @@ def make(root):
     write_variant(root, "m2_f32_tied", m2_tied, True)
     write_variant(root, "m2_sharded_untied", m2_untied, False, shards=3)
     write_variant(root, "m2_bf16", m2_untied, False, dtype="BF16", torch_dtype="bfloat16")
+    # fla-hub GLA: the default GLAConfig (fused g_norm name, MLP from hidden_ratio, untied, norm_eps 1e-6);
+    # short convs + unfused g_norm + explicit intermediate_size + tied head, with a norm_eps large enough
+    # (0.25) that the output norm's eps shows in the logits; BF16 in 2 shards
+    gcfg = gla_config(False)
+    g_plain = weights_gla(gen, gcfg)
+    write_variant(root, "gla_f32_untied", g_plain, False, cfg=gcfg)
+    ccfg = gla_config(True, use_short_conv=True, share_conv_kernel=False, fuse_norm=False, intermediate_size=24,
+                      hidden_ratio=None, norm_eps=0.25)
+    write_variant(root, "gla_conv_tied", weights_gla(gen, ccfg), True, cfg=ccfg)
+    write_variant(root, "gla_bf16_sharded", g_plain, False, dtype="BF16", shards=2, torch_dtype="bfloat16", cfg=gcfg)
+    write_variant(root, "gla_bad_eidetic_name", dict(g_plain, **{"backbone.layers.0.mixer.q_proj.weight":
+                                                                   g_plain["model.layers.0.attn.q_proj.weight"]}),
+                  False, cfg=gcfg, ref=False)
     # planted faults for the strict-loading tests (tests/cli/hf_load.sh)
     write_variant(root, "bad_extra_tensor", dict(tied, **{"backbone.layers.0.mixer.extra": torch.zeros(3)}), True)
     write_variant(root, "bad_missing_tensor", {k: v for k, v in tied.items() if k != "backbone.layers.1.mixer.D"}, True,

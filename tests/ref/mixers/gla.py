@@ -3,7 +3,7 @@
 Leaves (§0.2, §4.1): q_proj.weight [Dk,D], k_proj.weight [Dk,D], v_proj.weight [Dv,D],
 g_proj.weight [Dv,D], gk_proj.0.weight [r,D], gk_proj.1.weight [Dk,r], gk_proj.1.bias [Dk],
 g_norm.weight [dv], o_proj.weight [D,Dv].  Sizes: Dk = expand_k*D, Dv = expand_v*D, H = num_heads,
-dk = Dk/H, dv = Dv/H, r = gate_low_rank_dim, tau = gate_logit_normalizer.
+dk = Dk/H, dv = Dv/H, r = gate_low_rank_dim, tau = gate_logit_normalizer; g_norm's eps g_norm_eps (1e-5).
 Optional short convs (§4.1), on when d_conv = K > 0: q_conv1d.weight [Dk,1,K], k_conv1d.weight [Dk,1,K],
 v_conv1d.weight [Dv,1,K]; q, k, v = silu(causal_conv(projection)) (§0.5, no bias).
 """
@@ -25,6 +25,7 @@ def sizes(lc, D):
         r = int(lc.get("gate_low_rank_dim") or 16)
         tau = float(lc.get("gate_logit_normalizer") or 16)
         K = int(lc.get("d_conv") or 0)
+        eps = float(lc.get("g_norm_eps") or 1e-5)
     except (TypeError, ValueError) as e:
         raise InputError(f"gla layer config: bad size field: {e}")
     Dk, Dv = round(ek * D), round(ev * D)
@@ -34,7 +35,9 @@ def sizes(lc, D):
         raise InputError(f"gla layer config: num_heads must divide Dk={Dk} and Dv={Dv}; got {lc}")
     if K < 0 or K > 16:
         raise InputError(f"gla layer config: d_conv must be 0 (off) or in [1, 16], got {K}")
-    return dict(ek=ek, ev=ev, Dk=Dk, Dv=Dv, H=H, dk=Dk // H, dv=Dv // H, r=r, tau=tau, K=K)
+    if not 0 <= eps <= 1:
+        raise InputError(f"gla layer config: g_norm_eps must be in [0, 1], got {eps}")
+    return dict(ek=ek, ev=ev, Dk=Dk, Dv=Dv, H=H, dk=Dk // H, dv=Dv // H, r=r, tau=tau, K=K, eps=eps)
 
 
 def rmsnorm(x, w, eps=1e-5):
@@ -79,7 +82,7 @@ def forward(W, m, lc, D, h, core=gla_recurrent):
     pre = (h @ W[m + "gk_proj.0.weight"].T) @ W[m + "gk_proj.1.weight"].T + W[m + "gk_proj.1.bias"]
     gk = (torch.nn.functional.logsigmoid(pre) / s["tau"]).reshape(T, H, dk)
     o = core(q, k, v, gk)                                                 # [T,H,dv]
-    y = rmsnorm(o, W[m + "g_norm.weight"]) * (g * torch.sigmoid(g))      # norm over dv, swish gate
+    y = rmsnorm(o, W[m + "g_norm.weight"], s["eps"]) * (g * torch.sigmoid(g))   # norm over dv, swish gate
     return y.reshape(T, H * dv) @ W[m + "o_proj.weight"].T
 
 
