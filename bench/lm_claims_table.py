@@ -115,8 +115,12 @@ def main():
                 else:
                     print(f"- Longhorn reaches {ref}'s final {b_ref:.4f} bpb ({t_ref / 1e6:.3f} M tokens) after "
                           f"{t_lh / 1e6:.3f} M tokens: {t_ref / t_lh:.2f}x the sample efficiency.")
+                t_back = tokens_to_reach(rp, lh[-1][1])
+                if t_back is not None and t_lh is None:
+                    print(f"  {ref} reaches Longhorn's final {lh[-1][1]:.4f} bpb after {t_back / 1e6:.3f} M tokens: "
+                          f"Longhorn's sample efficiency relative to {ref} is {t_back / lh[-1][0]:.2f}x.")
             print()
-    print(f"### Validation loss (nats/byte) at 1x, 4x, 16x the training length {seq}\n")
+    print(f"### Validation loss (nats per token; byte tokens) at 1x, 4x, 16x the training length {seq}\n")
     lens = (seq, 4 * seq, 16 * seq)
     print("| mixer | seed | " + " | ".join(f"L = {L}" for L in lens) + f" | {16 * seq} − {seq} |")
     print("|---|---|" + "---:|" * (len(lens) + 1))
