@@ -144,7 +144,7 @@ def plot(out, seed, have, runs):
             f.write("\n\n")
     gp = os.path.join(out, "bpb_curves.gp")
     with open(gp, "w") as f:
-        f.write(f"""set terminal pngcairo size 800,500
+        f.write(f"""set terminal pngcairo size 800,500 noenhanced
 set output '{os.path.join(out, 'bpb_curves.png')}'
 set xlabel 'training tokens seen (millions)'
 set ylabel 'validation bits per byte'
