@@ -18,8 +18,9 @@ bytes (from the shard header), as eidetic computes it.
 
 Optimiser as lm-tiny's: AdamW (β 0.9/0.999, eps 1e-8, weight decay 0.1 on matrices only, not on norms,
 biases or D), global gradient-norm clip 1.0, linear warm-up 100 steps then cosine to lr/10. With
---seconds the run's step count is planned from the measured time of its first steps so that the
-cosine ends at the time budget (the run also stops when the budget is spent).
+--seconds the cosine runs over training time instead of steps (p = time since warm-up / time left
+after it), so it ends exactly when the budget is spent however the speed of a shared machine varies;
+evaluations are not counted in the budget.
 
 The Longhorn scan is the sequential form with a hand-written adjoint (bench/compare_pytorch.py's
 scan-fn, its fastest form at this shape); --eval-only checks that the validation loss of the --init
@@ -202,7 +203,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--init", required=True, help="eidetic checkpoint directory (model.safetensors) to start from")
     ap.add_argument("--seconds", type=float, default=0, help="wall-clock budget of training (evaluations excluded)")
-    ap.add_argument("--steps", type=int, default=1500, help="steps when no --seconds; with --seconds an upper bound")
+    ap.add_argument("--steps", type=int, default=1500, help="steps when no --seconds")
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--eval-every-s", type=float, default=0, help="also evaluate every this many training seconds")
     ap.add_argument("--threads", type=int, default=2)
@@ -284,21 +285,28 @@ def main():
                             lr=a.lr, betas=(0.9, 0.999), eps=1e-8, foreach=False)
     rng = np.random.default_rng(a.seed)
     order, epoch_pos = rng.permutation(W), 0
-    total = a.steps
+    total = a.steps if not a.seconds else 10 ** 9
+
+    t_warm = [None]                                                  # training seconds when warm-up ended
 
     def lr_at(step):
         if step < a.warmup:
             return a.lr * (step + 1) / a.warmup
-        p = min(1.0, (step - a.warmup) / max(1, total - a.warmup))
+        if a.seconds:                                                # cosine over the remaining time budget
+            if t_warm[0] is None:
+                t_warm[0] = train_s
+            p = min(1.0, (train_s - t_warm[0]) / max(1e-9, a.seconds - t_warm[0]))
+        else:
+            p = min(1.0, (step - a.warmup) / max(1, total - a.warmup))
         return 0.1 * a.lr + 0.5 * 0.9 * a.lr * (1 + math.cos(math.pi * p))
 
     train_s, step, next_eval = 0.0, 0, a.eval_every_s or float("inf")
     loss0, bpb0 = evaluate()
     res["curve"].append(dict(step=0, train_s=0.0, val_loss=loss0, val_bpb=bpb0))
     print(f"step 0 val_loss {loss0:.4f} bpb {bpb0:.4f}", file=sys.stderr, flush=True)
-    cpu0 = time.process_time()
+    train_cpu = 0.0
     while step < total:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         idx = []
         for _ in range(a.batch):
             if epoch_pos == W:
@@ -319,13 +327,7 @@ def main():
         opt.step()
         step += 1
         train_s += time.perf_counter() - t0
-        if step == 2:
-            t_at2 = train_s
-        if a.seconds and step == 10:
-            # plan the cosine to end at the budget, at the speed of steps 3..10
-            per = (train_s - t_at2) / 8
-            total = min(a.steps, step + int((a.seconds - train_s) / per))
-            print(f"planned {total} steps ({per * 1e3:.0f} ms/step)", file=sys.stderr, flush=True)
+        train_cpu += time.process_time() - c0
         if a.seconds and train_s >= a.seconds:
             break
         if train_s >= next_eval:
@@ -335,11 +337,11 @@ def main():
                   file=sys.stderr, flush=True)
             next_eval += a.eval_every_s
     loss, bpb = evaluate()
-    res.update(steps=step, planned_steps=total, train_s=round(train_s, 1), cpu_s=round(time.process_time() - cpu0, 1),
+    res.update(steps=step, train_s=round(train_s, 1), train_cpu_s=round(train_cpu, 1),
                tokens=step * a.batch * T, val_loss=loss, val_bpb=bpb)
     res["curve"].append(dict(step=step, train_s=round(train_s, 1), val_loss=loss, val_bpb=bpb))
     print(f"steps: {step}\ntokens: {step * a.batch * T}\ntrain_seconds: {train_s:.1f}\n"
-          f"val_loss: {loss:.4f}\nperplexity: {math.exp(loss):.4f}\nbits_per_byte: {bpb:.4f}")
+          f"train_cpu_seconds: {train_cpu:.1f}\nval_loss: {loss:.4f}\nperplexity: {math.exp(loss):.4f}\nbits_per_byte: {bpb:.4f}")
     if a.out:
         with open(a.out, "w") as f:
             json.dump(res, f, indent=1)

@@ -43,7 +43,7 @@ if [ ! -f "$OUT/pytorch.json" ]; then
         --data "$DATA" --init "$OUT/init/current" --seconds "$W" --eval-every-s "$(echo "$W / 6" | bc -l)" \
         --threads "$THREADS" --out "$OUT/pytorch.json" > "$OUT/pytorch.log" 2>&1 || { cat "$OUT/pytorch.log"; exit 1; }
 fi
-echo "pytorch: $(grep -E '^(steps|tokens|train_seconds|val_loss|bits_per_byte|wall_s)' "$OUT/pytorch.log" | tr '\n' ' ')"
+echo "pytorch: $(grep -E '^(steps|tokens|train_seconds|train_cpu_seconds|val_loss|bits_per_byte|wall_s)' "$OUT/pytorch.log" | tr '\n' ' ')"
 echo "eidetic curve (step tokens elapsed_s val_bpb):"
 grep val_bpb "$OUT/eidetic/metrics.jsonl" | sed -E 's/.*"step":([0-9]+).*"elapsed_s":([0-9.]+).*"val_bpb":([0-9.]+).*/\1 \2 \3/' |
     awk '{printf "  %d %.3fM %.0f %.4f\n", $1, $1 * 2048 / 1e6, $2, $3}'
