@@ -132,5 +132,9 @@ int main(void) {
     bidir_suite((LayerCfg){.mixer = "mamba2", .d_state = 4, .expand = 2, .headdim = 4, .d_conv = 4}, 8);
     bidir_suite((LayerCfg){.mixer = "gla", .num_heads = 2, .d_conv = 4}, 8);
     bidir_suite((LayerCfg){.mixer = "gla", .num_heads = 3, .d_conv = 0}, 6); /* odd H */
+    bidir_suite((LayerCfg){.mixer = "hawk", .expand = 2, .num_heads = 2, .d_conv = 4}, 6);
+    bidir_suite((LayerCfg){.mixer = "hawk", .expand = 1, .num_heads = 1, .d_conv = 2}, 5); /* odd R */
+    bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 2}, 6);
+    bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 1}, 7); /* odd R */
     return t_summary("test_bidir");
 }
