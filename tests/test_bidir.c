@@ -84,6 +84,27 @@ static void check_decode(TLayer *t, int chunk, const char *tag) {
     free(f), free(x), free(y), free(yd), free(st);
 }
 
+/* Segment isolation: segment A [0, S) is all prompt and segment B starts at S with a prompt too, so
+ * only SEG_START separates them; no token of one segment moves any output of the other, in either
+ * direction (reverse halves and the prefix-LM mask stop at SEG_START). */
+static void check_segments(TLayer *t, const char *tag) {
+    int T = 22, S = 9, D = t->l.D;
+    uint8_t *f = prompt_flags(1, T, T, 0, 0, 0);
+    f[S] |= FLAG_SEG_START;
+    for (int u = S + 6; u < T; u++) f[u] |= FLAG_CAUSAL;
+    Rng r;
+    rng_init(&r, 17, 0);
+    real *x = eid_aligned_alloc((size_t)T * D * sizeof(real));
+    rand_fill(x, (size_t)T * D, &r, 1);
+    CHECK(moved(t, x, f, T, S + 1, 0, S) == 0, "%s %s: a token of the next segment moved an output of the previous one",
+          t->l.ops->name, tag);
+    CHECK(moved(t, x, f, T, S - 2, S, T) == 0, "%s %s: a token of the previous segment moved an output of the next one",
+          t->l.ops->name, tag);
+    CHECK(moved(t, x, f, T, S + 3, S, S + 3) > 1e-6 || !t->cfg.bidir, "%s %s: the second segment's prompt is not read "
+          "backwards", t->l.ops->name, tag);
+    free(f), free(x);
+}
+
 /* flags NULL means every token CAUSAL (docs/layers.md §8.1): the same outputs as explicit all-CAUSAL
  * flags (reverse half stateless, S_r = b_t), and no output moves when a later token changes. */
 static void check_null_flags(TLayer *t, const char *tag) {
@@ -118,6 +139,7 @@ static void bidir_suite(LayerCfg cfg, int D) {
     int chunks[] = {1, 7, 16, 64};
     for (int c = 0; c < 4; c++) check_decode(&t, chunks[c], "bidir");
     check_null_flags(&t, "bidir");
+    check_segments(&t, "bidir");
     t.cfg.bidir = 0; /* the same checks must see a causal layer as causal */
     check_visibility(&t, "causal");
     tl_free(&t);
@@ -136,5 +158,8 @@ int main(void) {
     bidir_suite((LayerCfg){.mixer = "hawk", .expand = 1, .num_heads = 1, .d_conv = 2}, 5); /* odd R */
     bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 2}, 6);
     bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 1}, 7); /* odd R */
+    /* attention: the prefix-LM mask (chunk = its key block) */
+    bidir_suite((LayerCfg){.mixer = "attn", .num_heads = 2, .num_kv_heads = 1, .chunk = 5}, 8);
+    bidir_suite((LayerCfg){.mixer = "swa", .num_heads = 2, .window = 4, .chunk = 3}, 8);
     return t_summary("test_bidir");
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # --bidir (docs/layers.md §8, docs/birdie.md "Bidirectional layers in eidetic"): stored per layer in
-# config.json, read back by a resumed run and by eval; bad values and mixers without a bidirectional
-# form are refused with one clear error and nothing written.
+# config.json, read back by a resumed run and by eval; bad values are refused with one clear error and
+# nothing written.
 set -u
 source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
 
@@ -24,9 +24,13 @@ expect_fail "unknown value" "--bidir .*expected an integer" "$E" train --preset 
 expect_fail "index out of range" "--bidir .*out of range" "$E" train --preset tiny --bidir 0,9 --steps 2 --out "$T/x2"
 expect_fail "listed twice" "layer 0 listed twice" "$E" train --preset tiny --layers longhorn,longhorn --bidir 0,0 \
     --steps 2 --out "$T/x3"
-expect_fail "attention has no bidir form" "mixer 'attn' has no bidirectional form" "$E" train --preset tiny \
-    --layers longhorn,attn --bidir all --steps 2 --out "$T/x4"
-for d in x1 x2 x3 x4; do
+# every mixer has a bidirectional form now: attention/swa with the prefix-LM mask, hawk, gated-ssm
+A="$T/attn"
+expect_ok "attn, swa, hawk, gated-ssm all bidir" "$E" train --preset tiny --layers attn,swa,hawk,gated-ssm --bidir all \
+    --steps 2 --eval-examples 8 --out "$A" --quiet
+n=$(grep -c '"bidir":' "$A/config.json")
+if [ "$n" -eq 4 ]; then ok; else bad "--bidir all over attn,swa,hawk,gated-ssm: expected 4 bidir layers, got $n"; fi
+for d in x1 x2 x3; do
     if [ -e "$T/$d" ]; then bad "$d: a refused run left an output directory"; else ok; fi
 done
 # a bad value in config.json is refused when loading
