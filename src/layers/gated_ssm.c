@@ -99,6 +99,11 @@ static void gs_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
 
 static size_t gs_state_size(const LayerCfg *c, int D) { return (size_t)gs_width(c, D); }
 
+static size_t gs_reverse_state(const LayerCfg *c, int D) {
+    int R = gs_width(c, D);
+    return (size_t)(R - bidir_rev_from(c, R)); /* the reverse channels of s */
+}
+
 static void gs_plan_step(Layer *l, Arena *a, int nseq) {
     size_t nR = (size_t)nseq * gs_width(l->cfg, l->D);
     l->buf[S_PROJ] = arena_take(a, 4 * nR);
@@ -129,6 +134,7 @@ const LayerOps gated_ssm_ops = {
     .forward = gs_forward,
     .backward = gs_backward,
     .state_size = gs_state_size,
+    .reverse_state = gs_reverse_state,
     .plan_step = gs_plan_step,
     .step = gs_step,
     .prefill = gs_prefill,

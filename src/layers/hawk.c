@@ -35,6 +35,11 @@ static size_t hk_state_size(const LayerCfg *c, int D) {
     return R * (c->d_conv - 1) + R + 1;
 }
 
+static size_t hk_reverse_state(const LayerCfg *c, int D) {
+    int R = c->expand * D;
+    return (size_t)(R - bidir_rev_from(c, R)); /* the reverse channels of s */
+}
+
 static int hk_resolve(LayerCfg *c, int D) {
     if (!c->expand) c->expand = 1;
     if (!c->num_heads) c->num_heads = 1;
@@ -227,6 +232,7 @@ const LayerOps hawk_ops = {
     .forward = hk_forward,
     .backward = hk_backward,
     .state_size = hk_state_size,
+    .reverse_state = hk_reverse_state,
     .plan_step = hk_plan_step,
     .step = hk_step,
     .prefill = hk_prefill,

@@ -30,6 +30,20 @@ expect_ok "attn, swa, hawk, gated-ssm all bidir" "$E" train --preset tiny --laye
     --steps 2 --eval-examples 8 --out "$A" --quiet
 n=$(grep -c '"bidir":' "$A/config.json")
 if [ "$n" -eq 4 ]; then ok; else bad "--bidir all over attn,swa,hawk,gated-ssm: expected 4 bidir layers, got $n"; fi
+# info marks the reverse half of a bidirectional layer and what its decode state carries
+expect_ok "info of the alternate checkpoint" "$E" info --ckpt "$R"
+n=$(grep -c "(bidir: +reverse half, 0 extra params)" "$T/out")
+if [ "$n" -eq 2 ]; then ok; else bad "info --ckpt (alternate over 3 layers): expected 2 reverse-half lines, got $n"; fi
+expect_ok "info hawk bidir" "$E" info --preset tiny --layers hawk,hawk,attn --bidir 0,2
+# tiny: d_model 32, hawk R = 32: state = ring 3x32 + s 32 + marker = 129, reverse half = channels [16, 32)
+grep -q "hawk (bidir: +reverse half, 0 extra params): 16 of the 129 state floats .* carried 113 floats" "$T/out" && ok \
+    || bad "info: hawk's reverse half not reported as 16 of 129 floats: $(grep bidir "$T/out")"
+n=$(grep -c "bidir" "$T/out")
+if [ "$n" -eq 3 ]; then ok; else bad "info --bidir 0,2: expected hawk + attn lines and the total, got $n lines"; fi
+grep -q "attn (bidir: prefix-LM mask" "$T/out" && ok || bad "info: bidirectional attention not marked"
+grep -q "^bidirectional: 16 of those floats" "$T/out" && ok || bad "info: the total reverse half is not 16 floats"
+expect_ok "info causal" "$E" info --preset tiny --layers hawk,hawk --bidir none
+if grep -q bidir "$T/out"; then bad "info marks a causal model as bidirectional"; else ok; fi
 for d in x1 x2 x3; do
     if [ -e "$T/$d" ]; then bad "$d: a refused run left an output directory"; else ok; fi
 done
