@@ -44,6 +44,15 @@ grep -q "attn (bidir: prefix-LM mask" "$T/out" && ok || bad "info: bidirectional
 grep -q "^bidirectional: 16 of those floats" "$T/out" && ok || bad "info: the total reverse half is not 16 floats"
 expect_ok "info causal" "$E" info --preset tiny --layers hawk,hawk --bidir none
 if grep -q bidir "$T/out"; then bad "info marks a causal model as bidirectional"; else ok; fi
+# forward --prompt-len: the prompt flags reach the model (the logits change), bad values refused
+expect_ok "forward, no prompt" "$E" forward --ckpt "$R" --tokens 5,6,7,8,9,10 --out "$T/f0.safetensors"
+expect_ok "forward, prompt of 4" "$E" forward --ckpt "$R" --tokens 5,6,7,8,9,10 --prompt-len 4 --out "$T/f4.safetensors"
+if cmp -s "$T/f0.safetensors" "$T/f4.safetensors"; then bad "forward --prompt-len 4: the same logits as without a prompt"; else ok; fi
+expect_fail "prompt longer than the tokens" "--prompt-len 7: --tokens has only 6 tokens" "$E" forward --ckpt "$R" \
+    --tokens 5,6,7,8,9,10 --prompt-len 7 --out "$T/f7.safetensors"
+expect_fail "negative prompt" "--prompt-len must be >= 0" "$E" forward --ckpt "$R" --tokens 5,6 --prompt-len -1 \
+    --out "$T/fm.safetensors"
+for f in f7 fm; do if [ -e "$T/$f.safetensors" ]; then bad "$f: a refused forward wrote its output"; else ok; fi; done
 for d in x1 x2 x3; do
     if [ -e "$T/$d" ]; then bad "$d: a refused run left an output directory"; else ok; fi
 done
