@@ -205,6 +205,11 @@ eidetic_status eidetic_model_measure_gemv(const eidetic_model *m, double min_sec
  * last bits (BLAS blocking): `eidetic forward` computes each sequence as a batch of one (n_seq 1),
  * and with the same OpenBLAS core the values are identical. */
 eidetic_status eidetic_model_logits(eidetic_model *m, const int *tokens, int n_seq, int seq_len, float *logits);
+/* The same with per-token flags (EIDETIC_FLAG_* bits, [n_seq * seq_len], NULL = eidetic_model_logits):
+ * tokens without EIDETIC_FLAG_CAUSAL form a prompt that bidirectional layers read both ways (docs/layers.md
+ * §8). Other bits: EIDETIC_ERR_ARGUMENT. */
+eidetic_status eidetic_model_logits_flags(eidetic_model *m, const int *tokens, const unsigned char *flags, int n_seq,
+                                          int seq_len, float *logits);
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 
@@ -226,6 +231,11 @@ eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, in
 /* The same pass, writing the logits at every prompt position: logits_all [n_seq * n_tokens * vocab]
  * floats (caller-allocated), what eidetic_decoder_step would have returned token by token. */
 eidetic_status eidetic_decoder_prefill_all(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits_all);
+/* eidetic_decoder_prefill_all with per-token flags ([n_seq * n_tokens], as eidetic_model_logits_flags):
+ * a prompt without EIDETIC_FLAG_CAUSAL followed by its first CAUSAL token (<gen>) is read bidirectionally by
+ * bidirectional layers, and decoding continues causally from the state left (docs/layers.md §8.4). */
+eidetic_status eidetic_decoder_prefill_all_flags(eidetic_decoder *d, const int *tokens, const unsigned char *flags,
+                                                 int n_tokens, float *logits_all);
 
 /* Feeds one token per sequence (tokens: [n_seq]) and writes the next-token logits, [n_seq * vocab]
  * floats (caller-allocated, not optional). */

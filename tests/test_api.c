@@ -298,6 +298,20 @@ int main(void) {
           "token outside the vocabulary: %s", eidetic_last_error());
     CHECK(eidetic_decoder_position(d2) == 0, "a refused token is not consumed");
     CHECK(eidetic_model_logits(m, tok, 0, T, par) == EIDETIC_ERR_ARGUMENT, "n_seq 0");
+    /* per-token flags: a causal model ignores the prompt (no CAUSAL on the first 5 tokens); other bits refused */
+    unsigned char fl[B * T];
+    for (int i = 0; i < B * T; i++) fl[i] = (i % T == 0 ? EIDETIC_FLAG_SEG_START : 0) | (i % T >= 5 ? EIDETIC_FLAG_CAUSAL : 0);
+    float *pf = malloc(sizeof(float) * B * T * V);
+    CHECK(eidetic_model_logits(m, tok, B, T, par) == EIDETIC_OK &&
+          eidetic_model_logits_flags(m, tok, fl, B, T, pf) == EIDETIC_OK && max_diff(pf, par, (size_t)B * T * V) == 0,
+          "a causal model's logits do not depend on the prompt flags");
+    fl[3] |= 0x10;
+    CHECK(eidetic_model_logits_flags(m, tok, fl, B, T, pf) == EIDETIC_ERR_ARGUMENT && strstr(eidetic_last_error(), "flags[3]"),
+          "flag bits other than EIDETIC_FLAG_* refused: %s", eidetic_last_error());
+    CHECK(eidetic_decoder_prefill_all_flags(d2, tok, fl, T, pf) == EIDETIC_ERR_ARGUMENT && eidetic_decoder_position(d2) == 0,
+          "prefill with bad flag bits refused, nothing consumed");
+    CHECK(eidetic_decoder_prefill_all_flags(d2, tok, NULL, T, NULL) == EIDETIC_ERR_ARGUMENT, "prefill_all_flags: NULL logits");
+    free(pf);
     CHECK(eidetic_decoder_step(NULL, bad, lg2) == EIDETIC_ERR_ARGUMENT, "NULL decoder");
     eidetic_decoder_free(d), eidetic_decoder_free(d2);
 

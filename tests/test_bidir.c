@@ -84,6 +84,70 @@ static void check_decode(TLayer *t, int chunk, const char *tag) {
     free(f), free(x), free(y), free(yd), free(st);
 }
 
+/* Segment isolation: segment A [0, S) is all prompt and segment B starts at S with a prompt too, so
+ * only SEG_START separates them; no token of one segment moves any output of the other, in either
+ * direction (reverse halves and the prefix-LM mask stop at SEG_START). */
+static void check_segments(TLayer *t, const char *tag) {
+    int T = 22, S = 9, D = t->l.D;
+    uint8_t *f = prompt_flags(1, T, T, 0, 0, 0);
+    f[S] |= FLAG_SEG_START;
+    for (int u = S + 6; u < T; u++) f[u] |= FLAG_CAUSAL;
+    Rng r;
+    rng_init(&r, 17, 0);
+    real *x = eid_aligned_alloc((size_t)T * D * sizeof(real));
+    rand_fill(x, (size_t)T * D, &r, 1);
+    CHECK(moved(t, x, f, T, S + 1, 0, S) == 0, "%s %s: a token of the next segment moved an output of the previous one",
+          t->l.ops->name, tag);
+    CHECK(moved(t, x, f, T, S - 2, S, T) == 0, "%s %s: a token of the previous segment moved an output of the next one",
+          t->l.ops->name, tag);
+    CHECK(moved(t, x, f, T, S + 3, S, S + 3) > 1e-6 || !t->cfg.bidir, "%s %s: the second segment's prompt is not read "
+          "backwards", t->l.ops->name, tag);
+    free(f), free(x);
+}
+
+/* State floats that do not influence the next decode step's output (after a prefill of a prompt +
+ * <gen>): each is perturbed alone and the step rerun from that state. */
+static size_t idle_state_floats(TLayer *t) {
+    int P = 7, D = t->l.D;
+    size_t ss = t->l.ops->state_size(&t->cfg, D), idle = 0;
+    uint8_t *f = prompt_flags(1, P + 2, P, 0, 0, 0);
+    Rng r;
+    rng_init(&r, 23, 0);
+    real *x = eid_aligned_alloc((size_t)(P + 2) * D * sizeof(real)), *y = eid_aligned_alloc((size_t)(P + 2) * D * sizeof(real));
+    real *st = eid_aligned_alloc(ss * sizeof(real)), *sp = eid_aligned_alloc(ss * sizeof(real));
+    real *y0 = eid_aligned_alloc((size_t)D * sizeof(real)), *y1 = eid_aligned_alloc((size_t)D * sizeof(real));
+    rand_fill(x, (size_t)(P + 2) * D, &r, 1);
+    SeqInfo sp1 = {1, P + 1, f};
+    memset(st, 0, ss * sizeof(real));
+    tl_plan(t, 1, P + 1);
+    t->l.ops->prefill(&t->l, st, x, y, &sp1);
+    tl_plan_step(t, 1);
+    memcpy(sp, st, ss * sizeof(real));
+    t->l.ops->step(&t->l, sp, x + (size_t)(P + 1) * D, y0, 1);
+    for (size_t k = 0; k < ss; k++) {
+        memcpy(sp, st, ss * sizeof(real));
+        sp[k] += (real)0.75;
+        t->l.ops->step(&t->l, sp, x + (size_t)(P + 1) * D, y1, 1);
+        idle += max_diff(y0, y1, (size_t)D) == 0;
+    }
+    free(f), free(x), free(y), free(st), free(sp), free(y0), free(y1);
+    return idle;
+}
+
+/* reverse_state (what `eidetic info` reports) is exactly the part of the decode state a bidirectional
+ * layer does not carry: the bidirectional layer has that many more idle state floats than the causal. */
+static void check_reverse_state(TLayer *t, const char *tag) {
+    size_t rev = t->l.ops->reverse_state ? t->l.ops->reverse_state(&t->cfg, t->l.D) : 0;
+    size_t idle_b = idle_state_floats(t);
+    t->cfg.bidir = 0;
+    size_t idle_c = idle_state_floats(t), rev_c = t->l.ops->reverse_state ? t->l.ops->reverse_state(&t->cfg, t->l.D) : 0;
+    t->cfg.bidir = 1;
+    CHECK(rev_c == 0, "%s %s: a causal layer reports %zu reverse-half floats", t->l.ops->name, tag, rev_c);
+    CHECK(idle_b == idle_c + rev, "%s %s: reverse_state %zu, but the bidirectional layer leaves %zu state floats idle "
+          "at decode vs %zu for the causal one", t->l.ops->name, tag, rev, idle_b, idle_c);
+    CHECK(!t->l.ops->reverse_state || rev > 0, "%s %s: a split layer reports no reverse half", t->l.ops->name, tag);
+}
+
 /* flags NULL means every token CAUSAL (docs/layers.md §8.1): the same outputs as explicit all-CAUSAL
  * flags (reverse half stateless, S_r = b_t), and no output moves when a later token changes. */
 static void check_null_flags(TLayer *t, const char *tag) {
@@ -118,6 +182,8 @@ static void bidir_suite(LayerCfg cfg, int D) {
     int chunks[] = {1, 7, 16, 64};
     for (int c = 0; c < 4; c++) check_decode(&t, chunks[c], "bidir");
     check_null_flags(&t, "bidir");
+    check_segments(&t, "bidir");
+    check_reverse_state(&t, "bidir");
     t.cfg.bidir = 0; /* the same checks must see a causal layer as causal */
     check_visibility(&t, "causal");
     tl_free(&t);
@@ -132,5 +198,12 @@ int main(void) {
     bidir_suite((LayerCfg){.mixer = "mamba2", .d_state = 4, .expand = 2, .headdim = 4, .d_conv = 4}, 8);
     bidir_suite((LayerCfg){.mixer = "gla", .num_heads = 2, .d_conv = 4}, 8);
     bidir_suite((LayerCfg){.mixer = "gla", .num_heads = 3, .d_conv = 0}, 6); /* odd H */
+    bidir_suite((LayerCfg){.mixer = "hawk", .expand = 2, .num_heads = 2, .d_conv = 4}, 6);
+    bidir_suite((LayerCfg){.mixer = "hawk", .expand = 1, .num_heads = 1, .d_conv = 2}, 5); /* odd R */
+    bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 2}, 6);
+    bidir_suite((LayerCfg){.mixer = "gated-ssm", .expand = 1}, 7); /* odd R */
+    /* attention: the prefix-LM mask (chunk = its key block) */
+    bidir_suite((LayerCfg){.mixer = "attn", .num_heads = 2, .num_kv_heads = 1, .chunk = 5}, 8);
+    bidir_suite((LayerCfg){.mixer = "swa", .num_heads = 2, .window = 4, .chunk = 3}, 8);
     return t_summary("test_bidir");
 }

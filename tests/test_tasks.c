@@ -554,9 +554,9 @@ static void greedy(void) {
     CHECK(found, "no greedy case generated <eos> before a matching digit: EOS stopping untested");
     model_free(m);
     /* bidirectional layers (every scan mixer, alternate and all): greedy decoding after the
-     * bidirectional prefill == the parallel forward with the prompt flags */
-    static const char *const stacks[] = {"longhorn,mamba", "mamba2,gla"};
-    for (int k = 0; k < 2; k++)
+     * bidirectional prefill == the parallel forward with the prompt flags; attention/swa with the prefix-LM mask */
+    static const char *const stacks[] = {"longhorn,mamba", "mamba2,gla", "attn,hawk", "swa,gated-ssm"};
+    for (int k = 0; k < 4; k++)
         for (int all = 0; all <= 1; all++) {
             Model *mb = tiny_model(stacks[k], 26, 16, 0, 1, 7, 5 + k);
             for (int i = 0; i < mb->cfg.n_layer; i++) mb->cfg.layer[i].bidir = all || i % 2 == 0;

@@ -368,7 +368,19 @@ static int check_len(const Model *m, long T) {
     return 0;
 }
 
+static int bad_flags(const unsigned char *flags, size_t n, const char *fn) {
+    for (size_t i = 0; flags && i < n; i++)
+        if (flags[i] & ~(EIDETIC_FLAG_SEG_START | EIDETIC_FLAG_CAUSAL | EIDETIC_FLAG_PAD))
+            return eid_error("%s: flags[%zu] = 0x%x holds bits other than EIDETIC_FLAG_*", fn, i, flags[i]), 1;
+    return 0;
+}
+
 eidetic_status eidetic_model_logits(eidetic_model *h, const int *tokens, int n_seq, int seq_len, float *logits) {
+    return eidetic_model_logits_flags(h, tokens, NULL, n_seq, seq_len, logits);
+}
+
+eidetic_status eidetic_model_logits_flags(eidetic_model *h, const int *tokens, const unsigned char *flags, int n_seq,
+                                          int seq_len, float *logits) {
     enter();
     NEED(h && tokens && logits, "eidetic_model_logits: model, tokens and logits must not be NULL");
     NEED(n_seq > 0 && seq_len > 0, "eidetic_model_logits: n_seq and seq_len must be > 0, got %d and %d", n_seq,
@@ -377,8 +389,9 @@ eidetic_status eidetic_model_logits(eidetic_model *h, const int *tokens, int n_s
     size_t n = (size_t)n_seq * seq_len, V = (size_t)m->cfg.vocab_size;
     if (model_check_tokens(m, tokens, n, "tokens") != 0) return fail(EIDETIC_ERR_ARGUMENT);
     if (check_len(m, seq_len) != 0) return fail(EIDETIC_ERR_RANGE);
+    if (bad_flags(flags, n, "eidetic_model_logits_flags")) return fail(EIDETIC_ERR_ARGUMENT);
     if (model_plan(m, n_seq, seq_len, 1) != 0) return fail(EIDETIC_ERR_RANGE);
-    model_trunk_forward(m, tokens, NULL, n_seq, seq_len);
+    model_trunk_forward(m, tokens, flags, n_seq, seq_len);
     real *all = eid_xmalloc(sizeof(real) * n * V);
     model_logits_all(m, all);
     to_float(logits, all, n * V);
@@ -419,23 +432,25 @@ long eidetic_decoder_position(const eidetic_decoder *d) { return d ? d->d->pos :
  * the last token go to d->last. */
 /* The prompt in one parallel pass (model_prefill): every layer's prefill leaves the state where
  * stepping token by token would. */
-static int api_prefill(eidetic_decoder *d, const int *tokens, int n) {
+static int api_prefill(eidetic_decoder *d, const int *tokens, const uint8_t *flags, int n) {
     Model *m = d->owner->m;
-    const real *lg = model_prefill(m, d->d, tokens, NULL, d->d->nseq, n);
+    const real *lg = model_prefill(m, d->d, tokens, flags, d->d->nseq, n);
     if (!lg) return -1;
     memcpy(d->last, lg, sizeof(real) * d->d->nseq * m->cfg.vocab_size);
     return 0;
 }
 
-static eidetic_status prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits, float *logits_all) {
+static eidetic_status prefill(eidetic_decoder *d, const int *tokens, const uint8_t *flags, int n_tokens, float *logits,
+                              float *logits_all) {
     enter();
     NEED(d && tokens, "eidetic_decoder_prefill: decoder and tokens must not be NULL");
     NEED(n_tokens > 0, "eidetic_decoder_prefill: n_tokens must be > 0, got %d", n_tokens);
     Model *m = d->owner->m;
     int S = d->d->nseq, V = m->cfg.vocab_size;
     if (model_check_tokens(m, tokens, (size_t)S * n_tokens, "prompt") != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    if (bad_flags(flags, (size_t)S * n_tokens, "eidetic_decoder_prefill")) return fail(EIDETIC_ERR_ARGUMENT);
     if (decoder_room(m, d->d, n_tokens) != 0) return fail(EIDETIC_ERR_RANGE);
-    if (api_prefill(d, tokens, n_tokens) != 0) return fail(EIDETIC_ERR_ARGUMENT);
+    if (api_prefill(d, tokens, flags, n_tokens) != 0) return fail(EIDETIC_ERR_ARGUMENT);
     if (logits) to_float(logits, d->last, (size_t)S * V);
     if (logits_all) {
         real *all = eid_xmalloc(sizeof(real) * (size_t)S * n_tokens * V);
@@ -447,12 +462,18 @@ static eidetic_status prefill(eidetic_decoder *d, const int *tokens, int n_token
 }
 
 eidetic_status eidetic_decoder_prefill(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits) {
-    return prefill(d, tokens, n_tokens, logits, NULL);
+    return prefill(d, tokens, NULL, n_tokens, logits, NULL);
 }
 
 eidetic_status eidetic_decoder_prefill_all(eidetic_decoder *d, const int *tokens, int n_tokens, float *logits_all) {
     NEED(logits_all, "eidetic_decoder_prefill_all: logits_all must not be NULL");
-    return prefill(d, tokens, n_tokens, NULL, logits_all);
+    return prefill(d, tokens, NULL, n_tokens, NULL, logits_all);
+}
+
+eidetic_status eidetic_decoder_prefill_all_flags(eidetic_decoder *d, const int *tokens, const unsigned char *flags,
+                                                 int n_tokens, float *logits_all) {
+    NEED(logits_all, "eidetic_decoder_prefill_all_flags: logits_all must not be NULL");
+    return prefill(d, tokens, flags, n_tokens, NULL, logits_all);
 }
 
 eidetic_status eidetic_decoder_step(eidetic_decoder *d, const int *tokens, float *logits) {

@@ -12,7 +12,7 @@
 
 typedef struct {
     char ckpt[512], tokens[65536], tokens_file[512], out[512];
-    int threads, recurrent, lenient;
+    int threads, recurrent, lenient, prompt_len;
 } FwdCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(FwdCfg, f), sizeof(((FwdCfg *)0)->f), h}
@@ -25,6 +25,10 @@ static const OptDesc fwd_opts[] = {
     O("out", OPT_STR, out, "output .safetensors file"),
     O("recurrent", OPT_FLAG, recurrent, "compute with the decoder instead of the parallel forward: the first half of each sequence by prefill, the rest one token at a time"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
+    O("prompt-len", OPT_INT, prompt_len,
+      "the first P tokens of each sequence are a prompt (no CAUSAL flag), the rest CAUSAL: bidirectional layers "
+      "read the prompt both ways (docs/layers.md §8); with --recurrent the prefill is the prompt and the next "
+      "token (<gen>), then steps. 0 (default): no flags, every token causal"),
 };
 #undef O
 #define N_FWD_OPTS (int)(sizeof fwd_opts / sizeof fwd_opts[0])
@@ -84,19 +88,31 @@ static int api_fail(void) {
     return 1;
 }
 
+/* Flags of n rows of T tokens with a prompt of P tokens: SEG_START first, CAUSAL from P on; NULL when P
+ * is 0 (no flags: every token causal). */
+static unsigned char *prompt_flags(int n, int T, int P) {
+    if (P <= 0) return NULL;
+    unsigned char *f = eid_xmalloc((size_t)n * T);
+    for (int k = 0; k < n; k++)
+        for (int t = 0; t < T; t++)
+            f[(size_t)k * T + t] = (t == 0 ? EIDETIC_FLAG_SEG_START : 0) | (t >= P ? EIDETIC_FLAG_CAUSAL : 0);
+    return f;
+}
+
 /* Logits of sequences [i0, i0+n), all of length T, computed as one batch, into out[k] ([T, V] floats
- * each). */
-static int logits_of(eidetic_model *m, const SeqList *s, int i0, int n, int recurrent, float **out) {
+ * each). P: prompt length (0 = no flags). */
+static int logits_of(eidetic_model *m, const SeqList *s, int i0, int n, int recurrent, int P, float **out) {
     int T = s->len[i0], V = eidetic_model_vocab_size(m);
-    if (recurrent) { /* the first half through the decoder's prefill, the rest by steps: both decoding paths */
+    if (recurrent) { /* the first half (or prompt + <gen>) through the decoder's prefill, the rest by steps */
         eidetic_decoder *d;
         if (eidetic_decoder_new(m, n, &d) != EIDETIC_OK) return -1;
-        int half = T / 2, rc = 0;
+        int half = P > 0 ? EID_MIN(P + 1, T) : T / 2, rc = 0;
+        unsigned char *fl = prompt_flags(n, half, P);
         int *col = eid_xmalloc(sizeof(int) * (size_t)n * (half > 1 ? half : 1));
         float *lg = eid_xmalloc(sizeof(float) * (size_t)n * (half > 1 ? half : 1) * V);
         if (half > 0) {
             for (int k = 0; k < n; k++) memcpy(col + (size_t)k * half, s->tok[i0 + k], sizeof(int) * half);
-            if (eidetic_decoder_prefill_all(d, col, half, lg) != EIDETIC_OK) rc = -1;
+            if (eidetic_decoder_prefill_all_flags(d, col, fl, half, lg) != EIDETIC_OK) rc = -1;
             for (int k = 0; k < n && rc == 0; k++) memcpy(out[k], lg + (size_t)k * half * V, sizeof(float) * (size_t)half * V);
         }
         for (int t = half; t < T && rc == 0; t++) {
@@ -104,16 +120,17 @@ static int logits_of(eidetic_model *m, const SeqList *s, int i0, int n, int recu
             if (eidetic_decoder_step(d, col, lg) != EIDETIC_OK) rc = -1;
             for (int k = 0; k < n && rc == 0; k++) memcpy(out[k] + (size_t)t * V, lg + (size_t)k * V, sizeof(float) * V);
         }
-        free(col), free(lg);
+        free(col), free(lg), free(fl);
         eidetic_decoder_free(d);
         return rc;
     }
+    unsigned char *fl = prompt_flags(n, T, P);
     int *tok = eid_xmalloc(sizeof(int) * (size_t)n * T);
     for (int k = 0; k < n; k++) memcpy(tok + (size_t)k * T, s->tok[i0 + k], sizeof(int) * T);
     float *all = eid_xmalloc(sizeof(float) * (size_t)n * T * V);
-    int rc = eidetic_model_logits(m, tok, n, T, all) == EIDETIC_OK ? 0 : -1;
+    int rc = eidetic_model_logits_flags(m, tok, fl, n, T, all) == EIDETIC_OK ? 0 : -1;
     for (int k = 0; k < n && rc == 0; k++) memcpy(out[k], all + (size_t)k * T * V, sizeof(float) * (size_t)T * V);
-    free(tok), free(all);
+    free(tok), free(all), free(fl);
     return rc;
 }
 
@@ -129,6 +146,9 @@ int cmd_forward(int argc, char **argv) {
     if (!c.ckpt[0] || !c.out[0] || !c.tokens[0] == !c.tokens_file[0])
         return fprintf(stderr, "eidetic forward: error: --ckpt, --out and one of --tokens or --tokens-file are "
                                "required\n"), 1;
+    if (c.prompt_len < 0)
+        return fprintf(stderr, "eidetic forward: error: --prompt-len must be >= 0 (tokens of the prompt), got %d\n",
+                       c.prompt_len), 1;
     SeqList s = {0};
     if (c.tokens[0]) {
         int *tok, T;
@@ -151,6 +171,11 @@ int cmd_forward(int argc, char **argv) {
                                 "[0, %d)\n", where, s.tok[i][t], t, V);
                 return seqs_free(&s), eidetic_model_free(m), 1;
             }
+        if (c.prompt_len > s.len[i]) {
+            fprintf(stderr, "eidetic forward: error: --prompt-len %d: %s has only %d tokens; expected a prompt of at "
+                            "most the sequence's length\n", c.prompt_len, where, s.len[i]);
+            return seqs_free(&s), eidetic_model_free(m), 1;
+        }
         if (P > 0 && s.len[i] > P) {
             fprintf(stderr, "eidetic forward: error: %s: %d tokens exceed this model's %d learned positions "
                             "(max_position_embeddings); expected at most %d\n", where, s.len[i], P, P);
@@ -162,7 +187,7 @@ int cmd_forward(int argc, char **argv) {
     int rc = 0;
     /* Each sequence on its own (a batch of one): batching changes the BLAS blocking and so the last bits,
      * and a sequence's logits must not depend on the other lines of the file. */
-    for (int i = 0; i < s.n && rc == 0; i++) rc = logits_of(m, &s, i, 1, c.recurrent, lg + i);
+    for (int i = 0; i < s.n && rc == 0; i++) rc = logits_of(m, &s, i, 1, c.recurrent, c.prompt_len, lg + i);
     if (rc != 0) rc = api_fail();
     for (int i = 0; i < s.n && rc == 0; i++) /* docs/reliability.md "Numerical faults": never write NaN/Inf */
         for (size_t j = 0; j < (size_t)s.len[i] * V; j++)

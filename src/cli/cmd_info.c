@@ -22,7 +22,9 @@ int cmd_info(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf("usage: eidetic info --ckpt DIR [--lenient]\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
                "Per layer: mixer, parameter count, recurrent decode state (floats and bytes, fp32) and the Zoology\n"
-               "state_size convention (docs/tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n");
+               "state_size convention (docs/tasks.md §1.4, bytes = 4 x sum) to place results on published plots.\n"
+               "A bidirectional layer (--bidir, docs/layers.md §8) gets a second line: the reverse half of its state\n"
+               "(stateless at decode, so not carried) or, for attention, the prefix-LM mask.\n");
         return 0;
     }
     Model *m = NULL;
@@ -53,7 +55,7 @@ int cmd_info(int argc, char **argv) {
                c->max_pos, c->d_model, c->max_pos);
     printf("%-5s %-10s %6s %12s %14s %12s %16s\n", "layer", "mixer", "d_ff", "params", "state floats", "state bytes",
            "zoology state");
-    size_t tot_state = 0;
+    size_t tot_state = 0, tot_rev = 0;
     double tot_zoo = 0;
     for (int s = 0; s < m->n_sub; s++) {
         const Layer *l = &m->sub[s].op;
@@ -65,10 +67,24 @@ int cmd_info(int argc, char **argv) {
         tot_state += st, tot_zoo += zoo;
         printf("%-5d %-10s %6d %12zu %14zu %12zu %16.0f\n", m->sub_block[s], l->ops->name, l->cfg->d_ff, np, st,
                st * 4, zoo);
+        if (l->cfg->bidir) { /* docs/layers.md §8.2, §8.4: same parameters; what the decode state carries */
+            size_t rev = l->ops->reverse_state ? l->ops->reverse_state(l->cfg, c->d_model) : 0;
+            tot_rev += rev;
+            if (l->ops->reverse_state)
+                printf("      %s (bidir: +reverse half, 0 extra params): %zu of the %zu state floats run right to left "
+                       "over the prompt; stateless at decode, carried %zu floats\n",
+                       l->ops->name, rev, st, st - rev);
+            else
+                printf("      %s (bidir: prefix-LM mask, 0 extra params): the prompt reads both ways; decode state "
+                       "unchanged (the KV ring)\n", l->ops->name);
+        }
     }
     printf("total: %zu parameters (%.2f M); recurrent state %zu floats = %zu bytes per sequence; "
            "Zoology state size %.0f (x4 = %.0f bytes)\n",
            m->n_weights, m->n_weights / 1e6, tot_state, tot_state * 4, tot_zoo, tot_zoo * 4);
+    if (tot_rev)
+        printf("bidirectional: %zu of those floats are reverse halves (scratch at decode); carried between tokens "
+               "%zu floats = %zu bytes per sequence\n", tot_rev, tot_state - tot_rev, (tot_state - tot_rev) * 4);
     model_free(m);
     return 0;
 }

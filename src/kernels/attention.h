@@ -7,6 +7,8 @@
  * Query head h reads key/value head h / (H/Hkv) (= ⌊h·Hkv/H⌋ since Hkv divides H).
  * Query i of a row sees the real keys j with lo_i ≤ j ≤ i (k_attn_lo: segment start, and for a
  * window W the W-th most recent real token), so keys never cross a SEG_START and PAD is never a key.
+ * Prefix-LM (Birdie bidirectional layers, docs/layers.md §5.3, §8): with hi (k_attn_hi) query i sees
+ * lo_i ≤ j ≤ hi_i instead, reaching forward over the rest of its prompt; hi NULL = causal.
  * Every block product (QKᵀ, PV, dO·Vᵀ, dS·K, Pᵀ·dO, dSᵀ·Q) goes through eid_gemm. */
 #ifndef EIDETIC_KERNELS_ATTENTION_H
 #define EIDETIC_KERNELS_ATTENTION_H
@@ -21,6 +23,12 @@ void k_token_positions(const uint8_t *flags, int B, int T, const int *base, int 
  * first segment), and with window W > 0 the W-th most recent real token (itself included), so a
  * window counts real tokens only. Nondecreasing along a row (PAD queries repeat the current value). */
 void k_attn_lo(const uint8_t *flags, int B, int T, int window, int *lo);
+/* hi[b*T+t] = last key index query t may see under the prefix-LM mask (docs/layers.md §5.3, §8.1):
+ * for a real token without CAUSAL, the last token of its prompt run (the run stops before a CAUSAL,
+ * PAD or SEG_START token or at the row end, exactly where the recurrent layers cut their reverse
+ * halves), and with window W > 0 at most t + W − 1 (|i − j| < W both ways); t for CAUSAL and PAD
+ * tokens (causal). flags NULL: every token CAUSAL. hi[i] ≥ i and nondecreasing along a row. */
+void k_attn_hi(const uint8_t *flags, int B, int T, int window, int *hi);
 
 /* RoPE tables for positions [0, T): cs, sn [T, dh/2], angle pos·theta^(−2i/dh) computed in double. */
 void k_rope_table(int T, int dh, double theta, real *cs, real *sn);
@@ -28,18 +36,18 @@ void k_rope_table(int T, int dh, double theta, real *cs, real *sn);
  * +φ (inverse = 0) or −φ (inverse = 1, the backward), φ from the tables at row pos[m]. */
 void k_rope_apply(real *x, int ld, int M, int nh, int dh, const int *pos, const real *cs, const real *sn, int inverse);
 
-/* Forward. Query i of a row sees the keys j with lo[i] ≤ j ≤ i that are not PAD (a PAD query sees
- * none: o = 0, lse = 0). Writes o (normalised outputs) and lse = m + log ℓ per (token, head).
+/* Forward. Query i of a row sees the keys j with lo[i] ≤ j ≤ hi[i] (i when hi is NULL) that are not
+ * PAD (a PAD query sees none: o = 0, lse = 0). Writes o (normalised outputs) and lse = m + log ℓ per (token, head).
  * block = query and key block length (any >= 1); per-thread tiles are taken inside (O(block²)).
  * flags may be NULL (no PAD). */
 void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int block, const int *lo, const uint8_t *flags);
+                int block, const int *lo, const int *hi, const uint8_t *flags);
 
 /* Backward (docs/layers.md §5.5), recomputing P blockwise from lse. Overwrites dq [B,T,H,dh] and
  * dk, dv [B,T,Hkv,dh] (gradients w.r.t. the rotated q, k and v; 0 at PAD). dvec [B,T,H] scratch. */
 void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
                 real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
-                const int *lo, const uint8_t *flags);
+                const int *lo, const int *hi, const uint8_t *flags);
 
 /* One decode token for nseq sequences. state per sequence (k_attn_state_size reals):
  *   Kc [Hkv, cap, dh], Vc [Hkv, cap, dh] (rotated keys / values, ring: position p in slot p % cap),
@@ -57,8 +65,11 @@ void k_attn_step(real *state, real *q, real *k, const real *v, real *o, real *sc
  * int scratch. A row continues its state (positions from the counter, the ring's keys visible)
  * until a real token with SEG_START, which clears the state and restarts positions; PAD tokens are
  * absent (not keys, no position, not written; their o is 0). Each query sees the last cap real
- * tokens of its segment (itself included), as the step does; the ring then holds the newest. */
+ * tokens of its segment (itself included), as the step does; the ring then holds the newest.
+ * hi: NULL (causal), or [B·T] int scratch for the prefix-LM mask of a bidirectional layer: a prompt
+ * query also sees the rest of its prompt run in this call (at most cap − 1 tokens ahead, k_attn_hi);
+ * the ring keeps the keys and values as computed, so decoding after the prompt stays causal. */
 void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
-                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo);
+                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo, int *hi);
 
 #endif

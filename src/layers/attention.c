@@ -13,7 +13,10 @@
  * keep counting), i.e. it equals the swa forward with W = max_len, not full attention.
  * PAD tokens (docs/layers.md §0.6) are absent: never keys, not counted in RoPE positions or windows,
  * output 0, gradient 0. Prefill fills the ring and counter from one parallel pass (k_attn_prefill),
- * continuing a ring that already holds earlier tokens. */
+ * continuing a ring that already holds earlier tokens.
+ * Bidirectional (--bidir, docs/layers.md §5.3, §8.2): the prefix-LM mask, no split: a prompt token
+ * (no CAUSAL flag) also sees the rest of its prompt run, swa within W tokens either way; CAUSAL tokens
+ * stay causal, so decoding after a bidirectional prefill is the causal step over the ring. */
 #include <math.h>
 #include <string.h>
 #include "core/runtime.h"
@@ -21,7 +24,7 @@
 #include "layers/layer.h"
 
 enum { P_Q, P_K, P_V, P_O, NPARAM };
-enum { X_IN, QR, KR, VV, ATT, LSE, POS, LO, RCOS, RSIN,      /* forward (kept for backward) */
+enum { X_IN, QR, KR, VV, ATT, LSE, POS, LO, HI, RCOS, RSIN,  /* forward (kept for backward) */
        D_ATT, D_Q, D_K, D_V, DVEC,                          /* backward scratch */
        S_Q, S_K, S_V, S_ATT, S_SC, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "attention: more buffers than Layer.buf holds");
@@ -107,6 +110,7 @@ static void attn_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[LSE] = arena_take(a, M * d.H);
     l->buf[POS] = (real *)arena_take_bytes(a, M * sizeof(int));
     l->buf[LO] = (real *)arena_take_bytes(a, M * sizeof(int));
+    l->buf[HI] = (real *)arena_take_bytes(a, M * sizeof(int));
     l->buf[RCOS] = arena_take(a, (size_t)T * (d.dh / 2));
     l->buf[RSIN] = arena_take(a, (size_t)T * (d.dh / 2));
     l->buf[D_ATT] = arena_take(a, M * HD);
@@ -115,6 +119,12 @@ static void attn_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[D_V] = arena_take(a, M * KD);
     l->buf[DVEC] = arena_take(a, M * d.H);
     l->B = B, l->T = T;
+}
+
+/* The prefix-LM extent of each query, or NULL for the causal mask (a causal layer, or rows without
+ * flags: every token CAUSAL). */
+static const int *attn_hi(const Layer *l, const SeqInfo *s) {
+    return l->cfg->bidir && s->flags ? (const int *)l->buf[HI] : NULL;
 }
 
 static void attn_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
@@ -128,12 +138,14 @@ static void attn_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);
     k_token_positions(s->flags, s->B, s->T, NULL, pos);
     k_attn_lo(s->flags, s->B, s->T, d.W, (int *)b[LO]);
+    const int *hi = attn_hi(l, s);
+    if (hi) k_attn_hi(s->flags, s->B, s->T, d.W, (int *)hi);
     if (d.theta > 0) {
         k_rope_table(s->T, d.dh, d.theta, b[RCOS], b[RSIN]);
         k_rope_apply(b[QR], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 0);
         k_rope_apply(b[KR], KD, M, d.Hkv, d.dh, pos, b[RCOS], b[RSIN], 0);
     }
-    k_attn_fwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.chunk, (const int *)b[LO], s->flags);
+    k_attn_fwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.chunk, (const int *)b[LO], hi, s->flags);
     eid_gemm(0, 1, M, d.D, HD, 1, b[ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 
@@ -146,7 +158,7 @@ static void attn_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s
     eid_gemm(0, 0, M, HD, d.D, 1, dout, d.D, p[P_O], HD, 0, b[D_ATT], HD);
     eid_gemm(1, 0, d.D, HD, M, 1, dout, d.D, b[ATT], HD, 1, g[P_O], HD);
     k_attn_bwd(b[QR], b[KR], b[VV], b[ATT], b[LSE], b[D_ATT], b[D_Q], b[D_K], b[D_V], b[DVEC], s->B, s->T, d.H, d.Hkv,
-               d.dh, d.chunk, (const int *)b[LO], s->flags);
+               d.dh, d.chunk, (const int *)b[LO], attn_hi(l, s), s->flags);
     /* RoPE backward: rotate the gradients by −φ */
     if (d.theta > 0) {
         k_rope_apply(b[D_Q], HD, M, d.H, d.dh, pos, b[RCOS], b[RSIN], 1);
@@ -198,7 +210,7 @@ static void attn_prefill(Layer *l, real *state, const real *x, real *out, const 
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[KR], KD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);
     k_attn_prefill(state, b[QR], b[KR], b[VV], b[ATT], b[LSE], s->B, s->T, d.H, d.Hkv, d.dh, d.cap, d.theta, d.chunk,
-                   s->flags, (int *)b[POS], (int *)b[LO]);
+                   s->flags, (int *)b[POS], (int *)b[LO], (int *)attn_hi(l, s));
     eid_gemm(0, 1, M, d.D, HD, 1, b[ATT], HD, p[P_O], HD, 0, out, d.D);
 }
 
@@ -218,7 +230,7 @@ const LayerOps attn_ops = {
     .step = attn_step,
     .prefill = attn_prefill,
     .zoology_state = attn_zoology_state,
-    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_MAX_LEN,
+    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_MAX_LEN | LOPT_BIDIR,
 };
 
 const LayerOps swa_ops = {
@@ -233,5 +245,5 @@ const LayerOps swa_ops = {
     .step = attn_step,
     .prefill = attn_prefill,
     .zoology_state = swa_zoology_state,
-    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_WINDOW,
+    .options = LOPT_HEADS | LOPT_KV_HEADS | LOPT_CHUNK | LOPT_ROPE | LOPT_WINDOW | LOPT_BIDIR,
 };

@@ -10,6 +10,7 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/linrec.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 
 enum { P_I, P_Z, P_O, P_F, P_OUT, NPARAM };
@@ -73,7 +74,7 @@ static void gs_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     real **b = l->buf;
     b[X_IN] = (real *)x;
     gs_in(l, x, b[PROJ], b[A], b[BT], M);
-    k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, R, s->flags, R, state, state, R);
+    k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, R, s->flags, bidir_rev_from(l->cfg, R), state, state, R);
     gs_out(l, b[PROJ], b[HS], b[GATED], out, M);
 }
 
@@ -87,7 +88,7 @@ static void gs_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     eid_gemm(1, 0, D, R, M, 1, dout, D, b[GATED], R, 1, g[P_OUT], R);
     /* D_GATED becomes ∂L/∂s; the o columns of D_PROJ get ∂L/∂po */
     k_mul_gelu_bwd(b[D_GATED], R, b[HS], R, b[PROJ] + 2 * R, 4 * R, b[D_PROJ] + 2 * R, 4 * R, M, R, 0);
-    k_linrec_bwd(b[A], b[HS], b[D_GATED], b[D_A], b[D_B], s->B, s->T, R, s->flags, R, NULL, 0);
+    k_linrec_bwd(b[A], b[HS], b[D_GATED], b[D_A], b[D_B], s->B, s->T, R, s->flags, bidir_rev_from(l->cfg, R), NULL, 0);
     k_gssm_gate_bwd(b[PROJ], 4 * R, b[D_A], b[D_B], b[D_PROJ], 4 * R, M, R);
     for (int k = 0; k < 4; k++) {
         const real *dk = b[D_PROJ] + (size_t)k * R;
@@ -97,6 +98,11 @@ static void gs_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
 }
 
 static size_t gs_state_size(const LayerCfg *c, int D) { return (size_t)gs_width(c, D); }
+
+static size_t gs_reverse_state(const LayerCfg *c, int D) {
+    int R = gs_width(c, D);
+    return (size_t)(R - bidir_rev_from(c, R)); /* the reverse channels of s */
+}
 
 static void gs_plan_step(Layer *l, Arena *a, int nseq) {
     size_t nR = (size_t)nseq * gs_width(l->cfg, l->D);
@@ -112,6 +118,8 @@ static void gs_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     int R = gs_width(l->cfg, l->D);
     real **b = l->buf;
     gs_in(l, x, b[S_PROJ], b[S_A], b[S_B], nseq);
+    int rf = bidir_rev_from(l->cfg, R); /* decoding: the reverse channels are stateless (§8.4) */
+    bidir_step_clear(state, R, nseq, (size_t)rf, (size_t)(R - rf));
     k_linrec_step(state, R, b[S_A], b[S_B], b[S_H], nseq, R);
     gs_out(l, b[S_PROJ], b[S_H], b[S_H] + (size_t)nseq * R, out, nseq);
 }
@@ -126,9 +134,10 @@ const LayerOps gated_ssm_ops = {
     .forward = gs_forward,
     .backward = gs_backward,
     .state_size = gs_state_size,
+    .reverse_state = gs_reverse_state,
     .plan_step = gs_plan_step,
     .step = gs_step,
     .prefill = gs_prefill,
     .zoology_state = gs_zoology_state,
-    .options = LOPT_EXPAND,
+    .options = LOPT_EXPAND | LOPT_BIDIR,
 };

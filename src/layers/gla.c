@@ -253,6 +253,11 @@ static size_t gla_state_size(const LayerCfg *c, int D) {
     return (size_t)Dk * (Dv / c->num_heads) + rings;
 }
 
+static size_t gla_reverse_state(const LayerCfg *c, int D) {
+    int Dk = round_size(c->expand_k, D), Dv = round_size(c->expand_v, D), H = c->num_heads;
+    return (size_t)(H - bidir_rev_from(c, H)) * (Dk / H) * (Dv / H); /* the reverse heads' S */
+}
+
 /* step scratch per sequence: q, k, pre, gk [Dk]; v, g, o, gated [Dv]; h0 [r]; rstd [H];
  * with short convs also the conv inputs and outputs [2·C3] */
 static void gla_plan_step(Layer *l, Arena *a, int nseq) {
@@ -343,6 +348,7 @@ const LayerOps gla_ops = {
     .forward = gla_forward,
     .backward = gla_backward,
     .state_size = gla_state_size,
+    .reverse_state = gla_reverse_state,
     .plan_step = gla_plan_step,
     .step = gla_step,
     .prefill = gla_prefill,

@@ -11,6 +11,7 @@
 #include "core/runtime.h"
 #include "kernels/kernels.h"
 #include "kernels/linrec.h"
+#include "layers/bidir.h"
 #include "layers/layer.h"
 
 enum { P_Y_W, P_Y_B, P_X_W, P_X_B, P_CONV_W, P_CONV_B, P_IG_W, P_IG_B, P_RG_W, P_RG_B, P_LAMBDA, P_OUT_W, P_OUT_B,
@@ -32,6 +33,11 @@ static Dims dims(const Layer *l) {
 static size_t hk_state_size(const LayerCfg *c, int D) {
     size_t R = (size_t)c->expand * D;
     return R * (c->d_conv - 1) + R + 1;
+}
+
+static size_t hk_reverse_state(const LayerCfg *c, int D) {
+    int R = c->expand * D;
+    return (size_t)(R - bidir_rev_from(c, R)); /* the reverse channels of s */
 }
 
 static int hk_resolve(LayerCfg *c, int D) {
@@ -142,7 +148,7 @@ static void hk_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     k_rglru_gate_fwd(b[XC], d.R, b[GR], b[GI], p[P_RG_B], p[P_IG_B], p[P_LAMBDA], b[A], b[BT], s->B, s->T, d.R,
                      s->flags, state ? state + nr + d.R : NULL, ss);
     real *S = state ? state + nr : NULL;
-    k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, d.R, s->flags, d.R, S, S, ss);
+    k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, d.R, s->flags, bidir_rev_from(l->cfg, d.R), S, S, ss);
     hk_out_proj(&d, p, b[XY], b[HS], b[GATED], out, M);
 }
 
@@ -160,7 +166,7 @@ static void hk_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     /* gated = gelu(yp) ⊙ s: D_GATED becomes ∂L/∂s, the y half of D_XY ∂L/∂yp */
     k_mul_gelu_bwd(b[D_GATED], R, b[HS], R, b[XY], 2 * R, b[D_XY], 2 * R, M, R, 1);
     /* the recurrence, then its gates */
-    k_linrec_bwd(b[A], b[HS], b[D_GATED], b[D_A], b[D_B], s->B, s->T, R, s->flags, R, NULL, 0);
+    k_linrec_bwd(b[A], b[HS], b[D_GATED], b[D_A], b[D_B], s->B, s->T, R, s->flags, bidir_rev_from(l->cfg, R), NULL, 0);
     k_rglru_gate_bwd(b[XC], R, b[GR], b[GI], p[P_LAMBDA], b[D_A], b[D_B], b[D_XC], R, b[D_GR], b[D_GI], g[P_LAMBDA],
                      s->B, s->T, R, s->flags);
     k_colsum_add(b[D_GR], R, NULL, 0, M, R, g[P_RG_B]);
@@ -207,6 +213,8 @@ static void hk_step(Layer *l, real *state, const real *x, real *out, int nseq) {
     hk_in_proj(&d, p, x, b[S_XY], nseq);
     k_conv1d_step(state, ss, b[S_XY] + d.R, 2 * d.R, p[P_CONV_W], p[P_CONV_B], b[S_XC], d.R, nseq, d.R, d.K);
     hk_gate_proj(&d, p, b[S_XC], b[S_GR], b[S_GI], nseq);
+    int rf = bidir_rev_from(l->cfg, d.R); /* decoding: the reverse channels of s are stateless (§8.4) */
+    bidir_step_clear(state, ss, nseq, nr + (size_t)rf, (size_t)(d.R - rf));
     k_rglru_gate_fwd(b[S_XC], d.R, b[S_GR], b[S_GI], p[P_RG_B], p[P_IG_B], p[P_LAMBDA], b[S_A], b[S_B], nseq, 1, d.R,
                      NULL, state + nr + d.R, ss);
     k_linrec_step(state + nr, ss, b[S_A], b[S_B], h, nseq, d.R);
@@ -224,9 +232,10 @@ const LayerOps hawk_ops = {
     .forward = hk_forward,
     .backward = hk_backward,
     .state_size = hk_state_size,
+    .reverse_state = hk_reverse_state,
     .plan_step = hk_plan_step,
     .step = hk_step,
     .prefill = hk_prefill,
     .zoology_state = hk_zoology_state,
-    .options = LOPT_EXPAND | LOPT_HEADS | LOPT_D_CONV,
+    .options = LOPT_EXPAND | LOPT_HEADS | LOPT_D_CONV | LOPT_BIDIR,
 };

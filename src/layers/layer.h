@@ -79,6 +79,10 @@ typedef struct {
     void (*step)(Layer *l, real *state, const real *x, real *y, int nseq);
     void (*prefill)(Layer *l, real *state, const real *x, real *y, const SeqInfo *s);
     double (*zoology_state)(const LayerCfg *c, int D, int L); /* docs/tasks.md §1.4 convention, floats */
+    /* Floats of state_size that are a bidirectional layer's reverse half (docs/layers.md §8.4: stateless
+     * at decode, zeroed before each step, so not carried between tokens); 0 for a causal layer. NULL:
+     * no split (attention's prefix-LM mask keeps the whole KV ring). */
+    size_t (*reverse_state)(const LayerCfg *c, int D);
     unsigned options; /* LOPT_* bits: the model options this layer reads */
 } LayerOps;
 

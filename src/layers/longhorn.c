@@ -120,6 +120,11 @@ static size_t lh_state_size(const LayerCfg *c, int D) {
     return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + S (docs/layers.md §2.4) */
 }
 
+static size_t lh_reverse_state(const LayerCfg *c, int D) {
+    int I = c->expand * D;
+    return (size_t)(I - bidir_rev_from(c, I)) * c->d_state; /* the reverse channels' rows of S */
+}
+
 static void lh_plan_step(Layer *l, Arena *a, int nseq) {
     Dims d = dims(l);
     l->buf[S_XZ] = arena_take(a, (size_t)nseq * 2 * d.I);
@@ -163,6 +168,7 @@ const LayerOps longhorn_ops = {
     .forward = lh_forward,
     .backward = lh_backward,
     .state_size = lh_state_size,
+    .reverse_state = lh_reverse_state,
     .plan_step = lh_plan_step,
     .step = lh_step,
     .prefill = lh_prefill,

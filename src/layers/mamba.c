@@ -147,6 +147,11 @@ static size_t mb_state_size(const LayerCfg *c, int D) {
     return I * (c->d_conv - 1) + I * c->d_state; /* conv ring + h (docs/layers.md §1.3) */
 }
 
+static size_t mb_reverse_state(const LayerCfg *c, int D) {
+    int I = c->expand * D;
+    return (size_t)(I - bidir_rev_from(c, I)) * c->d_state; /* the reverse channels' rows of h */
+}
+
 static void mb_plan_step(Layer *l, Arena *a, int nseq) {
     Dims d = dims(l);
     l->buf[S_XZ] = arena_take(a, (size_t)nseq * 2 * d.I);
@@ -192,6 +197,7 @@ const LayerOps mamba_ops = {
     .forward = mb_forward,
     .backward = mb_backward,
     .state_size = mb_state_size,
+    .reverse_state = mb_reverse_state,
     .plan_step = mb_plan_step,
     .step = mb_step,
     .prefill = mb_prefill,

@@ -155,6 +155,11 @@ static size_t m2_state_size(const LayerCfg *c, int D) {
     return (size_t)d.H * d.P * d.N + (size_t)d.CD * (d.K - 1); /* docs/layers.md §3.5, §9 */
 }
 
+static size_t m2_reverse_state(const LayerCfg *c, int D) {
+    Dims d = dims(c, D);
+    return (size_t)(d.H - bidir_rev_from(c, d.H)) * d.P * d.N; /* the reverse heads' S */
+}
+
 static void m2_plan_step(Layer *l, Arena *a, int nseq) {
     Dims d = dims(l->cfg, l->D);
     l->buf[S_ZX] = arena_take(a, (size_t)nseq * d.DP);
@@ -218,6 +223,7 @@ const LayerOps mamba2_ops = {
     .forward = m2_forward,
     .backward = m2_backward,
     .state_size = m2_state_size,
+    .reverse_state = m2_reverse_state,
     .plan_step = m2_plan_step,
     .step = m2_step,
     .prefill = m2_prefill,

@@ -25,9 +25,14 @@ int modelcfg_resolve(ModelCfg *c) {
             return eid_error("config: layer %d: %s", i, msg), -1;
         }
         if (l->bidir != 0 && l->bidir != 1) return eid_error("config: layer %d: bidir must be 0 or 1, got %d", i, l->bidir), -1;
-        if (l->bidir && !(ops->options & LOPT_BIDIR))
-            return eid_error("config: layer %d: mixer '%s' has no bidirectional form (bidir is for longhorn, mamba, "
-                             "mamba2, gla)", i, l->mixer), -1;
+        if (l->bidir && !(ops->options & LOPT_BIDIR)) {
+            char have[256] = "";
+            for (int k = 0; k < layer_count(); k++)
+                if (layer_at(k)->options & LOPT_BIDIR)
+                    snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", *have ? ", " : "", layer_at(k)->name);
+            return eid_error("config: layer %d: mixer '%s' has no bidirectional form (bidir is for %s)", i, l->mixer,
+                             have), -1;
+        }
     }
     return 0;
 }

@@ -6,7 +6,13 @@
 # of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head; a GLA model with its
 # optional short convs (d_conv 3).  Each model is run with
 # `eidetic forward` in the parallel form and with --recurrent (the one-token step); each run is one
-# check at tol 1e-4 (max|c − ref| / max|ref|).  Ends with "ref_crosscheck: N passed, M failed".
+# check at tol 1e-4 (max|c − ref| / max|ref|).  Bidirectional layers (docs/layers.md §8): a model of
+# every mixer with --bidir alternate and one with --bidir all, run with a prompt of 9 tokens
+# (--prompt-len: the rest CAUSAL; recurrent = prefill of prompt + <gen>, then steps), against the
+# reference's own bidirectional computation (the reverse half = the causal scan over the reversed
+# prompt, stateless after it; attention with the prefix-LM mask); and a check that the prompt flags
+# change the logits (the same engine output must fail against the reference read causally).
+# Ends with "ref_crosscheck: N passed, M failed".
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
@@ -49,15 +55,16 @@ OPTS=(--vocab 64 --d-model 16
       --layer-opt hawk.num_heads=2)
 
 pass=0; fail=0
+PROMPT=0    # --prompt-len for both sides (0: no flags, every token causal)
 check() {   # check NAME CKPT [--recurrent]
     local name=$1 ck=$2; shift 2
     local out="$TMP/logits.safetensors" msg
     rm -f "$out"
-    if ! msg=$("$EID" forward --ckpt "$ck" --tokens "$TOKENS" --out "$out" --threads 1 "$@" 2>&1); then
+    if ! msg=$("$EID" forward --ckpt "$ck" --tokens "$TOKENS" --prompt-len $PROMPT --out "$out" --threads 1 "$@" 2>&1); then
         fail=$((fail + 1)); echo "FAIL $name: eidetic forward failed: $(printf '%s' "$msg" | grep -v BLAS | tail -2)"
         return
     fi
-    if msg=$($REF compare --ckpt "$ck" --tokens "$TOKENS" --logits "$out" --tol 1e-4 2>&1); then
+    if msg=$($REF compare --ckpt "$ck" --tokens "$TOKENS" --prompt-len $PROMPT --logits "$out" --tol 1e-4 2>&1); then
         pass=$((pass + 1)); echo "ok   $name: $(printf '%s' "$msg" | head -1 | cut -d' ' -f1-2)"
     else
         fail=$((fail + 1)); echo "FAIL $name: $(printf '%s' "$msg" | tr '\n' ' ')"
@@ -92,7 +99,28 @@ if printf '%s\n' "${mixers[@]}" | grep -qx attn && printf '%s\n' "${mixers[@]}" 
 fi
 all=$(IFS=,; echo "${mixers[*]}")
 [ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
-model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied
+model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied; seed=$((seed + 1))
+
+# bidirectional layers: every mixer, even layers (alternate) and all layers, a prompt of 9 tokens
+PROMPT=9
+model "bidir-alternate[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --bidir alternate; seed=$((seed + 1))
+model "bidir-all[$all]" $seed --layers-spec "$all" --d-ff-pattern 0 --bidir all
+# a checkpoint written by `eidetic train --bidir alternate` (its config.json as the engine writes it)
+if msg=$("$EID" train --preset tiny --vocab 64 --layers longhorn,hawk,mamba,attn --bidir alternate --steps 3 \
+    --eval-examples 8 --out "$TMP/trained-bidir" --quiet --threads 1 2>&1); then
+    check "trained --bidir alternate[longhorn,hawk,mamba,attn] parallel" "$TMP/trained-bidir"
+    check "trained --bidir alternate[longhorn,hawk,mamba,attn] recurrent" "$TMP/trained-bidir" --recurrent
+else
+    fail=$((fail + 2)); echo "FAIL trained --bidir alternate: eidetic train failed: $(printf '%s' "$msg" | tail -2)"
+fi
+# the flags matter: the engine's bidirectional logits do not match the reference read causally
+ck="$TMP/bidir-all[$all]"
+if "$EID" forward --ckpt "$ck" --tokens "$TOKENS" --prompt-len 9 --out "$TMP/bl.safetensors" --threads 1 >/dev/null 2>&1 \
+    && ! $REF compare --ckpt "$ck" --tokens "$TOKENS" --prompt-len 0 --logits "$TMP/bl.safetensors" --tol 1e-4 >/dev/null 2>&1; then
+    pass=$((pass + 1)); echo "ok   bidir: the prompt flags change the logits (no match against the causal reading)"
+else
+    fail=$((fail + 1)); echo "FAIL bidir: the engine's logits with a prompt match the reference read causally"
+fi
 
 echo "ref_crosscheck: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -14,6 +14,9 @@ exposes
         random parameters (leaf names under "mixer.") with moderate values; may fill size fields
         into lc so the written config.json is complete.
     selftest() -> [(name, ok, detail), ...]        (optional; run by the `selftest` command)
+    forward_bidir(W, prefix, lc, D, x, P) -> [T, D]   (optional) the layer with "bidir": 1
+        (docs/layers.md §8): tokens [0, P) are the prompt, the rest CAUSAL.  A checkpoint with a
+        bidirectional layer whose plugin lacks it is refused.
 
 Plugins may import helpers from this module (`from ref_model import silu, causal_conv, InputError`).
 Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).  See README.md here.
@@ -129,6 +132,33 @@ def swiglu(x, W, p):                                  # §0.3: W_down (silu(W_ga
 
 
 # ----------------------------------------------------------------------------------------------
+# bidirectional layers (docs/layers.md §8), built from a plugin's own causal scan
+# ----------------------------------------------------------------------------------------------
+def rev_from(lc, count):
+    """§8.2: the first reversed index of `count` (channels or heads), count when the layer is causal."""
+    return (count + 1) // 2 if lc.get("bidir") else count
+
+
+def bidir_scan(scan, P, rf, timed):
+    """§8.1 from a causal scan(*args) -> [T, C, ...]: index >= rf along dim 1 runs right to left over
+    the prompt [0, P) (the scan of the time-reversed prompt slice, reversed back) and is stateless at
+    every CAUSAL position t >= P (the scan of that token alone); indices < rf are the causal scan of
+    the whole sequence.  timed[j]: whether args[j] is per token (sliced and reversed) or shared."""
+    def run(*args):
+        cut = lambda a0, a1, flip: [(a[a0:a1].flip(0) if flip else a[a0:a1]) if tm else a
+                                    for a, tm in zip(args, timed)]
+        y = scan(*args).clone()
+        T = next(a for a, tm in zip(args, timed) if tm).shape[0]
+        if rf >= y.shape[1]:
+            return y
+        parts = [scan(*cut(0, P, True)).flip(0)] if P > 0 else []
+        parts += [scan(*cut(t, t + 1, False)) for t in range(P, T)]
+        y[:, rf:] = torch.cat(parts)[:, rf:]
+        return y
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
 # mixer plugins
 # ----------------------------------------------------------------------------------------------
 _PLUGINS = {}
@@ -227,9 +257,21 @@ def load_ckpt(ckpt):
 # ----------------------------------------------------------------------------------------------
 # model (float64), §0.3
 # ----------------------------------------------------------------------------------------------
-def forward(cfg, layers, W, tokens, mixer_fn=None):
+def mixer_forward(mod, W, p, lc, D, x, P):
+    """One layer's mixer; a bidirectional layer (§8) through the plugin's forward_bidir."""
+    if lc.get("bidir", 0) not in (0, 1, False, True):
+        raise InputError(f"layer {p}: bidir must be 0 or 1, got {lc.get('bidir')!r}")
+    if not lc.get("bidir"):
+        return mod.forward(W, p, lc, D, x)
+    if not callable(getattr(mod, "forward_bidir", None)):
+        raise InputError(f"mixer {lc['mixer']!r} ({p}) is bidirectional but its plugin has no forward_bidir()")
+    return mod.forward_bidir(W, p, lc, D, x, P)
+
+
+def forward(cfg, layers, W, tokens, mixer_fn=None, prompt_len=0):
     """§0.3 block structure; returns logits [T, V] in float64.  mixer_fn(i, mod, W, prefix, lc, D, x)
-    replaces the plugin call (used by selftests)."""
+    replaces the plugin call (used by selftests).  prompt_len P: tokens [0, P) are a prompt (no
+    CAUSAL flag) that bidirectional layers read both ways (§8); 0: every token CAUSAL."""
     eps = float(cfg.get("norm_eps", 1e-5))
     D = int(cfg["d_model"])
     h = W["backbone.embeddings.weight"][torch.tensor(tokens)]
@@ -241,7 +283,7 @@ def forward(cfg, layers, W, tokens, mixer_fn=None):
         p = f"backbone.layers.{i}."
         x = rmsnorm(h, W[p + "norm.weight"], eps)
         h = h + (mixer_fn(i, mod, W, p + "mixer.", lc, D, x) if mixer_fn
-                 else mod.forward(W, p + "mixer.", lc, D, x))
+                 else mixer_forward(mod, W, p + "mixer.", lc, D, x, prompt_len))
         if F > 0:
             h = h + swiglu(rmsnorm(h, W[p + "mlp_norm.weight"], eps), W, p)
     head = W["backbone.embeddings.weight"] if cfg.get("tie_embeddings", True) else W["lm_head.weight"]
@@ -251,9 +293,9 @@ def forward(cfg, layers, W, tokens, mixer_fn=None):
 # ----------------------------------------------------------------------------------------------
 # random checkpoint
 # ----------------------------------------------------------------------------------------------
-def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=(), max_pos=0):
+def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=(), max_pos=0, bidir=()):
     """mixers: one name per layer; layer_opts: [(mixer or None, key, value)] applied to each
-    matching layer's config before its plugin's make_params."""
+    matching layer's config before its plugin's make_params; bidir: indices of bidirectional layers."""
     g = torch.Generator().manual_seed(seed)
     rn = lambda *shape: torch.randn(*shape, generator=g, dtype=F64)
     mat = lambda o, i: rn(o, i) / math.sqrt(i)                      # moderate scale, ~unit outputs
@@ -274,6 +316,8 @@ def make_ckpt(out, seed, V, D, mixers, ff_pattern, tied, layer_opts=(), max_pos=
             W.update({p + "mlp_norm.weight": 1 + 0.2 * rn(D), p + "mlp.gate_proj.weight": mat(F, D),
                       p + "mlp.up_proj.weight": mat(F, D), p + "mlp.down_proj.weight": mat(D, F)})
         lc["d_ff"] = F
+        if i in bidir:
+            lc["bidir"] = 1
         layers.append(lc)
     W["backbone.norm_f.weight"] = 1 + 0.2 * rn(D)
     if max_pos > 0:
@@ -310,6 +354,20 @@ def selftest():
     x, w, b = rn(T, C), rn(C, 1, 4), rn(C)
     conv_t = torch.nn.functional.conv1d(x.T[None], w, b, padding=3, groups=C)[0, :, :T].T
     check("causal conv == torch conv1d(groups=C) with left padding", rel_err(causal_conv(x, w, b), conv_t), 1e-13)
+
+    # bidir_scan (§8.1) against the rule written out: S_r[t] = a_t S_r[t+1] + b_t inside the prompt,
+    # b_t at its last token and at every CAUSAL token; forward channels untouched
+    a, b, P, rf = torch.rand(T, C, generator=g, dtype=F64), rn(T, C), 5, 3
+    def lin(a, b):
+        h, out = torch.zeros(a.shape[1], dtype=F64), []
+        for t in range(a.shape[0]):
+            h = a[t] * h + b[t]
+            out.append(h)
+        return torch.stack(out)
+    want = lin(a, b)
+    for t in reversed(range(T)):
+        want[t, rf:] = b[t, rf:] + (a[t, rf:] * want[t + 1, rf:] if t + 1 < P else 0)
+    check("bidir_scan == the reverse recurrence with the CAUSAL cut", rel_err(bidir_scan(lin, P, rf, (1, 1))(a, b), want), 1e-14)
 
     names = available_mixers()
     with tempfile.TemporaryDirectory() as d:
@@ -383,9 +441,27 @@ def parse_layer_opt(s):
     return m.group(1), m.group(2), parse_value(m.group(3))
 
 
-def ref_logits(ckpt, tokens):
+def ref_logits(ckpt, tokens, prompt_len=0):
     cfg, layers, W = load_ckpt(ckpt)
-    return forward(cfg, layers, W, parse_tokens(tokens, int(cfg["vocab_size"])))
+    toks = parse_tokens(tokens, int(cfg["vocab_size"]))
+    if not 0 <= prompt_len <= len(toks):
+        raise InputError(f"--prompt-len {prompt_len} outside [0, {len(toks)}] (the number of tokens)")
+    return forward(cfg, layers, W, toks, prompt_len=prompt_len)
+
+
+def parse_bidir(spec, n):
+    """--bidir as `eidetic train`: alternate (even layers), all, none, or a comma list of indices."""
+    if spec in ("none", ""):
+        return set()
+    if spec in ("alternate", "all"):
+        return {i for i in range(n) if spec == "all" or i % 2 == 0}
+    try:
+        idx = {int(v) for v in spec.split(",")}
+    except ValueError:
+        raise InputError(f"--bidir must be alternate, all, none or a comma list of layer indices, got {spec!r}")
+    if any(not 0 <= i < n for i in idx):
+        raise InputError(f"--bidir {spec}: index out of range [0, {n})")
+    return idx
 
 
 def cmd_make_ckpt(a):
@@ -407,13 +483,13 @@ def cmd_make_ckpt(a):
                 raise InputError(f"--{key.replace('_', '-')} must be positive")
             opts.append((None, key, v))
     make_ckpt(a.out, a.seed, a.vocab, a.d_model, [spec[i % len(spec)] for i in range(n)], ff,
-              not a.untied, opts, a.max_pos)
+              not a.untied, opts, a.max_pos, parse_bidir(a.bidir, n))
     print(f"wrote checkpoint {a.out}")
     return 0
 
 
 def cmd_compare(a):
-    ref = ref_logits(a.ckpt, a.tokens)
+    ref = ref_logits(a.ckpt, a.tokens, a.prompt_len)
     got = read_safetensors(a.logits)
     if "logits" not in got:
         print(f"FAIL: {a.logits} has no tensor 'logits' (has {sorted(got)})")
@@ -455,6 +531,8 @@ def main(argv=None, prog=None):
     mk.add_argument("--layer-opt", action="append", default=[], metavar="[MIXER.]KEY=VALUE",
                     help="set a per-layer config field before make_params (repeatable); "
                          "MIXER. limits it to layers of that mixer")
+    mk.add_argument("--bidir", default="none",
+                    help="bidirectional layers (docs/layers.md §8): alternate (even), all, none, or a list 0,2")
     for flag in ("--d-state", "--expand", "--d-conv", "--dt-rank"):
         mk.add_argument(flag, type=int, default=None,
                         help=f"shorthand for --layer-opt {flag[2:].replace('-', '_')}=N")
@@ -463,6 +541,8 @@ def main(argv=None, prog=None):
     for p in (lg, cp):
         p.add_argument("--ckpt", required=True)
         p.add_argument("--tokens", required=True)
+        p.add_argument("--prompt-len", type=int, default=0,
+                       help="tokens [0, P) are a prompt that bidirectional layers read both ways (default 0)")
     lg.add_argument("--out", required=True)
     lg.add_argument("--f64", action="store_true", help="write F64 instead of F32")
     cp.add_argument("--logits", required=True)
@@ -473,7 +553,7 @@ def main(argv=None, prog=None):
     if a.cmd == "make-ckpt":
         return cmd_make_ckpt(a)
     if a.cmd == "logits":
-        lo = ref_logits(a.ckpt, a.tokens)
+        lo = ref_logits(a.ckpt, a.tokens, a.prompt_len)
         write_safetensors(a.out, {"logits": lo}, "F64" if a.f64 else "F32")
         print(f"wrote logits {list(lo.shape)} to {a.out}")
         return 0

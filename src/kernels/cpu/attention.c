@@ -6,7 +6,9 @@
  * Backward: D_i = dO_i·O_i, then two passes that recompute P = exp(S − lse) block by block:
  *   pass 1, parallel over (batch, head, query block):  dQ = Σ_blocks dS·K / √dh
  *   pass 2, parallel over (batch, kv head, key block): dV = Σ Pᵀ·dO, dK = Σ dSᵀ·Q / √dh
- * (each output row is written by exactly one task: no atomics, deterministic). */
+ * (each output row is written by exactly one task: no atomics, deterministic).
+ * Prefix-LM (Birdie bidirectional layers, docs/layers.md §8): query i sees keys up to hi[i] ≥ i
+ * instead of i (k_attn_hi: the end of its prompt run); hi NULL is the causal mask. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,22 @@ void k_attn_lo(const uint8_t *flags, int B, int T, int window, int *lo) {
             cnt++;
             while (window > 0 && cnt > window) cnt -= !is_pad(flags, r + first++);
             lo[i] = first;
+        }
+    }
+}
+
+void k_attn_hi(const uint8_t *flags, int B, int T, int window, int *hi) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int end = 0; /* end of the prompt run of token t+1 (valid when t+1 continues a run) */
+        for (int t = T - 1; t >= 0; t--) {
+            size_t i = (size_t)b * T + t;
+            if (!flags || (flags[i] & (FLAG_CAUSAL | FLAG_PAD))) { hi[i] = t; continue; }
+            /* a real prompt token: its run goes on through t+1 unless t+1 is CAUSAL, PAD, a segment
+             * start or past the row (the reverse recurrences' cut, docs/layers.md §8.1) */
+            int cont = t + 1 < T && !(flags[i + 1] & (FLAG_CAUSAL | FLAG_PAD | FLAG_SEG_START));
+            end = cont ? end : t;
+            hi[i] = window > 0 ? EID_MIN(end, t + window - 1) : end;
         }
     }
 }
@@ -130,14 +148,18 @@ static inline size_t tile_reals(int block) { return 2 * (size_t)block * block + 
 
 /* Visible keys of query i inside one key block [j0, j0+nk): columns [a, e] minus PAD keys. Returns
  * 0 when none is visible (a PAD query sees nothing). */
-static inline int visible_range(const int *lo, const uint8_t *f, size_t bt0, int i, int j0, int nk, int *a, int *e) {
+static inline int visible_range(const int *lo, const int *hi, const uint8_t *f, size_t bt0, int i, int j0, int nk,
+                                int *a, int *e) {
     if (is_pad(f, bt0 + i)) return 0;
-    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(i, j0 + nk - 1) - j0;
+    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(hi ? hi[bt0 + i] : i, j0 + nk - 1) - j0;
     return *a <= *e;
 }
 
+/* One past the last key a query of rows [i0, i1) sees (hi is nondecreasing along a row). */
+static inline int keys_end(const int *hi, size_t bt0, int i1) { return hi ? hi[bt0 + i1 - 1] + 1 : i1; }
+
 void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int block, const int *lo, const uint8_t *flags) {
+                int block, const int *lo, const int *hi, const uint8_t *flags) {
     int nqb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     real scale = attn_scale(dh);
@@ -158,13 +180,14 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                         memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
                         m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
                     }
-                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) { /* lo is nondecreasing along a row */
-                        int j1 = EID_MIN(i1, j0 + block), nk = j1 - j0;
+                    int jend = keys_end(hi, bt0, i1);
+                    for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) { /* lo is nondecreasing along a row */
+                        int j1 = EID_MIN(jend, j0 + block), nk = j1 - j0;
                         eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
                         for (int r = 0; r < nq; r++) {
                             int a, e, any = 0;
                             real *s = S + (size_t)r * nk, mx = 0;
-                            if (visible_range(lo, flags, bt0, i0 + r, j0, nk, &a, &e))
+                            if (visible_range(lo, hi, flags, bt0, i0 + r, j0, nk, &a, &e))
                                 any = row_max(s, a, e, flags ? flags + bt0 + j0 : NULL, &mx);
                             if (!any) { memset(s, 0, sizeof(real) * nk); continue; }
                             real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
@@ -192,12 +215,12 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
  * (0 where masked) and dS = P ⊙ (dO·Vᵀ − D). qblk, doblk point at row i0, column h·dh. */
 static void block_p_ds(const real *qblk, const real *doblk, const real *kb, const real *vb, const real *lse,
                        const real *dvec, size_t bt0, int i0, int nq, int j0, int nk, int H, int h, int dh, int ldq,
-                       int ldk, const int *lo, const uint8_t *flags, real scale, real *P, real *dS) {
+                       int ldk, const int *lo, const int *hi, const uint8_t *flags, real scale, real *P, real *dS) {
     eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, P, nk);
     eid_gemm(0, 1, nq, nk, dh, 1, doblk, ldq, vb + (size_t)j0 * ldk, ldk, 0, dS, nk);
     for (int r = 0; r < nq; r++) {
         int i = i0 + r, a = 0, e = -1;
-        visible_range(lo, flags, bt0, i, j0, nk, &a, &e);
+        visible_range(lo, hi, flags, bt0, i, j0, nk, &a, &e);
         real L = lse[(bt0 + i) * H + h], Dv = dvec[(bt0 + i) * H + h];
         real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk;
         row_exp(p, nk, a, e, flags ? flags + bt0 + j0 : NULL, L);
@@ -207,7 +230,7 @@ static void block_p_ds(const real *qblk, const real *doblk, const real *kb, cons
 
 void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
                 real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
-                const int *lo, const uint8_t *flags) {
+                const int *lo, const int *hi, const uint8_t *flags) {
     int nb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     size_t MH = (size_t)B * T * H;
@@ -231,10 +254,11 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                     size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
                     const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
                     for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
-                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) {
-                        int nk = EID_MIN(i1, j0 + block) - j0;
+                    int jend = keys_end(hi, bt0, i1);
+                    for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) {
+                        int nk = EID_MIN(jend, j0 + block) - j0;
                         block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, lo,
-                                   flags, scale, P, dS);
+                                   hi, flags, scale, P, dS);
                         eid_gemm(0, 0, nq, dh, nk, scale, dS, nk, kb + (size_t)j0 * ldk, ldk, 1, dq + off, ldq);
                     }
                 }
@@ -252,12 +276,14 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                     }
                     int ihi = j1 - 1; /* last query that sees a key of this block (lo is nondecreasing) */
                     while (ihi + 1 < T && lo[bt0 + ihi + 1] <= j1 - 1) ihi++;
+                    int ilo = j0; /* first one (prefix-LM: earlier prompt queries; hi is nondecreasing) */
+                    while (hi && ilo > 0 && hi[bt0 + ilo - 1] >= j0) ilo--;
                     for (int h = g * G; h < (g + 1) * G; h++)
-                        for (int i0 = j0; i0 <= ihi; i0 += block) {
+                        for (int i0 = ilo; i0 <= ihi; i0 += block) {
                             int nq = EID_MIN(ihi + 1, i0 + block) - i0;
                             size_t off = (bt0 + i0) * ldq + (size_t)h * dh;
                             block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk,
-                                       lo, flags, scale, P, dS);
+                                       lo, hi, flags, scale, P, dS);
                             eid_gemm(1, 0, nk, dh, nq, 1, P, nk, dout + off, ldq, 1, dv + koff, ldk);
                             eid_gemm(1, 0, nk, dh, nq, scale, dS, nk, q + off, ldq, 1, dk + koff, ldk);
                         }
@@ -374,7 +400,7 @@ static void merge_ring(const real *qh, const real *Kc, const real *Vc, long p0, 
 }
 
 void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
-                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo) {
+                    int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo, int *hi) {
     size_t ss = k_attn_state_size(Hkv, dh, cap), kv = (size_t)Hkv * cap * dh;
     int ldq = H * dh, ldk = Hkv * dh, G = H / Hkv;
     real scale = attn_scale(dh);
@@ -389,6 +415,7 @@ void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real 
     }
     k_token_positions(flags, B, T, base, pos);
     k_attn_lo(flags, B, T, cap, lo);
+    if (hi) k_attn_hi(flags, B, T, cap, hi);
     if (theta > 0) {
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < (size_t)B * T; i++) {
@@ -396,7 +423,7 @@ void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real 
             rope_row_at(k + i * ldk, Hkv, dh, pos[i], theta);
         }
     }
-    k_attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, flags);
+    k_attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, hi, flags);
     /* the keys still in the ring, for queries of the segment the ring continues */
 #pragma omp parallel
     {

@@ -120,7 +120,11 @@ void k_zero(real *x, int ld, int N, int C) {
         memset(x, 0, sizeof(real) * (size_t)N * C);
         return;
     }
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= 65536)
+    if ((size_t)N * C < 65536) { /* small (a decode step's state slice): no OpenMP region at all, not even an inactive one */
+        for (int r = 0; r < N; r++) memset(x + (size_t)r * ld, 0, sizeof(real) * C);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) memset(x + (size_t)r * ld, 0, sizeof(real) * C);
 }
 

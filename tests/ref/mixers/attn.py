@@ -57,8 +57,10 @@ def rope(x, pos, theta):
     return torch.cat([a * c - b * s, b * c + a * s], dim=-1)
 
 
-def attention(q, k, v, W=0):
-    """q [T,H,dh], k,v [T,Hkv,dh] (already rotated) -> o [T,H,dh]; explicit masked softmax."""
+def attention(q, k, v, W=0, prompt=0):
+    """q [T,H,dh], k,v [T,Hkv,dh] (already rotated) -> o [T,H,dh]; explicit masked softmax.  prompt P:
+    the prefix-LM mask of a bidirectional layer (docs/layers.md §5.3, §8.2): queries and keys both in
+    [0, P) see each other (with a window, |i - j| < W)."""
     T, H, dh = q.shape
     Hkv = k.shape[1]
     i = torch.arange(T)[:, None]
@@ -66,6 +68,8 @@ def attention(q, k, v, W=0):
     allowed = j <= i
     if W > 0:
         allowed = allowed & (j > i - W)
+    both = (i < prompt) & (j < prompt)
+    allowed = allowed | (both & ((i - j).abs() < W if W > 0 else both))
     o = torch.zeros_like(q)
     for h in range(H):
         g = h * Hkv // H
@@ -75,7 +79,11 @@ def attention(q, k, v, W=0):
     return o
 
 
-def forward(W, m, lc, D, x, swa=False):
+def forward_bidir(W, m, lc, D, x, P, swa=False):
+    return forward(W, m, lc, D, x, swa, prompt=P)
+
+
+def forward(W, m, lc, D, x, swa=False, prompt=0):
     """x [T,D] (normed residual stream, one sequence) -> [T,D]."""
     s = sizes(lc, D, swa)
     H, Hkv, dh = s["H"], s["Hkv"], s["dh"]
@@ -86,7 +94,7 @@ def forward(W, m, lc, D, x, swa=False):
     pos = torch.arange(T)
     if not s["no_rope"]:  # no_rope: the learned-position baseline (docs/layers.md §5.2)
         q, k = rope(q, pos, s["theta"]), rope(k, pos, s["theta"])
-    o = attention(q, k, v, s["W"])
+    o = attention(q, k, v, s["W"], prompt)
     return o.reshape(T, H * dh) @ W[m + "o_proj.weight"].T
 
 

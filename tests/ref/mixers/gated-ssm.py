@@ -39,6 +39,12 @@ def forward(W, m, lc, D, x, rec=scan):
     return (o * rec(f, i * z)) @ W[m + "out_proj.weight"].T
 
 
+def forward_bidir(W, m, lc, D, x, P):
+    """§8 (docs/layers.md): channels [R/2, R) run right to left over the prompt [0, P)."""
+    from ref_model import bidir_scan, rev_from
+    return forward(W, m, lc, D, x, rec=bidir_scan(scan, P, rev_from(lc, sizes(lc, D)["R"]), (1, 1)))
+
+
 def make_params(lc, D, gen):
     R = sizes(lc, D)["R"]
     lc.update(expand=R // D)

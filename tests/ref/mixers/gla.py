@@ -86,6 +86,13 @@ def forward(W, m, lc, D, h, core=gla_recurrent):
     return y.reshape(T, H * dv) @ W[m + "o_proj.weight"].T
 
 
+def forward_bidir(W, m, lc, D, h, P):
+    """§8 (docs/layers.md): heads [H/2, H) run right to left over the prompt [0, P)."""
+    from ref_model import bidir_scan, rev_from
+    H = sizes(lc, D)["H"]
+    return forward(W, m, lc, D, h, core=bidir_scan(gla_recurrent, P, rev_from(lc, H), (1, 1, 1, 1)))
+
+
 def make_params(lc, D, gen):
     """Random test parameters (not the §4.1 init: larger, so the state and the gate matter).
     Fills the resolved sizes into lc."""

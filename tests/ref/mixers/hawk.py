@@ -55,6 +55,25 @@ def rglru(xc, gr, gi, p):
     return torch.stack(out)
 
 
+def rglru_gates(xc, gr, gi, p):
+    """The same §12.2 gates as rglru, as a diagonal recurrence h_t = a_t h_{t-1} + b_t: b = m i x with
+    the multiplier m = 1 at t = 0 (the segment start), sqrt(1 - a^2) elsewhere."""
+    r, i = torch.sigmoid(gr), torch.sigmoid(gi)
+    a = torch.sigmoid(-p) ** (8 * r)
+    m = torch.sqrt(1 - a * a)
+    m[0] = 1
+    return a, m * i * xc
+
+
+def linear_scan(a, b):
+    """h_t = a_t h_{t-1} + b_t from h_{-1} = 0.  a, b [T,R]."""
+    h, out = torch.zeros(a.shape[1], dtype=F64), []
+    for t in range(a.shape[0]):
+        h = a[t] * h + b[t]
+        out.append(h)
+    return torch.stack(out)
+
+
 def forward(W, m, lc, D, x, lru=rglru):
     """§12.1: x [T,D] (the normed residual stream) -> mixer output [T,D]."""
     s = sizes(lc, D)
@@ -65,6 +84,14 @@ def forward(W, m, lc, D, x, lru=rglru):
     gi = block_diag(xc, W[m + "rg_lru.input_gate_weight"], W[m + "rg_lru.input_gate_bias"], s["H"])
     h = lru(xc, gr, gi, W[m + "rg_lru.recurrent_param"])
     return (yb * h) @ W[m + "linear_out.weight"].T + W[m + "linear_out.bias"]
+
+
+def forward_bidir(W, m, lc, D, x, P):
+    """§8 (docs/layers.md): channels [R/2, R) of h run right to left over the prompt [0, P), with the
+    same input term b_t (multiplier included) as the forward direction."""
+    from ref_model import bidir_scan, rev_from
+    rev = bidir_scan(linear_scan, P, rev_from(lc, sizes(lc, D)["R"]), (1, 1))
+    return forward(W, m, lc, D, x, lru=lambda xc, gr, gi, p: rev(*rglru_gates(xc, gr, gi, p)))
 
 
 def make_params(lc, D, gen):

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ref_model import F64, InputError, causal_conv, silu
+from ref_model import F64, InputError, bidir_scan, causal_conv, rev_from, silu
 
 
 def sizes(lc, D):
@@ -58,6 +58,12 @@ def forward(W, m, lc, D, x, scan=mamba_scan):
     A = -torch.exp(W[m + "A_log"])
     y = scan(u, delta, A, Bm, Cm, W[m + "D"])
     return (y * silu(z)) @ W[m + "out_proj.weight"].T               # out = W_out (y * silu(z))
+
+
+def forward_bidir(W, m, lc, D, x, P):
+    """§8 (docs/layers.md): channels [I/2, I) of the scan run right to left over the prompt [0, P)."""
+    I = sizes(lc, D)["I"]
+    return forward(W, m, lc, D, x, scan=bidir_scan(mamba_scan, P, rev_from(lc, I), (1, 1, 0, 1, 1, 0)))
 
 
 def make_params(lc, D, gen):

@@ -74,6 +74,14 @@ def forward(W, m, lc, D, x, ssd=ssd_recurrent):
     return y @ W[m + "out_proj.weight"].T
 
 
+def forward_bidir(W, m, lc, D, x, P):
+    """§8 (docs/layers.md): heads [H/2, H) (columns from rev_from·P) run right to left over the prompt."""
+    from ref_model import bidir_scan, rev_from
+    s = sizes(lc, D)
+    rf = rev_from(lc, s["H"]) * s["P"]
+    return forward(W, m, lc, D, x, ssd=bidir_scan(ssd_recurrent, P, rf, (1, 1, 1, 1, 0, 0, 0, 0)))
+
+
 def make_params(lc, D, gen):
     """Random test parameters (not the §3.1 init: Δ larger, so that the state and its decay matter).
     Fills the resolved sizes into lc."""

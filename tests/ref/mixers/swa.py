@@ -9,6 +9,10 @@ def forward(W, m, lc, D, x):
     return _attn.forward(W, m, lc, D, x, swa=True)
 
 
+def forward_bidir(W, m, lc, D, x, P):
+    return _attn.forward_bidir(W, m, lc, D, x, P, swa=True)
+
+
 def make_params(lc, D, gen):
     """As attn.make_params; an unset window defaults to 4 for test checkpoints."""
     return _attn.make_params(lc, D, gen, swa=True)
