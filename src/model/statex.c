@@ -118,14 +118,15 @@ Model *statex_expand(Model *src, const StatexPlan *p) {
     unsigned need = 0;
     for (int k = 0; k < ns; k++) need |= outs[k] & SX_OUT_NEEDS_CALIB;
     int B = p->calib_batch > 0 ? p->calib_batch : 4, T = p->calib_len > 0 ? p->calib_len : 128;
-    if (sc->max_pos > 0 && T > sc->max_pos) T = sc->max_pos;
+    if (sc->max_pos > 0 && T > sc->max_pos && !p->calib_tokens) T = sc->max_pos;
     SeqInfo si = {B, T, NULL};
     int *tok = NULL;
     if (need) {
         tok = eid_xmalloc(sizeof(int) * (size_t)B * T);
         Rng r;
         rng_init(&r, rng_derive(p->seed, 0x5ca1), 0);
-        for (size_t i = 0; i < (size_t)B * T; i++) tok[i] = (int)rng_below(&r, sc->vocab_size);
+        for (size_t i = 0; i < (size_t)B * T; i++) tok[i] = p->calib_tokens ? p->calib_tokens[i] : (int)rng_below(&r, sc->vocab_size);
+        if (model_check_tokens(src, tok, (size_t)B * T, "statex calibration") != 0) return free(tok), model_free(dst), NULL;
         if (model_plan(src, B, T, 1) != 0) return free(tok), model_free(dst), NULL;
         model_trunk_forward(src, tok, NULL, B, T);
     }

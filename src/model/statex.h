@@ -11,7 +11,8 @@ typedef struct {
     int n_list, list[EID_MAX_LAYERS]; /* else: these blocks (any order, no repeats) */
     uint64_t seed;        /* fresh draws (one stream per block) and the calibration tokens */
     char source[512];     /* recorded in the result's statex record */
-    int calib_batch, calib_len; /* calibration batch of uniform random tokens (0: 4 × 128) */
+    int calib_batch, calib_len; /* calibration batch (0: 4 × 128) */
+    const int *calib_tokens;    /* its tokens [calib_batch · calib_len]; NULL: uniform random from seed */
 } StatexPlan;
 
 /* A new model: src with the selected blocks expanded, its cfg.statex record filled. src is only
