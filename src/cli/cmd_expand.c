@@ -34,7 +34,7 @@ static const OptDesc expand_opts[] = {
                                  "Mamba-2/Longhorn: tile), zero (Mamba-2/Longhorn: old rows then zeros)"),
     O("keep-resets", OPT_FLAG, keep_resets, "skip the resets (GLA pre-mixer norm; Mamba-2 dt_bias, A_log, norm; Longhorn dt_proj.bias)"),
     O("k-scale", OPT_STR, k_scale, "Longhorn reinit: match (default: new key norms matched on a calibration batch) or none"),
-    O("seed", OPT_U64, seed, "seed of the fresh draws and the calibration tokens (< 2^53)"),
+    O("seed", OPT_U64, seed, "seed of the fresh draws and the calibration tokens (<= 2^53)"),
     O("calib-batch", OPT_INT, calib_batch, "calibration sequences (default 4)"),
     O("calib-len", OPT_INT, calib_len, "calibration sequence length (default 128)"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
@@ -78,7 +78,7 @@ static int to_plan(const ExpandCfg *e, StatexPlan *p) {
     if (e->k_scale[0] && strcmp(e->k_scale, "match") && strcmp(e->k_scale, "none"))
         return eid_error("--k-scale: expected match or none, got '%s'", e->k_scale), -1;
     p->req.k_scale_none = !strcmp(e->k_scale, "none");
-    if (e->seed > (1ULL << 53)) return eid_error("--seed: must be < 2^53 (config.json keeps it as a JSON number)"), -1;
+    if (e->seed > (1ULL << 53)) return eid_error("--seed: must be <= 2^53 (config.json keeps it as a JSON number)"), -1;
     p->seed = e->seed;
     if (e->calib_batch < 0 || e->calib_batch > 1024) return eid_error("--calib-batch: must be in [1, 1024]"), -1;
     if (e->calib_len < 0 || e->calib_len > 65536) return eid_error("--calib-len: must be in [1, 65536]"), -1;
