@@ -35,8 +35,19 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_more.h"
 #include "kernels/kt_linrec.h"
 
+/* k_scale: x[N, C] (stride ld) *= a, the padding between rows untouched (StateX, docs/statex.md) */
+static void kt_scale(void) {
+    real x[12];
+    for (int i = 0; i < 12; i++) x[i] = (real)(i + 1);
+    k_scale(x, 4, 3, 3, (real)0.5);
+    int ok = 1;
+    for (int i = 0; i < 12; i++) ok &= x[i] == (real)((i % 4 == 3) ? i + 1 : 0.5 * (i + 1));
+    CHECK(ok, "k_scale: wrong values or touched the row padding");
+}
+
 int main(void) {
     eid_runtime_setup(0, 0);
+    kt_scale();
     kt_conv();
     kt_scan();
     kt_chunked();

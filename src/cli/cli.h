@@ -4,6 +4,7 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_expand(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);

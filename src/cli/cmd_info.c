@@ -18,6 +18,31 @@ static const OptDesc info_opts[] = {
 #undef O
 #define N_INFO_OPTS (int)(sizeof info_opts / sizeof info_opts[0])
 
+/* The StateX record of an expanded checkpoint (docs/statex.md §7) and, per expanded layer, its
+ * mixer's state and parameters before → after. */
+static void print_statex(const Model *m) {
+    const StatexRecord *r = &m->cfg.statex;
+    printf("statex: method %s", r->method);
+    if (r->merge_heads) printf(", merge_heads %d", r->merge_heads);
+    if (r->state_mult) printf(", state_mult %d", r->state_mult);
+    if (r->k_scale[0]) printf(", k_scale %s", r->k_scale);
+    printf(", resets %s, seed %llu, source %s\n", r->keep_resets ? "kept" : "applied", (unsigned long long)r->seed, r->source);
+    long ds = 0, dp = 0;
+    for (int k = 0; k < r->n; k++) {
+        int s = 0;
+        while (s < m->n_sub && !(m->sub_block[s] == r->layer[k] && m->sub[s].op.ops != &mlp_ops)) s++;
+        if (s == m->n_sub) continue;
+        long st = (long)model_state_floats(m, s), np = 0;
+        for (int j = 0; j < m->nparam; j++)
+            if (m->param[j].owner == &m->sub[s].op) np += (long)m->param[j].numel;
+        printf("  layer %d (%s): state %ld -> %ld floats (%+ld, x%.2f); mixer params %ld -> %ld (%+ld)\n", r->layer[k],
+               m->sub[s].op.ops->name, r->before_state[k], st, st - r->before_state[k],
+               r->before_state[k] ? (double)st / r->before_state[k] : 0.0, r->before_params[k], np, np - r->before_params[k]);
+        ds += st - r->before_state[k], dp += np - r->before_params[k];
+    }
+    printf("statex total: state %+ld floats, parameters %+ld\n", ds, dp);
+}
+
 int cmd_info(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         printf("usage: eidetic info --ckpt DIR [--lenient]\n       eidetic info [train options: --preset, --layers, --d-model, ...]\n\n"
@@ -85,6 +110,7 @@ int cmd_info(int argc, char **argv) {
     if (tot_rev)
         printf("bidirectional: %zu of those floats are reverse halves (scratch at decode); carried between tokens "
                "%zu floats = %zu bytes per sequence\n", tot_rev, tot_state - tot_rev, (tot_state - tot_rev) * 4);
+    if (c->statex.present) print_statex(m);
     model_free(m);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/runtime.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 #include "train/rundir.h"
@@ -62,6 +63,31 @@ static int data_vocab(TrainCfg *c, int given) {
     return 0;
 }
 
+/* --init DIR: the architecture is the checkpoint's (config.json or a Hugging Face config); a flag
+ * that would set another is an error, never silently ignored. */
+static int init_model(TrainCfg *c, int ac, char **av) {
+    static const char *const arch[] = {"--layers", "--d-model", "--d-ff", "--d-state", "--expand", "--num-heads",
+                                       "--num-kv-heads", "--headdim", "--window", "--learned-pos", "--bidir",
+                                       "--no-rope", "--chunk", "--d-conv"};
+    for (int i = 0; i < ac; i++)
+        for (size_t k = 0; k < sizeof arch / sizeof *arch; k++) {
+            size_t n = strlen(arch[k]);
+            if (!strncmp(av[i], arch[k], n) && (av[i][n] == 0 || av[i][n] == '='))
+                return eid_error("%s: the architecture comes from --init %s; drop the flag", arch[k], c->init), -1;
+        }
+    if (c->model_from_file) return eid_error("--init %s: the architecture comes from the checkpoint; drop the \"model\" section of --config", c->init), -1;
+    char dir[1024];
+    if (rundir_locate(c->init, dir, sizeof dir) != 0) return -1;
+    Model *m = ckpt_load_model(dir, NULL);
+    if (!m) return -1;
+    c->model = m->cfg;
+    model_free(m);
+    if (flag_value(ac, av, "--vocab") && c->vocab_size != c->model.vocab_size)
+        return eid_error("--vocab %d differs from --init %s's vocab_size %d", c->vocab_size, c->init, c->model.vocab_size), -1;
+    c->vocab_size = c->model.vocab_size, c->model_from_file = 1;
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return train_help(), 0;
     int ac = argc - 2;
@@ -77,6 +103,7 @@ int cmd_train(int argc, char **argv) {
         if (cfg && train_cfg_load_file(&c, cfg, preset != NULL) != 0) return cli_fail("train");
     }
     if (opts_parse(train_opts, n_train_opts, &c, ac, av, "train") != 0) return cli_fail("train");
+    if (c.init[0] && !resume && init_model(&c, ac, av) != 0) return cli_fail("train");
     if (!strcmp(c.preset, "lm-tiny") && !c.data[0] && !resume && lm_tiny_corpus(c.data, sizeof c.data) != 0)
         return cli_fail("train");
     if (c.data[0] && !resume && !c.model_from_file && data_vocab(&c, flag_value(ac, av, "--vocab") != NULL) != 0)

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  train      train a model on a task (no options: the default preset, Longhorn on MQAR)\n"
             "  eval       evaluate a checkpoint on a task; prints 'accuracy: X'\n"
             "  info       architecture, parameter counts and recurrent state size per layer\n"
+            "  expand     StateX: enlarge the recurrent state of chosen layers of a checkpoint (docs/statex.md)\n"
             "  generate   sample tokens from a checkpoint with the constant-memory recurrent step\n"
             "  forward    write the logits of a token sequence to a safetensors file\n"
             "  prepare    tokenise text files / directories / .gz into a dataset directory (docs/lm.md)\n"
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "expand")) return cmd_expand(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "forward")) return cmd_forward(argc, argv);
     if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);

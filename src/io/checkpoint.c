@@ -44,6 +44,26 @@ int ckpt_dir_exists(const char *dir) {
     X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope) X(bidir)
 #define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer) X(g_norm_eps)
 
+/* The "statex" record (docs/statex.md §7): how a StateX surgery made this model. */
+static void statex_to_json(const StatexRecord *r, cJSON *j) {
+    cJSON *o = cJSON_AddObjectToObject(j, "statex");
+    cJSON_AddStringToObject(o, "source", r->source);
+    cJSON_AddStringToObject(o, "method", r->method);
+    if (r->merge_heads) cJSON_AddNumberToObject(o, "merge_heads", r->merge_heads);
+    if (r->state_mult) cJSON_AddNumberToObject(o, "state_mult", r->state_mult);
+    cJSON_AddBoolToObject(o, "keep_resets", r->keep_resets);
+    if (r->k_scale[0]) cJSON_AddStringToObject(o, "k_scale", r->k_scale);
+    cJSON_AddNumberToObject(o, "seed", (double)r->seed);
+    cJSON *arr = cJSON_AddArrayToObject(o, "layers");
+    for (int i = 0; i < r->n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "layer", r->layer[i]);
+        cJSON_AddNumberToObject(e, "state_before", (double)r->before_state[i]);
+        cJSON_AddNumberToObject(e, "params_before", (double)r->before_params[i]);
+        cJSON_AddItemToArray(arr, e);
+    }
+}
+
 int config_to_json(const ModelCfg *c, char **out) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "eidetic");
@@ -66,6 +86,7 @@ int config_to_json(const ModelCfg *c, char **out) {
         DBL_FIELDS(PUT_DBL)
         cJSON_AddItemToArray(arr, o);
     }
+    if (c->statex.present) statex_to_json(&c->statex, j);
     *out = cJSON_Print(j);
     cJSON_Delete(j);
     return 0;
@@ -116,10 +137,83 @@ static int check_keys(const cJSON *o, const char *const *known, int nk, const ch
 }
 
 static const char *const top_keys[] = {"format", "format_version", "vocab_size", "d_model", "n_layer",
-                                       "tie_embeddings", "norm_eps", "max_position_embeddings", "d_ff", "layers"};
+                                       "tie_embeddings", "norm_eps", "max_position_embeddings", "d_ff", "layers",
+                                       "statex"};
 #define NAME_OF(f) #f,
 static const char *const layer_keys[] = {"mixer", INT_FIELDS(NAME_OF) DBL_FIELDS(NAME_OF)};
 #undef NAME_OF
+
+
+/* a string value that must be one of `allowed` (NULL-terminated) and shorter than n */
+static int get_word(const cJSON *o, const char *key, const char *where, const char *const *allowed, char *dst, size_t n,
+                    int required) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return required ? (eid_error("%s: missing required key \"%s\"", where, key), -1) : 0;
+    if (cJSON_IsString(v))
+        for (int i = 0; allowed[i]; i++)
+            if (!strcmp(v->valuestring, allowed[i])) return snprintf(dst, n, "%s", allowed[i]), 0;
+    char list[128] = "";
+    for (int i = 0; allowed[i]; i++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", allowed[i]);
+    return eid_error("%s: \"%s\" must be one of %s", where, key, list), -1;
+}
+
+static const char *const statex_keys[] = {"source", "method", "merge_heads", "state_mult", "keep_resets", "k_scale",
+                                          "seed", "layers"};
+static const char *const statex_layer_keys[] = {"layer", "state_before", "params_before"};
+
+/* Strict like the rest of config.json; layer indices are checked against n_layer by the caller. */
+static int statex_from_json(const cJSON *o, const char *where0, StatexRecord *r) {
+    char where[700];
+    snprintf(where, sizeof where, "%s: statex", where0);
+    memset(r, 0, sizeof *r);
+    if (!cJSON_IsObject(o)) return eid_error("%s: must be an object {\"source\", \"method\", \"layers\", ...}", where), -1;
+    if (check_keys(o, statex_keys, (int)(sizeof statex_keys / sizeof *statex_keys), where, 0)) return -1;
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
+    if (!cJSON_IsString(src) || strlen(src->valuestring) >= sizeof r->source)
+        return eid_error("%s: \"source\" must be a path string (under %zu bytes)", where, sizeof r->source), -1;
+    snprintf(r->source, sizeof r->source, "%s", src->valuestring);
+    static const char *const methods[] = {"reinit", "inherit", "zero", NULL}, *const scales[] = {"match", "none", NULL};
+    if (get_word(o, "method", where, methods, r->method, sizeof r->method, 1) ||
+        get_word(o, "k_scale", where, scales, r->k_scale, sizeof r->k_scale, 0))
+        return -1;
+    const cJSON *mh = cJSON_GetObjectItemCaseSensitive(o, "merge_heads"), *sm = cJSON_GetObjectItemCaseSensitive(o, "state_mult");
+    char what[800];
+    snprintf(what, sizeof what, "%s: \"merge_heads\"", where);
+    if (mh && strict_json_int(mh, 1, 1 << 20, &r->merge_heads, what)) return -1;
+    snprintf(what, sizeof what, "%s: \"state_mult\"", where);
+    if (sm && strict_json_int(sm, 1, 512, &r->state_mult, what)) return -1;
+    const cJSON *kr = cJSON_GetObjectItemCaseSensitive(o, "keep_resets");
+    if (kr && !cJSON_IsBool(kr)) return eid_error("%s: \"keep_resets\" must be true or false", where), -1;
+    r->keep_resets = cJSON_IsTrue(kr);
+    long seed = 0;
+    snprintf(what, sizeof what, "%s: \"seed\"", where);
+    if (strict_json_long(cJSON_GetObjectItemCaseSensitive(o, "seed"), 0, 1L << 53, &seed, what)) return -1;
+    r->seed = (uint64_t)seed;
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "layers"), *e;
+    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(ls) < 1 || cJSON_GetArraySize(ls) > EID_MAX_LAYERS)
+        return eid_error("%s: \"layers\" must be a list of 1 to %d {\"layer\", \"state_before\", \"params_before\"} "
+                         "objects", where, EID_MAX_LAYERS), -1;
+    cJSON_ArrayForEach(e, ls) {
+        char lw[760];
+        snprintf(lw, sizeof lw, "%s: layers[%d]", where, r->n);
+        if (!cJSON_IsObject(e)) return eid_error("%s: must be an object", lw), -1;
+        if (check_keys(e, statex_layer_keys, 3, lw, 0)) return -1;
+        int li;
+        snprintf(what, sizeof what, "%s: \"layer\"", lw);
+        if (strict_json_int(cJSON_GetObjectItemCaseSensitive(e, "layer"), 0, EID_MAX_LAYERS - 1, &li, what)) return -1;
+        if (r->n > 0 && li <= r->layer[r->n - 1])
+            return eid_error("%s: layer indices must be strictly ascending (%d after %d)", lw, li, r->layer[r->n - 1]), -1;
+        snprintf(what, sizeof what, "%s: \"state_before\"", lw);
+        if (strict_json_long(cJSON_GetObjectItemCaseSensitive(e, "state_before"), 0, 1L << 53, &r->before_state[r->n], what))
+            return -1;
+        snprintf(what, sizeof what, "%s: \"params_before\"", lw);
+        if (strict_json_long(cJSON_GetObjectItemCaseSensitive(e, "params_before"), 0, 1L << 53, &r->before_params[r->n], what))
+            return -1;
+        r->layer[r->n++] = li;
+    }
+    r->present = 1;
+    return 0;
+}
 
 int config_from_json(const char *text, const char *where, ModelCfg *c) { return config_from_json_ex(text, where, c, 0); }
 
@@ -181,6 +275,14 @@ int config_from_json_ex(const char *text, const char *where, ModelCfg *c, int le
     int nl = n;
     if (get_int(j, "n_layer", where, &nl, 0)) goto done;
     if (nl != n) { eid_error("%s: n_layer is %d but \"layers\" lists %d", where, nl, n); goto done; }
+    const cJSON *sx = cJSON_GetObjectItemCaseSensitive(j, "statex");
+    if (sx) {
+        if (statex_from_json(sx, where, &c->statex)) goto done;
+        if (c->statex.layer[c->statex.n - 1] >= n) {
+            eid_error("%s: statex: layer %d out of range (the model has %d layers)", where, c->statex.layer[c->statex.n - 1], n);
+            goto done;
+        }
+    }
     if (modelcfg_resolve(c) != 0) {
         char msg[900];
         snprintf(msg, sizeof msg, "%s", eid_last_error());

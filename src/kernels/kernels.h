@@ -30,6 +30,8 @@ void k_mul_silu_bwd(real *dy_io, int lddy, const real *y, int ldy, const real *z
 void k_zero(real *x, int ld, int N, int C);
 /* y[N, C] (stride ldy) = x[N, C] (stride ldx). */
 void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C);
+/* x[N, C] (row stride ld) *= a. */
+void k_scale(real *x, int ld, int N, int C, real a);
 
 /* SwiGLU gate (docs/layers.md §0.3) on n elements: h = silu(g) ⊙ u; backward from dh:
  * dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g) (overwritten). */

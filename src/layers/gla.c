@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "layers/bidir.h"
 #include "layers/layer.h"
+#include "layers/statex_util.h"
 
 /* the three conv weights exist only when d_conv > 0 (params() then returns NPARAM_CONV) */
 enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM, P_QC = NPARAM, P_KC, P_VC, NPARAM_CONV };
@@ -340,6 +341,36 @@ static double gla_zoology_state(const LayerCfg *c, int D, int L) {
     return (double)Dk * (Dv / c->num_heads) + conv;
 }
 
+
+extern const LayerOps gla_ops;
+
+/* StateX (docs/statex.md §2): merge the H heads into H' (every projection keeps its shape; the state
+ * grows H/H' times). reinit (§2.1): every mixer weight drawn fresh; inherit (§2.2): the projections
+ * read as H' heads, g_norm tiled H/H' times. Both reset the block's pre-mixer norm unless
+ * keep_resets. */
+static int gla_expand(const LayerCfg *src, LayerCfg *dst, int D, int n_res, const StatexReq *r, real *const *sp,
+                      real *const *dp, Rng *rng, unsigned *out) {
+    int H = src->num_heads, Hn = r->merge_heads;
+    if (r->method == SX_ZERO) return eid_error("gla: --method zero is not a GLA method (reinit or inherit)"), -1;
+    if (Hn < 1) return eid_error("gla: --merge-heads H' is required (a divisor of num_heads %d), got %d", H, Hn), -1;
+    if (Hn > H || H % Hn)
+        return eid_error("gla: --merge-heads %d must divide num_heads %d (H' <= H)", Hn, H), -1;
+    if (src->bidir) return eid_error("gla: a bidirectional layer has no StateX method (its heads are split by direction)"), -1;
+    dst->num_heads = Hn;
+    *out = SX_OUT_USES_MERGE_HEADS | (r->keep_resets ? 0 : SX_OUT_RESET_PRENORM);
+    if (!dp) return 0;
+    ParamSpec ss[NPARAM_CONV], ds[NPARAM_CONV];
+    int n = gla_params(src, D, n_res, ss);
+    gla_params(dst, D, n_res, ds);
+    for (int i = 0; i < n; i++) {
+        if (r->method == SX_REINIT) sx_fresh(&gla_ops, dst, D, &ds[i], i, dp[i], rng);
+        else if (i != P_NORM) sx_same(&ds[i], sp[i], dp[i]);
+        else /* g_norm [dv'] = the old [dv] repeated H/H' times */
+            for (int j = 0; j < H / Hn; j++) k_copy(sp[i], 0, dp[i] + (size_t)j * ss[i].shape[0], 0, 1, ss[i].shape[0]);
+    }
+    return 0;
+}
+
 const LayerOps gla_ops = {
     .name = "gla",
     .resolve = gla_resolve,
@@ -349,6 +380,7 @@ const LayerOps gla_ops = {
     .backward = gla_backward,
     .state_size = gla_state_size,
     .reverse_state = gla_reverse_state,
+    .expand = gla_expand,
     .plan_step = gla_plan_step,
     .step = gla_step,
     .prefill = gla_prefill,

@@ -66,6 +66,27 @@ enum {
     LOPT_BIDIR = 1 << 10,   /* --bidir: has a bidirectional form (layers/bidir.h, docs/layers.md §8) */  /* decode context capacity (full attention's KV cache, max_len) */
 };
 
+/* StateX post-training state expansion (docs/statex.md): what the surgery asks of one layer. The
+ * surgery (model/statex.c) picks layers and copies everything outside their mixers; each mixer's
+ * expand() alone knows its tensor layout. */
+typedef enum { SX_REINIT, SX_INHERIT, SX_ZERO } StatexMethod;
+typedef struct {
+    StatexMethod method;
+    int merge_heads;  /* GLA: target head count H' (0 = not given) */
+    int state_mult;   /* Mamba-2, Longhorn: N' = state_mult·N (0 = not given) */
+    int keep_resets;  /* 1: skip the resets (Mamba-2 dt_bias, A_log, norm; Longhorn dt_proj.bias) */
+    int k_scale_none; /* Longhorn reinit: 1 = leave the fresh k rows as drawn (k_scale "none") */
+    /* calibration batch (Longhorn k_scale "match"): this mixer's normed input in the source model,
+     * calib [B·T, D] for the sequences calib_seq describes; NULL = none */
+    const real *calib;
+    const SeqInfo *calib_seq;
+} StatexReq;
+/* expand()'s out bits (set in both phases): the model resets this block's pre-mixer norm to 1; the
+ * layer needs StatexReq.calib; it read merge_heads / state_mult / k_scale (an option no selected
+ * layer reads is an error, never silently ignored) */
+enum { SX_OUT_RESET_PRENORM = 1, SX_OUT_NEEDS_CALIB = 2, SX_OUT_USES_MERGE_HEADS = 4, SX_OUT_USES_STATE_MULT = 8,
+       SX_OUT_USES_K_SCALE = 16 };
+
 typedef struct {
     const char *name;
     int (*resolve)(LayerCfg *c, int D);                              /* defaults + validation */
@@ -84,6 +105,13 @@ typedef struct {
      * no split (attention's prefix-LM mask keeps the whole KV ring). */
     size_t (*reverse_state)(const LayerCfg *c, int D);
     unsigned options; /* LOPT_* bits: the model options this layer reads */
+    /* StateX (NULL: the mixer has no method; the surgery refuses it by name). dst starts as a copy of
+     * the resolved src; expand() sets its new sizes and validates the request (-1 + eid_error naming
+     * the option). With sp, dp (the source / destination parameters in table order, dst resolved)
+     * it also fills every destination parameter from the source and rng (fresh draws) and returns
+     * SX_OUT_* bits in *out. n_res_layers: the model's residual count, for fresh init bounds. */
+    int (*expand)(const LayerCfg *src, LayerCfg *dst, int D, int n_res_layers, const StatexReq *r,
+                  real *const *sp, real *const *dp, Rng *rng, unsigned *out);
 } LayerOps;
 
 struct Layer {

@@ -16,6 +16,7 @@
 #include "layers/bidir.h"
 #include "layers/layer.h"
 #include "layers/selective.h"
+#include "layers/statex_util.h"
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
@@ -160,6 +161,76 @@ static void lh_step(Layer *l, real *state, const real *x, real *out, int nseq) {
 
 static double lh_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->d_state; }
 
+
+extern const LayerOps longhorn_ops;
+
+/* Mean ‖k‖² per token of the source keys and of the fresh destination keys (rows [R, R+N') of
+ * dst_x) on the calibration batch: the source layer's input path gives u, then k = W_k u. */
+static void lh_calib_norms(const LayerCfg *src, int D, int Nn, real *const *sp, const real *dst_x, const real *x,
+                           const SeqInfo *s, double *old_sq, double *new_sq) {
+    int I = src->expand * D, N = src->d_state, R = src->dt_rank, K = src->d_conv, ldx = R + 2 * N;
+    size_t M = (size_t)s->B * s->T;
+    Arena a;
+    real *xz = NULL, *xc = NULL, *u = NULL, *xdbl = NULL, *kn = NULL, *sq = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) arena_begin_measure(&a); else arena_commit(&a);
+        xz = arena_take(&a, M * 2 * I), xc = arena_take(&a, M * I), u = arena_take(&a, M * I);
+        xdbl = arena_take(&a, M * ldx), kn = arena_take(&a, M * Nn), sq = arena_take(&a, (size_t)N + Nn);
+    }
+    selective_input_fwd(s, D, I, K, ldx, sp, x, xz, xc, u, xdbl, NULL);
+    eid_gemm(0, 1, (int)M, Nn, I, 1, u, I, dst_x + (size_t)R * I, I, 0, kn, Nn);
+    k_colsum_add(xdbl + R, ldx, xdbl + R, ldx, (int)M, N, sq);
+    k_colsum_add(kn, Nn, kn, Nn, (int)M, Nn, sq + N);
+    double so = 0, sn = 0;
+    for (int i = 0; i < N; i++) so += sq[i];
+    for (int i = 0; i < Nn; i++) sn += sq[N + i];
+    *old_sq = so / (double)M, *new_sq = sn / (double)M;
+    arena_free(&a);
+}
+
+/* StateX, our Longhorn extension (docs/statex.md §6): d_state N → N' = k·N on the keys and queries
+ * of x_proj (no conv surgery: k, q come after the conv). reinit: fresh k, q rows, k rows rescaled so
+ * the mean ‖k‖² on the calibration batch matches the source (k_scale "match", the default);
+ * inherit: old rows tiled k times, scaled by 1/√k; zero: old rows then zeros. dt_proj.bias = 0 unless
+ * keep_resets. */
+static int lh_expand(const LayerCfg *src, LayerCfg *dst, int D, int n_res, const StatexReq *r, real *const *sp,
+                     real *const *dp, Rng *rng, unsigned *out) {
+    int k = r->state_mult;
+    if (k < 1) return eid_error("longhorn: --state-mult k is required and must be >= 1, got %d", k), -1;
+    if ((long)k * src->d_state > 256)
+        return eid_error("longhorn: --state-mult %d gives d_state %ld, above 256", k, (long)k * src->d_state), -1;
+    if (src->bidir) return eid_error("longhorn: a bidirectional layer has no StateX method"), -1;
+    int match = r->method == SX_REINIT && !r->k_scale_none;
+    if (match && dp && !r->calib)
+        return eid_error("longhorn: k_scale match needs a calibration batch (or --k-scale none)"), -1;
+    dst->d_state = k * src->d_state;
+    *out = SX_OUT_USES_STATE_MULT | (r->method == SX_REINIT ? SX_OUT_USES_K_SCALE : 0) | (match ? SX_OUT_NEEDS_CALIB : 0);
+    if (!dp) return 0;
+    int I = src->expand * D, N = src->d_state, Nn = dst->d_state, R = src->dt_rank;
+    ParamSpec ds[NPARAM];
+    lh_params(dst, D, n_res, ds);
+    for (int i = 0; i < NPARAM; i++)
+        if (i != P_X && !(i == P_DT_B && !r->keep_resets)) sx_same(&ds[i], sp[i], dp[i]);
+    if (!r->keep_resets) k_fill(dp[P_DT_B], (size_t)I, 0); /* Longhorn's reference init */
+    sx_fresh(&longhorn_ops, dst, D, &ds[P_X], P_X, dp[P_X], rng);
+    sx_rows(sp[P_X], 0, dp[P_X], 0, R, I); /* dt_low rows */
+    for (int kq = 0; kq < 2; kq++) { /* k rows at R, q rows at R + N (R + N' in the destination) */
+        int s0 = R + kq * N, d0 = R + kq * Nn;
+        if (r->method == SX_REINIT) continue;
+        for (int j = 0; j < k; j++) {
+            if (r->method == SX_INHERIT || j == 0) sx_rows(sp[P_X], s0, dp[P_X], d0 + j * N, N, I);
+            else k_zero(dp[P_X] + (size_t)(d0 + j * N) * I, I, N, I);
+        }
+        if (r->method == SX_INHERIT) k_scale(dp[P_X] + (size_t)d0 * I, I, Nn, I, (real)(1 / sqrt((double)k)));
+    }
+    if (match) {
+        double old_sq, new_sq;
+        lh_calib_norms(src, D, Nn, sp, dp[P_X], r->calib, r->calib_seq, &old_sq, &new_sq);
+        if (new_sq > 0) k_scale(dp[P_X] + (size_t)R * I, I, Nn, I, (real)sqrt(old_sq / new_sq));
+    }
+    return 0;
+}
+
 const LayerOps longhorn_ops = {
     .name = "longhorn",
     .resolve = lh_resolve,
@@ -169,6 +240,7 @@ const LayerOps longhorn_ops = {
     .backward = lh_backward,
     .state_size = lh_state_size,
     .reverse_state = lh_reverse_state,
+    .expand = lh_expand,
     .plan_step = lh_plan_step,
     .step = lh_step,
     .prefill = lh_prefill,

@@ -18,6 +18,7 @@
 #include "kernels/ssd.h"
 #include "layers/bidir.h"
 #include "layers/layer.h"
+#include "layers/statex_util.h"
 
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
@@ -214,6 +215,64 @@ static void m2_prefill(Layer *l, real *state, const real *x, real *out, const Se
 
 static double m2_zoology_state(const LayerCfg *c, int D, int L) { return 2.0 * D * c->d_state; }
 
+
+extern const LayerOps mamba2_ops;
+
+/* The B or C row block of group g: rows [base + g·N', base + (g+1)·N') of the destination from rows
+ * [base0 + g·N, …) of the source (cols per row): inherit tiles the old N rows k times (state index
+ * n' ↦ n' mod N), zero keeps them and zeroes the rest, reinit leaves the fresh draw (§3.1, §3.2; with
+ * G > 1 inside each group). */
+static void m2_bc_block(StatexMethod m, const real *src, int base0, real *dst, int base, int N, int Nn, int cols) {
+    if (m == SX_REINIT) return;
+    for (int j = 0; j < Nn / N; j++) {
+        if (m == SX_INHERIT || j == 0) sx_rows(src, base0, dst, base + j * N, N, cols);
+        else k_zero(dst + (size_t)(base + j * N) * cols, cols, N, cols);
+    }
+}
+
+/* StateX (docs/statex.md §3): d_state N → N' = k·N. in_proj and the conv get N' B and C rows /
+ * channels (fresh, tiled or zero-padded per the method); z, x, dt rows and x channels, D, out_proj
+ * are kept; dt_bias = 1, A_log = log(1..H), norm.weight = 1 unless keep_resets. */
+static int m2_expand(const LayerCfg *src, LayerCfg *dst, int D, int n_res, const StatexReq *r, real *const *sp,
+                     real *const *dp, Rng *rng, unsigned *out) {
+    int k = r->state_mult;
+    if (k < 1) return eid_error("mamba2: --state-mult k is required and must be >= 1, got %d", k), -1;
+    if ((long)k * src->d_state > 512)
+        return eid_error("mamba2: --state-mult %d gives d_state %ld, above 512", k, (long)k * src->d_state), -1;
+    if (src->bidir) return eid_error("mamba2: a bidirectional layer has no StateX method (its heads are split by direction)"), -1;
+    dst->d_state = k * src->d_state;
+    *out = SX_OUT_USES_STATE_MULT;
+    if (!dp) return 0;
+    Dims a = dims(src, D), b = dims(dst, D);
+    ParamSpec ds[NPARAM];
+    m2_params(dst, D, n_res, ds);
+    for (int i = 0; i < NPARAM; i++) sx_fresh(&mamba2_ops, dst, D, &ds[i], i, dp[i], rng);
+    /* in_proj rows [z | x | B (G·N) | C (G·N) | dt (H)] */
+    sx_rows(sp[P_IN], 0, dp[P_IN], 0, 2 * a.I, D);
+    sx_rows(sp[P_IN], a.DP - a.H, dp[P_IN], b.DP - b.H, a.H, D);
+    /* conv channels [x | B | C], weight rows of K taps, bias one each */
+    sx_rows(sp[P_CONV_W], 0, dp[P_CONV_W], 0, a.I, a.K);
+    sx_rows(sp[P_CONV_B], 0, dp[P_CONV_B], 0, a.I, 1);
+    for (int bc = 0; bc < 2; bc++)
+        for (int g = 0; g < a.G; g++) {
+            int s0 = bc * a.G * a.N + g * a.N, d0 = bc * b.G * b.N + g * b.N;
+            m2_bc_block(r->method, sp[P_IN], 2 * a.I + s0, dp[P_IN], 2 * b.I + d0, a.N, b.N, D);
+            m2_bc_block(r->method, sp[P_CONV_W], a.I + s0, dp[P_CONV_W], b.I + d0, a.N, b.N, a.K);
+            m2_bc_block(r->method, sp[P_CONV_B], a.I + s0, dp[P_CONV_B], b.I + d0, a.N, b.N, 1);
+        }
+    sx_same(&ds[P_D], sp[P_D], dp[P_D]);
+    sx_same(&ds[P_OUT], sp[P_OUT], dp[P_OUT]);
+    if (r->keep_resets) {
+        sx_same(&ds[P_DT_B], sp[P_DT_B], dp[P_DT_B]);
+        sx_same(&ds[P_ALOG], sp[P_ALOG], dp[P_ALOG]);
+        sx_same(&ds[P_NORM], sp[P_NORM], dp[P_NORM]);
+    } else { /* §3.1 step 4: dt_bias = 1, A_h = −h, norm.weight = 1 (already drawn as ones) */
+        k_fill(dp[P_DT_B], (size_t)b.H, 1);
+        for (int h = 0; h < b.H; h++) k_fill(dp[P_ALOG] + h, 1, (real)log(h + 1.0));
+    }
+    return 0;
+}
+
 const LayerOps mamba2_ops = {
     .name = "mamba2",
     .resolve = m2_resolve,
@@ -224,6 +283,7 @@ const LayerOps mamba2_ops = {
     .backward = m2_backward,
     .state_size = m2_state_size,
     .reverse_state = m2_reverse_state,
+    .expand = m2_expand,
     .plan_step = m2_plan_step,
     .step = m2_step,
     .prefill = m2_prefill,

@@ -1,4 +1,5 @@
 /* model.c — parameter table, forward/backward of the whole model, loss, recurrent decoding. */
+#include <sys/mman.h>
 #include "model/model.h"
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,17 @@ static void add_layer_params(Model *m, int *cap, int blk, Layer *l, int n_res_la
     }
 }
 
+/* Gradients: zeroed pages from the kernel, mapped on first touch, so a model that never trains
+ * (eval, generate, expand: docs/statex.md) costs no resident memory for them. */
+static real *grad_alloc(size_t n) {
+    void *p = mmap(NULL, sizeof(real) * (n ? n : 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) eid_fatal("out of memory allocating %zu gradient values", n);
+    return p;
+}
+static void grad_free(real *g, size_t n) {
+    if (g) munmap(g, sizeof(real) * (n ? n : 1));
+}
+
 Model *model_new(const ModelCfg *cfg_in) {
     Model *m = eid_xcalloc(1, sizeof *m);
     m->cfg = *cfg_in;
@@ -80,7 +92,7 @@ Model *model_new(const ModelCfg *cfg_in) {
     if (!c->tie_embeddings) add_param(m, &cap, "lm_head.weight", 2, shapeVD, INIT_NORMAL, 0.02, 1, -1, NULL, 0);
     /* one flat buffer each for weights and gradients; hand out views */
     m->w = eid_aligned_alloc(sizeof(real) * m->n_reals);
-    m->grad = eid_aligned_alloc(sizeof(real) * m->n_reals);
+    m->grad = grad_alloc(m->n_reals);
     bind_views(m);
     return m;
 }
@@ -121,7 +133,8 @@ void model_free(Model *m) {
     if (!m) return;
     arena_free(&m->act);
     if (!m->shares_w) free(m->w);
-    free(m->param), free(m->grad);
+    free(m->param);
+    grad_free(m->grad, m->n_reals);
     free(m);
 }
 

@@ -19,6 +19,7 @@ typedef struct {
     int layer;         /* block index, −1 for embedding / final norm / head */
     const Layer *owner; /* NULL unless the parameter belongs to a Layer */
     int owner_idx;
+    int frozen;        /* 1: the optimizer leaves it as it is (train --freeze) */
 } ParamEntry;
 
 typedef struct {

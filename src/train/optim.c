@@ -35,6 +35,7 @@ void adamw_step(AdamW *o, Model *m, const OptimCfg *c, double lr, double clip_sc
     real step = (real)(lr / bc1), rbc2 = (real)(1 / sqrt(bc2));
     for (int j = 0; j < m->nparam; j++) {
         const ParamEntry *p = &m->param[j];
+        if (p->frozen) continue; /* --freeze: no update, no decay */
         real *w = m->w + p->offset, *g = m->grad + p->offset, *mm = o->m + p->offset, *vv = o->v + p->offset;
         real decay = p->decay ? (real)(1 - lr * c->weight_decay) : 1;
 #pragma omp parallel for schedule(static) if (p->numel > 65536)

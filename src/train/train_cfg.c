@@ -52,6 +52,8 @@ const OptDesc train_opts[] = {
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
     O("resume", OPT_STR, resume, "continue a run from its output directory"),
     O("quiet", OPT_FLAG, quiet, "no progress line"),
+    O("init", OPT_STR, init, "start from this checkpoint's weights and architecture (e.g. one made by eidetic expand) with a fresh optimizer and schedule; the model flags do not apply"),
+    O("freeze", OPT_STR, freeze, "comma list of parameter groups the optimizer leaves as they are: embeddings, norms, mixers, mlps, unexpanded (all but the StateX-expanded mixers), or block indices"),
 };
 const int n_train_opts = sizeof train_opts / sizeof train_opts[0];
 

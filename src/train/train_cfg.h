@@ -31,6 +31,8 @@ typedef struct {
     uint64_t seed;
     int threads, quiet;
     char out[512], resume[512], config[512];
+    char init[512];   /* --init: start from this checkpoint's weights (StateX post-training, docs/statex.md §4) */
+    char freeze[256]; /* --freeze: parameter groups left untouched by the optimizer (train/freeze.c) */
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     ModelCfg model; /* resolved architecture */
     int model_from_file; /* model came from --config's "model" section */

@@ -2,12 +2,14 @@
  * evaluation, early stop, crash-safe checkpoints (train/rundir.h), a metrics file, a clean stop on
  * SIGINT/SIGTERM and a live progress line. */
 #include "train/trainer.h"
+#include "train/freeze.h"
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
+#include "kernels/model_ops.h"
 #include "io/safetensors.h"
 #include "train/rundir.h"
 #include "train/train_state.h"
@@ -82,6 +84,8 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
     out->loss = lo.loss, out->accuracy = lo.accuracy, out->n_labels = lo.n_labels;
     if (!isfinite(lo.loss)) return STEP_DIVERGED;
     if (all_reduce && all_reduce(m->grad, m->n_reals, all_reduce_ctx) != 0) return -1;
+    for (int j = 0; j < m->nparam; j++) /* --freeze: frozen tensors count neither in the norm nor in the update */
+        if (m->param[j].frozen) k_fill(m->grad + m->param[j].offset, m->param[j].numel, 0);
     out->grad_norm = grad_norm(m);
     if (!isfinite(out->grad_norm)) return STEP_DIVERGED;
     if (oc->grad_clip > 0 && out->grad_norm > oc->grad_clip) out->clip_scale = oc->grad_clip / out->grad_norm;
@@ -204,12 +208,20 @@ int train_run(TrainCfg *c, EvalResult *final) {
         step0 = ts.step, cursor = ts.cursor;
         c->model = m->cfg;
         if (!c->quiet) eid_log("resumed %s at step %ld (data cursor %llu)", c->resume, step0, (unsigned long long)cursor);
+    } else if (c->init[0]) { /* weights from a checkpoint, a fresh optimizer and schedule (docs/statex.md §4) */
+        char dir[1024];
+        if (rundir_locate(c->init, dir, sizeof dir) != 0 || !(m = ckpt_load_model(dir, NULL))) return -1;
+        c->model = m->cfg;
+        adamw_init(&opt, m);
     } else {
         m = model_new(&c->model);
         if (!m) return -1;
         model_init_params(m, c->seed);
         adamw_init(&opt, m);
     }
+    int n_frozen = train_freeze(m, c->freeze);
+    if (n_frozen < 0) return adamw_free(&opt), model_free(m), -1;
+    if (n_frozen && !c->quiet) eid_log("--freeze %s: %d of %d tensors frozen", c->freeze, n_frozen, m->nparam);
     Corpus corpus = {0};
     Tokenizer *tok = NULL;
     if (c->data[0] && lm_open(c, m, &corpus, &tok) != 0) {

@@ -133,6 +133,11 @@ void k_copy(const real *x, int ldx, real *y, int ldy, int N, int C) {
     for (int r = 0; r < N; r++) memmove(y + (size_t)r * ldy, x + (size_t)r * ldx, sizeof(real) * C);
 }
 
+void k_scale(real *x, int ld, int N, int C, real a) {
+    for (int r = 0; r < N; r++)
+        for (int c = 0; c < C; c++) x[(size_t)r * ld + c] *= a;
+}
+
 void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t j = 0; j < n; j++) h[j] = g[j] * k_sigmoid(g[j]) * u[j];

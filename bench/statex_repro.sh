@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# statex_repro.sh [BUILD] [OUT] — the small-scale StateX analogue of docs/statex.md §4 ("Reproduction"
+# there): per mixer (GLA, Mamba-2, Longhorn), pre-train two layers on MQAR, then post-train on a harder
+# MQAR setting with equal steps, data and schedule (a) after `eidetic expand` of block 0 (reinit, the
+# paper's default) and (b) without expansion (the LPT baseline). Prints one table row per arm:
+# accuracy on the harder setting right after surgery (step 0) and after post-training, recurrent
+# state per sequence and parameter count. Resumable: finished stages are skipped.
+# Sizes by environment: MIXERS ("gla mamba2 longhorn"), SEEDS (post-training seeds, "1"),
+# PRE_STEPS (1500), POST_STEPS (600), D (d_model; default 64, Longhorn 128: the widths at which the
+# mixer table of docs/mqar_mixers.md solves MQAR L 64 K 4 in 1500 steps), EXPAND_LAYER (0), THREADS (1),
+# PRE_TASK ("--seq-len 64 --kv-pairs 4", batch 64), HARD_TASK ("--seq-len 128 --kv-pairs 16", batch 32).
+set -eu
+BUILD=${1:-build}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+case $BUILD in /*) E="$BUILD/eidetic" ;; *) E="$ROOT/$BUILD/eidetic" ;; esac
+O=${2:-/tmp/statex_repro}
+MIXERS=${MIXERS:-"gla mamba2 longhorn"}
+SEEDS=${SEEDS:-1}
+PRE_STEPS=${PRE_STEPS:-1500}
+POST_STEPS=${POST_STEPS:-600}
+LAYER=${EXPAND_LAYER:-0}
+TH=${THREADS:-1}
+PRE="--task mqar ${PRE_TASK:---seq-len 64 --kv-pairs 4} --batch 64"
+HARD="--task mqar ${HARD_TASK:---seq-len 128 --kv-pairs 16}"
+COMMON="--vocab 2048 --threads $TH --quiet"
+# post-training recipe (docs/statex.md §4 shape: warm-up, cosine to 0, AdamW wd 0.1, beta2 0.95, clip 1.0;
+# lr scaled to these tiny models), identical for both arms
+POST="--warmup $((POST_STEPS / 20)) --lr 1e-3 --min-lr 0 --weight-decay 0.1 --beta2 0.95 --grad-clip 1 \
+      --eval-every 0 --eval-examples 512"
+mkdir -p "$O"
+
+arch() { case $1 in gla) echo "--num-heads 4 --d-conv 4" ;; mamba2) echo "--d-state 8" ;; longhorn) echo "--d-state 4" ;; esac; }
+width() { [ -n "${D:-}" ] && echo "$D" || { [ "$1" = longhorn ] && echo 128 || echo 64; }; }
+grow() { case $1 in gla) echo "--merge-heads 1" ;; *) echo "--state-mult 4" ;; esac; }
+acc() { "$E" eval --ckpt "$1" $HARD --examples 512 --threads "$TH" 2>/dev/null | awk '/^accuracy:/ {print $2}'; }
+
+for mx in $MIXERS; do
+    P="$O/$mx/pre"
+    mkdir -p "$O/$mx"
+    if [ ! -f "$O/$mx/pre.done" ]; then
+        nice -n 5 "$E" train --preset "mqar-$mx" --layers "$mx,$mx" --d-model "$(width "$mx")" $(arch "$mx") $COMMON $PRE --steps "$PRE_STEPS" \
+            --eval-every 250 --eval-examples 256 --target-acc 0.99 --seed 0 --out "$P" > "$O/$mx/pre.log" 2>&1
+        touch "$O/$mx/pre.done"
+    fi
+    for s in $SEEDS; do
+        X="$O/$mx/x$s"
+        [ -d "$X" ] || "$E" expand --ckpt "$P" --out "$X" --layers "$LAYER" $(grow "$mx") --seed "$s" > /dev/null
+        for arm in statex lpt; do
+            R="$O/$mx/$arm$s"
+            init=$([ $arm = statex ] && echo "$X" || echo "$P/current")
+            if [ ! -f "$R.done" ]; then
+                echo "$(acc "$init")" > "$R.step0"
+                nice -n 5 "$E" train --preset "mqar-$mx" --init "$init" $COMMON $HARD --batch 32 $POST --steps "$POST_STEPS" \
+                    --seed "$s" --out "$R" > "$R.log" 2>&1
+                touch "$R.done"
+            fi
+        done
+    done
+done
+
+printf "\n%-9s %-7s %4s %10s %10s %10s %14s %10s\n" mixer arm seed pre_acc step0_acc final_acc state_floats params
+for mx in $MIXERS; do
+    pre=$(awk '/^accuracy:/ {print $2}' "$O/$mx/pre.log" | tail -1)
+    for s in $SEEDS; do
+        for arm in statex lpt; do
+            R="$O/$mx/$arm$s"
+            fin=$(awk '/^accuracy:/ {print $2}' "$R.log" | tail -1)
+            read -r st np < <("$E" info --ckpt "$R" | awk '/^total:/ {print $8, $2}')
+            printf "%-9s %-7s %4s %10s %10s %10s %14s %10s\n" "$mx" "$arm" "$s" "$pre" "$(cat "$R.step0")" "$fin" "$st" "$np"
+        done
+    done
+done
