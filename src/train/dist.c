@@ -6,6 +6,9 @@
 
 static int d_rank = 0, d_world = 1;
 static double reduce_s;
+static char run_dir[512] = "DIR";
+
+void dist_set_run_dir(const char *dir) { snprintf(run_dir, sizeof run_dir, "%s", dir); }
 
 int dist_rank(void) { return d_rank; }
 int dist_world(void) { return d_world; }
@@ -83,8 +86,8 @@ static void *watchdog(void *arg) {
              * (written atomically, docs/reliability.md) */
             fprintf(stderr, "eidetic: error: rank %d of %d: no answer from the other ranks for %.0f s in %s "
                             "(--dist-timeout): a rank died or hangs; stopping the job. The last complete checkpoint "
-                            "is intact: continue with eidetic train --resume DIR\n",
-                    d_rank, d_world, d_timeout, atomic_load(&coll_what));
+                            "is intact: continue with eidetic train --resume %s\n",
+                    d_rank, d_world, d_timeout, atomic_load(&coll_what), run_dir);
             _exit(DIST_EXIT_TIMEOUT);
         }
     }

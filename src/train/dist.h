@@ -26,6 +26,8 @@ void dist_abort(int code);
 int dist_rank(void);
 int dist_world(void);
 int dist_mpi_built(void); /* 1 in the MPI build */
+/* The run directory the watchdog's message names (eidetic train --resume DIR). */
+void dist_set_run_dir(const char *dir);
 
 int dist_barrier(void);
 /* v[0..n) = the element-wise sum (exact: integers) / maximum over the ranks. */

@@ -220,6 +220,7 @@ static int rank_shards(TrainCfg *c, const Model *m, int world) {
 int train_run(TrainCfg *c, EvalResult *final) {
     int rank = dist_rank(), world = dist_world(), lead = rank == 0;
     if (!lead) c->quiet = 1; /* rank 0 alone logs and draws the progress line */
+    dist_set_run_dir(c->out);
     AdamW opt = {0};
     long step0 = 0;
     uint64_t cursor = 0;
