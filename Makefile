@@ -97,6 +97,10 @@ $(MPI_DIST): src/train/dist.c
 $(BUILD)/eidetic-mpi: $(CLI_OBJ) $(MPI_DIST) $(LIBA)
 	$(MPICC) $(CFLAGS) -o $@ $(CLI_OBJ) $(MPI_DIST) $(LIBA) $(LDLIBS)
 mpi: deps-check $(BUILD)/eidetic-mpi
+# bench/mpi.sh's timing of the gradient exchange alone (not part of `all`)
+$(BUILD)/bench/mpi_reduce: bench/mpi_reduce.c $(MPI_DIST) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_DIST) $(LIBA) $(LDLIBS)
 
 # bench/validate_bpe.sh's encoder (not part of `all`)
 $(BUILD)/bench/tok_validate: bench/tok_validate.c $(LIBA)
