@@ -4,7 +4,8 @@
 #    model.safetensors bytes and the same metrics (less wall-clock fields) as one process with the
 #    same --shards; the same for a hybrid model (longhorn + sliding-window attention + MLP);
 #  - resume across a rank-count change: 2 ranks -> 1 process and 1 process -> 2 ranks continue the
-#    same trajectory bit for bit; 4 ranks for a 2-shard run is refused with a clear error;
+#    same trajectory bit for bit; 4 ranks for a 2-shard run is refused with a clear error, as is a
+#    fresh run whose --shards the ranks cannot split;
 #  - a rank killed (SIGKILL) mid-run: mpirun exits non-zero, the last checkpoint loads and resumes
 #    (2 ranks, and 1 process) to the uninterrupted run's bytes;
 #  - a rank that hangs: the other rank's watchdog (--dist-timeout) ends the job with a message.
@@ -69,6 +70,12 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "uses 2 shards in all, which 4 ranks cannot split evenly" "$T/err" && ok ||
     bad "4 ranks resuming a 2-shard run: rc=$rc, expected a refusal: $(grep error "$T/err" | head -2)"
 [ "$(readlink "$T/c14/current")" = "$before" ] && "$E" info --ckpt "$T/c14" >/dev/null 2>&1 && ok || bad "refused resume changed the run"
+
+# a fresh run whose shard count the ranks cannot split: a clear error, non-zero exit
+"${MPIRUN[@]}" -np 2 "$EM" train "${A[@]}" --shards 3 --batch 24 --out "$T/bad" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -ne 0 ] && grep -q -- "--shards 3: not a multiple of the 2 ranks" "$T/err" && ok ||
+    bad "--shards 3 on 2 ranks: rc=$rc: $(grep error "$T/err" | head -2)"
 
 # ---- a rank killed mid-run: non-zero exit, the last checkpoint intact and resumable ----
 # (MPMD: rank 1 alone gets EIDETIC_FAULT=step-kill:5, SIGKILL at the start of step 5; checkpoints every 2)
