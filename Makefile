@@ -54,10 +54,10 @@ TESTS32  := $(BUILD)/tests/test_equiv_fp32
 LIBA     := $(BUILD)/libeidetic.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all lib examples test clean deps-check bench
+.PHONY: all lib examples test clean deps-check bench mpi
 # object files are real products, never intermediates to delete after linking a test
 .SECONDARY:
-all: deps-check $(LIBA) $(BUILD)/eidetic
+all: deps-check $(LIBA) $(BUILD)/eidetic $(if $(filter 1,$(MPI)),$(BUILD)/eidetic-mpi)
 lib: deps-check $(LIBA)
 examples: $(EXAMPLES)
 
@@ -82,6 +82,25 @@ $(LIBA): $(LIB_OBJ)
 # The program is a client of the library it ships.
 $(BUILD)/eidetic: $(CLI_OBJ) $(LIBA)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
+
+# Multi-process training (docs/distributed.md): `make MPI=1` (or `make mpi`) also links
+# build/eidetic-mpi, the same program with src/train/dist.c compiled by mpicc (Open MPI: Debian's
+# libopenmpi-dev + openmpi-bin); every other object is the default build's, and libeidetic.a and
+# build/eidetic stay free of MPI. The MPI dist.o comes before the archive, so the archive's is unused.
+MPICC    ?= mpicc
+MPI_DIST := $(BUILD)/mpi/src/train/dist.o
+$(MPI_DIST): src/train/dist.c
+	@mkdir -p $(dir $@)
+	@command -v $(MPICC) >/dev/null 2>&1 || { \
+	  echo "error: $(MPICC) not found: install the Debian packages libopenmpi-dev openmpi-bin (scripts/setup.sh)" >&2; exit 1; }
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_MPI -c $< -o $@
+$(BUILD)/eidetic-mpi: $(CLI_OBJ) $(MPI_DIST) $(LIBA)
+	$(MPICC) $(CFLAGS) -o $@ $(CLI_OBJ) $(MPI_DIST) $(LIBA) $(LDLIBS)
+mpi: deps-check $(BUILD)/eidetic-mpi
+# bench/mpi.sh's timing of the gradient exchange alone (not part of `all`)
+$(BUILD)/bench/mpi_reduce: bench/mpi_reduce.c $(MPI_DIST) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_DIST) $(LIBA) $(LDLIBS)
 
 # bench/validate_bpe.sh's encoder (not part of `all`)
 $(BUILD)/bench/tok_validate: bench/tok_validate.c $(LIBA)
@@ -127,7 +146,9 @@ $(TESTS32): tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
 
 # the normal suite, then the same unit tests and the CLI error tests once more under ASan+UBSan
 # (make asan; docs/reliability.md "Sanitizers"); the fuzz regression inputs run in both.
-test: all $(EXAMPLES) $(TESTS) $(TESTS32) asan-build
+# (build/eidetic-mpi too when mpicc is there; tests/cli/mpi.sh fails loudly when it is not)
+HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
+test: all $(EXAMPLES) $(TESTS) $(TESTS32) asan-build $(if $(HAVE_MPICC),$(BUILD)/eidetic-mpi)
 	@bash tests/run_all.sh $(BUILD); a=$$?; echo; echo "== sanitizer pass (ASan+UBSan+LSan, $(ASAN_BUILD)) =="; \
 	  bash tests/run_asan.sh $(ASAN_BUILD); b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 

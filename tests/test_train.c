@@ -6,6 +6,7 @@
 #include "tasks/task.h"
 #include "train/optim.h"
 #include "train/shards.h"
+#include "train/dist.h"
 
 static void overfit_one_batch(const char *layers) {
     TaskCfg t = {.name = "mqar", .vocab_size = 64, .seq_len = 16, .kv_pairs = 2};
@@ -168,8 +169,32 @@ static void shards_refuse_bad_input(void) {
           "shards_auto: one per thread up to d_model %d, else 1", SHARDS_AUTO_MAX_D);
 }
 
+/* The one-rank dist (train/dist.h, the build without MPI): one rank; the exchange of S shards is
+ * the sequential shard-order sum, bit for bit; the collectives leave their data as it is. The MPI
+ * build is tested across processes by tests/cli/mpi.sh. */
+static void dist_one_rank(void) {
+    CHECK(dist_init(5) == 0 && dist_rank() == 0 && dist_world() == 1 && !dist_mpi_built(), "one rank of one");
+    enum { S = 3, N = 10007 };
+    real *g[S], want[N];
+    for (int k = 0; k < S; k++) {
+        g[k] = eid_xmalloc(sizeof(real) * N);
+        for (int i = 0; i < N; i++) g[k][i] = (real)((i * 7 + k * 3) % 101) * (real)0.01 + (real)k / 3;
+    }
+    for (int i = 0; i < N; i++) want[i] = (g[0][i] + g[1][i]) + g[2][i];
+    CHECK(dist_reduce_shards(g, S, N) == 0 && !memcmp(g[0], want, sizeof want), "one-rank exchange != ((g0+g1)+g2)");
+    CHECK(dist_take_reduce_seconds() >= 0 && dist_take_reduce_seconds() == 0, "exchange time not reset when taken");
+    long v[2] = {3, -4};
+    int mx[2] = {1, 7};
+    LossOut a = {.loss = 1.5, .n_labels = 3}, b;
+    CHECK(dist_sum_long(v, 2) == 0 && v[0] == 3 && v[1] == -4 && dist_max_int(mx, 2) == 0 && mx[1] == 7 &&
+              dist_allgather(&a, sizeof a, &b) == 0 && b.loss == 1.5 && b.n_labels == 3 && dist_barrier() == 0,
+          "one-rank collectives changed their data");
+    for (int k = 0; k < S; k++) free(g[k]);
+}
+
 int main(void) {
     eid_runtime_setup(2, 0);
+    dist_one_rank();
     static const char *mixers[] = {"longhorn", "mamba", "mamba2", "gla", "attn", "swa", "pos:attn,longhorn"};
     for (int i = 0; i < 7; i++) shards_match_whole_batch(mixers[i]);
     shards_thread_independent();

@@ -1,6 +1,7 @@
 /* cmd_train.c — `eidetic train`: presets, config files, flags; resolved config printed first. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "core/runtime.h"
 #include "io/checkpoint.h"
@@ -8,6 +9,7 @@
 #include "tasks/task.h"
 #include "train/rundir.h"
 #include "train/trainer.h"
+#include "train/dist.h"
 #include "text/tokenizer.h"
 #include "cli/lm_tiny.h"
 
@@ -110,14 +112,28 @@ int cmd_train(int argc, char **argv) {
         return cli_fail("train");
     if (resume && strcmp(c.out, resume) != 0)
         return fprintf(stderr, "eidetic train: error: --resume %s writes into its own directory; drop --out\n", resume), 1;
+    /* under mpirun/srun (the MPI build): one rank of a multi-process run (docs/distributed.md) */
+    if (dist_init(c.dist_timeout) != 0) return cli_fail("train");
+    int lead = dist_rank() == 0;
+    if (!lead) c.quiet = 1;
     eid_runtime_setup(c.threads, !c.quiet);
     if (train_cfg_resolve(&c) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;
     rundir_signals_install(); /* SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + SIG */
     int rc = train_run(&c, &r);
+    if (rc < 0 && dist_world() > 1) {
+        /* one rank's error ends the job (the others may wait in a collective); rank 0's message,
+         * with the run directory's state, comes first */
+        if (lead) cli_fail("train");
+        else fprintf(stderr, "eidetic train: error: rank %d of %d: %s\n", dist_rank(), dist_world(), eid_last_error()),
+             usleep(300000);
+        dist_abort(1);
+    }
+    dist_finalize();
     if (rc > 0) return rc;
     if (rc != 0) return cli_fail("train");
+    if (!lead) return 0;
     if (r.lm) {
         printf("val_loss: %.4f\nperplexity: %.4f\nbits_per_byte: %.4f\n", r.loss, r.ppl, r.bpb);
         if (!strcmp(c.preset, "lm-tiny")) lm_sample(c.out);

@@ -1,7 +1,9 @@
 /* shards.c — data-parallel shards of a batch (shards.h). */
 #include "train/shards.h"
+#include <stdlib.h>
 #include <string.h>
 #include "core/runtime.h"
+#include "train/dist.h"
 
 int shards_divisor(int batch, int n) {
     n = EID_MAX(1, EID_MIN(EID_MIN(n, batch), EID_MAX_SHARDS));
@@ -82,14 +84,45 @@ static void shard_pass(Model *m, const Batch *b, LossOut *out) {
     if (model_loss_backward(m, b, out) != 0) eid_fatal("shards: %s (labels were checked)", eid_last_error());
 }
 
+/* out = the batch's loss (Σ over labels ÷ their count) and accuracy (mean over examples: model_loss)
+ * from the shards' parts, added in shard order */
+static void combine_parts(const LossOut *part, int n, LossOut *out) {
+    memset(out, 0, sizeof *out);
+    double loss = 0, acc = 0;
+    for (int k = 0; k < n; k++) {
+        loss += part[k].loss * part[k].n_labels, acc += part[k].accuracy * part[k].n_examples;
+        out->n_labels += part[k].n_labels, out->n_correct += part[k].n_correct, out->n_examples += part[k].n_examples;
+    }
+    out->loss = out->n_labels ? loss / out->n_labels : 0;
+    out->accuracy = out->n_examples ? acc / out->n_examples : 0;
+}
+
+/* dist: every rank's shards, in global shard order: the gradient sum and the loss parts */
+static int reduce_ranks(Shards *s, const LossOut *part, LossOut *out) {
+    real *g[EID_MAX_SHARDS];
+    for (int k = 0; k < s->n; k++) g[k] = s->rep[k]->grad;
+    if (dist_reduce_shards(g, s->n, s->rep[0]->n_reals) != 0) return -1;
+    int W = dist_world();
+    LossOut *all = eid_xmalloc(sizeof(LossOut) * (size_t)W * s->n);
+    int rc = dist_allgather(part, sizeof(LossOut) * s->n, all);
+    if (rc == 0) combine_parts(all, W * s->n, out);
+    free(all);
+    return rc;
+}
+
 int shards_grads(Shards *s, const Batch *b, LossOut *out) {
     if (b->B != s->B || b->T != s->T) return eid_error("shards: planned for (%d,%d), got (%d,%d)", s->B, s->T, b->B, b->T), -1;
     int n = s->n, bs = b->B / n;
     size_t per = (size_t)bs * b->T;
     int total = count_labels(s, b, (int)per);
     if (total < 0) return -1;
+    if (s->dist && b->label_norm <= 0) { /* the global batch's count */
+        long t = total;
+        if (dist_sum_long(&t, 1) != 0) return -1;
+        total = (int)t;
+    }
     if (b->label_norm > 0) total = b->label_norm; /* the global count of a multi-process run */
-    if (n == 1) {
+    if (n == 1 && !s->dist) {
         Batch one = *b;
         shard_pass(s->rep[0], &one, out);
         return 0;
@@ -104,15 +137,8 @@ int shards_grads(Shards *s, const Batch *b, LossOut *out) {
         Batch sb = {b->tokens + k * per, b->labels + k * per, flags, bs, b->T, total};
         shard_pass(s->rep[k], &sb, &part[k]);
     }
+    if (s->dist) return reduce_ranks(s, part, out);
     reduce_grads(s);
-    /* the batch's loss = Σ over labels ÷ their count; accuracy = mean over examples (model_loss) */
-    memset(out, 0, sizeof *out);
-    double loss = 0, acc = 0;
-    for (int k = 0; k < n; k++) {
-        loss += part[k].loss * part[k].n_labels, acc += part[k].accuracy * part[k].n_examples;
-        out->n_labels += part[k].n_labels, out->n_correct += part[k].n_correct, out->n_examples += part[k].n_examples;
-    }
-    out->loss = out->n_labels ? loss / out->n_labels : 0;
-    out->accuracy = out->n_examples ? acc / out->n_examples : 0;
+    combine_parts(part, n, out);
     return 0;
 }

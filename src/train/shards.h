@@ -10,7 +10,13 @@
  * Every shard's loss gradient is scaled by the whole batch's label count, so the sum is the
  * gradient of the batch's mean loss, as without shards (up to rounding: the sum is taken in a
  * different order). The result depends on n, never on the thread count: n shards on fewer threads
- * run in turn and give the same bits. */
+ * run in turn and give the same bits.
+ *
+ * Ranks (dist = 1, train/dist.h). A run of W processes with n shards each is one batch of W·n
+ * shards: rank r holds shards r·n .. r·n+n−1 of it (its B rows are rows r·B .. r·B+B−1 of the
+ * global batch, data/source.h). The label count, the gradient sum and the loss are taken over all
+ * W·n shards in the same shard order as one process with W·n shards (dist_reduce_shards), so the
+ * weights are the same bits for every W that divides the shard count (docs/distributed.md). */
 #ifndef EIDETIC_SHARDS_H
 #define EIDETIC_SHARDS_H
 #include "model/model.h"
@@ -20,7 +26,8 @@
 typedef struct {
     int n;
     Model *rep[EID_MAX_SHARDS]; /* rep[0] = the model; rep[1..n-1] replicas */
-    int B, T, labels_per_example; /* as planned: the whole batch */
+    int B, T, labels_per_example; /* as planned: the whole batch (this rank's rows) */
+    int dist; /* 1: one rank of dist_world() > 1: labels, gradients and loss summed over the ranks */
 } Shards;
 
 /* The largest divisor of `batch` that is at most n (and at most EID_MAX_SHARDS). */
@@ -42,7 +49,8 @@ int shards_plan(Shards *s, int B, int T, int labels_per_example);
 size_t shards_bytes(const Shards *s);
 /* rep[0]->grad = ∇ of the batch's mean loss (b->label_norm > 0: of the sum over its labels ÷
  * label_norm, the global count of a multi-process run); out = the batch's loss and accuracy (model_loss's
- * definitions). -1 + eid_error on a bad label or more labels than planned (nothing computed). */
+ * definitions). -1 + eid_error on a bad label or more labels than planned (nothing computed).
+ * With dist: the global batch's gradient, loss, accuracy and counts, the same on every rank. */
 int shards_grads(Shards *s, const Batch *b, LossOut *out);
 
 #endif

@@ -32,7 +32,7 @@ const OptDesc train_opts[] = {
     O("data", OPT_STR, data, "train a language model on a dataset directory made by eidetic prepare (rows of --seq-len tokens; docs/lm.md)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
-    O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count"),
+    O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count. Multi-process (mpirun): N counts the shards of all ranks, N/ranks each, and results depend on N, not on the ranks"),
     O("steps", OPT_INT, steps, "optimizer steps"),
     O("warmup", OPT_INT, warmup, "linear warm-up steps"),
     O("lr", OPT_DBL, lr, "peak learning rate"),
@@ -54,6 +54,7 @@ const OptDesc train_opts[] = {
     O("quiet", OPT_FLAG, quiet, "no progress line"),
     O("init", OPT_STR, init, "start from this checkpoint's weights and architecture (e.g. one made by eidetic expand) with a fresh optimizer and schedule; the model flags do not apply"),
     O("freeze", OPT_STR, freeze, "comma list of parameter groups the optimizer leaves as they are: embeddings, norms, mixers, mlps, unexpanded (all but the StateX-expanded mixers), or block indices"),
+    O("dist-timeout", OPT_DBL, dist_timeout, "multi-process runs (mpirun, docs/distributed.md): seconds a rank waits for the others in a collective before it ends the job (0 = forever); must exceed the longest evaluation + checkpoint"),
 };
 const int n_train_opts = sizeof train_opts / sizeof train_opts[0];
 
@@ -183,7 +184,7 @@ int preset_apply(TrainCfg *c, const char *name) {
         c->grad_clip = 1.0;
         c->train_examples = p->train_examples;
         c->eval_every = p->eval_every, c->eval_examples = p->eval_examples, c->target_acc = p->target;
-        c->ckpt_every = 1000, c->seed = 1;
+        c->ckpt_every = 1000, c->seed = 1, c->dist_timeout = 600;
         snprintf(c->out, sizeof c->out, "runs/%s", p->name);
         return preset_extra(c, p);
     }
@@ -358,7 +359,9 @@ int train_cfg_resolve(TrainCfg *c) {
     }
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
     if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
-    if (c->shards < 0 || c->shards > 64) return eid_error("--shards: must be in [0, 64] (0 = auto), got %d", c->shards), -1;
+    /* the shard count is global: with R ranks (docs/distributed.md) up to 64 per rank */
+    if (c->shards < 0 || c->shards > 64 * 4096)
+        return eid_error("--shards: must be in [0, 64] per rank (0 = auto; R ranks: up to 64·R), got %d", c->shards), -1;
     if (c->shards > 0 && c->batch % c->shards)
         return eid_error("--shards %d must divide --batch %d (each shard takes batch/shards examples)", c->shards, c->batch), -1;
     if (c->warmup < 0) return eid_error("--warmup: must be >= 0"), -1;
@@ -370,6 +373,7 @@ int train_cfg_resolve(TrainCfg *c) {
     if (c->grad_clip < 0) return eid_error("--grad-clip: must be >= 0"), -1;
     if (c->train_examples < 0) return eid_error("--train-examples: must be >= 0"), -1;
     if (c->stop_after < 0) return eid_error("--stop-after: must be >= 0"), -1;
+    if (!(c->dist_timeout >= 0)) return eid_error("--dist-timeout: must be >= 0 seconds, got %g", c->dist_timeout), -1;
     if (c->eval_every < 0 || c->ckpt_every < 0) return eid_error("--eval-every/--ckpt-every: must be >= 0"), -1;
     if (c->eval_examples < 1) return eid_error("--eval-examples: must be >= 1"), -1;
     if (c->target_acc < 0 || c->target_acc > 1) return eid_error("--target-acc: must be in [0, 1]"), -1;

@@ -30,6 +30,7 @@ typedef struct {
     double target_acc;
     uint64_t seed;
     int threads, quiet;
+    double dist_timeout; /* multi-process runs: seconds a rank waits in a collective before ending the job */
     char out[512], resume[512], config[512];
     char init[512];   /* --init: start from this checkpoint's weights (StateX post-training, docs/statex.md §4) */
     char freeze[256]; /* --freeze: parameter groups left untouched by the optimizer (train/freeze.c) */

@@ -15,6 +15,7 @@
 #include "train/train_state.h"
 #include "core/runtime.h"
 #include "train/shards.h"
+#include "train/dist.h"
 #include "data/source.h"
 #include "tasks/task_eval.h"
 #include "data/corpus.h"
@@ -97,6 +98,7 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
 
 static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor,
                     const Tokenizer *tok) {
+    if (dist_rank() != 0) return 0; /* a multi-process run: rank 0 alone writes the run directory */
     int bad = train_first_nonfinite(m, m->w);
     if (bad >= 0)
         return eid_error("step %ld: weight tensor '%s' holds NaN or Inf: not saved; the last good checkpoint in %s is "
@@ -195,7 +197,34 @@ static int lm_open(const TrainCfg *c, const Model *m, Corpus *corpus, Tokenizer 
     return rc;
 }
 
+/* The whole run's shard count (c->shards, saved with the training state) and this rank's part.
+ * With R ranks the count is global: each rank computes shards/R of them, and the numbers depend on
+ * the count alone (train/shards.h), so a run resumed with another rank count that divides it
+ * continues the same trajectory (docs/distributed.md). */
+static int rank_shards(TrainCfg *c, const Model *m, int world) {
+    if (c->batch % world)
+        return eid_error("--batch %d: not a multiple of the %d ranks (each rank reads batch/ranks rows of every batch)",
+                         c->batch, world), -1;
+    if (c->shards == 0) c->shards = world * shards_auto(&m->cfg, c->batch / world, eid_threads());
+    if (c->shards % world) {
+        if (c->resume[0])
+            return eid_error("--resume %s: the run uses %d shards in all, which %d ranks cannot split evenly: resume it "
+                             "with a rank count that divides %d (the trajectory then continues bit for bit), or pass "
+                             "--shards N (a multiple of %d dividing --batch %d; the rounding of the trajectory then "
+                             "changes)", c->resume, c->shards, world, c->shards, world, c->batch), -1;
+        return eid_error("--shards %d: not a multiple of the %d ranks (--shards counts the shards of all ranks; each "
+                         "computes shards/ranks of them)", c->shards, world), -1;
+    }
+    if (c->shards / world > EID_MAX_SHARDS)
+        return eid_error("--shards %d over %d ranks: %d per rank, more than %d", c->shards, world, c->shards / world,
+                         EID_MAX_SHARDS), -1;
+    return c->shards / world;
+}
+
 int train_run(TrainCfg *c, EvalResult *final) {
+    int rank = dist_rank(), world = dist_world(), lead = rank == 0;
+    if (!lead) c->quiet = 1; /* rank 0 alone logs and draws the progress line */
+    dist_set_run_dir(c->out);
     AdamW opt = {0};
     long step0 = 0;
     uint64_t cursor = 0;
@@ -230,22 +259,27 @@ int train_run(TrainCfg *c, EvalResult *final) {
         return -1;
     }
     /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
-    if (c->shards == 0) c->shards = shards_auto(&m->cfg, c->batch, eid_threads());
     Shards sh = {0};
-    if (shards_init(&sh, m, c->shards) != 0) goto fail;
-    if ((c->resume[0] ? rundir_open_resume(&rd, c->out, step0, ts.metrics_bytes) : rundir_open_fresh(&rd, c->out)) != 0)
+    int local_shards = rank_shards(c, m, world);
+    if (local_shards < 0 || shards_init(&sh, m, local_shards) != 0) goto fail;
+    sh.dist = world > 1;
+    /* every rank has read the checkpoint before rank 0 touches the run directory */
+    if (c->resume[0] && dist_barrier() != 0) goto fail;
+    if (lead && (c->resume[0] ? rundir_open_resume(&rd, c->out, step0, ts.metrics_bytes) : rundir_open_fresh(&rd, c->out)) != 0)
         goto fail;
     /* a fresh run commits its initial state first: a run killed at any moment can be resumed */
     if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0, tok) != 0) goto fail;
     const TaskCfg *t = &c->task;
-    int B = c->batch, L = t->seq_len, K = tok ? L : task_labels_per_example(t);
-    int *in = eid_xmalloc(sizeof(int) * B * L), *lab = eid_xmalloc(sizeof(int) * B * L);
-    uint8_t *fl = eid_xmalloc((size_t)B * L);
+    /* B: the global batch; Bl: this rank's rows of it */
+    int B = c->batch, Bl = B / world, L = t->seq_len, K = tok ? L : task_labels_per_example(t);
+    int *in = eid_xmalloc(sizeof(int) * Bl * L), *lab = eid_xmalloc(sizeof(int) * Bl * L);
+    uint8_t *fl = eid_xmalloc((size_t)Bl * L);
     /* the data source's cursor is the data state kept with the training state (data_cursor) */
     DataSource src;
     if (tok) source_corpus_init(&src, &corpus, c->seed);
     else source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
     src.cursor = cursor;
+    if (source_set_rank(&src, rank, world) != 0) { free(in), free(lab), free(fl); goto fail; }
     OptimCfg oc = train_cfg_optim(c);
     int tty = isatty(2) && !c->quiet;
     double t_start = eid_now(), t_last = 0;
@@ -253,20 +287,27 @@ int train_run(TrainCfg *c, EvalResult *final) {
     long step = step0;
     int rc = 0;
     long evaluated_at = -1;
-    if (shards_plan(&sh, B, L, K) != 0) { rc = -1; goto done; }
+    int stop_sig = 0;
+    /* evaluation (rank 0) reuses shard 0's plan: batches of B/shards */
+    int eval_batch = Bl / sh.n;
+    if (shards_plan(&sh, Bl, L, K) != 0) { rc = -1; goto done; }
     if (!c->quiet) {
         eid_log("model: %zu parameters, activations (and shard gradients) %.1f MiB for batch %d x %d", m->n_weights,
                 shards_bytes(&sh) / 1048576.0, B, L);
-        if (sh.n > 1)
+        if (world > 1)
+            eid_log("data-parallel: %d ranks x %d shards of %d examples (--shards %d in all; results depend on the "
+                    "shard count, not on the ranks or threads)", world, sh.n, Bl / sh.n, c->shards);
+        else if (sh.n > 1)
             eid_log("data-parallel: %d shards of %d examples, one thread each (--shards; results depend on the "
                     "shard count, not on the threads)", sh.n, B / sh.n);
     }
-    /* evaluation reuses shard 0's plan: batches of B/shards */
-    int eval_batch = B / sh.n;
     for (; step < c->steps; step++) {
         if (c->stop_after > 0 && step - step0 >= c->stop_after) break;
-        if (shards_plan(&sh, B, L, K) != 0) { rc = -1; break; }
+        if (shards_plan(&sh, Bl, L, K) != 0) { rc = -1; break; }
         if (source_next(&src, B, in, lab, fl) != 0) { rc = -1; break; }
+        /* test-only: this process dies or hangs at a step (a rank of a multi-process run, docs/distributed.md) */
+        rundir_fault_kill("step-kill", step + 1);
+        while (rundir_fault("step-hang", step + 1)) sleep(1000);
         cursor = src.cursor;
         /* test-only injections (docs/reliability.md "Numerical faults"), numbered like metrics steps */
         OptimCfg ocs = oc;
@@ -279,11 +320,12 @@ int train_run(TrainCfg *c, EvalResult *final) {
             rc = -1;
             break;
         }
-        Batch bt = {in, lab, fl, B, L, 0};
+        Batch bt = {in, lab, fl, Bl, L, 0};
         StepOut so;
         FaultCtx fault = {m, step + 1};
         int st = train_step(&sh, &opt, &ocs, step, &bt, 0, inject_nan_grad, &fault, &so);
         if (st < 0) { rc = -1; break; }
+        double comm_s = dist_take_reduce_seconds();
         double gn = so.grad_norm;
         LossOut lo = {.loss = so.loss, .accuracy = so.accuracy};
         if (st == STEP_DIVERGED) {
@@ -295,7 +337,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         long done = step + 1 - step0;
         double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
         int last = step + 1 == c->steps, evaluated = 0;
-        if ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last) {
+        if (lead && ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last)) {
             if ((tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev)) != 0) {
                 rc = -1;
                 break;
@@ -309,8 +351,9 @@ int train_run(TrainCfg *c, EvalResult *final) {
         if (evaluated && ev.lm)
             mn += snprintf(ml + mn, sizeof ml - mn, ",\"val_loss\":%.6f,\"val_ppl\":%.4f,\"val_bpb\":%.5f", ev.loss, ev.ppl, ev.bpb);
         else if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
+        if (world > 1) mn += snprintf(ml + mn, sizeof ml - mn, ",\"ranks\":%d,\"comm_ms\":%.3f", world, comm_s * 1e3);
         mn += snprintf(ml + mn, sizeof ml - mn, "}\n");
-        if (rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
+        if (lead && rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
         double eta = (now / done) * (c->steps - step - 1);
         if ((tty && now - t_last > 0.25) || evaluated || last) {
             char es[32];
@@ -326,27 +369,31 @@ int train_run(TrainCfg *c, EvalResult *final) {
             else if (evaluated && !c->quiet) fprintf(stderr, "%s\n", line);
             t_last = now;
         }
-        if (evaluated && c->target_acc > 0 && ev.accuracy >= c->target_acc) {
-            fprintf(stderr, "reached target accuracy %.3f >= %.3f at step %ld (%.1fs)\n", ev.accuracy, c->target_acc,
+        /* what ends the run early, agreed by all ranks: rank 0's evaluation, a stop signal to any rank */
+        int ctl[2] = {evaluated && c->target_acc > 0 && ev.accuracy >= c->target_acc, rundir_stop_signal()};
+        if (dist_max_int(ctl, 2) != 0) { rc = -1; break; }
+        if (ctl[0]) {
+            if (lead) fprintf(stderr, "reached target accuracy %.3f >= %.3f at step %ld (%.1fs)\n", ev.accuracy, c->target_acc,
                     step + 1, now);
             step++;
             break;
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
             if (save_all(&rd, c, m, &opt, step + 1, cursor, tok) != 0) { rc = -1; break; }
-        if (rundir_stop_signal() && step + 1 < c->steps) { step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
+        if (ctl[1] && step + 1 < c->steps) { stop_sig = ctl[1]; step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
     }
 done:
-    if (rc == 0 && rundir_stop_signal() && step < c->steps) {
-        int sig = rundir_stop_signal();
+    if (!stop_sig && world == 1) stop_sig = rundir_stop_signal();
+    if (rc == 0 && stop_sig && step < c->steps) {
+        int sig = stop_sig;
         rc = save_all(&rd, c, m, &opt, step, cursor, tok);
         if (rc == 0) {
-            fprintf(stderr, "\neidetic train: stopped by %s at step %ld; checkpoint written to %s. Continue with: "
+            if (lead) fprintf(stderr, "\neidetic train: stopped by %s at step %ld; checkpoint written to %s. Continue with: "
                             "eidetic train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step, c->out, c->out);
             rc = 128 + sig;
         }
     } else if (rc == 0) {
-        if (evaluated_at != step) /* stopped between evaluations, or nothing left to do */
+        if (lead && evaluated_at != step) /* stopped between evaluations, or nothing left to do */
             rc = tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
         if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor, tok);
         if (rc == 0) {
