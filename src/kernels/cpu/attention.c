@@ -130,14 +130,26 @@ static inline size_t tile_reals(int block) { return 2 * (size_t)block * block + 
 
 /* Visible keys of query i inside one key block [j0, j0+nk): columns [a, e] minus PAD keys. Returns
  * 0 when none is visible (a PAD query sees nothing). */
-static inline int visible_range(const int *lo, const uint8_t *f, size_t bt0, int i, int j0, int nk, int *a, int *e) {
+static inline int visible_range(const int *lo, const int *hi, const uint8_t *f, size_t bt0, int i, int j0, int nk,
+                                int *a, int *e) {
     if (is_pad(f, bt0 + i)) return 0;
-    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(i, j0 + nk - 1) - j0;
+    int last = hi ? EID_MIN(i, hi[bt0 + i]) : i;
+    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(last, j0 + nk - 1) - j0;
     return *a <= *e;
 }
 
-void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int block, const int *lo, const uint8_t *flags) {
+/* One past the last key any query of rows [i0, i1) may see (hi NULL: i1). */
+static inline int key_end(const int *hi, size_t bt0, int i0, int i1) {
+    if (!hi) return i1;
+    int e = i0;
+    for (int i = i0; i < i1; i++) e = EID_MAX(e, EID_MIN(i, hi[bt0 + i]) + 1);
+    return e;
+}
+
+/* The forward of k_attn_fwd / k_attn_fwd_range: keys lo[i] ≤ j ≤ min(i, hi[i]) (hi NULL: i); a
+ * query that sees no key gets o = 0 and lse = empty_lse. */
+static void attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                     int dh, int block, const int *lo, const int *hi, const uint8_t *flags, real empty_lse) {
     int nqb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     real scale = attn_scale(dh);
@@ -158,13 +170,14 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                         memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
                         m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
                     }
-                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) { /* lo is nondecreasing along a row */
-                        int j1 = EID_MIN(i1, j0 + block), nk = j1 - j0;
+                    int jend = key_end(hi, bt0, i0, i1);
+                    for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) { /* lo is nondecreasing along a row */
+                        int j1 = EID_MIN(jend, j0 + block), nk = j1 - j0;
                         eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
                         for (int r = 0; r < nq; r++) {
                             int a, e, any = 0;
                             real *s = S + (size_t)r * nk, mx = 0;
-                            if (visible_range(lo, flags, bt0, i0 + r, j0, nk, &a, &e))
+                            if (visible_range(lo, hi, flags, bt0, i0 + r, j0, nk, &a, &e))
                                 any = row_max(s, a, e, flags ? flags + bt0 + j0 : NULL, &mx);
                             if (!any) { memset(s, 0, sizeof(real) * nk); continue; }
                             real mnew = l[r] > 0 && m[r] > mx ? m[r] : mx;
@@ -178,13 +191,37 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                         }
                         eid_gemm(0, 0, nq, dh, nk, 1, S, nk, vb + (size_t)j0 * ldk, ldk, 1, oblk, ldq);
                     }
-                    for (int r = 0; r < nq; r++) { /* a PAD query saw nothing: o = 0, lse = 0 */
+                    for (int r = 0; r < nq; r++) { /* a query that saw nothing: o = 0, lse = empty_lse */
                         real inv = l[r] > 0 ? 1 / l[r] : 0, *orow = oblk + (size_t)r * ldq;
                         for (int d = 0; d < dh; d++) orow[d] *= inv;
-                        lse[(bt0 + i0 + r) * H + h] = l[r] > 0 ? m[r] + rlog(l[r]) : 0;
+                        lse[(bt0 + i0 + r) * H + h] = l[r] > 0 ? m[r] + rlog(l[r]) : empty_lse;
                     }
                 }
         free(S);
+    }
+}
+
+void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
+                int block, const int *lo, const uint8_t *flags) {
+    attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, NULL, flags, 0);
+}
+
+void k_attn_fwd_range(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                      int dh, int block, const int *lo, const int *hi, const uint8_t *flags) {
+    attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, hi, flags, K_LSE_NONE);
+}
+
+void k_attn_lse_merge(real *o, real *lse, const real *o2, const real *lse2, size_t MH, int dh) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < MH; i++) {
+        real a = lse[i], b = lse2[i], mx = a > b ? a : b;
+        if (b <= K_LSE_NONE) continue; /* the second set is empty: nothing changes */
+        if (a <= K_LSE_NONE) { memcpy(o + i * dh, o2 + i * dh, sizeof(real) * dh), lse[i] = b; continue; }
+        real L = mx + rlog(rexp(a - mx) + rexp(b - mx)), fa = rexp(a - L), fb = rexp(b - L);
+        real *x = o + i * dh;
+        const real *y = o2 + i * dh;
+        for (int d = 0; d < dh; d++) x[d] = x[d] * fa + y[d] * fb;
+        lse[i] = L;
     }
 }
 
@@ -192,12 +229,12 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
  * (0 where masked) and dS = P ⊙ (dO·Vᵀ − D). qblk, doblk point at row i0, column h·dh. */
 static void block_p_ds(const real *qblk, const real *doblk, const real *kb, const real *vb, const real *lse,
                        const real *dvec, size_t bt0, int i0, int nq, int j0, int nk, int H, int h, int dh, int ldq,
-                       int ldk, const int *lo, const uint8_t *flags, real scale, real *P, real *dS) {
+                       int ldk, const int *lo, const int *hi, const uint8_t *flags, real scale, real *P, real *dS) {
     eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, P, nk);
     eid_gemm(0, 1, nq, nk, dh, 1, doblk, ldq, vb + (size_t)j0 * ldk, ldk, 0, dS, nk);
     for (int r = 0; r < nq; r++) {
         int i = i0 + r, a = 0, e = -1;
-        visible_range(lo, flags, bt0, i, j0, nk, &a, &e);
+        visible_range(lo, hi, flags, bt0, i, j0, nk, &a, &e);
         real L = lse[(bt0 + i) * H + h], Dv = dvec[(bt0 + i) * H + h];
         real *p = P + (size_t)r * nk, *ds = dS + (size_t)r * nk;
         row_exp(p, nk, a, e, flags ? flags + bt0 + j0 : NULL, L);
@@ -205,9 +242,9 @@ static void block_p_ds(const real *qblk, const real *doblk, const real *kb, cons
     }
 }
 
-void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
-                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
-                const int *lo, const uint8_t *flags) {
+static void attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                     real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                     const int *lo, const int *hi, const uint8_t *flags) {
     int nb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     size_t MH = (size_t)B * T * H;
@@ -231,10 +268,11 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                     size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
                     const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
                     for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
-                    for (int j0 = lo[bt0 + i0]; j0 < i1; j0 += block) {
-                        int nk = EID_MIN(i1, j0 + block) - j0;
+                    int jend = key_end(hi, bt0, i0, i1);
+                    for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) {
+                        int nk = EID_MIN(jend, j0 + block) - j0;
                         block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, lo,
-                                   flags, scale, P, dS);
+                                   hi, flags, scale, P, dS);
                         eid_gemm(0, 0, nq, dh, nk, scale, dS, nk, kb + (size_t)j0 * ldk, ldk, 1, dq + off, ldq);
                     }
                 }
@@ -250,20 +288,34 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                         memset(dk + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
                         memset(dv + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
                     }
-                    int ihi = j1 - 1; /* last query that sees a key of this block (lo is nondecreasing) */
+                    int ilo = j0; /* first query that may see a key of this block (hi is nondecreasing) */
+                    while (hi && ilo < T && hi[bt0 + ilo] < j0) ilo++;
+                    int ihi = EID_MAX(j1 - 1, ilo - 1); /* last one (lo is nondecreasing) */
                     while (ihi + 1 < T && lo[bt0 + ihi + 1] <= j1 - 1) ihi++;
                     for (int h = g * G; h < (g + 1) * G; h++)
-                        for (int i0 = j0; i0 <= ihi; i0 += block) {
+                        for (int i0 = ilo; i0 <= ihi; i0 += block) {
                             int nq = EID_MIN(ihi + 1, i0 + block) - i0;
                             size_t off = (bt0 + i0) * ldq + (size_t)h * dh;
                             block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk,
-                                       lo, flags, scale, P, dS);
+                                       lo, hi, flags, scale, P, dS);
                             eid_gemm(1, 0, nk, dh, nq, 1, P, nk, dout + off, ldq, 1, dv + koff, ldk);
                             eid_gemm(1, 0, nk, dh, nq, scale, dS, nk, q + off, ldq, 1, dk + koff, ldk);
                         }
                 }
         free(P);
     }
+}
+
+void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                const int *lo, const uint8_t *flags) {
+    attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, dvec, B, T, H, Hkv, dh, block, lo, NULL, flags);
+}
+
+void k_attn_bwd_range(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                      real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                      const int *lo, const int *hi, const uint8_t *flags) {
+    attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, dvec, B, T, H, Hkv, dh, block, lo, hi, flags);
 }
 
 size_t k_attn_state_size(int Hkv, int dh, int cap) { return 2 * (size_t)Hkv * cap * dh + 1; }
@@ -372,6 +424,8 @@ static void merge_ring(const real *qh, const real *Kc, const real *Vc, long p0, 
     for (int d = 0; d < dh; d++) oh[d] = oh[d] * fn + acc[d] * fo;
     *lse = L;
 }
+
+void k_rope_at(real *x, int nh, int dh, long pos, double theta) { rope_row_at(x, nh, dh, pos, theta); }
 
 void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
                     int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo) {
