@@ -98,6 +98,13 @@ static const Preset presets[] = {
     {"mqar-swa", "sliding-window attention x2 (W=16, 1 head, learned positions) on MQAR L=64 K=4", "swa,swa", 128, 0,
      8192, 64, 4, 64, 4500, 100, 250, 1000, 1e-3, 0.99, 0, NULL,
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
+    /* B'MOJO (docs/bmojo.md): window 16 < L = 64, so the window alone cannot hold the pairs; RoPE, 1 head */
+    {"mqar-bmojo-f", "B'MOJO-F x2 (W=16 raw + 16 fading tokens from a Mamba-2 SSM, 1 head) on MQAR L=64 K=4",
+     "bmojo-f,bmojo-f", 128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL,
+     "weight-decay=0,num-heads=1,window=16"},
+    {"mqar-bmojo", "B'MOJO x2 (bmojo-f + eidetic store M=16, k_e=2 per chunk, pred score; OUR design) on MQAR L=64 K=4",
+     "bmojo,bmojo", 128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL,
+     "weight-decay=0,num-heads=1,window=16"},
     /* Birdie's two mixers (docs/layers.md §12, §13) at Longhorn's recipe but lr 3e-3, which did better than
      * 1e-2 for both in 400-step runs (docs/layers.md §12.8) */
     {"mqar-hawk", "Hawk x2 (RG-LRU, R = D, 1 gate block, conv 4) on MQAR L=64 K=4", "hawk,hawk", 128, 0, 8192, 64, 4, 64,
