@@ -350,6 +350,28 @@ static void check_pred_gradients(LayerCfg cfg, int D) {
     tl_free(&t);
 }
 
+/* Ties (equal scores): the later positions win, in the parallel selection and in decoding alike. */
+static void check_ties(void) {
+    enum { T = 16 };
+    KBmojo kd = {1, 1, 2, 4, 8, 2, 2, 0, 0};
+    size_t ss = k_bmojo_state_size(&kd);
+    real *st = calloc(ss, sizeof(real)), q[T * 2], k[T * 2], v[T * 2], kf[T * 2], vf[T * 2], o[T * 2], e[T];
+    int pos[T], sel[T], mlo[T], mhi[T], scr[2 * T], got[8];
+    for (int i = 0; i < T; i++) {
+        pos[i] = i, e[i] = (real)0.5;
+        for (int c = 0; c < 2; c++) q[2 * i + c] = k[2 * i + c] = v[2 * i + c] = kf[2 * i + c] = vf[2 * i + c] = (real)(i + c);
+    }
+    k_bmojo_select(e, pos, NULL, 1, T, 4, 2, 8, sel, mlo, mhi, scr);
+    k_bmojo_tokens(st, ss, 0, &kd, 1, T, NULL, q, q, k, v, kf, vf, e, o);
+    int n = k_bmojo_state_store(st, &kd, got), want[4] = {2, 3, 6, 7};
+    CHECK(mhi[T - 1] - mlo[T - 1] == 4 && n == 4, "ties: store sizes %d (parallel) and %d (decode), expected 4",
+          mhi[T - 1] - mlo[T - 1], n);
+    for (int a = 0; a < 4 && n == 4; a++)
+        CHECK(sel[mlo[T - 1] + a] == want[a] && got[a] == want[a], "ties: entry %d is %d (parallel) / %d (decode), expected %d",
+              a, sel[mlo[T - 1] + a], got[a], want[a]);
+    free(st);
+}
+
 static void check_resolve_errors(void) {
     LayerCfg c = cfg_of("bmojo-f", "attn", 4, 1, 1);
     CHECK(layer_find("bmojo-f")->resolve(&c, 8) != 0 && strstr(eid_last_error(), "ssm must be"), "ssm attn accepted");
@@ -474,5 +496,6 @@ int main(void) {
     e = same_outputs(big, at, D, 17, 1);
     CHECK(e < 1e-12, "bmojo-f with W >= T vs full attention rel err %.3g", e);
     check_resolve_errors();
+    check_ties();
     return t_summary("test_bmojo");
 }
