@@ -308,6 +308,7 @@ int main(void) {
     gla_g_norm_eps();
     round_trip("longhorn,longhorn", 12, 0);
     round_trip("hawk,gated-ssm", 12, 1); /* Birdie's mixers (docs/layers.md §12, §13) */
+    round_trip("bmojo-f,bmojo", 12, 1); /* B'MOJO (docs/bmojo.md): the ssm and score names travel in config.json */
     corruptions();
     resume_equivalence();
     legacy_adoption();

@@ -41,7 +41,9 @@ int ckpt_dir_exists(const char *dir) {
 
 /* Per-layer fields: name, pointer offset into LayerCfg. Only non-zero fields are written. */
 #define INT_FIELDS(X) X(d_ff) X(expand) X(d_state) X(d_conv) X(dt_rank) X(num_heads) X(num_kv_heads) X(head_dim) \
-    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope) X(bidir)
+    X(headdim) X(ngroups) X(window) X(gate_low_rank_dim) X(max_len) X(chunk) X(no_rope) X(bidir) \
+    X(ssm_heads) X(qk_norm) X(untied) X(mem_size) X(mem_topk)
+#define STR_FIELDS(X) X(ssm) X(score) /* names (B'MOJO's SSM mixer and innovation score); "" = default */
 #define DBL_FIELDS(X) X(expand_k) X(expand_v) X(rope_theta) X(gate_logit_normalizer) X(g_norm_eps)
 
 /* The "statex" record (docs/statex.md §7): how a StateX surgery made this model. */
@@ -84,6 +86,8 @@ int config_to_json(const ModelCfg *c, char **out) {
 #define PUT_DBL(f) if (l->f != 0) cJSON_AddNumberToObject(o, #f, l->f);
         INT_FIELDS(PUT_INT)
         DBL_FIELDS(PUT_DBL)
+#define PUT_STR(f) if (l->f[0]) cJSON_AddStringToObject(o, #f, l->f);
+        STR_FIELDS(PUT_STR)
         cJSON_AddItemToArray(arr, o);
     }
     if (c->statex.present) statex_to_json(&c->statex, j);
@@ -140,7 +144,7 @@ static const char *const top_keys[] = {"format", "format_version", "vocab_size",
                                        "tie_embeddings", "norm_eps", "max_position_embeddings", "d_ff", "layers",
                                        "statex"};
 #define NAME_OF(f) #f,
-static const char *const layer_keys[] = {"mixer", INT_FIELDS(NAME_OF) DBL_FIELDS(NAME_OF)};
+static const char *const layer_keys[] = {"mixer", INT_FIELDS(NAME_OF) DBL_FIELDS(NAME_OF) STR_FIELDS(NAME_OF)};
 #undef NAME_OF
 
 
@@ -269,6 +273,16 @@ int config_from_json_ex(const char *text, const char *where, ModelCfg *c, int le
 #define GET_DBL(f) { double v_ = l->f; if (get_dbl(o, #f, lw, &v_, 0, 1e12)) goto done; l->f = v_; }
         INT_FIELDS(GET_INT)
         DBL_FIELDS(GET_DBL)
+#define GET_STR(f)                                                                                         \
+    {                                                                                                      \
+        const cJSON *v_ = cJSON_GetObjectItemCaseSensitive(o, #f);                                         \
+        if (v_ && (!cJSON_IsString(v_) || strlen(v_->valuestring) >= sizeof l->f)) {                       \
+            eid_error("%s: \"%s\" must be a name string of at most %d characters", lw, #f, (int)sizeof l->f - 1); \
+            goto done;                                                                                     \
+        }                                                                                                  \
+        if (v_) snprintf(l->f, sizeof l->f, "%s", v_->valuestring);                                        \
+    }
+        STR_FIELDS(GET_STR)
         n++;
     }
     c->n_layer = n;

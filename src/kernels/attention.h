@@ -49,6 +49,24 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                 real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
                 const int *lo, const int *hi, const uint8_t *flags);
 
+/* Key ranges with an upper end (B'MOJO's fading pass, docs/layers.md §6.3): query i sees the keys
+ * lo[i] ≤ j ≤ hi[i] (< i there) that are not PAD; lo and hi nondecreasing along a row. A query that sees
+ * no key (an empty range, or PAD) gets o = 0 and lse = K_LSE_NONE, so that k_attn_lse_merge leaves
+ * the other set alone. The backward takes o and lse of the merged softmax (docs/layers.md §6.3: P is
+ * recomputed as exp(s − lse) with the merged lse) and overwrites dq, dk, dv like k_attn_bwd. */
+#define K_LSE_NONE ((real)-1e30)
+void k_attn_fwd_range(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                      int dh, int block, const int *lo, const int *hi, const uint8_t *flags);
+void k_attn_bwd_range(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                      real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                      const int *lo, const int *hi, const uint8_t *flags);
+/* One softmax over two key sets from the two normalised partial results: for each of MH rows
+ * (token, head), lse ← logaddexp(lse, lse2), o ← o·e^{lse_old − lse} + o2·e^{lse2 − lse} (o, o2
+ * [MH, dh]); a set with lse ≤ K_LSE_NONE is empty. */
+void k_attn_lse_merge(real *o, real *lse, const real *o2, const real *lse2, size_t MH, int dh);
+/* Rotate the nh heads of one row x [nh·dh] by the angle of position pos (the step's rounding). */
+void k_rope_at(real *x, int nh, int dh, long pos, double theta);
+
 /* One decode token for nseq sequences. state per sequence (k_attn_state_size reals):
  *   Kc [Hkv, cap, dh], Vc [Hkv, cap, dh] (rotated keys / values, ring: position p in slot p % cap),
  *   then 1 real: the number of tokens seen (= position of the next token).

@@ -25,7 +25,7 @@
 typedef enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM, INIT_NORMAL, INIT_CUSTOM } InitKind;
 
 #define EID_MAX_DIMS 4
-#define EID_MAX_PARAMS 16
+#define EID_MAX_PARAMS 32
 #define EID_MAX_BUFS 32
 
 typedef struct {
@@ -64,6 +64,8 @@ enum {
     LOPT_ROPE = 1 << 8,     /* --no-rope: the layer applies RoPE and can go without */
     LOPT_MAX_LEN = 1 << 9,
     LOPT_BIDIR = 1 << 10,   /* --bidir: has a bidirectional form (layers/bidir.h, docs/layers.md §8) */  /* decode context capacity (full attention's KV cache, max_len) */
+    LOPT_BMOJO = 1 << 11,   /* --bmojo-ssm, --ssm-heads, --qk-norm, --untied-fading (B'MOJO layers, docs/bmojo.md) */
+    LOPT_STORE = 1 << 12,   /* --bmojo-score, --mem-size, --mem-topk (the bmojo layer's eidetic store) */
 };
 
 /* StateX post-training state expansion (docs/statex.md): what the surgery asks of one layer. The

@@ -19,6 +19,13 @@ typedef struct {
     int max_len;                  /* full attention: decode KV-cache capacity in tokens */
     int bidir; /* 1: Birdie bidirectional layer (docs/layers.md §8; the mixer declares LOPT_BIDIR) */
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
+    /* B'MOJO (docs/layers.md §6, §7; docs/bmojo.md): the fading SSM and the eidetic store */
+    char ssm[EID_NAME_LEN];   /* the SSM mixer that writes the fading tokens (default mamba2) */
+    char score[EID_NAME_LEN]; /* bmojo innovation score: pred (default), ssm_residual, random, none */
+    int ssm_heads;            /* num_heads of the SSM (GLA, Hawk); 0 = its default */
+    int qk_norm;              /* 1: RMSNorm per head on q and k before RoPE */
+    int untied;               /* 1: separate fading projections q_proj_f, k_proj_f, v_proj_f */
+    int mem_size, mem_topk;   /* bmojo store: M tokens (0 = W), k_e selected per chunk (0 = max(1, W/8)) */
 } LayerCfg;
 
 #endif

@@ -12,9 +12,13 @@ extern const LayerOps attn_ops;
 extern const LayerOps swa_ops;
 extern const LayerOps hawk_ops;
 extern const LayerOps gated_ssm_ops;
+extern const LayerOps bmojo_f_ops;
+extern const LayerOps bmojo_ops;
 
 static const LayerOps *const g_mixers[] = {
     &longhorn_ops, &mamba_ops, &mamba2_ops, &gla_ops, &attn_ops, &swa_ops, &hawk_ops, &gated_ssm_ops,
+    &bmojo_f_ops,
+    &bmojo_ops,
 };
 #define N_MIXERS (int)(sizeof g_mixers / sizeof g_mixers[0])
 

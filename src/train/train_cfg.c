@@ -27,6 +27,13 @@ const OptDesc train_opts[] = {
     O("learned-pos", OPT_FLAG, learned_pos, "add learned absolute positions (seq-len of them) to the embeddings (Zoology Fig. 2 attention)"),
     O("bidir", OPT_STR, bidir, "Birdie bidirectional layers (docs/layers.md §8): alternate (even layers), all, none, or a list of layer indices like 0,2"),
     O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
+    O("bmojo-ssm", OPT_STR, bmojo_ssm, "B'MOJO layers: the SSM mixer that writes the fading tokens (mamba2 default, longhorn, mamba, gla, hawk)"),
+    O("bmojo-score", OPT_STR, bmojo_score, "bmojo layers: innovation score of the eidetic store: pred (default), ssm_residual (Longhorn SSM), random, none"),
+    O("ssm-heads", OPT_INT, ssm_heads, "B'MOJO layers: num_heads of a GLA or Hawk SSM (0 = its default)"),
+    O("qk-norm", OPT_FLAG, qk_norm, "B'MOJO layers: RMSNorm per head on q and k before RoPE"),
+    O("untied-fading", OPT_FLAG, untied_fading, "B'MOJO layers: separate q/k/v projections for the fading tokens"),
+    O("mem-size", OPT_INT, mem_size, "bmojo layers: tokens M in the eidetic store (0 = window W)"),
+    O("mem-topk", OPT_INT, mem_topk, "bmojo layers: tokens k_e selected per chunk of W (0 = max(1, W/8))"),
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task; with --data: default the tokenizer's rounded up to a multiple of 64)"),
     O("data", OPT_STR, data, "train a language model on a dataset directory made by eidetic prepare (rows of --seq-len tokens; docs/lm.md)"),
@@ -94,6 +101,13 @@ static const Preset presets[] = {
     {"mqar-swa", "sliding-window attention x2 (W=16, 1 head, learned positions) on MQAR L=64 K=4", "swa,swa", 128, 0,
      8192, 64, 4, 64, 4500, 100, 250, 1000, 1e-3, 0.99, 0, NULL,
      "weight-decay=0,num-heads=1,learned-pos=1,no-rope=1,window=16"},
+    /* B'MOJO (docs/bmojo.md): window 16 < L = 64, so the window alone cannot hold the pairs; RoPE, 1 head */
+    {"mqar-bmojo-f", "B'MOJO-F x2 (W=16 raw + 16 fading tokens from a Mamba-2 SSM, 1 head) on MQAR L=64 K=4",
+     "bmojo-f,bmojo-f", 128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL,
+     "weight-decay=0,num-heads=1,window=16"},
+    {"mqar-bmojo", "B'MOJO x2 (bmojo-f + eidetic store M=16, k_e=2 per chunk, pred score; OUR design) on MQAR L=64 K=4",
+     "bmojo,bmojo", 128, 0, 8192, 64, 4, 64, 4000, 100, 250, 1000, 3e-3, 0.99, 0, NULL,
+     "weight-decay=0,num-heads=1,window=16"},
     /* Birdie's two mixers (docs/layers.md §12, §13) at Longhorn's recipe but lr 3e-3, which did better than
      * 1e-2 for both in 400-step runs (docs/layers.md §12.8) */
     {"mqar-hawk", "Hawk x2 (RG-LRU, R = D, 1 gate block, conv 4) on MQAR L=64 K=4", "hawk,hawk", 128, 0, 8192, 64, 4, 64,
@@ -350,6 +364,14 @@ int train_cfg_resolve(TrainCfg *c) {
             if (o & LOPT_CHUNK) l->chunk = c->chunk;
             if ((o & LOPT_D_CONV) && c->d_conv) l->d_conv = c->d_conv;
             if (o & LOPT_ROPE) l->no_rope = c->no_rope;
+            if (o & LOPT_BMOJO) {
+                snprintf(l->ssm, sizeof l->ssm, "%s", c->bmojo_ssm);
+                l->ssm_heads = c->ssm_heads, l->qk_norm = c->qk_norm, l->untied = c->untied_fading;
+            }
+            if (o & LOPT_STORE) {
+                snprintf(l->score, sizeof l->score, "%s", c->bmojo_score);
+                l->mem_size = c->mem_size, l->mem_topk = c->mem_topk;
+            }
         }
         if (set_bidir(m, c->bidir) != 0) return -1;
         if (c->learned_pos) m->max_pos = c->task.seq_len;

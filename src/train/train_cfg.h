@@ -17,6 +17,8 @@ typedef struct {
     int num_heads, num_kv_heads, headdim, window, chunk, d_conv; /* per-mixer sizes, 0 = the mixer's default */
     char bidir[256]; /* --bidir: alternate | all | none | comma list of layer indices ("" = none) */
     int learned_pos, no_rope; /* the Zoology Fig. 2 attention baseline: learned positions, no RoPE */
+    char bmojo_ssm[16], bmojo_score[16]; /* B'MOJO layers (docs/bmojo.md); "" = the layer's default */
+    int ssm_heads, qk_norm, untied_fading, mem_size, mem_topk;
     /* task */
     TaskCfg task;
     /* optimisation */

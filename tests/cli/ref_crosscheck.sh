@@ -97,6 +97,12 @@ if printf '%s\n' "${mixers[@]}" | grep -qx attn && printf '%s\n' "${mixers[@]}" 
     model "learned-pos[attn,swa]" $seed --layers-spec attn,swa --d-ff-pattern 0,24 --max-pos 40 \
         --layer-opt attn.no_rope=1 --layer-opt swa.no_rope=1; seed=$((seed + 1))
 fi
+if printf '%s\n' "${mixers[@]}" | grep -qx bmojo; then   # B'MOJO with another SSM, QK-norm, untied fading projections
+    model "bmojo[longhorn,qk,untied]" $seed --layers-spec bmojo,bmojo-f --d-ff-pattern 0 --layer-opt ssm=longhorn \
+        --layer-opt qk_norm=1 --layer-opt untied=1 --layer-opt bmojo.mem_size=2 --layer-opt bmojo.mem_topk=1; seed=$((seed + 1))
+    model "bmojo[gla,random]" $seed --layers-spec bmojo,bmojo --d-ff-pattern 0 --layer-opt ssm=gla \
+        --layer-opt bmojo.score=random; seed=$((seed + 1))
+fi
 all=$(IFS=,; echo "${mixers[*]}")
 [ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
 model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied; seed=$((seed + 1))

@@ -435,7 +435,7 @@ def parse_value(v):
 
 def parse_layer_opt(s):
     """'KEY=VALUE' (every layer) or 'MIXER.KEY=VALUE' (only layers of that mixer)."""
-    m = re.fullmatch(r"(?:([A-Za-z][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)=(.+)", s)
+    m = re.fullmatch(r"(?:([A-Za-z][A-Za-z0-9_-]*)\.)?([A-Za-z_][A-Za-z0-9_]*)=(.+)", s)
     if not m:
         raise InputError(f"--layer-opt must be KEY=VALUE or MIXER.KEY=VALUE, got {s!r}")
     return m.group(1), m.group(2), parse_value(m.group(3))

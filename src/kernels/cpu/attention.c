@@ -151,15 +151,24 @@ static inline size_t tile_reals(int block) { return 2 * (size_t)block * block + 
 static inline int visible_range(const int *lo, const int *hi, const uint8_t *f, size_t bt0, int i, int j0, int nk,
                                 int *a, int *e) {
     if (is_pad(f, bt0 + i)) return 0;
-    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(hi ? hi[bt0 + i] : i, j0 + nk - 1) - j0;
+    /* last visible key: hi[i] (prefix-LM: the end of the prompt run, ≥ i; B'MOJO's fading pass: < i) */
+    int last = hi ? hi[bt0 + i] : i;
+    *a = EID_MAX(lo[bt0 + i], j0) - j0, *e = EID_MIN(last, j0 + nk - 1) - j0;
     return *a <= *e;
 }
 
-/* One past the last key a query of rows [i0, i1) sees (hi is nondecreasing along a row). */
-static inline int keys_end(const int *hi, size_t bt0, int i1) { return hi ? hi[bt0 + i1 - 1] + 1 : i1; }
+/* One past the last key any query of rows [i0, i1) may see (hi NULL: i1). */
+static inline int key_end(const int *hi, size_t bt0, int i0, int i1) {
+    if (!hi) return i1;
+    int e = i0;
+    for (int i = i0; i < i1; i++) e = EID_MAX(e, hi[bt0 + i] + 1);
+    return e;
+}
 
-void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
-                int block, const int *lo, const int *hi, const uint8_t *flags) {
+/* The forward of k_attn_fwd / k_attn_fwd_range: keys lo[i] ≤ j ≤ hi[i] (hi NULL: i); a query that
+ * sees no key gets o = 0 and lse = empty_lse. */
+static void attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                     int dh, int block, const int *lo, const int *hi, const uint8_t *flags, real empty_lse) {
     int nqb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     real scale = attn_scale(dh);
@@ -180,7 +189,7 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                         memset(oblk + (size_t)r * ldq, 0, sizeof(real) * dh);
                         m[r] = 0, l[r] = 0; /* l == 0: row has seen no key yet */
                     }
-                    int jend = keys_end(hi, bt0, i1);
+                    int jend = key_end(hi, bt0, i0, i1);
                     for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) { /* lo is nondecreasing along a row */
                         int j1 = EID_MIN(jend, j0 + block), nk = j1 - j0;
                         eid_gemm(0, 1, nq, nk, dh, scale, qblk, ldq, kb + (size_t)j0 * ldk, ldk, 0, S, nk);
@@ -201,13 +210,37 @@ void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse,
                         }
                         eid_gemm(0, 0, nq, dh, nk, 1, S, nk, vb + (size_t)j0 * ldk, ldk, 1, oblk, ldq);
                     }
-                    for (int r = 0; r < nq; r++) { /* a PAD query saw nothing: o = 0, lse = 0 */
+                    for (int r = 0; r < nq; r++) { /* a query that saw nothing: o = 0, lse = empty_lse */
                         real inv = l[r] > 0 ? 1 / l[r] : 0, *orow = oblk + (size_t)r * ldq;
                         for (int d = 0; d < dh; d++) orow[d] *= inv;
-                        lse[(bt0 + i0 + r) * H + h] = l[r] > 0 ? m[r] + rlog(l[r]) : 0;
+                        lse[(bt0 + i0 + r) * H + h] = l[r] > 0 ? m[r] + rlog(l[r]) : empty_lse;
                     }
                 }
         free(S);
+    }
+}
+
+void k_attn_fwd(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv, int dh,
+                int block, const int *lo, const int *hi, const uint8_t *flags) {
+    attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, hi, flags, 0);
+}
+
+void k_attn_fwd_range(const real *q, const real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
+                      int dh, int block, const int *lo, const int *hi, const uint8_t *flags) {
+    attn_fwd(q, k, v, o, lse, B, T, H, Hkv, dh, block, lo, hi, flags, K_LSE_NONE);
+}
+
+void k_attn_lse_merge(real *o, real *lse, const real *o2, const real *lse2, size_t MH, int dh) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < MH; i++) {
+        real a = lse[i], b = lse2[i], mx = a > b ? a : b;
+        if (b <= K_LSE_NONE) continue; /* the second set is empty: nothing changes */
+        if (a <= K_LSE_NONE) { memcpy(o + i * dh, o2 + i * dh, sizeof(real) * dh), lse[i] = b; continue; }
+        real L = mx + rlog(rexp(a - mx) + rexp(b - mx)), fa = rexp(a - L), fb = rexp(b - L);
+        real *x = o + i * dh;
+        const real *y = o2 + i * dh;
+        for (int d = 0; d < dh; d++) x[d] = x[d] * fa + y[d] * fb;
+        lse[i] = L;
     }
 }
 
@@ -228,9 +261,9 @@ static void block_p_ds(const real *qblk, const real *doblk, const real *kb, cons
     }
 }
 
-void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
-                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
-                const int *lo, const int *hi, const uint8_t *flags) {
+static void attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                     real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                     const int *lo, const int *hi, const uint8_t *flags) {
     int nb = EID_CDIV(T, block), G = H / Hkv, ldq = H * dh, ldk = Hkv * dh;
     flags = pad_flags(flags, (size_t)B * T);
     size_t MH = (size_t)B * T * H;
@@ -254,7 +287,7 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                     size_t bt0 = (size_t)b * T, off = (bt0 + i0) * ldq + (size_t)h * dh;
                     const real *kb = k + bt0 * ldk + (size_t)(h / G) * dh, *vb = v + bt0 * ldk + (size_t)(h / G) * dh;
                     for (int r = 0; r < nq; r++) memset(dq + off + (size_t)r * ldq, 0, sizeof(real) * dh);
-                    int jend = keys_end(hi, bt0, i1);
+                    int jend = key_end(hi, bt0, i0, i1);
                     for (int j0 = lo[bt0 + i0]; j0 < jend; j0 += block) {
                         int nk = EID_MIN(jend, j0 + block) - j0;
                         block_p_ds(q + off, dout + off, kb, vb, lse, dvec, bt0, i0, nq, j0, nk, H, h, dh, ldq, ldk, lo,
@@ -274,10 +307,13 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                         memset(dk + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
                         memset(dv + koff + (size_t)c * ldk, 0, sizeof(real) * dh);
                     }
-                    int ihi = j1 - 1; /* last query that sees a key of this block (lo is nondecreasing) */
-                    while (ihi + 1 < T && lo[bt0 + ihi + 1] <= j1 - 1) ihi++;
-                    int ilo = j0; /* first one (prefix-LM: earlier prompt queries; hi is nondecreasing) */
+                    /* first query that may see a key of this block (hi is nondecreasing): earlier prompt
+                     * queries under prefix-LM, later ones in B'MOJO's fading pass */
+                    int ilo = j0;
                     while (hi && ilo > 0 && hi[bt0 + ilo - 1] >= j0) ilo--;
+                    while (hi && ilo < T && hi[bt0 + ilo] < j0) ilo++;
+                    int ihi = EID_MAX(j1 - 1, ilo - 1); /* last one (lo is nondecreasing) */
+                    while (ihi + 1 < T && lo[bt0 + ihi + 1] <= j1 - 1) ihi++;
                     for (int h = g * G; h < (g + 1) * G; h++)
                         for (int i0 = ilo; i0 <= ihi; i0 += block) {
                             int nq = EID_MIN(ihi + 1, i0 + block) - i0;
@@ -290,6 +326,18 @@ void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, cons
                 }
         free(P);
     }
+}
+
+void k_attn_bwd(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                const int *lo, const int *hi, const uint8_t *flags) {
+    attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, dvec, B, T, H, Hkv, dh, block, lo, hi, flags);
+}
+
+void k_attn_bwd_range(const real *q, const real *k, const real *v, const real *o, const real *lse, const real *dout,
+                      real *dq, real *dk, real *dv, real *dvec, int B, int T, int H, int Hkv, int dh, int block,
+                      const int *lo, const int *hi, const uint8_t *flags) {
+    attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, dvec, B, T, H, Hkv, dh, block, lo, hi, flags);
 }
 
 size_t k_attn_state_size(int Hkv, int dh, int cap) { return 2 * (size_t)Hkv * cap * dh + 1; }
@@ -398,6 +446,8 @@ static void merge_ring(const real *qh, const real *Kc, const real *Vc, long p0, 
     for (int d = 0; d < dh; d++) oh[d] = oh[d] * fn + acc[d] * fo;
     *lse = L;
 }
+
+void k_rope_at(real *x, int nh, int dh, long pos, double theta) { rope_row_at(x, nh, dh, pos, theta); }
 
 void k_attn_prefill(real *state, real *q, real *k, const real *v, real *o, real *lse, int B, int T, int H, int Hkv,
                     int dh, int cap, double theta, int block, const uint8_t *flags, int *pos, int *lo, int *hi) {
