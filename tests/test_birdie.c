@@ -2,6 +2,7 @@
  * (data/birdie_obj.h, data/birdie_src.h, train/birdie_ctl.h; docs/birdie.md). */
 #include "data/birdie_obj.h"
 #include "data/birdie_src.h"
+#include "train/birdie_ctl.h"
 #include "model_util.h"
 #include "testutil.h"
 
@@ -472,7 +473,155 @@ static void test_packing_isolation(void) {
     }
 }
 
+/* ---- controller ---- */
+
+static void test_reward(void) {
+    /* docs/birdie.md §4's checks */
+    static const double ck[7][3] = {{4.5, 4.2, 0.952}, {0.6, 0.5207, 0.954}, {3.0, 2.99, 0.0001}, {3.0, 2.9, 0.081},
+                                    {3.0, 2.8, 0.63},  {3.0, 3.1, -0.084},  {2.0, 1.8, 1.0}};
+    for (int i = 0; i < 7; i++) {
+        double r = bctl_reward(ck[i][0], ck[i][1]), tol = fabs(ck[i][2]) < 0.01 ? 5e-5 : 0.006;
+        CHECK(fabs(r - ck[i][2]) < tol, "reward %g -> %g: %.5f, expected %.4f", ck[i][0], ck[i][1], r, ck[i][2]);
+    }
+    CHECK(bctl_reward(NAN, 1) == 0 && bctl_reward(3, 0.1) == 1 && bctl_reward(3, 30) == -1, "reward: NaN -> 0, clipped");
+    /* §5.5 exploration by training progress (not by controller updates, §9 v1 flaw 18) */
+    CHECK(bctl_explore_prob(0.01) == 1 && bctl_explore_prob(0.07) == 0.5 && fabs(bctl_explore_prob(0.10) - 0.5) < 1e-12 &&
+              fabs(bctl_explore_prob(0.45) - 0.25) < 1e-12 && bctl_explore_prob(0.9) == 0.25 &&
+              fabs(bctl_explore_prob(0.275) - 0.375) < 1e-12,
+          "exploration schedule");
+}
+
+static BctlCfg small_cfg(int H, int S, int NL) {
+    BctlCfg c = bctl_default_cfg();
+    c.hidden = H, c.state = S, c.layers = NL, c.candidates = 256;
+    return c;
+}
+
+typedef struct { BirdieCtl *c; const double *X, *Y; int T; } RmCtx;
+static double rm_loss_fn(void *p) {
+    RmCtx *x = p;
+    double *g = eid_xmalloc(sizeof(double) * x->c->n_w), l = bctl_loss_grad(x->c, x->X, x->Y, x->T, g);
+    free(g);
+    return l;
+}
+
+/* the reward model's hand-written backward against finite differences */
+static void test_rm_gradient(void) {
+    BirdieCtl c;
+    int cls[3] = {0, 1, 1};
+    double a0[3] = {0.5, 0.25, 0.25};
+    BctlCfg cfg = small_cfg(4, 3, 2);
+    CHECK(bctl_init(&c, &cfg, 3, cls, a0, 1000, 7) == 0, "bctl_init");
+    Rng r;
+    rng_init(&r, 11, 0);
+    for (size_t i = 0; i < c.n_w; i++) c.w[i] += 0.3 * (2 * rng_uniform(&r) - 1); /* no special values */
+    int T = 5;
+    double X[5 * 6], Y[5 * 3];
+    for (int i = 0; i < T * 6; i++) X[i] = 0.2 + 3 * rng_uniform(&r);
+    for (int i = 0; i < T * 3; i++) Y[i] = 2 * rng_uniform(&r) - 1;
+    double *g = eid_xmalloc(sizeof(double) * c.n_w);
+    bctl_loss_grad(&c, X, Y, T, g);
+    RmCtx ctx = {&c, X, Y, T};
+    double worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < c.n_w; i++) {
+        double keep = c.w[i], h = 1e-5;
+        c.w[i] = keep + h;
+        double lp = rm_loss_fn(&ctx);
+        c.w[i] = keep - h;
+        double lm = rm_loss_fn(&ctx);
+        c.w[i] = keep;
+        double fd = (lp - lm) / (2 * h), err = fabs(fd - g[i]) / fmax(1e-6, fabs(fd) + fabs(g[i]));
+        if (err > worst) worst = err, at = i;
+    }
+    CHECK(worst < 1e-5, "reward model gradient: worst relative error %.3g at parameter %zu of %zu", worst, at, c.n_w);
+    /* §9 v2 flaw 4: a candidate is scored at its own row: the score equals the full-sequence prediction at the
+     * last row, and different candidates get different scores */
+    c.n_hist = 4;
+    for (int t = 0; t < 4; t++) memcpy(c.hx[t], X + t * 6, sizeof(double) * 6), memcpy(c.hy[t], Y + t * 3, sizeof(double) * 3);
+    double pred[5 * 3], cand[3] = {0.7, 0.2, 0.1}, cand2[3] = {0.1, 0.1, 0.8}, Xc[5 * 6];
+    memcpy(Xc, X, sizeof(double) * 24), memcpy(Xc + 24, X + 24, sizeof(double) * 3), memcpy(Xc + 27, cand, sizeof cand);
+    bctl_predict(&c, Xc, 5, pred);
+    double want = 0;
+    for (int k = 0; k < 3; k++) want += pred[12 + k] * c.scale[k];
+    double s1 = bctl_score(&c, X + 24, cand), s2 = bctl_score(&c, X + 24, cand2);
+    CHECK(fabs(s1 - want) < 1e-12 && fabs(s1 - s2) > 1e-9, "candidate scored at its own row: %.9g vs %.9g (other %.9g)", s1,
+          want, s2);
+    free(g);
+    bctl_free(&c);
+}
+
+/* a synthetic contextual bandit: every arm's loss falls by 10% times the weight on arm 3 (class 2) */
+static void bandit_losses(const double *action, int eval, double *L) {
+    for (int k = 0; k < 6; k++) L[k] = (3.0 + 0.1 * k + 0.01 * (eval % 3)) * (1 - 0.1 * action[3]);
+}
+
+static int bandit_run(BirdieCtl *c, int from, int to, double traj[][6], int modes[]) {
+    double L[6];
+    int ev = from;
+    for (int i = 0; i < c->n_sched && ev < to; i++) {
+        if (i < from) continue;
+        bandit_losses(c->action, ev, L);
+        if (bctl_update(c, c->sched[i], L) != 0) return -1;
+        memcpy(traj[ev], c->action, sizeof(double) * 6);
+        modes[ev] = c->last_mode;
+        ev++;
+    }
+    return ev;
+}
+
+static void test_bandit_and_resume(void) {
+    int cls[6] = {0, 1, 1, 2, 2, 2};
+    double a0[6];
+    BirdieArm fake[6];
+    for (int k = 0; k < 6; k++) memset(&fake[k], 0, sizeof fake[k]), fake[k].cls = cls[k];
+    birdie_class_uniform(fake, 6, a0, NULL);
+    BctlCfg cfg = small_cfg(16, 32, 2);
+    cfg.iters = 100; /* a quarter of the default work: seconds, not tens of seconds */
+    BirdieCtl c;
+    CHECK(bctl_init(&c, &cfg, 6, cls, a0, 32000, 5) == 0, "init");
+    CHECK(c.n_sched == 37 && c.sched[0] == 10 && c.sched[2] == 250 && c.sched[6] == 2000 && c.sched[36] == 32000,
+          "schedule of §5.1: %d evaluations", c.n_sched);
+    static double traj[64][6], traj2[64][6];
+    int modes[64], modes2[64];
+    int n = bandit_run(&c, 0, 64, traj, modes);
+    double greedy_best = 0;
+    int n_greedy = 0, n_explore = 0, late = 0;
+    for (int e = 0; e < n; e++) {
+        if (e >= 10 && modes[e] == BCTL_GREEDY) greedy_best += traj[e][3], n_greedy++;
+        if (e >= 20) late++, n_explore += modes[e] == BCTL_EXPLORE;
+    }
+    greedy_best /= n_greedy ? n_greedy : 1;
+    printf("bandit: %d evaluations, %d greedy after the 10th; mean weight on the best arm %.3f (initial %.3f); %d of %d "
+           "late decisions explored\n", n, n_greedy, greedy_best, a0[3], n_explore, late);
+    CHECK(n == 37 && n_greedy >= 8 && greedy_best > 3 * a0[3],
+          "bandit: the mixture concentrates on the best arm (mean greedy weight %.3f, initial %.3f)", greedy_best, a0[3]);
+    CHECK(n_explore > 0 && n_explore < late, "bandit: late exploration %d of %d", n_explore, late);
+    /* resume: a controller saved after evaluation 12 and loaded into a fresh one continues bit-exactly */
+    BirdieCtl a, b;
+    bctl_init(&a, &cfg, 6, cls, a0, 32000, 5);
+    bandit_run(&a, 0, 12, traj2, modes2);
+    const char *path = "/tmp/eidetic_test_birdie_ctl.bin";
+    CHECK(bctl_save(&a, path) == 0, "save: %s", eid_last_error());
+    bctl_init(&b, &cfg, 6, cls, a0, 32000, 5);
+    CHECK(bctl_load(&b, path) == 0, "load: %s", eid_last_error());
+    int n2 = bandit_run(&b, 12, 64, traj2, modes2);
+    CHECK(n2 == n && !memcmp(traj, traj2, sizeof(double) * 6 * n) && !memcmp(modes, modes2, sizeof(int) * n),
+          "resume after evaluation 12 gives the same mixture trajectory");
+    /* a state for another controller shape is refused */
+    BirdieCtl d;
+    BctlCfg other = small_cfg(8, 32, 2);
+    other.iters = 100;
+    bctl_init(&d, &other, 6, cls, a0, 32000, 5);
+    CHECK(bctl_load(&d, path) != 0 && strstr(eid_last_error(), path), "load refuses another shape: %s", eid_last_error());
+    remove(path);
+    bctl_free(&a), bctl_free(&b), bctl_free(&c), bctl_free(&d);
+}
+
 int main(void) {
+    test_reward();
+    test_rm_gradient();
+    test_bandit_and_resume();
     test_worked_examples();
     test_grid();
     test_span_stats();
