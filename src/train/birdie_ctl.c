@@ -61,6 +61,7 @@ static void matvec(const double *W, int rows, int cols, const double *x, double 
     for (int r = 0; r < rows; r++) {
         const double *w = W + (size_t)r * cols;
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (int k = 0; k < cols; k++) s += w[k] * x[k];
         y[r] = s;
     }
