@@ -83,6 +83,11 @@ $(LIBA): $(LIB_OBJ)
 $(BUILD)/eidetic: $(CLI_OBJ) $(LIBA)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
 
+# bench/birdie_throughput.sh's row-construction timer (not part of `all`)
+$(BUILD)/bench/birdie_rows: bench/birdie_rows.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 # bench/validate_bpe.sh's encoder (not part of `all`)
 $(BUILD)/bench/tok_validate: bench/tok_validate.c $(LIBA)
 	@mkdir -p $(dir $@)
