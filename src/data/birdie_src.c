@@ -1,6 +1,7 @@
 /* birdie_src.c — Birdie's objectives as a data source (birdie_src.h). */
 #include "data/birdie_src.h"
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,11 +114,14 @@ static int birdie_restore(DataSource *s, const char *text) {
     for (int i = 0; i < b->n_arms; i++) {
         char *end;
         a[i] = strtod(p, &end);
-        if (end == p || !(a[i] >= 0) || (*end != (i + 1 < b->n_arms ? ',' : 0)))
+        if (end == p || !(a[i] >= 0) || !isfinite(a[i]) || (*end != (i + 1 < b->n_arms ? ',' : 0)))
             return eid_error("Birdie source state: entry %d of the action is not a non-negative number (%d expected)", i,
                              b->n_arms), -1;
         p = end + 1;
     }
+    double sum = 0;
+    for (int i = 0; i < b->n_arms; i++) sum += a[i];
+    if (!(sum > 0) || !isfinite(sum)) return eid_error("Birdie source state: the action has no weight (sum %g)", sum), -1;
     memcpy(b->action, a, sizeof(double) * b->n_arms);
     return 0;
 }

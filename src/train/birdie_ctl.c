@@ -525,9 +525,13 @@ int bctl_load(BirdieCtl *c, const char *path) {
          fread(c->v, 8, c->n_w, f) == c->n_w && fread(&c->rm_loss, 8, 1, f) == 1 && fgetc(f) == EOF;
     fclose(f);
     if (!ok) return eid_error("%s: not a complete Birdie controller state (magic %s, sizes from its header)", path, BCTL_MAGIC), -1;
-    for (size_t i = 0; i < K; i++)
-        if (!(c->action[i] >= 0) || !isfinite(c->L_old[i]))
-            return eid_error("%s: Birdie controller state holds a negative or non-finite action/loss", path), -1;
+    int bad = 0;
+    for (size_t i = 0; i < K; i++) bad |= !(c->action[i] >= 0) || !isfinite(c->action[i]) || !isfinite(c->L_old[i]) || !isfinite(c->reward[i]);
+    for (size_t i = 0; i < c->n_w; i++) bad |= !isfinite(c->w[i]) || !isfinite(c->m[i]) || !(c->v[i] >= 0) || !isfinite(c->v[i]);
+    for (int t = 0; t < h.n_hist; t++)
+        for (size_t i = 0; i < K; i++) bad |= !isfinite(c->hx[t][i]) || !isfinite(c->hx[t][K + i]) || !isfinite(c->hy[t][i]);
+    if (bad || h.n_evals < h.n_hist || h.last_mode < 0 || h.last_mode > BCTL_GREEDY)
+        return eid_error("%s: Birdie controller state holds non-finite or out-of-range values (refusing a corrupt state)", path), -1;
     c->n_evals = h.n_evals, c->n_hist = h.n_hist, c->last_mode = h.last_mode, c->adam_t = h.adam_t;
     return 0;
 }
