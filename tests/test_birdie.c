@@ -3,7 +3,8 @@
 #include "data/birdie_obj.h"
 #include "data/birdie_src.h"
 #include "train/birdie_ctl.h"
-#include "model_util.h"
+#include "core/rng.h"
+#include "model/model.h"
 #include "testutil.h"
 
 #define B0 100 /* reserved block base of the worked examples: text ids < 100 */
