@@ -430,8 +430,8 @@ static void test_packing_isolation(void) {
             /* one row: copy sample, AE sample, NTP sample */
             int32_t tok[96], lab[96];
             uint8_t fl[96];
-            int32_t txt[40];
-            for (int i = 0; i < 40; i++) txt[i] = (i * 13 + 5) % 60;
+            int32_t txt[64];
+            for (int i = 0; i < 64; i++) txt[i] = (i * 13 + 5) % 60;
             BirdieArm copy = arm_of(BC_COPY, BR_P_COPY), ae = arm_of(BC_AE, BR_P_AE), ntp = arm_of(BC_NTP, -1);
             BirdieDraw d;
             memset(&d, 0, sizeof d);
