@@ -101,6 +101,10 @@ mpi: deps-check $(BUILD)/eidetic-mpi
 $(BUILD)/bench/mpi_reduce: bench/mpi_reduce.c $(MPI_DIST) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_DIST) $(LIBA) $(LDLIBS)
+# bench/birdie_throughput.sh's row-construction timer (not part of `all`)
+$(BUILD)/bench/birdie_rows: bench/birdie_rows.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # bench/validate_bpe.sh's encoder (not part of `all`)
 $(BUILD)/bench/tok_validate: bench/tok_validate.c $(LIBA)

@@ -9,6 +9,7 @@
 #include "io/checkpoint.h"
 #include "io/strict.h"
 #include "layers/layer.h"
+#include "data/birdie_src.h"
 
 #define O(n, t, f, h) {n, t, offsetof(TrainCfg, f), sizeof(((TrainCfg *)0)->f), h}
 const OptDesc train_opts[] = {
@@ -37,6 +38,9 @@ const OptDesc train_opts[] = {
     O("chunk", OPT_INT, chunk, "chunk length of scans / chunked forms / attention blocks (0 = default 64)"),
     O("vocab", OPT_INT, vocab_size, "vocabulary size V (model and task; with --data: default the tokenizer's rounded up to a multiple of 64)"),
     O("data", OPT_STR, data, "train a language model on a dataset directory made by eidetic prepare (rows of --seq-len tokens; docs/lm.md)"),
+    O("objective", OPT_STR, objective, "pre-training objective over documents (--data, or the task's examples as documents): ntp, birdie (Birdie's mixture + controller, even layers bidirectional), birdie-causal (same, all causal), fixed (Birdie's objectives, fixed class-uniform mixture), ul2 (docs/birdie.md)"),
+    O("birdie-val-rows", OPT_INT, birdie_val_rows, "Birdie controller: validation rows per objective configuration (0 = 2)"),
+    O("birdie-candidates", OPT_INT, birdie_candidates, "Birdie controller: random candidate actions per decision, plus as many sharpened copies (0 = 512; the paper 2048)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
     O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count. Multi-process (mpirun): N counts the shards of all ranks, N/ranks each, and results depend on N, not on the ranks"),
@@ -374,11 +378,19 @@ int train_cfg_resolve(TrainCfg *c) {
             }
         }
         if (set_bidir(m, c->bidir) != 0) return -1;
+        if (!strcmp(c->objective, "birdie") && !c->bidir[0]) /* docs/birdie.md: even layers bidirectional where the mixer has that form */
+            for (int i = 0; i < m->n_layer; i += 2) m->layer[i].bidir = (layer_find(m->layer[i].mixer)->options & LOPT_BIDIR) != 0;
+        if (!strcmp(c->objective, "birdie-causal") && c->bidir[0] && strcmp(c->bidir, "none"))
+            return eid_error("--objective birdie-causal: every layer is causal; drop --bidir %s", c->bidir), -1;
+        if (c->objective[0]) m->vocab_size = birdie_model_vocab(c->vocab_size); /* + the reserved block (docs/birdie.md) */
         if (c->learned_pos) m->max_pos = c->task.seq_len;
         if (modelcfg_resolve(m) != 0) return -1;
-    } else if (c->model.vocab_size != c->vocab_size) {
+    } else if (c->model.vocab_size != (c->objective[0] ? birdie_model_vocab(c->vocab_size) : c->vocab_size)) {
         return eid_error("--vocab %d differs from the model section's vocab_size %d", c->vocab_size, c->model.vocab_size), -1;
     }
+    if (c->objective[0] && birdie_objective_parse(c->objective) < 0) return -1;
+    if (c->birdie_val_rows < 0 || c->birdie_candidates < 0)
+        return eid_error("--birdie-val-rows/--birdie-candidates: must be >= 0 (0 = default)"), -1;
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
     if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
     /* the shard count is global: with R ranks (docs/distributed.md) up to 64 per rank */

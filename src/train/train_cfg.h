@@ -37,6 +37,8 @@ typedef struct {
     char init[512];   /* --init: start from this checkpoint's weights (StateX post-training, docs/statex.md §4) */
     char freeze[256]; /* --freeze: parameter groups left untouched by the optimizer (train/freeze.c) */
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
+    char objective[16]; /* --objective: "" (the task's rows / plain LM) or ntp | birdie | birdie-causal | fixed | ul2 (docs/birdie.md) */
+    int birdie_val_rows, birdie_candidates; /* controller: validation rows per arm, candidate actions (0 = defaults) */
     ModelCfg model; /* resolved architecture */
     int model_from_file; /* model came from --config's "model" section */
 } TrainCfg;

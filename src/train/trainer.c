@@ -20,6 +20,7 @@
 #include "tasks/task_eval.h"
 #include "data/corpus.h"
 #include "text/tokenizer.h"
+#include "train/birdie_train.h"
 
 /* Test-stream evaluation with the task's own scorer (tasks/task_eval.c): exact match for copy
  * strings, greedy digit accuracy for the phone book, class-macro accuracy for MAD, per-slice
@@ -97,7 +98,7 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
 /* ---- checkpoints: one atomic commit of weights + training state + metrics position (train/rundir.h) ---- */
 
 static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor,
-                    const Tokenizer *tok) {
+                    const Tokenizer *tok, const BirdieRun *br) {
     if (dist_rank() != 0) return 0; /* a multi-process run: rank 0 alone writes the run directory */
     int bad = train_first_nonfinite(m, m->w);
     if (bad >= 0)
@@ -111,6 +112,7 @@ static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *
     if (tok && tok_save_dir(tok, dir) != 0) return rundir_fail_intact(rd); /* text in/out uses the model's own */
     rundir_fault_kill("ckpt-after-weights", step);
     if (train_state_save(dir, c, m, o, &ts) != 0) return rundir_fail_intact(rd);
+    if (br && birdie_run_save(br, dir) != 0) return rundir_fail_intact(rd); /* the controller (docs/birdie.md) */
     rundir_fault_kill("ckpt-after-state", step);
     return rundir_commit(rd, step);
 }
@@ -258,8 +260,20 @@ int train_run(TrainCfg *c, EvalResult *final) {
         adamw_free(&opt);
         return -1;
     }
-    /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
+    /* --objective: Birdie's objectives over the documents, and its controller (train/birdie_train.h) */
+    BirdieRun br_store, *br = NULL;
     Shards sh = {0};
+    if (c->objective[0] && world > 1) { /* the controller's evaluations are not divided among ranks yet */
+        eid_error("--objective %s: multi-process training (mpirun) does not take --objective yet (the plain next-token loss only)", c->objective);
+        goto fail_early;
+    }
+    if (c->objective[0]) {
+        char rdir[1024];
+        if (c->resume[0] && rundir_locate(c->resume, rdir, sizeof rdir) != 0) goto fail_early;
+        if (birdie_run_open(&br_store, c, tok ? &corpus : NULL, c->resume[0] ? rdir : NULL) != 0) goto fail_early;
+        br = &br_store;
+    }
+    /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
     int local_shards = rank_shards(c, m, world);
     if (local_shards < 0 || shards_init(&sh, m, local_shards) != 0) goto fail;
     sh.dist = world > 1;
@@ -268,15 +282,16 @@ int train_run(TrainCfg *c, EvalResult *final) {
     if (lead && (c->resume[0] ? rundir_open_resume(&rd, c->out, step0, ts.metrics_bytes) : rundir_open_fresh(&rd, c->out)) != 0)
         goto fail;
     /* a fresh run commits its initial state first: a run killed at any moment can be resumed */
-    if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0, tok) != 0) goto fail;
+    if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0, tok, br) != 0) goto fail;
     const TaskCfg *t = &c->task;
     /* B: the global batch; Bl: this rank's rows of it */
-    int B = c->batch, Bl = B / world, L = t->seq_len, K = tok ? L : task_labels_per_example(t);
+    int B = c->batch, Bl = B / world, L = t->seq_len, K = tok || br ? L : task_labels_per_example(t);
     int *in = eid_xmalloc(sizeof(int) * Bl * L), *lab = eid_xmalloc(sizeof(int) * Bl * L);
     uint8_t *fl = eid_xmalloc((size_t)Bl * L);
     /* the data source's cursor is the data state kept with the training state (data_cursor) */
     DataSource src;
-    if (tok) source_corpus_init(&src, &corpus, c->seed);
+    if (br) source_birdie_init(&src, &br->src, c->seed);
+    else if (tok) source_corpus_init(&src, &corpus, c->seed);
     else source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
     src.cursor = cursor;
     if (source_set_rank(&src, rank, world) != 0) { free(in), free(lab), free(fl); goto fail; }
@@ -345,13 +360,18 @@ int train_run(TrainCfg *c, EvalResult *final) {
             evaluated = 1;
             evaluated_at = step + 1;
         }
-        char ml[512];
+        char ml[4096];
         int mn = snprintf(ml, sizeof ml, "{\"step\":%ld,\"loss\":%.6f,\"train_acc\":%.4f,\"lr\":%.6g,\"grad_norm\":%.4f,"
                           "\"tokens_per_s\":%.0f,\"elapsed_s\":%.3f", step + 1, lo.loss, lo.accuracy, lr, gn, tps, now);
         if (evaluated && ev.lm)
             mn += snprintf(ml + mn, sizeof ml - mn, ",\"val_loss\":%.6f,\"val_ppl\":%.4f,\"val_bpb\":%.5f", ev.loss, ev.ppl, ev.bpb);
         else if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
         if (world > 1) mn += snprintf(ml + mn, sizeof ml - mn, ",\"ranks\":%d,\"comm_ms\":%.3f", world, comm_s * 1e3);
+        if (br) { /* a controller decision, when one is due, joins this step's metrics line */
+            int d = birdie_run_after_step(br, m, c, step + 1, eval_batch, ml, sizeof ml - 4);
+            if (d < 0) { rc = -1; break; }
+            mn = (int)strlen(ml);
+        }
         mn += snprintf(ml + mn, sizeof ml - mn, "}\n");
         if (lead && rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
         double eta = (now / done) * (c->steps - step - 1);
@@ -379,14 +399,14 @@ int train_run(TrainCfg *c, EvalResult *final) {
             break;
         }
         if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
-            if (save_all(&rd, c, m, &opt, step + 1, cursor, tok) != 0) { rc = -1; break; }
+            if (save_all(&rd, c, m, &opt, step + 1, cursor, tok, br) != 0) { rc = -1; break; }
         if (ctl[1] && step + 1 < c->steps) { stop_sig = ctl[1]; step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
     }
 done:
     if (!stop_sig && world == 1) stop_sig = rundir_stop_signal();
     if (rc == 0 && stop_sig && step < c->steps) {
         int sig = stop_sig;
-        rc = save_all(&rd, c, m, &opt, step, cursor, tok);
+        rc = save_all(&rd, c, m, &opt, step, cursor, tok, br);
         if (rc == 0) {
             if (lead) fprintf(stderr, "\neidetic train: stopped by %s at step %ld; checkpoint written to %s. Continue with: "
                             "eidetic train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM", step, c->out, c->out);
@@ -395,7 +415,7 @@ done:
     } else if (rc == 0) {
         if (lead && evaluated_at != step) /* stopped between evaluations, or nothing left to do */
             rc = tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
-        if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor, tok);
+        if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor, tok, br);
         if (rc == 0) {
             if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
             *final = ev;
@@ -403,6 +423,10 @@ done:
     }
     rundir_close(&rd);
     free(in), free(lab), free(fl);
+    if (br) {
+        if (!c->quiet && br->has_ctl) eid_log("birdie: %d controller evaluations, %.1fs", br->ctl.n_evals, br->val_sec);
+        birdie_run_close(br);
+    }
     corpus_free(&corpus);
     tok_free(tok);
     shards_free(&sh);
@@ -411,6 +435,8 @@ done:
     return rc;
 fail:
     rundir_close(&rd);
+    if (br) birdie_run_close(br);
+fail_early:
     corpus_free(&corpus);
     tok_free(tok);
     shards_free(&sh);
