@@ -8,7 +8,7 @@
 #   text:   zlib (eidetic prepare reads .gz), jargon-text (the Jargon File, public domain: the
 #           embedded corpus of `eidetic train --preset lm-tiny`, docs/lm.md "Quick start")
 set -euo pipefail
-pkgs=(gcc g++ make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev libicu-dev libsentencepiece-dev python3 python3-torch python3-numpy gnuplot-nox clang zlib1g-dev jargon-text)
+pkgs=(gcc g++ make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev libicu-dev libsentencepiece-dev libdnnl-dev python3 python3-torch python3-numpy gnuplot-nox clang zlib1g-dev jargon-text)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -84,7 +84,7 @@ int cmd_train(int argc, char **argv) {
     if (resume && strcmp(c.out, resume) != 0)
         return fprintf(stderr, "eidetic train: error: --resume %s writes into its own directory; drop --out\n", resume), 1;
     eid_runtime_setup(c.threads, !c.quiet);
-    if (train_cfg_resolve(&c) != 0) return cli_fail("train");
+    if (train_cfg_resolve(&c) != 0 || cli_set_precision(c.precision, !c.quiet) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;
     rundir_signals_install(); /* SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + SIG */

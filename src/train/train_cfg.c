@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "io/strict.h"
 #include "layers/layer.h"
@@ -49,6 +50,7 @@ const OptDesc train_opts[] = {
     O("stop-after", OPT_INT, stop_after, "stop this invocation after N steps with a checkpoint, as if interrupted (0 = off)"),
     O("seed", OPT_U64, seed, "seed of initialisation and data"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
     O("resume", OPT_STR, resume, "continue a run from its output directory"),
     O("quiet", OPT_FLAG, quiet, "no progress line"),
@@ -354,6 +356,8 @@ int train_cfg_resolve(TrainCfg *c) {
     } else if (c->model.vocab_size != c->vocab_size) {
         return eid_error("--vocab %d differs from the model section's vocab_size %d", c->vocab_size, c->model.vocab_size), -1;
     }
+    if (c->precision[0] && eid_precision_parse(c->precision) < 0)
+        return eid_error("--precision: expected fp32 or bf16, got \"%s\"", c->precision), -1;
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
     if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
     if (c->shards < 0 || c->shards > 64) return eid_error("--shards: must be in [0, 64] (0 = auto), got %d", c->shards), -1;

@@ -30,6 +30,7 @@ typedef struct {
     double target_acc;
     uint64_t seed;
     int threads, quiet;
+    char precision[8]; /* --precision: "" or "fp32" = fp32, "bf16" (core/runtime.h) */
     char out[512], resume[512], config[512];
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     ModelCfg model; /* resolved architecture */
