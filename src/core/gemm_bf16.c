@@ -55,6 +55,10 @@ float eid_round_bf16(float x) {
     return y;
 }
 
+void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_bits((float)src[i]);
+}
+
 /* dst[rows, cols] (contiguous) = bf16(src[rows, cols] with row stride ld) */
 static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
     int big = (size_t)rows * (size_t)cols >= (1u << 16) && !omp_in_parallel();

@@ -7,6 +7,8 @@
  * (OpenBLAS sgemm) is untouched; in the fp64 test build there is no bf16 path at all. */
 #ifndef EIDETIC_GEMM_BF16_H
 #define EIDETIC_GEMM_BF16_H
+#include <stddef.h>
+#include <stdint.h>
 #include "core/common.h"
 
 /* 1 when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX, as oneDNN reports it). */
@@ -22,5 +24,8 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
 /* x rounded to the nearest bf16 (ties to even; NaN stays NaN), returned as a float: what the bf16
  * path sees of an fp32 value. Tests use it to build exact references. */
 float eid_round_bf16(float x);
+
+/* dst[i] = the bf16 bits of src[i] (rounded as above): checkpoints written with --save-dtype bf16. */
+void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n);
 
 #endif

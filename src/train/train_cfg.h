@@ -31,6 +31,7 @@ typedef struct {
     uint64_t seed;
     int threads, quiet;
     char precision[8]; /* --precision: "" or "fp32" = fp32, "bf16" (core/runtime.h) */
+    char save_dtype[8]; /* --save-dtype: "" or "fp32", "bf16" (model.safetensors in BF16; masters in the training state) */
     char out[512], resume[512], config[512];
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     ModelCfg model; /* resolved architecture */
