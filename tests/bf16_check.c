@@ -100,6 +100,67 @@ static void test_concurrent(void) {
     free(A), free(B), free(C), free(ref);
 }
 
+/* A weight mirror gives the same bits as rounding per call (the same rounding, read from the copy),
+ * for products and matrix-vector products; it follows a sync and is gone after a drop. */
+static void test_mirror(void) {
+    enum { M = 33, N = 40, K = 24 };
+    Rng r;
+    rng_init(&r, 11, 0);
+    float *W = malloc(sizeof(float) * N * K), *X = malloc(sizeof(float) * M * K);
+    float *c_plain = malloc(sizeof(float) * M * N), *c_mir = malloc(sizeof(float) * M * N);
+    fill(W, N * K, &r), fill(X, M * K, &r);
+    for (int rows = M; rows >= 1; rows -= M - 1) { /* a product, then one row (matrix-vector) */
+        eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, c_plain, N);
+        CHECK(!eid_bf16_is_mirrored(W), "no mirror before a sync");
+        eid_bf16_mirror_sync(W, (size_t)N * K);
+        CHECK(eid_bf16_is_mirrored(W + 5), "mirror after a sync");
+        eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, c_mir, N);
+        eid_bf16_mirror_drop(W);
+        CHECK(!eid_bf16_is_mirrored(W), "no mirror after a drop");
+        if (rows > 1)
+            CHECK(memcmp(c_plain, c_mir, sizeof(float) * rows * N) == 0, "mirrored product equals per-call rounding");
+        else /* the unmirrored one-row product is fp32 gemv: bf16's error of the order 1e-3 */
+            CHECK(t_rel_err(c_mir, c_plain, N, 1e-3) < 2e-2 && t_rel_err(c_mir, c_plain, N, 1e-3) > 0,
+                  "one-row product from the mirror is bf16 (rel err %.3g vs fp32 gemv)", t_rel_err(c_mir, c_plain, N, 1e-3));
+    }
+    /* a stale mirror is the writer's bug: after a sync the new values are used */
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    for (int i = 0; i < N * K; i++) W[i] = -W[i];
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, c_mir, N);
+    eid_bf16_mirror_drop(W);
+    eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, c_plain, N);
+    CHECK(memcmp(c_plain, c_mir, sizeof(float) * M * N) == 0, "a re-synced mirror holds the new weights");
+    free(W), free(X), free(c_plain), free(c_mir);
+}
+
+/* The bf16 decoder (it streams the mirror) against the fp32 parallel forward. */
+static void test_decoder(const char *mixer) {
+    const int V = 40, D = 32, T = 40;
+    char layers[64];
+    snprintf(layers, sizeof layers, "%s,%s", mixer, mixer);
+    Model *m = tiny_model(layers, V, D, 48, 1, 16, 3);
+    int tok[T];
+    rand_tokens(tok, T, V, 4);
+    model_plan(m, 1, T, T);
+    eid_set_precision(EID_PREC_FP32, 0);
+    model_trunk_forward(m, tok, NULL, 1, T);
+    real *full = malloc(sizeof(real) * T * V), *dec = malloc(sizeof(real) * T * V);
+    model_logits_all(m, full);
+    eid_set_precision(EID_PREC_BF16, 0);
+    Decoder *d = decoder_new(m, 1);
+    CHECK(eid_bf16_is_mirrored(m->w), "%s: a bf16 decoder mirrors the weights", mixer);
+    for (int t = 0; t < T; t++) memcpy(dec + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
+    double e = t_rel_err(dec, full, (size_t)T * V, 1e-3);
+    CHECK(e < 5e-2 && e > 0, "%s: bf16 decoder vs fp32 forward: rel err %.3g (expected (0, 5e-2))", mixer, e);
+    decoder_free(d);
+    real *w = m->w;
+    model_free(m);
+    CHECK(!eid_bf16_is_mirrored(w), "%s: model_free drops the mirror", mixer);
+    eid_set_precision(EID_PREC_FP32, 0);
+    free(full), free(dec);
+}
+
 /* Logits, loss and every gradient of a small model, bf16 against fp32. */
 static void test_model(const char *mixer) {
     const int V = 40, D = 32, B = 2, T = 48;
@@ -149,7 +210,12 @@ int main(void) {
     CHECK(eid_set_precision(EID_PREC_BF16, 0) == EID_PREC_BF16, "bf16 mode available (native or emulated)");
     test_products();
     test_concurrent();
+    test_mirror();
     for (int i = 0; i < layer_count(); i++) test_model(layer_at(i)->name);
+    for (int i = 0; i < layer_count(); i++) {
+        eid_set_precision(EID_PREC_BF16, 0);
+        test_decoder(layer_at(i)->name);
+    }
     /* without the override a CPU lacking bf16 keeps fp32 */
     unsetenv("EIDETIC_BF16_EMULATE");
     int got = eid_set_precision(EID_PREC_BF16, 0);

@@ -506,6 +506,7 @@ eidetic_status eidetic_trainer_new(eidetic_model *h, const eidetic_trainer_param
                        .weight_decay = p->weight_decay, .grad_clip = p->grad_clip};
     t->want_shards = p->shards;
     adamw_init(&t->opt, h->m);
+    model_weights_changed(h->m);
     *out = t;
     return EIDETIC_OK;
 }

@@ -86,9 +86,82 @@ static void *buf_reserve(Buf *b, size_t bytes) {
     return p;
 }
 
+/* ---- bf16 mirrors of weight buffers (gemm_bf16.h) ---- */
+#define MAX_MIRRORS 64
+typedef struct {
+    const float *w;
+    size_t n;
+    uint16_t *bf;
+} Mirror;
+static Mirror g_mirror[MAX_MIRRORS];
+static int g_n_mirror;
+static pthread_mutex_t g_mirror_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void eid_bf16_mirror_sync(const real *w, size_t n) {
+#ifdef EIDETIC_FP64
+    (void)w, (void)n;
+#else
+    pthread_mutex_lock(&g_mirror_lock);
+    int i = 0;
+    while (i < g_n_mirror && g_mirror[i].w != w) i++;
+    if (i < g_n_mirror && g_mirror[i].n != n) free(g_mirror[i].bf), g_mirror[i].bf = NULL;
+    if (i == g_n_mirror && g_n_mirror < MAX_MIRRORS) g_n_mirror++;
+    if (i < g_n_mirror) {
+        Mirror *m = &g_mirror[i];
+        if (!m->bf) m->bf = malloc(n * sizeof(uint16_t));
+        m->w = w, m->n = m->bf ? n : 0;
+        if (m->bf) { /* one vectorised pass, in rows of 4096 so that it also runs on every thread */
+            size_t rows = n / 4096, done = rows * 4096;
+            if (rows) to_bf16(m->bf, w, (int)rows, 4096, 4096);
+            eid_bf16_from_real(m->bf + done, w + done, n - done);
+        }
+        else m->w = NULL; /* no memory: products round per call */
+    }
+    pthread_mutex_unlock(&g_mirror_lock);
+#endif
+}
+
+void eid_bf16_mirror_drop(const real *w) {
+#ifndef EIDETIC_FP64
+    pthread_mutex_lock(&g_mirror_lock);
+    for (int i = 0; i < g_n_mirror; i++)
+        if (g_mirror[i].w == w) {
+            free(g_mirror[i].bf);
+            g_mirror[i] = g_mirror[--g_n_mirror];
+            g_mirror[g_n_mirror] = (Mirror){0};
+            break;
+        }
+    pthread_mutex_unlock(&g_mirror_lock);
+#else
+    (void)w;
+#endif
+}
+
+/* The bf16 copy of x if x lies in a mirrored buffer (the whole rows x .. x + (rows−1)·ld + cols), else NULL. */
+static const uint16_t *mirrored(const float *x, int rows, int cols, int ld) {
+    const uint16_t *r = NULL;
+    size_t span = (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
+    pthread_mutex_lock(&g_mirror_lock);
+    for (int i = 0; i < g_n_mirror && !r; i++) {
+        const Mirror *m = &g_mirror[i];
+        if (m->w && x >= m->w && x < m->w + m->n && (size_t)(x - m->w) + span <= m->n) r = m->bf + (x - m->w);
+    }
+    pthread_mutex_unlock(&g_mirror_lock);
+    return r;
+}
+
+int eid_bf16_is_mirrored(const real *x) {
+#ifdef EIDETIC_FP64
+    (void)x;
+    return 0;
+#else
+    return mirrored(x, 1, 1, 1) != NULL;
+#endif
+}
+
 /* ---- primitive cache ---- */
 typedef struct {
-    int ta, tb, M, N, K, ldc, team;
+    int ta, tb, M, N, K, lda, ldb, ldc, team; /* lda/ldb: row strides of the bf16 operands as read */
     float alpha, beta;
 } Key;
 typedef struct {
@@ -103,28 +176,28 @@ static Entry g_cache[CACHE_SLOTS];
 static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int key_eq(const Key *a, const Key *b) {
-    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->ldc == b->ldc &&
-           a->team == b->team && a->alpha == b->alpha && a->beta == b->beta;
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+           a->ldb == b->ldb && a->ldc == b->ldc && a->team == b->team && a->alpha == b->alpha && a->beta == b->beta;
 }
 
 static uint64_t key_hash(const Key *k) {
     uint64_t h = 1469598103934665603ull;
-    int v[7] = {k->ta, k->tb, k->M, k->N, k->K, k->ldc, k->team};
-    for (int i = 0; i < 7; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
+    int v[9] = {k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team};
+    for (int i = 0; i < 9; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
     uint32_t a, b;
     memcpy(&a, &k->alpha, 4), memcpy(&b, &k->beta, 4);
     h = (h ^ a) * 1099511628211ull;
     return (h ^ b) * 1099511628211ull;
 }
 
-/* The matmul for a key: A and B are the contiguous bf16 copies of the operands as stored (so op(A)
- * [M,K] has strides {K,1}, or {1,M} when transposed), C is fp32 with row stride ldc. alpha is an
+/* The matmul for a key: A and B are bf16 operands as stored, with row strides lda/ldb (so op(A)
+ * [M,K] has strides {lda,1}, or {1,lda} when transposed), C is fp32 with row stride ldc. alpha is an
  * output scale, beta a sum post-op: C = alpha·op(A)·op(B) + beta·C. */
 static dnnl_primitive_t make_primitive(const Key *k, size_t *scratch_bytes) {
     dnnl_memory_desc_t a, b, c;
     dnnl_dims_t da = {k->M, k->K}, db = {k->K, k->N}, dc = {k->M, k->N};
-    dnnl_dims_t sa = {k->ta ? 1 : k->K, k->ta ? k->M : 1};
-    dnnl_dims_t sb = {k->tb ? 1 : k->N, k->tb ? k->K : 1};
+    dnnl_dims_t sa = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
+    dnnl_dims_t sb = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t sc = {k->ldc, 1};
     if (dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) != dnnl_success ||
@@ -193,12 +266,14 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
         t_stream = NULL;
         return -1;
     }
+    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer */
     int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-    uint16_t *a16 = buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
-    uint16_t *b16 = buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
-    if (!a16 || !b16) return -1;
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir = mirrored(B, b_rows, b_cols, ldb);
+    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
+    uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
+    if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
 
-    Key k = {ta, tb, M, N, K, ldc, inside ? 1 : omp_get_max_threads(), alpha, beta};
+    Key k = {ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, inside ? 1 : omp_get_max_threads(), alpha, beta};
     size_t scratch_bytes = 0;
     int owned;
     dnnl_primitive_t prim = lookup(&k, &scratch_bytes, &owned);
@@ -208,8 +283,8 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
         if (owned) dnnl_primitive_destroy(prim);
         return -1;
     }
-    to_bf16(a16, A, a_rows, a_cols, lda);
-    to_bf16(b16, B, b_rows, b_cols, ldb);
+    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
+    if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
 
     /* memory objects over the buffers, described exactly as the primitive was made */
     const_dnnl_primitive_desc_t pd;
@@ -219,8 +294,8 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     const dnnl_memory_desc_t *mc_d = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *ms_d = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
-    int ok = dnnl_memory_create(&ma, ma_d, g_engine, a16) == dnnl_success &&
-             dnnl_memory_create(&mb, mb_d, g_engine, b16) == dnnl_success &&
+    int ok = dnnl_memory_create(&ma, ma_d, g_engine, a_mir ? (void *)a_mir : a16) == dnnl_success &&
+             dnnl_memory_create(&mb, mb_d, g_engine, b_mir ? (void *)b_mir : b16) == dnnl_success &&
              dnnl_memory_create(&mc, mc_d, g_engine, C) == dnnl_success;
     if (ok && scratch_bytes) ok = dnnl_memory_create(&ms, ms_d, g_engine, scratch) == dnnl_success;
     if (ok) {

@@ -25,6 +25,16 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
  * path sees of an fp32 value. Tests use it to build exact references. */
 float eid_round_bf16(float x);
 
+/* bf16 mirrors of weight buffers: eid_bf16_mirror_sync(w, n) makes (or refreshes) a bf16 copy of the
+ * fp32 buffer w[0..n) in one vectorised pass; while it exists, products whose operand lies inside w
+ * read the copy instead of rounding the operand again, and matrix-vector products (one-token decoding)
+ * stream half the bytes. Whoever writes the weights syncs after (the optimizer after every step; the
+ * decoder when it is made) and drops the mirror before freeing w (model_free). No-ops in the fp64
+ * build. */
+void eid_bf16_mirror_sync(const real *w, size_t n);
+void eid_bf16_mirror_drop(const real *w);
+int eid_bf16_is_mirrored(const real *x); /* x lies in a mirrored buffer */
+
 /* dst[i] = the bf16 bits of src[i] (rounded as above): checkpoints written with --save-dtype bf16. */
 void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n);
 

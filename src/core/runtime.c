@@ -156,6 +156,13 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
         return;
     }
+#ifndef EIDETIC_FP64
+    /* bf16 matrix-vector products only from a weight mirror: rounding the matrix per call would read
+     * more bytes than fp32 gemv */
+    if (g_precision == EID_PREC_BF16 && (M == 1 || N == 1) && eid_bf16_is_mirrored(M == 1 ? B : A) &&
+        eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
+#endif
     if (M == 1 || N == 1) { /* a matrix-vector product: gemv reads the matrix once, gemm would pack it */
         gemv_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

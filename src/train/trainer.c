@@ -217,6 +217,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         adamw_free(&opt);
         return -1;
     }
+    model_weights_changed(m); /* initialised or loaded: the bf16 mirror, if any, starts in sync */
     /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
     if (c->shards == 0) c->shards = shards_auto(&m->cfg, c->batch, eid_threads());
     Shards sh = {0};
