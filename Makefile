@@ -1,6 +1,6 @@
 # eidetic — build.  `make` builds build/eidetic; `make test` builds and runs the test suite.
 # Dependencies (Debian): libopenblas-dev (BLAS), libcjson-dev (JSON), gcc's libgomp (OpenMP),
-# libicu-dev (Unicode classes and NFC for tokenizers), libsentencepiece-dev + g++ (SentencePiece: the
+# libicu-dev (Unicode classes and NFC for tokenizers), libdnnl-dev (oneDNN: bf16 matrix products), libsentencepiece-dev + g++ (SentencePiece: the
 # one C++ file, src/text/tok_spm.cc, behind an extern "C" boundary).
 CC      ?= cc
 CXX     ?= g++
@@ -31,7 +31,9 @@ ICU_LIBS    := $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -lic
 CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS) $(ICU_CFLAGS)
 SPM_LIBS    := -lsentencepiece -lsentencepiece_train -lstdc++
 ZLIB_LIBS   := -lz
-LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) $(ZLIB_LIBS) -lm -fopenmp
+# oneDNN (libdnnl-dev): bf16 matrix products for --precision bf16 (src/core/gemm_bf16.c)
+DNNL_LIBS   := -ldnnl
+LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) $(ZLIB_LIBS) $(DNNL_LIBS) -lm -fopenmp
 # C++ objects take the C flags but C++17 (the SentencePiece headers need it)
 CXXSTD  := -std=c++17
 
@@ -49,7 +51,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # The test build is double precision (docs/layers.md §0.1: fp64 in test builds) for tight gradient checks.
 LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o) $(LIB_CXX:%.cc=$(BUILD)/fp64/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TESTS32  := $(BUILD)/tests/test_equiv_fp32
+TESTS32  := $(BUILD)/tests/test_equiv_fp32 $(BUILD)/tests/test_bf16
 
 LIBA     := $(BUILD)/libeidetic.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -70,6 +72,8 @@ deps-check:
 	  echo "error: OpenMP not available in $(CC). Install the Debian package: libgomp1 (gcc) or libomp-dev (clang)" >&2; exit 1; }
 	@printf '#include <unicode/uchar.h>\n#include <unicode/unorm2.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
 	  echo "error: ICU headers not found (unicode/uchar.h). Install the Debian package: libicu-dev" >&2; exit 1; }
+	@printf '#include <oneapi/dnnl/dnnl.h>\n' | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
+	  echo "error: oneDNN headers not found (oneapi/dnnl/dnnl.h). Install the Debian package: libdnnl-dev" >&2; exit 1; }
 	@command -v $(CXX) >/dev/null 2>&1 || { \
 	  echo "error: no C++ compiler ($(CXX)) for src/text/tok_spm.cc. Install the Debian package: g++" >&2; exit 1; }
 	@printf '#include <sentencepiece_processor.h>\n#include <sentencepiece_trainer.h>\n' | $(CXX) $(CPPFLAGS) $(CXXSTD) -E -x c++ - >/dev/null 2>&1 || { \
@@ -144,7 +148,12 @@ $(BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h) $(BUILD)/fp6
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ) $(LDLIBS)
 
 # The same equivalence test, single precision (what users run).
-$(TESTS32): tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
+$(BUILD)/tests/test_equiv_fp32: tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# --precision bf16 against fp32: single precision only (no bf16 path in the fp64 build)
+$(BUILD)/tests/test_bf16: tests/bf16_check.c $(wildcard tests/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 

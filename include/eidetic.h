@@ -59,6 +59,14 @@ eidetic_status eidetic_init(int n_threads);
 enum { EIDETIC_INIT_VERBOSE = 1 };
 eidetic_status eidetic_init_ex(int n_threads, unsigned flags);
 
+/* Precision of the library's matrix products from now on (docs/performance.md "Mixed precision"):
+ * "fp32" (the default and the reference) or "bf16" (bf16 operands, fp32 accumulation and result,
+ * through oneDNN; weights, optimizer, scans, norms, softmax and loss stay fp32). On a CPU without
+ * native bf16 a "bf16" request logs one line and keeps fp32 (EIDETIC_BF16_EMULATE=1 in the
+ * environment forces oneDNN's emulation, for tests). EIDETIC_ERR_ARGUMENT for another name;
+ * *in_effect (may be NULL) receives "fp32" or "bf16". */
+eidetic_status eidetic_set_precision(const char *name, int verbose, const char **in_effect);
+
 /* Threads the library's kernels and BLAS use (initialising with n_threads = 0 if needed). */
 int eidetic_n_threads(void);
 /* The OpenBLAS core type in use ("Haswell", "SkylakeX", ...); "unknown" if BLAS does not say. */

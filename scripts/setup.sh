@@ -10,7 +10,7 @@
 #   MPI:    libopenmpi-dev, openmpi-bin (Open MPI: build/eidetic-mpi, multi-process training and its tests,
 #           docs/distributed.md)
 set -euo pipefail
-pkgs=(gcc g++ make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev libicu-dev libsentencepiece-dev python3 python3-torch python3-numpy gnuplot-nox clang zlib1g-dev jargon-text libopenmpi-dev openmpi-bin)
+pkgs=(gcc g++ make pkg-config libc6-dev libopenblas-openmp-dev libcjson-dev libicu-dev libsentencepiece-dev python3 python3-torch python3-numpy gnuplot-nox clang zlib1g-dev jargon-text libdnnl-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

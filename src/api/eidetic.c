@@ -106,6 +106,16 @@ eidetic_status eidetic_init_ex(int n_threads, unsigned flags) {
     return EIDETIC_OK;
 }
 
+eidetic_status eidetic_set_precision(const char *name, int verbose, const char **in_effect) {
+    pthread_once(&g_once, default_init);
+    enter();
+    int want = name ? eid_precision_parse(name) : -1;
+    if (want < 0) return eid_error("precision: expected fp32 or bf16, got %s", name ? name : "NULL"), fail(EIDETIC_ERR_ARGUMENT);
+    int got = eid_set_precision(want, verbose);
+    if (in_effect) *in_effect = eid_precision_name(got);
+    return EIDETIC_OK;
+}
+
 int eidetic_n_threads(void) { /* a getter: keeps the thread's last message */
     pthread_once(&g_once, default_init);
     return eid_threads();
@@ -517,6 +527,7 @@ eidetic_status eidetic_trainer_new(eidetic_model *h, const eidetic_trainer_param
                        .weight_decay = p->weight_decay, .grad_clip = p->grad_clip};
     t->want_shards = p->shards;
     adamw_init(&t->opt, h->m);
+    model_weights_changed(h->m);
     *out = t;
     return EIDETIC_OK;
 }

@@ -13,5 +13,7 @@ int cmd_bench(int argc, char **argv);
 /* helpers */
 int cli_fail(const char *cmd);                                  /* prints the last error, returns 1 */
 int cli_wants_help(int argc, char **argv);
+/* Applies --precision VALUE ("" = fp32): 0, or -1 + eid_error naming the flag. */
+int cli_set_precision(const char *value, int verbose);
 int parse_token_list(const char *s, int **out, int *n, const char *flag); /* "3,1,4" */
 #endif

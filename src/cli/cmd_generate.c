@@ -14,6 +14,7 @@
 typedef struct {
     char ckpt[512], prompt[8192], text[8192];
     int max_new, top_k, threads, lenient, ignore_eos;
+    char precision[8];
     double temperature, top_p, rep_penalty;
     uint64_t seed;
 } GenCfg;
@@ -32,6 +33,7 @@ static const OptDesc gen_opts[] = {
     O("ignore-eos", OPT_FLAG, ignore_eos, "--text: keep going past the tokenizer's end-of-text token"),
     O("seed", OPT_U64, seed, "sampling seed"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
 };
 #undef O
 #define N_GEN_OPTS (int)(sizeof gen_opts / sizeof gen_opts[0])
@@ -236,6 +238,7 @@ int cmd_generate(int argc, char **argv) {
         if (!tok) return cli_fail("generate");
     }
     eid_runtime_setup(g.threads, 0);
+    if (cli_set_precision(g.precision, 0) != 0) return tok_free(tok), cli_fail("generate");
     Model *m = ckpt_load_model_ex(g.ckpt, NULL, g.lenient);
     int rc = !m ? -1 : tok ? generate_text(&g, m, tok, stops, nstops) : generate_ids(&g, m);
     tok_free(tok);

@@ -117,7 +117,7 @@ int cmd_train(int argc, char **argv) {
     int lead = dist_rank() == 0;
     if (!lead) c.quiet = 1;
     eid_runtime_setup(c.threads, !c.quiet);
-    if (train_cfg_resolve(&c) != 0) return cli_fail("train");
+    if (train_cfg_resolve(&c) != 0 || cli_set_precision(c.precision, !c.quiet) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;
     rundir_signals_install(); /* SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + SIG */

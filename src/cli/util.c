@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/common.h"
+#include "core/runtime.h"
 #include "io/strict.h"
 
 int cli_fail(const char *cmd) {
@@ -20,4 +21,12 @@ int cli_wants_help(int argc, char **argv) {
 /* token ids: a strict comma list (io/strict.h), so "1,2," and "1, 2" are errors */
 int parse_token_list(const char *s, int **out, int *n, const char *flag) {
     return strict_int_list(s, 0, INT_MAX, 1 << 24, out, n, flag);
+}
+
+int cli_set_precision(const char *value, int verbose) {
+    if (!value[0]) return eid_set_precision(EID_PREC_FP32, 0), 0;
+    int p = eid_precision_parse(value);
+    if (p < 0) return eid_error("--precision: expected fp32 or bf16, got \"%s\"", value), -1;
+    eid_set_precision(p, verbose);
+    return 0;
 }

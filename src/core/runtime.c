@@ -1,6 +1,7 @@
 /* runtime.c — BLAS detection and the GEMM entry point. */
 #include "core/runtime.h"
 #include <cblas.h>
+#include "core/gemm_bf16.h"
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,40 @@ void eid_runtime_setup(int threads, int verbose) {
     }
 }
 
+static int g_precision = EID_PREC_FP32;
+int eid_precision(void) { return g_precision; }
+const char *eid_precision_name(int prec) { return prec == EID_PREC_BF16 ? "bf16" : "fp32"; }
+int eid_precision_parse(const char *name) {
+    if (!strcmp(name, "fp32")) return EID_PREC_FP32;
+    if (!strcmp(name, "bf16")) return EID_PREC_BF16;
+    return -1;
+}
+
+int eid_set_precision(int prec, int verbose) {
+    if (prec != EID_PREC_BF16) {
+        g_precision = EID_PREC_FP32;
+        return g_precision;
+    }
+#ifdef EIDETIC_FP64
+    g_precision = EID_PREC_FP32;
+    if (verbose) eid_log("precision: fp32 (this is the fp64 test build: no bf16 path)");
+#else
+    const char *emu = getenv("EIDETIC_BF16_EMULATE");
+    int emulate = emu && !strcmp(emu, "1");
+    if (eid_bf16_native() || emulate) {
+        g_precision = EID_PREC_BF16;
+        if (verbose)
+            eid_log("precision: bf16 matrix products (oneDNN %s, fp32 accumulation); fp32 master weights, optimizer, "
+                    "scans, norms, softmax and loss%s", eid_bf16_isa_name(),
+                    eid_bf16_native() ? "" : "; EIDETIC_BF16_EMULATE=1: emulated, slower than fp32");
+    } else {
+        g_precision = EID_PREC_FP32;
+        eid_log("precision: this CPU has no native bf16 (oneDNN: %s): using fp32", eid_bf16_isa_name());
+    }
+#endif
+    return g_precision;
+}
+
 /* One relaxed atomic add per call: exact when kernels call eid_gemm from parallel loops, and
  * negligible beside the product itself (the smallest calls are still thousands of flops). */
 static uint64_t g_gemm_flops;
@@ -121,10 +156,20 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
         return;
     }
+#ifndef EIDETIC_FP64
+    /* bf16 matrix-vector products only from a weight mirror: rounding the matrix per call would read
+     * more bytes than fp32 gemv */
+    if (g_precision == EID_PREC_BF16 && (M == 1 || N == 1) && eid_bf16_is_mirrored(M == 1 ? B : A) &&
+        eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
+#endif
     if (M == 1 || N == 1) { /* a matrix-vector product: gemv reads the matrix once, gemm would pack it */
         gemv_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+#ifndef EIDETIC_FP64
+    if (g_precision == EID_PREC_BF16 && eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0) return;
+#endif
 #ifdef EIDETIC_FP64
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
                 B, ldb, beta, C, ldc);

@@ -29,6 +29,21 @@ const char *eid_blas_core(void);
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc);
 
+/* The precision of eid_gemm's matrix products (--precision; docs/performance.md "Mixed precision").
+ * fp32: OpenBLAS sgemm, the reference path. bf16: operands rounded to bf16, fp32 accumulation and
+ * result, through oneDNN (core/gemm_bf16.h); matrix-vector products (one-row decoding) stay fp32 for
+ * now. Everything else (scans, norms, softmax, loss, optimizer) is fp32 in both. */
+enum { EID_PREC_FP32 = 0, EID_PREC_BF16 = 1 };
+/* "fp32" / "bf16" -> EID_PREC_*, else -1. */
+int eid_precision_parse(const char *name);
+const char *eid_precision_name(int prec);
+/* Asks for a precision; returns the one in effect. bf16 needs a CPU that multiplies bf16 natively
+ * (AVX-512 BF16 or AMX): elsewhere it falls back to fp32 with one log line, unless the environment
+ * sets EIDETIC_BF16_EMULATE=1 (oneDNN's emulation: the same numbers, slowly; for tests). In the fp64
+ * test build bf16 is never used. verbose: log the choice either way. */
+int eid_set_precision(int prec, int verbose);
+int eid_precision(void);
+
 /* Matrix work done through eid_gemm since the last reset: 2·M·N·K per call (one multiply and one
  * add per term), summed exactly over all threads (callers may run inside OpenMP regions). The
  * benchmark's "model GFLOP" is this count over one training step, not a formula. */

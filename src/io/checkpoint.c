@@ -12,6 +12,7 @@ static const char *basename_of(const char *p) {
     const char *b = strrchr(p, '/');
     return b ? b + 1 : p;
 }
+#include "core/gemm_bf16.h"
 #include "io/safetensors.h"
 #include "io/strict.h"
 #include "io/hf_config.h"
@@ -330,7 +331,9 @@ int config_load_ex(const char *path, ModelCfg *c, int lenient) {
     return rc;
 }
 
-int ckpt_save_model(const Model *m, const char *dir, long step) {
+int ckpt_save_model(const Model *m, const char *dir, long step) { return ckpt_save_model_dtype(m, dir, step, 0); }
+
+int ckpt_save_model_dtype(const Model *m, const char *dir, long step, int bf16) {
     if (ensure_dir(dir) != 0) return -1;
     char path[1024], *js;
     config_to_json(&m->cfg, &js);
@@ -344,10 +347,22 @@ int ckpt_save_model(const Model *m, const char *dir, long step) {
     snprintf(sbuf, sizeof sbuf, "%ld", step);
     st_meta_set(&w, "format", "pt"); /* what Hugging Face loaders look for */
     st_meta_set(&w, "eidetic_step", sbuf);
-    for (int i = 0; i < m->nparam; i++)
-        st_add_real(&w, m->param[i].name, m->param[i].ndim, m->param[i].shape, m->w + m->param[i].offset);
+    uint16_t *half = bf16 ? eid_xmalloc(sizeof(uint16_t) * m->n_reals) : NULL; /* alive until st_write */
+    for (int i = 0; i < m->nparam; i++) {
+        const ParamEntry *p = &m->param[i];
+        if (!bf16) {
+            st_add_real(&w, p->name, p->ndim, p->shape, m->w + p->offset);
+            continue;
+        }
+        int64_t shape[EID_MAX_DIMS];
+        for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
+        eid_bf16_from_real(half + p->offset, m->w + p->offset, p->numel);
+        st_add(&w, p->name, "BF16", p->ndim, shape, half + p->offset, p->numel * sizeof(uint16_t));
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    return st_write(&w, path);
+    rc = st_write(&w, path);
+    free(half);
+    return rc;
 }
 
 Model *ckpt_load_model(const char *dir, long *step) { return ckpt_load_model_ex(dir, step, 0); }

@@ -17,6 +17,9 @@ int config_from_json_ex(const char *text, const char *where, ModelCfg *c, int le
 int config_load_ex(const char *path, ModelCfg *c, int lenient);
 
 int ckpt_save_model(const Model *m, const char *dir, long step);   /* config.json + model.safetensors */
+/* The same with the weights stored as BF16 when bf16 != 0 (--save-dtype bf16: half the bytes; loading
+ * widens them back to fp32 exactly). The fp32 master weights are then the training state's. */
+int ckpt_save_model_dtype(const Model *m, const char *dir, long step, int bf16);
 Model *ckpt_load_model(const char *dir, long *step);               /* NULL + eid_error; strict */
 Model *ckpt_load_model_ex(const char *dir, long *step, int lenient);
 int ckpt_dir_exists(const char *dir);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <math.h>
 #include "core/runtime.h"
+#include "core/gemm_bf16.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/model_ops.h"
@@ -129,10 +130,14 @@ static void bind_views(Model *m) {
     m->head_g = c->tie_embeddings ? m->embed_g : m->grad + m->param[m->nparam - 1].offset;
 }
 
+void model_weights_changed(Model *m) {
+    if (eid_precision() == EID_PREC_BF16 && !m->shares_w) eid_bf16_mirror_sync(m->w, m->n_reals);
+}
+
 void model_free(Model *m) {
     if (!m) return;
     arena_free(&m->act);
-    if (!m->shares_w) free(m->w);
+    if (!m->shares_w) eid_bf16_mirror_drop(m->w), free(m->w);
     free(m->param);
     grad_free(m->grad, m->n_reals);
     free(m);
@@ -358,6 +363,7 @@ void model_logits_all(Model *m, real *out) {
 size_t model_state_floats(const Model *m, int s) { return m->sub[s].op.ops->state_size(m->sub[s].op.cfg, m->cfg.d_model); }
 
 Decoder *decoder_new(Model *m, int nseq) {
+    model_weights_changed(m); /* a bf16 decoder streams the weights' bf16 mirror */
     Decoder *d = eid_xcalloc(1, sizeof *d);
     d->nseq = nseq;
     int D = m->cfg.d_model, V = m->cfg.vocab_size;

@@ -57,6 +57,7 @@ typedef struct {
     double peak_gflops, bw_gbs; /* measured by the parent, handed to children */
     /* children only */
     char child[16], row[24], label[48];
+    char precision[8]; /* --precision: fp32 (default) or bf16, for every row */
     int context; /* decode: time the steps after this many tokens (scaling) */
     /* derived */
     int single, out_given;
@@ -66,6 +67,7 @@ typedef struct {
 #define O(n, t, f, h) {n, t, offsetof(BenchOpts, f), sizeof(((BenchOpts *)0)->f), h}
 static const OptDesc bench_opts[] = {
     O("threads", OPT_INT, threads, "threads (default: all cores, or OMP_NUM_THREADS)"),
+    O("precision", OPT_STR, precision, "matrix-product precision of every row: fp32 (default) or bf16 (oneDNN; fp32 on CPUs without native bf16)"),
     O("quick", OPT_FLAG, quick, "tiny sizes, seconds: a smoke test of the benchmark, not a measurement"),
     O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 5; decoding: at least 100)"),
     O("min-time", OPT_DBL, min_time, "train rows: time steps for at least S seconds (default 1; median reported)"),
@@ -330,6 +332,7 @@ static void row_common(cJSON *j, const BenchOpts *o, const eidetic_model *m) {
     cJSON_AddStringToObject(j, "suite", o->row[0] ? o->row : o->child);
     cJSON_AddStringToObject(j, "label", o->label);
     cJSON_AddStringToObject(j, "mixer", mixer);
+    cJSON_AddStringToObject(j, "precision", o->precision);
     cJSON_AddNumberToObject(j, "d_model", o->d_model);
     cJSON_AddNumberToObject(j, "n_layer", o->n_layer);
     cJSON_AddNumberToObject(j, "d_ff", o->d_ff);
@@ -737,6 +740,7 @@ static void job_args(const Bench *b, const Job *j, Args *a) {
     } else if (j->context) {
         arg(a, "--context"), arg(a, "%d", j->context);
     }
+    if (o->precision[0]) arg(a, "--precision"), arg(a, "%s", o->precision);
     if (o->quick) arg(a, "--quick");
 }
 
@@ -1194,6 +1198,10 @@ int cmd_bench(int argc, char **argv) {
     BenchOpts o;
     if (bench_parse(&o, argc, argv) != 0) return cli_fail("bench");
     if (eidetic_init_ex(o.threads, o.child[0] ? 0 : EIDETIC_INIT_VERBOSE) != EIDETIC_OK) return cli_fail("bench");
+    const char *prec = "fp32";
+    if (eidetic_set_precision(o.precision[0] ? o.precision : "fp32", !o.child[0], &prec) != EIDETIC_OK)
+        return eid_error("--precision: expected fp32 or bf16, got \"%s\"", o.precision), cli_fail("bench");
+    snprintf(o.precision, sizeof o.precision, "%s", prec); /* the rows record what ran */
     if (o.child[0]) {
         /* a child measures one configuration, fully given by the parent */
         if (o.vocab == UNSET || o.d_model == UNSET || o.n_layer == UNSET || o.batch == UNSET || !o.mixers[0])

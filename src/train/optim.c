@@ -46,4 +46,5 @@ void adamw_step(AdamW *o, Model *m, const OptimCfg *c, double lr, double clip_sc
             w[i] = w[i] * decay - step * mm[i] / (rsqrt(vv[i]) * rbc2 + eps);
         }
     }
+    model_weights_changed(m);
 }

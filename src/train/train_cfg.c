@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "io/strict.h"
 #include "layers/layer.h"
@@ -60,6 +61,8 @@ const OptDesc train_opts[] = {
     O("stop-after", OPT_INT, stop_after, "stop this invocation after N steps with a checkpoint, as if interrupted (0 = off)"),
     O("seed", OPT_U64, seed, "seed of initialisation and data"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
+    O("save-dtype", OPT_STR, save_dtype, "dtype of model.safetensors in checkpoints: fp32 (default) or bf16 (half the bytes; the fp32 master weights go into training_state.safetensors, so --resume stays exact)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
     O("resume", OPT_STR, resume, "continue a run from its output directory"),
     O("quiet", OPT_FLAG, quiet, "no progress line"),
@@ -391,6 +394,10 @@ int train_cfg_resolve(TrainCfg *c) {
     if (c->objective[0] && birdie_objective_parse(c->objective) < 0) return -1;
     if (c->birdie_val_rows < 0 || c->birdie_candidates < 0)
         return eid_error("--birdie-val-rows/--birdie-candidates: must be >= 0 (0 = default)"), -1;
+    if (c->precision[0] && eid_precision_parse(c->precision) < 0)
+        return eid_error("--precision: expected fp32 or bf16, got \"%s\"", c->precision), -1;
+    if (c->save_dtype[0] && strcmp(c->save_dtype, "fp32") && strcmp(c->save_dtype, "bf16"))
+        return eid_error("--save-dtype: expected fp32 or bf16, got \"%s\"", c->save_dtype), -1;
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;
     if (c->steps < 1) return eid_error("--steps: must be >= 1, got %d", c->steps), -1;
     /* the shard count is global: with R ranks (docs/distributed.md) up to 64 per rank */

@@ -33,6 +33,8 @@ typedef struct {
     uint64_t seed;
     int threads, quiet;
     double dist_timeout; /* multi-process runs: seconds a rank waits in a collective before ending the job */
+    char precision[8]; /* --precision: "" or "fp32" = fp32, "bf16" (core/runtime.h) */
+    char save_dtype[8]; /* --save-dtype: "" or "fp32", "bf16" (model.safetensors in BF16; masters in the training state) */
     char out[512], resume[512], config[512];
     char init[512];   /* --init: start from this checkpoint's weights (StateX post-training, docs/statex.md §4) */
     char freeze[256]; /* --freeze: parameter groups left untouched by the optimizer (train/freeze.c) */

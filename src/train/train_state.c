@@ -27,6 +27,10 @@ int train_state_save(const char *dir, const TrainCfg *c, const Model *m, const A
         st_add_real(&w, name, p->ndim, p->shape, o->m + p->offset);
         snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
         st_add_real(&w, name, p->ndim, p->shape, o->v + p->offset);
+        if (!strcmp(c->save_dtype, "bf16")) { /* model.safetensors holds them rounded: keep them exact here */
+            snprintf(name, sizeof name, "master.%s", p->name);
+            st_add_real(&w, name, p->ndim, p->shape, m->w + p->offset);
+        }
     }
     return st_write(&w, path);
 }
@@ -58,7 +62,7 @@ int train_first_nonfinite(const Model *m, const real *x) {
     return -1;
 }
 
-int train_state_load(const char *path, const Model *m, AdamW *o, TrainState *s) {
+int train_state_load(const char *path, Model *m, AdamW *o, TrainState *s) {
     StFile f;
     memset(o, 0, sizeof *o);
     if (st_open(&f, path) != 0) return -1;
@@ -75,6 +79,22 @@ int train_state_load(const char *path, const Model *m, AdamW *o, TrainState *s) 
         if (st_read_real(&f, name, p->ndim, p->shape, o->m + p->offset)) goto fail;
         snprintf(name, sizeof name, "optimizer.exp_avg_sq.%s", p->name);
         if (st_read_real(&f, name, p->ndim, p->shape, o->v + p->offset)) goto fail;
+    }
+    /* fp32 master weights (a run saved with --save-dtype bf16): they, not the BF16 model file, are the
+     * weights to continue from. All or none. */
+    snprintf(name, sizeof name, "master.%s", m->param[0].name);
+    StTensor probe;
+    if (st_find(&f, name, &probe) == 0) {
+        for (int i = 0; i < m->nparam; i++) {
+            const ParamEntry *p = &m->param[i];
+            snprintf(name, sizeof name, "master.%s", p->name);
+            if (st_read_real(&f, name, p->ndim, p->shape, m->w + p->offset)) goto fail;
+        }
+        int badw = train_first_nonfinite(m, m->w);
+        if (badw >= 0) {
+            eid_error("%s: tensor 'master.%s' holds NaN or Inf: refusing a corrupt training state", path, m->param[badw].name);
+            goto fail;
+        }
     }
     int bad = train_first_nonfinite(m, o->m);
     if (bad >= 0) {

@@ -19,8 +19,10 @@ typedef struct {
 int train_state_save(const char *dir, const TrainCfg *c, const Model *m, const AdamW *o, const TrainState *s);
 /* Read the state at PATH for model m into o (allocated here) and s. Everything is validated and
  * errors name the file and the tensor or key: missing or non-integer metadata, missing tensors,
- * wrong shapes, NaN/Inf moments, negative second moments. -1 + eid_error, o left freed. */
-int train_state_load(const char *path, const Model *m, AdamW *o, TrainState *s);
+ * wrong shapes, NaN/Inf moments, negative second moments. Tensors master.NAME (a run saved with
+ * --save-dtype bf16) are the exact fp32 weights: they overwrite m's, which came rounded from the BF16
+ * model file. -1 + eid_error, o left freed. */
+int train_state_load(const char *path, Model *m, AdamW *o, TrainState *s);
 /* Index of the first parameter tensor of m whose values in x (laid out like m->w) are not all
  * finite, or -1. Used for weights, gradients and moments. */
 int train_first_nonfinite(const Model *m, const real *x);

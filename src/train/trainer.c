@@ -108,7 +108,7 @@ static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *
     int rc = rundir_begin(rd, step, dir, sizeof dir);
     if (rc != 0) return rc > 0 ? 0 : -1; /* 1: this step is already the committed checkpoint */
     TrainState ts = {step, o->t, cursor, rd->metrics_bytes};
-    if (ckpt_save_model(m, dir, step) != 0) return rundir_fail_intact(rd);
+    if (ckpt_save_model_dtype(m, dir, step, !strcmp(c->save_dtype, "bf16")) != 0) return rundir_fail_intact(rd);
     if (tok && tok_save_dir(tok, dir) != 0) return rundir_fail_intact(rd); /* text in/out uses the model's own */
     rundir_fault_kill("ckpt-after-weights", step);
     if (train_state_save(dir, c, m, o, &ts) != 0) return rundir_fail_intact(rd);
@@ -260,6 +260,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         adamw_free(&opt);
         return -1;
     }
+    model_weights_changed(m); /* initialised or loaded: the bf16 mirror, if any, starts in sync */
     /* --objective: Birdie's objectives over the documents, and its controller (train/birdie_train.h) */
     BirdieRun br_store, *br = NULL;
     Shards sh = {0};

@@ -12,7 +12,7 @@ MK=(env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -j2)
 if ! "${MK[@]}" BUILD="$TB" OPT="-O1 -fsanitize=thread -fno-omit-frame-pointer" "$TB/libeidetic.a" >"$T/build" 2>&1; then
     bad "TSan build of libeidetic.a: $(tail -5 "$T/build")"; summary threads_tsan; exit 1
 fi
-LIBS=$("${MK[@]}" -p -n 2>/dev/null | sed -nE 's/^(BLAS_LIBS|CJSON_LIBS|SPM_LIBS|ICU_LIBS|ZLIB_LIBS) :?= //p' | tr '\n' ' ')
+LIBS=$("${MK[@]}" -p -n 2>/dev/null | sed -nE 's/^(BLAS_LIBS|CJSON_LIBS|SPM_LIBS|ICU_LIBS|ZLIB_LIBS|DNNL_LIBS) :?= //p' | tr '\n' ' ')
 if ! cc -O1 -g -fsanitize=thread -fopenmp -Iinclude tests/tsan/api_threads.c "$TB/libeidetic.a" $LIBS -lm \
         -o "$TB/api_threads" 2>"$T/build"; then
     bad "TSan build of api_threads: $(tail -5 "$T/build")"; summary threads_tsan; exit 1

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# bench/precision.sh — training step time in fp32 against --precision bf16, per mixer, for configs
+# A-d256 and B-d512 (docs/performance.md "Configurations" and "Mixed precision"); each pair runs back to
+# back (fp32 then bf16) so both see the same machine. MFU is against the peak `eidetic bench` measures in
+# the same process at the same precision (bf16 rows: the bf16 peak).
+#   bash bench/precision.sh [BUILD] [MIXERS] [CONFIGS]
+#   e.g. bash bench/precision.sh build longhorn,mamba A-d256,B-d512
+# On a CPU without native bf16 the bf16 rows fall back to fp32 (and say so) unless EIDETIC_BF16_EMULATE=1
+# is set, which measures oneDNN's emulation: correct numbers, not a speed anyone should use.
+set -eu
+E=${1:-build}/eidetic
+MIXERS=${2:-longhorn,mamba,mamba2,gla,attn,swa,hawk,gated-ssm}
+CONFIGS=${3:-A-d256,B-d512}
+J=$(mktemp); trap 'rm -f "$J"' EXIT
+for cfg in ${CONFIGS//,/ }; do
+    case $cfg in
+        A-d256) a=(--d-model 256 --n-layer 2 --d-ff 0 --seq-len 256 --batch 16 --loss mqar) ;;
+        B-d512) a=(--d-model 512 --n-layer 4 --d-ff 1376 --seq-len 1024 --batch 4 --loss lm) ;;
+        *) echo "bench/precision.sh: unknown config $cfg (A-d256, B-d512)" >&2; exit 1 ;;
+    esac
+    for mx in ${MIXERS//,/ }; do
+        for p in fp32 bf16; do
+            "$E" bench train --mixer "$mx" "${a[@]}" --vocab 8192 --precision "$p" --json "$J" --no-plots \
+                --out "$(dirname "$J")" > /dev/null 2>&1 || { echo "bench/precision.sh: $cfg $mx $p failed" >&2; exit 1; }
+        done
+    done
+done
+/usr/bin/python3 - "$J" <<'EOF'
+import json, sys
+rows = [r for r in (json.loads(l) for l in open(sys.argv[1]) if l.strip()) if r.get("suite") != "peak" and "d_model" in r]
+by = {}
+for r in rows:
+    by.setdefault((r["d_model"], r["mixer"]), {})[r["precision"]] = r
+print("| config | mixer | fp32 step ms | bf16 step ms | speed-up | fp32 MFU % | bf16 MFU % | fp32 peak GFLOP/s | bf16 peak GFLOP/s |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+if not any("bf16" in p for p in by.values()):
+    print("no bf16 rows: this CPU has no native bf16, so --precision bf16 ran fp32 (EIDETIC_BF16_EMULATE=1 measures the emulation)")
+for (d, mx), p in by.items():
+    if "fp32" not in p or "bf16" not in p: continue
+    f, b = p["fp32"], p["bf16"]
+    cfg = "A-d256" if d == 256 else "B-d512" if d == 512 else "d%d" % d
+    print("| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.1f | %.1f |" % (cfg, mx, f["step_ms"], b["step_ms"],
+          f["step_ms"] / b["step_ms"], f["mfu_pct"], b["mfu_pct"], f["peak_gflops"], b["peak_gflops"]))
+EOF

@@ -1,0 +1,316 @@
+/* gemm_bf16.c — bf16 matrix products with fp32 accumulation through oneDNN (core/gemm_bf16.h).
+ *
+ * Why per-call rounding: the operands are eidetic's fp32 tensors (master weights, activations), so
+ * every call rounds A and B to bf16 once (O(MK + KN) against the product's O(MNK)) and oneDNN's matmul
+ * does the multiply with fp32 accumulation. The numbers are exactly those of bf16 weight copies
+ * refreshed after each optimizer step, which is the later optimisation for decoding (docs/performance.md
+ * "Mixed precision": what remains).
+ *
+ * Primitives are cached per (shape, transposes, alpha, beta, team size). They run with a user-owned
+ * scratchpad (one per thread) and a per-thread stream, so data-parallel shards may call concurrently.
+ * Inside a parallel region (a shard) a product runs on its caller's thread only: the primitive is made
+ * for one thread there, because oneDNN divides the work among the threads it was created for. */
+#include "core/gemm_bf16.h"
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t g_engine;
+static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
+static void engine_init(void) {
+    if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
+}
+
+int eid_bf16_native(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+const char *eid_bf16_isa_name(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx) return "avx512_core_amx";
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16) return "avx512_core_bf16";
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return "avx512_core (bf16 emulated)";
+    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2) return "avx2 (bf16 emulated)";
+    return "generic";
+}
+
+/* ---- rounding fp32 -> bf16 (ties to even; a NaN stays a quiet NaN of the same sign) ---- */
+static inline uint16_t bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet_nan = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
+float eid_round_bf16(float x) {
+    uint32_t u = (uint32_t)bf16_bits(x) << 16;
+    float y;
+    memcpy(&y, &u, 4);
+    return y;
+}
+
+void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_bits((float)src[i]);
+}
+
+/* dst[rows, cols] (contiguous) = bf16(src[rows, cols] with row stride ld) */
+static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+    int big = (size_t)rows * (size_t)cols >= (1u << 16) && !omp_in_parallel();
+#pragma omp parallel for if (big) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + (size_t)r * ld;
+        uint16_t *d = dst + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) d[c] = bf16_bits(s[c]);
+    }
+}
+
+/* ---- per-thread buffers (rounded operands, scratchpad, stream) ---- */
+typedef struct {
+    void *p;
+    size_t cap;
+} Buf;
+static __thread Buf t_a, t_b, t_scratch;
+static __thread dnnl_stream_t t_stream;
+
+static void *buf_reserve(Buf *b, size_t bytes) {
+    if (bytes <= b->cap) return b->p;
+    void *p = realloc(b->p, bytes);
+    if (!p) return NULL;
+    b->p = p, b->cap = bytes;
+    return p;
+}
+
+/* ---- bf16 mirrors of weight buffers (gemm_bf16.h) ---- */
+#define MAX_MIRRORS 64
+typedef struct {
+    const float *w;
+    size_t n;
+    uint16_t *bf;
+} Mirror;
+static Mirror g_mirror[MAX_MIRRORS];
+static int g_n_mirror;
+static pthread_mutex_t g_mirror_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void eid_bf16_mirror_sync(const real *w, size_t n) {
+#ifdef EIDETIC_FP64
+    (void)w, (void)n;
+#else
+    pthread_mutex_lock(&g_mirror_lock);
+    int i = 0;
+    while (i < g_n_mirror && g_mirror[i].w != w) i++;
+    if (i < g_n_mirror && g_mirror[i].n != n) free(g_mirror[i].bf), g_mirror[i].bf = NULL;
+    if (i == g_n_mirror && g_n_mirror < MAX_MIRRORS) g_n_mirror++;
+    if (i < g_n_mirror) {
+        Mirror *m = &g_mirror[i];
+        if (!m->bf) m->bf = malloc(n * sizeof(uint16_t));
+        m->w = w, m->n = m->bf ? n : 0;
+        if (m->bf) { /* one vectorised pass, in rows of 4096 so that it also runs on every thread */
+            size_t rows = n / 4096, done = rows * 4096;
+            if (rows) to_bf16(m->bf, w, (int)rows, 4096, 4096);
+            eid_bf16_from_real(m->bf + done, w + done, n - done);
+        }
+        else m->w = NULL; /* no memory: products round per call */
+    }
+    pthread_mutex_unlock(&g_mirror_lock);
+#endif
+}
+
+void eid_bf16_mirror_drop(const real *w) {
+#ifndef EIDETIC_FP64
+    pthread_mutex_lock(&g_mirror_lock);
+    for (int i = 0; i < g_n_mirror; i++)
+        if (g_mirror[i].w == w) {
+            free(g_mirror[i].bf);
+            g_mirror[i] = g_mirror[--g_n_mirror];
+            g_mirror[g_n_mirror] = (Mirror){0};
+            break;
+        }
+    pthread_mutex_unlock(&g_mirror_lock);
+#else
+    (void)w;
+#endif
+}
+
+/* The bf16 copy of x if x lies in a mirrored buffer (the whole rows x .. x + (rows−1)·ld + cols), else NULL. */
+static const uint16_t *mirrored(const float *x, int rows, int cols, int ld) {
+    const uint16_t *r = NULL;
+    size_t span = (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
+    pthread_mutex_lock(&g_mirror_lock);
+    for (int i = 0; i < g_n_mirror && !r; i++) {
+        const Mirror *m = &g_mirror[i];
+        if (m->w && x >= m->w && x < m->w + m->n && (size_t)(x - m->w) + span <= m->n) r = m->bf + (x - m->w);
+    }
+    pthread_mutex_unlock(&g_mirror_lock);
+    return r;
+}
+
+int eid_bf16_is_mirrored(const real *x) {
+#ifdef EIDETIC_FP64
+    (void)x;
+    return 0;
+#else
+    return mirrored(x, 1, 1, 1) != NULL;
+#endif
+}
+
+/* ---- primitive cache ---- */
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc, team; /* lda/ldb: row strides of the bf16 operands as read */
+    float alpha, beta;
+} Key;
+typedef struct {
+    Key key;
+    dnnl_primitive_t prim;
+    size_t scratch_bytes;
+    int used;
+} Entry;
+
+#define CACHE_SLOTS 1024
+static Entry g_cache[CACHE_SLOTS];
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int key_eq(const Key *a, const Key *b) {
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+           a->ldb == b->ldb && a->ldc == b->ldc && a->team == b->team && a->alpha == b->alpha && a->beta == b->beta;
+}
+
+static uint64_t key_hash(const Key *k) {
+    uint64_t h = 1469598103934665603ull;
+    int v[9] = {k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team};
+    for (int i = 0; i < 9; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
+    uint32_t a, b;
+    memcpy(&a, &k->alpha, 4), memcpy(&b, &k->beta, 4);
+    h = (h ^ a) * 1099511628211ull;
+    return (h ^ b) * 1099511628211ull;
+}
+
+/* The matmul for a key: A and B are bf16 operands as stored, with row strides lda/ldb (so op(A)
+ * [M,K] has strides {lda,1}, or {1,lda} when transposed), C is fp32 with row stride ldc. alpha is an
+ * output scale, beta a sum post-op: C = alpha·op(A)·op(B) + beta·C. */
+static dnnl_primitive_t make_primitive(const Key *k, size_t *scratch_bytes) {
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t da = {k->M, k->K}, db = {k->K, k->N}, dc = {k->M, k->N};
+    dnnl_dims_t sa = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
+    dnnl_dims_t sb = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
+    dnnl_dims_t sc = {k->ldc, 1};
+    if (dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) != dnnl_success)
+        return NULL;
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) != dnnl_success) return NULL;
+
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    int ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
+             dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+    if (ok && k->alpha != 1.0f) ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
+    if (ok && k->beta != 0.0f)
+        ok = dnnl_post_ops_create(&po) == dnnl_success && dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    if (ok) ok = dnnl_primitive_desc_create(&pd, &md, attr, g_engine, NULL) == dnnl_success;
+    if (ok) {
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        *scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+        if (dnnl_primitive_create(&prim, pd) != dnnl_success) prim = NULL;
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return prim;
+}
+
+/* The cached primitive for k (made on first use). A full cache still works: the primitive is made
+ * for this call and *owned is set so the caller destroys it. */
+static dnnl_primitive_t lookup(const Key *k, size_t *scratch_bytes, int *owned) {
+    *owned = 0;
+    pthread_mutex_lock(&g_cache_lock);
+    uint64_t h = key_hash(k);
+    for (int probe = 0; probe < CACHE_SLOTS; probe++) {
+        Entry *e = &g_cache[(h + (uint64_t)probe) % CACHE_SLOTS];
+        if (e->used && key_eq(&e->key, k)) {
+            *scratch_bytes = e->scratch_bytes;
+            pthread_mutex_unlock(&g_cache_lock);
+            return e->prim;
+        }
+        if (!e->used) {
+            e->prim = make_primitive(k, &e->scratch_bytes);
+            if (e->prim) e->key = *k, e->used = 1;
+            *scratch_bytes = e->scratch_bytes;
+            pthread_mutex_unlock(&g_cache_lock);
+            return e->prim;
+        }
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+    *owned = 1;
+    return make_primitive(k, scratch_bytes);
+}
+
+int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    pthread_once(&g_engine_once, engine_init);
+    if (!g_engine || M <= 0 || N <= 0 || K <= 0) return -1;
+    /* In a shard's parallel region the product is this thread's alone: oneDNN reads the team size
+     * from omp_get_max_threads(), which there still names the outer count. */
+    int inside = omp_in_parallel();
+    if (inside && omp_get_max_threads() != 1) omp_set_num_threads(1);
+    if (!t_stream && dnnl_stream_create(&t_stream, g_engine, dnnl_stream_default_flags) != dnnl_success) {
+        t_stream = NULL;
+        return -1;
+    }
+    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer */
+    int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir = mirrored(B, b_rows, b_cols, ldb);
+    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
+    uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
+    if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
+
+    Key k = {ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, inside ? 1 : omp_get_max_threads(), alpha, beta};
+    size_t scratch_bytes = 0;
+    int owned;
+    dnnl_primitive_t prim = lookup(&k, &scratch_bytes, &owned);
+    if (!prim) return -1;
+    void *scratch = scratch_bytes ? buf_reserve(&t_scratch, scratch_bytes) : NULL;
+    if (scratch_bytes && !scratch) {
+        if (owned) dnnl_primitive_destroy(prim);
+        return -1;
+    }
+    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
+    if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
+
+    /* memory objects over the buffers, described exactly as the primitive was made */
+    const_dnnl_primitive_desc_t pd;
+    dnnl_primitive_get_primitive_desc(prim, &pd);
+    const dnnl_memory_desc_t *ma_d = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *mb_d = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *mc_d = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *ms_d = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
+    int ok = dnnl_memory_create(&ma, ma_d, g_engine, a_mir ? (void *)a_mir : a16) == dnnl_success &&
+             dnnl_memory_create(&mb, mb_d, g_engine, b_mir ? (void *)b_mir : b16) == dnnl_success &&
+             dnnl_memory_create(&mc, mc_d, g_engine, C) == dnnl_success;
+    if (ok && scratch_bytes) ok = dnnl_memory_create(&ms, ms_d, g_engine, scratch) == dnnl_success;
+    if (ok) {
+        /* past this point C may be partly written (beta applied): no fallback can redo it */
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}};
+        if (dnnl_primitive_execute(prim, t_stream, scratch_bytes ? 4 : 3, args) != dnnl_success ||
+            dnnl_stream_wait(t_stream) != dnnl_success) {
+            fprintf(stderr, "eidetic: fatal: oneDNN failed to run a bf16 matmul (%d x %d x %d)\n", M, N, K);
+            abort();
+        }
+    }
+    if (ma) dnnl_memory_destroy(ma);
+    if (mb) dnnl_memory_destroy(mb);
+    if (mc) dnnl_memory_destroy(mc);
+    if (ms) dnnl_memory_destroy(ms);
+    if (owned) dnnl_primitive_destroy(prim);
+    return ok ? 0 : -1;
+}

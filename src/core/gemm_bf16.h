@@ -1,0 +1,41 @@
+/* gemm_bf16.h — eid_gemm's mixed-precision path: bf16 operands, fp32 accumulation and result, through
+ * oneDNN's matmul primitive (docs/performance.md "Mixed precision").
+ *
+ * Only eid_gemm (core/runtime.c) calls this. The operands stay fp32 in memory; each call rounds them
+ * to bf16 (round to nearest even, one vectorised pass) into per-thread buffers and lets oneDNN multiply
+ * them with fp32 accumulation: C = alpha·op(A)·op(B) + beta·C with C fp32. The fp32 reference path
+ * (OpenBLAS sgemm) is untouched; in the fp64 test build there is no bf16 path at all. */
+#ifndef EIDETIC_GEMM_BF16_H
+#define EIDETIC_GEMM_BF16_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/common.h"
+
+/* 1 when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX, as oneDNN reports it). */
+int eid_bf16_native(void);
+/* oneDNN's name for the instruction set it dispatches to, e.g. "avx512_core" (for logs). */
+const char *eid_bf16_isa_name(void);
+
+/* The product as eid_gemm defines it (row-major, ta/tb transpose flags, row strides), computed with
+ * bf16 operands. Returns 0, or -1 when oneDNN refused the shape (the caller falls back to fp32). */
+int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc);
+
+/* x rounded to the nearest bf16 (ties to even; NaN stays NaN), returned as a float: what the bf16
+ * path sees of an fp32 value. Tests use it to build exact references. */
+float eid_round_bf16(float x);
+
+/* bf16 mirrors of weight buffers: eid_bf16_mirror_sync(w, n) makes (or refreshes) a bf16 copy of the
+ * fp32 buffer w[0..n) in one vectorised pass; while it exists, products whose operand lies inside w
+ * read the copy instead of rounding the operand again, and matrix-vector products (one-token decoding)
+ * stream half the bytes. Whoever writes the weights syncs after (the optimizer after every step; the
+ * decoder when it is made) and drops the mirror before freeing w (model_free). No-ops in the fp64
+ * build. */
+void eid_bf16_mirror_sync(const real *w, size_t n);
+void eid_bf16_mirror_drop(const real *w);
+int eid_bf16_is_mirrored(const real *x); /* x lies in a mirrored buffer */
+
+/* dst[i] = the bf16 bits of src[i] (rounded as above): checkpoints written with --save-dtype bf16. */
+void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n);
+
+#endif

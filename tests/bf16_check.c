@@ -1,0 +1,227 @@
+/* bf16_check.c — build/tests/test_bf16, single precision only (the bf16 path does not exist in the fp64
+ * test build): --precision bf16 against fp32 (docs/performance.md "Mixed precision").
+ *
+ * This runs on CPUs without native bf16 too: EIDETIC_BF16_EMULATE=1 makes oneDNN emulate it, with the
+ * same numbers. Tolerances, and why:
+ *  - one product: the operands are rounded to bf16 (8 significant bits, relative error ≤ 2⁻⁹ each) and
+ *    accumulated in fp32, so against a double-precision product of the *rounded* operands the error is
+ *    fp32 accumulation only: ≤ 1e-5 · Σ|a||b| here. Against the unrounded fp32 product it is up to
+ *    2·2⁻⁹ ≈ 4e-3 · Σ|a||b| per element (checked to be of that order, so the test sees bf16 did run).
+ *  - a whole model (every mixer, 2 blocks + MLP, d_model 32): every matrix product adds ≈ 2⁻⁸ of
+ *    relative noise. Measured (2026-12-06): the largest logit error over the largest logit 0.8–2.1e-2
+ *    (GLA highest: its gates pass through several products), the loss 1e-5–7e-5 relative, the
+ *    gradient vector 0.8–4.1e-2 relative in norm. Tolerances 5e-2, 1e-3 and 0.1: about 2x the worst,
+ *    far below what a wrong product gives (errors of order 1).
+ */
+#include <omp.h>
+#include <stdlib.h>
+#include "core/gemm_bf16.h"
+#include "core/runtime.h"
+#include "model_util.h"
+
+static void fill(float *x, size_t n, Rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(2 * rng_uniform(r) - 1);
+}
+
+/* element (i, j) of op(X) for X stored row-major with stride ld */
+static float at(const float *X, int trans, int ld, int i, int j) { return trans ? X[(size_t)j * ld + i] : X[(size_t)i * ld + j]; }
+
+/* Checks one eid_gemm call in bf16 mode against double-precision references over the rounded and the
+ * unrounded operands. */
+static void check_product(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad, Rng *r) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    float *A = malloc(sizeof(float) * (size_t)(ta ? K : M) * lda), *B = malloc(sizeof(float) * (size_t)(tb ? N : K) * ldb);
+    float *C = malloc(sizeof(float) * (size_t)M * ldc), *C0 = malloc(sizeof(float) * (size_t)M * ldc);
+    fill(A, (size_t)(ta ? K : M) * lda, r), fill(B, (size_t)(tb ? N : K) * ldb, r), fill(C0, (size_t)M * ldc, r);
+    memcpy(C, C0, sizeof(float) * (size_t)M * ldc);
+    eid_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double worst_rounded = 0, worst_exact = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s_round = 0, s_exact = 0, s_abs = 0;
+            for (int k = 0; k < K; k++) {
+                float a = at(A, ta, lda, i, k), b = at(B, tb, ldb, k, j);
+                s_round += (double)eid_round_bf16(a) * eid_round_bf16(b);
+                s_exact += (double)a * b;
+                s_abs += fabs((double)a * b);
+            }
+            double c0 = C0[(size_t)i * ldc + j], got = C[(size_t)i * ldc + j];
+            double scale = fabs(alpha) * s_abs + fabs(beta * c0) + 1e-30;
+            double e_round = fabs(got - (alpha * s_round + beta * c0)) / scale;
+            double e_exact = fabs(got - (alpha * s_exact + beta * c0)) / scale;
+            if (e_round > worst_rounded) worst_rounded = e_round;
+            if (e_exact > worst_exact) worst_exact = e_exact;
+        }
+    CHECK(worst_rounded <= 1e-5, "bf16 gemm ta=%d tb=%d %dx%dx%d alpha %g beta %g pad %d: error vs the rounded-operand "
+          "product %.3g (tol 1e-5)", ta, tb, M, N, K, alpha, beta, pad, worst_rounded);
+    /* the path really rounded to bf16: the error against the fp32 operands is of bf16's order */
+    CHECK(worst_exact > 1e-4 && worst_exact < 1e-2, "bf16 gemm ta=%d tb=%d %dx%dx%d: error vs fp32 operands %.3g, "
+          "expected bf16's order (1e-4..1e-2)", ta, tb, M, N, K, worst_exact);
+    free(A), free(B), free(C), free(C0);
+}
+
+static void test_rounding(void) {
+    CHECK(eid_round_bf16(1.0f) == 1.0f, "1 is a bf16");
+    CHECK(eid_round_bf16(1.00390625f) == 1.0f, "1 + 2^-8 is a tie: to even (1)");
+    CHECK(eid_round_bf16(1.01171875f) == 1.015625f, "1 + 3·2^-8 is a tie: to even (1 + 2^-6)");
+    CHECK(eid_round_bf16(1.0048828125f) == 1.0078125f, "above the tie rounds up");
+    CHECK(eid_round_bf16(-2.5f) == -2.5f, "exact negatives kept");
+    CHECK(isinf(eid_round_bf16(INFINITY)) && eid_round_bf16(-INFINITY) < 0, "infinities kept");
+    CHECK(isnan(eid_round_bf16(NAN)), "NaN stays NaN");
+    CHECK(isinf(eid_round_bf16(3.4028235e38f)), "FLT_MAX rounds to infinity (nearest even)");
+}
+
+static void test_products(void) {
+    Rng r;
+    rng_init(&r, 7, 0);
+    const int shapes[][3] = {{3, 5, 7}, {64, 48, 33}, {130, 97, 64}, {2, 300, 17}};
+    const float alphas[] = {1.0f, 0.5f}, betas[] = {0.0f, 1.0f, 0.25f};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 3; b++)
+                        check_product(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], alphas[a], betas[b], (s + ta) % 2 ? 3 : 0, &r);
+}
+
+/* Data-parallel shards call eid_gemm from a parallel region, concurrently: each thread's product must
+ * be its own and whole. */
+static void test_concurrent(void) {
+    enum { M = 96, N = 80, K = 72 };
+    Rng r;
+    rng_init(&r, 9, 0);
+    float *A = malloc(sizeof(float) * 2 * M * K), *B = malloc(sizeof(float) * 2 * K * N);
+    float *C = calloc(2 * M * N, sizeof(float)), *ref = calloc(2 * M * N, sizeof(float));
+    fill(A, 2 * M * K, &r), fill(B, 2 * K * N, &r);
+    for (int t = 0; t < 2; t++) eid_gemm(0, 0, M, N, K, 1, A + t * M * K, K, B + t * K * N, N, 0, ref + t * M * N, N);
+#pragma omp parallel for num_threads(2)
+    for (int t = 0; t < 2; t++) eid_gemm(0, 0, M, N, K, 1, A + t * M * K, K, B + t * K * N, N, 0, C + t * M * N, N);
+    CHECK(memcmp(C, ref, sizeof(float) * 2 * M * N) == 0, "bf16 products inside a parallel region equal those outside");
+    free(A), free(B), free(C), free(ref);
+}
+
+/* A weight mirror gives the same bits as rounding per call (the same rounding, read from the copy),
+ * for products and matrix-vector products; it follows a sync and is gone after a drop. */
+static void test_mirror(void) {
+    enum { M = 33, N = 40, K = 24 };
+    Rng r;
+    rng_init(&r, 11, 0);
+    float *W = malloc(sizeof(float) * N * K), *X = malloc(sizeof(float) * M * K);
+    float *c_plain = malloc(sizeof(float) * M * N), *c_mir = malloc(sizeof(float) * M * N);
+    fill(W, N * K, &r), fill(X, M * K, &r);
+    for (int rows = M; rows >= 1; rows -= M - 1) { /* a product, then one row (matrix-vector) */
+        eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, c_plain, N);
+        CHECK(!eid_bf16_is_mirrored(W), "no mirror before a sync");
+        eid_bf16_mirror_sync(W, (size_t)N * K);
+        CHECK(eid_bf16_is_mirrored(W + 5), "mirror after a sync");
+        eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, c_mir, N);
+        eid_bf16_mirror_drop(W);
+        CHECK(!eid_bf16_is_mirrored(W), "no mirror after a drop");
+        if (rows > 1)
+            CHECK(memcmp(c_plain, c_mir, sizeof(float) * rows * N) == 0, "mirrored product equals per-call rounding");
+        else /* the unmirrored one-row product is fp32 gemv: bf16's error of the order 1e-3 */
+            CHECK(t_rel_err(c_mir, c_plain, N, 1e-3) < 2e-2 && t_rel_err(c_mir, c_plain, N, 1e-3) > 0,
+                  "one-row product from the mirror is bf16 (rel err %.3g vs fp32 gemv)", t_rel_err(c_mir, c_plain, N, 1e-3));
+    }
+    /* a stale mirror is the writer's bug: after a sync the new values are used */
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    for (int i = 0; i < N * K; i++) W[i] = -W[i];
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, c_mir, N);
+    eid_bf16_mirror_drop(W);
+    eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, c_plain, N);
+    CHECK(memcmp(c_plain, c_mir, sizeof(float) * M * N) == 0, "a re-synced mirror holds the new weights");
+    free(W), free(X), free(c_plain), free(c_mir);
+}
+
+/* The bf16 decoder (it streams the mirror) against the fp32 parallel forward. */
+static void test_decoder(const char *mixer) {
+    const int V = 40, D = 32, T = 40;
+    char layers[64];
+    snprintf(layers, sizeof layers, "%s,%s", mixer, mixer);
+    Model *m = tiny_model(layers, V, D, 48, 1, 16, 3);
+    int tok[T];
+    rand_tokens(tok, T, V, 4);
+    model_plan(m, 1, T, T);
+    eid_set_precision(EID_PREC_FP32, 0);
+    model_trunk_forward(m, tok, NULL, 1, T);
+    real *full = malloc(sizeof(real) * T * V), *dec = malloc(sizeof(real) * T * V);
+    model_logits_all(m, full);
+    eid_set_precision(EID_PREC_BF16, 0);
+    Decoder *d = decoder_new(m, 1);
+    CHECK(eid_bf16_is_mirrored(m->w), "%s: a bf16 decoder mirrors the weights", mixer);
+    for (int t = 0; t < T; t++) memcpy(dec + (size_t)t * V, decoder_step(m, d, &tok[t]), sizeof(real) * V);
+    double e = t_rel_err(dec, full, (size_t)T * V, 1e-3);
+    CHECK(e < 5e-2 && e > 0, "%s: bf16 decoder vs fp32 forward: rel err %.3g (expected (0, 5e-2))", mixer, e);
+    decoder_free(d);
+    real *w = m->w;
+    model_free(m);
+    CHECK(!eid_bf16_is_mirrored(w), "%s: model_free drops the mirror", mixer);
+    eid_set_precision(EID_PREC_FP32, 0);
+    free(full), free(dec);
+}
+
+/* Logits, loss and every gradient of a small model, bf16 against fp32. */
+static void test_model(const char *mixer) {
+    const int V = 40, D = 32, B = 2, T = 48;
+    char layers[64];
+    snprintf(layers, sizeof layers, "%s,%s", mixer, mixer);
+    Model *m = tiny_model(layers, V, D, 48, 0, 16, 5);
+    int tok[B * T], lab[B * T];
+    rand_tokens(tok, B * T, V, 1), rand_tokens(lab, B * T, V, 2);
+    Batch b = {tok, lab, NULL, B, T, 0};
+    model_plan(m, B, T, B * T);
+    real *logit[2], *grad[2];
+    double loss[2];
+    for (int p = 0; p < 2; p++) {
+        eid_set_precision(p ? EID_PREC_BF16 : EID_PREC_FP32, 0);
+        model_zero_grad(m);
+        LossOut lo;
+        model_trunk_forward(m, tok, NULL, B, T);
+        model_loss(m, &b, &lo);
+        model_backward(m, &b);
+        loss[p] = lo.loss;
+        logit[p] = malloc(sizeof(real) * B * T * V);
+        model_logits_all(m, logit[p]);
+        grad[p] = malloc(sizeof(real) * m->n_reals);
+        memcpy(grad[p], m->grad, sizeof(real) * m->n_reals);
+    }
+    eid_set_precision(EID_PREC_FP32, 0);
+    double e_logit = t_rel_err(logit[1], logit[0], (size_t)B * T * V, 1e-3);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < m->n_reals; i++) {
+        double d = (double)grad[1][i] - grad[0][i];
+        num += d * d, den += (double)grad[0][i] * grad[0][i];
+    }
+    double e_grad = sqrt(num / (den + 1e-30)), e_loss = fabs(loss[1] - loss[0]) / loss[0];
+    printf("  %-10s bf16 vs fp32: logits %.2e, loss %.2e, gradient (norm) %.2e\n", mixer, e_logit, e_loss, e_grad);
+    CHECK(e_logit < 5e-2, "%s: bf16 logits vs fp32: rel err %.3g (tol 5e-2)", mixer, e_logit);
+    CHECK(e_loss < 1e-3, "%s: bf16 loss vs fp32: rel err %.3g (tol 1e-3)", mixer, e_loss);
+    CHECK(e_grad < 0.1, "%s: bf16 gradient vs fp32: rel err in norm %.3g (tol 0.1)", mixer, e_grad);
+    CHECK(e_logit > 0, "%s: bf16 changed the logits at all (the bf16 path ran)", mixer);
+    for (int p = 0; p < 2; p++) free(logit[p]), free(grad[p]);
+    model_free(m);
+}
+
+int main(void) {
+    eid_runtime_setup(2, 0);
+    setenv("EIDETIC_BF16_EMULATE", "1", 1); /* numbers are the same natively; this CPU may lack bf16 */
+    test_rounding();
+    CHECK(eid_set_precision(EID_PREC_BF16, 0) == EID_PREC_BF16, "bf16 mode available (native or emulated)");
+    test_products();
+    test_concurrent();
+    test_mirror();
+    for (int i = 0; i < layer_count(); i++) test_model(layer_at(i)->name);
+    for (int i = 0; i < layer_count(); i++) {
+        eid_set_precision(EID_PREC_BF16, 0);
+        test_decoder(layer_at(i)->name);
+    }
+    /* without the override a CPU lacking bf16 keeps fp32 */
+    unsetenv("EIDETIC_BF16_EMULATE");
+    int got = eid_set_precision(EID_PREC_BF16, 0);
+    CHECK(got == (eid_bf16_native() ? EID_PREC_BF16 : EID_PREC_FP32), "fallback: bf16 only where the CPU has it");
+    eid_set_precision(EID_PREC_FP32, 0);
+    CHECK(eid_precision() == EID_PREC_FP32, "back to fp32");
+    CHECK(eid_precision_parse("bf16") == EID_PREC_BF16 && eid_precision_parse("fp16") == -1, "names parsed");
+    return t_summary("test_bf16");
+}
