@@ -107,8 +107,15 @@ all=$(IFS=,; echo "${mixers[*]}")
 [ ${#mixers[@]} -eq 1 ] && all="$all,$all"     # at least two layers, so the MLP pattern bites
 model "mlp+untied[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --untied; seed=$((seed + 1))
 
-# bidirectional layers: every mixer, even layers (alternate) and all layers, a prompt of 9 tokens
+# bidirectional layers: every mixer that has a bidirectional form (the engine refuses the others:
+# B'MOJO's layers have none yet), even layers (alternate) and all layers, a prompt of 9 tokens
 PROMPT=9
+bidir=()
+for m in "${mixers[@]}"; do
+    "$EID" info --layers "$m,$m" --bidir all >/dev/null 2>&1 && bidir+=("$m")
+done
+all=$(IFS=,; echo "${bidir[*]}")
+[ ${#bidir[@]} -eq 1 ] && all="$all,$all"
 model "bidir-alternate[$all]" $seed --layers-spec "$all" --d-ff-pattern 0,24 --bidir alternate; seed=$((seed + 1))
 model "bidir-all[$all]" $seed --layers-spec "$all" --d-ff-pattern 0 --bidir all
 # a checkpoint written by `eidetic train --bidir alternate` (its config.json as the engine writes it)
