@@ -76,6 +76,11 @@ rc=$?
 rc=$?
 [ $rc -ne 0 ] && grep -q -- "--shards 3: not a multiple of the 2 ranks" "$T/err" && ok ||
     bad "--shards 3 on 2 ranks: rc=$rc: $(grep error "$T/err" | head -2)"
+# Birdie's objectives are single-process for now: several ranks refuse --objective, nothing written
+"${MPIRUN[@]}" -np 2 "$EM" train "${A[@]}" --shards 2 --objective ntp --out "$T/obj" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -ne 0 ] && grep -q -- "does not take --objective yet" "$T/err" && [ ! -e "$T/obj/config.json" ] && ok ||
+    bad "--objective on 2 ranks: rc=$rc, expected a refusal: $(grep error "$T/err" | head -2)"
 
 # ---- a rank killed mid-run: non-zero exit, the last checkpoint intact and resumable ----
 # (MPMD: rank 1 alone gets EIDETIC_FAULT=step-kill:5, SIGKILL at the start of step 5; checkpoints every 2)
