@@ -24,6 +24,7 @@
 #include "kernels/bmojo.h"
 #include "kernels/kernels.h"
 #include "kernels/model_ops.h"
+#include "layers/attn_heads.h"
 #include "layers/layer.h"
 
 enum { SC_PRED, SC_SSM_RESIDUAL, SC_RANDOM, SC_NONE };
@@ -106,29 +107,7 @@ static int bm_resolve(LayerCfg *c, int D) {
     c->expand_k = s.expand_k, c->expand_v = s.expand_v, c->gate_logit_normalizer = s.gate_logit_normalizer;
     c->ssm_heads = (so->options & LOPT_HEADS) ? s.num_heads : 0;
     /* the attention (docs/layers.md §5.1 sizes) */
-    if (!c->num_heads) {
-        if (c->head_dim > 0) c->num_heads = EID_MAX(1, D / c->head_dim);
-        else {
-            int h = D < 64 ? 1 : D / 64;
-            while (h > 1 && D % h) h--;
-            c->num_heads = h;
-        }
-    }
-    if (c->num_heads < 1 || c->num_heads > 1024)
-        return eid_error("%s: num_heads must be in [1, 1024], got %d", nm, c->num_heads), -1;
-    if (!c->head_dim) {
-        if (D % c->num_heads)
-            return eid_error("%s: d_model %d must be divisible by num_heads %d (or set head_dim)", nm, D, c->num_heads), -1;
-        c->head_dim = D / c->num_heads;
-    }
-    if (c->head_dim < 2 || c->head_dim > 4096 || c->head_dim % 2)
-        return eid_error("%s: head_dim must be even (RoPE) and in [2, 4096], got %d", nm, c->head_dim), -1;
-    if (!c->num_kv_heads) c->num_kv_heads = c->num_heads;
-    if (c->num_kv_heads < 1 || c->num_kv_heads > c->num_heads || c->num_heads % c->num_kv_heads)
-        return eid_error("%s: num_kv_heads must divide num_heads %d, got %d", nm, c->num_heads, c->num_kv_heads), -1;
-    if (c->rope_theta == 0) c->rope_theta = 10000;
-    if (!(c->rope_theta > 1)) return eid_error("%s: rope_theta must be > 1, got %g", nm, c->rope_theta), -1;
-    if (c->no_rope != 0 && c->no_rope != 1) return eid_error("%s: no_rope must be 0 or 1, got %d", nm, c->no_rope), -1;
+    if (attn_resolve_heads(c, D, nm) != 0) return -1;
     if (!c->window) c->window = 64;
     if (c->window < 1 || c->window > (1 << 20))
         return eid_error("%s: window W must be in [1, 1048576] (raw tokens a query sees, itself included), got %d", nm,
