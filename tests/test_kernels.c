@@ -31,6 +31,7 @@ static uint8_t *kt_flags(Rng *r, int B, int T, double p_seg, double p_pad) {
 #include "kernels/kt_scan.h"
 #include "kernels/kt_chunked.h"
 #include "kernels/kt_attn.h"
+#include "kernels/kt_bmojo.h"
 #include "kernels/kt_model.h"
 #include "kernels/kt_more.h"
 #include "kernels/kt_linrec.h"
@@ -52,6 +53,7 @@ int main(void) {
     kt_scan();
     kt_chunked();
     kt_attn();
+    kt_bmojo();
     kt_model();
     kt_more();
     kt_linrec();

@@ -31,7 +31,7 @@ void k_bmojo_shift_prev(const real *F, const uint8_t *flags, int B, int T, int D
  * from each segment start (chunk of token i = pos[i] / W); in each chunk the ke tokens of largest
  * e (ties: the later position), listed by position in sel[b·T + 0 …] (row b's list). Query i of
  * chunk c sees the list entries [mlo[i], mhi[i]): the last M selected in chunks 0 … c−2 of its
- * segment (empty for PAD). scratch: 2·T ints. */
+ * segment (empty for PAD). scratch: 2·B·T ints (2·T per row). */
 void k_bmojo_select(const real *e, const int *pos, const uint8_t *flags, int B, int T, int W, int ke, int M, int *sel,
                     int *mlo, int *mhi, int *scratch);
 
