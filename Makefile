@@ -138,22 +138,22 @@ $(BUILD)/fp64/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(filter-out -std=c11,$(CFLAGS)) $(CXXSTD) -DEIDETIC_FP64 -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB64_OBJ)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/kernels/*.h) $(LIB64_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(LIB64_OBJ) $(LDLIBS)
 
 # The tools' spawn helper is not part of the library: its test links it on its own.
-$(BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h) $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ)
+$(BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h tests/kernels/*.h) $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DEIDETIC_FP64 -Itests -o $@ $< $(BUILD)/fp64/src/tools/spawn.o $(LIB64_OBJ) $(LDLIBS)
 
 # The same equivalence test, single precision (what users run).
-$(BUILD)/tests/test_equiv_fp32: tests/test_equiv.c $(wildcard tests/*.h) $(LIB_OBJ)
+$(BUILD)/tests/test_equiv_fp32: tests/test_equiv.c $(wildcard tests/*.h tests/kernels/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # --precision bf16 against fp32: single precision only (no bf16 path in the fp64 build)
-$(BUILD)/tests/test_bf16: tests/bf16_check.c $(wildcard tests/*.h) $(LIB_OBJ)
+$(BUILD)/tests/test_bf16: tests/bf16_check.c $(wildcard tests/*.h tests/kernels/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
@@ -201,10 +201,10 @@ $(ASAN_BUILD)/fp64/%.o: %.cc
 	$(CXX) $(CPPFLAGS) $(ASAN_CFLAGS) $(CXXSTD) -fopenmp -D_GNU_SOURCE -MMD -MP -DEIDETIC_FP64 -c $< -o $@
 $(ASAN_BUILD)/eidetic: $(CLI_SRC:%.c=$(ASAN_BUILD)/%.o) $(ASAN_LIB)
 	$(CC) $(ASAN_CFLAGS) -fopenmp -o $@ $^ $(LDLIBS)
-$(ASAN_BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(ASAN_LIB64)
+$(ASAN_BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/kernels/*.h) $(ASAN_LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -DEIDETIC_FP64 -Itests -o $@ $< $(ASAN_LIB64) $(LDLIBS)
-$(ASAN_BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h) $(ASAN_BUILD)/fp64/src/tools/spawn.o $(ASAN_LIB64)
+$(ASAN_BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h tests/kernels/*.h) $(ASAN_BUILD)/fp64/src/tools/spawn.o $(ASAN_LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -DEIDETIC_FP64 -Itests -o $@ $< $(ASAN_BUILD)/fp64/src/tools/spawn.o $(ASAN_LIB64) $(LDLIBS)
 $(ASAN_BUILD)/fuzz/%: fuzz/%.c fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_LIB)
