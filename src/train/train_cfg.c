@@ -128,6 +128,14 @@ static const Preset presets[] = {
     /* a language model on the embedded corpus (the Jargon File, byte tokenizer; docs/lm.md "Quick start") */
     {"lm-tiny", "Longhorn LM x4 + MLP, D=128, on the Jargon File (bytes, L=128; prepared on first use); ~10 min on 2 cores",
      "longhorn,longhorn,longhorn,longhorn", 128, 256, 320, 128, 0, 16, 1500, 100, 250, 1, 3e-3, 0, 0, NULL, "weight-decay=0.1"},
+    /* Birdie's protocol in miniature (docs/birdie.md "Fine-tuning and birdie-tiny"): pre-training with --objective birdie
+     * on the embedded corpus, then fine-tuning on the text phone book (docs/tasks.md §3.2) with the answer
+     * as the only label; prints the phone book's greedy digit accuracy. Hawk x2 (layer 0 bidirectional),
+     * rows of 320 bytes: 4..8 entries, 1..2 queries, 6-digit numbers DDD-DDD */
+    {"birdie-tiny", "Birdie on the Jargon File (Hawk x2 + MLP, D=128, L=320), then the text phone book fine-tuned; digit accuracy",
+     "hawk,hawk", 128, 256, 320, 320, 0, 8, 600, 50, 0, 256, 3e-3, 0, 0, "phonebook-text",
+     "weight-decay=0.1,objective=birdie,finetune-steps=1500,finetune-lr=1e-3,birdie-val-rows=1,birdie-candidates=128,"
+     "min-len=4,max-len=8,min-queries=1,max-queries=2,digits=6"},
     /* one per task (docs/tasks.md): small CPU versions of each protocol */
     {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
      64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},

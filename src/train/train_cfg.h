@@ -41,7 +41,7 @@ typedef struct {
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     char objective[16]; /* --objective: "" (the task's rows / plain LM) or ntp | birdie | birdie-causal | fixed | ul2 (docs/birdie.md) */
     int birdie_val_rows, birdie_candidates; /* controller: validation rows per arm, candidate actions (0 = defaults) */
-    /* a fine-tuning stage after pre-training (docs/birdie.md "Fine-tuning stage"): steps (0 = none) on
+    /* a fine-tuning stage after pre-training (docs/birdie.md "Fine-tuning and birdie-tiny"): steps (0 = none) on
      * --task after the --steps steps of --data / --objective, a fresh optimizer at the constant lr */
     int finetune_steps;
     double finetune_lr; /* 0 = --lr */
