@@ -148,8 +148,8 @@ void mqar_layout(int V, int L, int K, int P, const int *keys, const int *vals, c
     O("min-queries", OPT_INT, task.min_queries, "phonebook: min queried numbers q"),                              \
     O("max-queries", OPT_INT, task.max_queries, "phonebook: max queried numbers q"),                              \
     O("digits", OPT_INT, task.digits, "phonebook/passkey: digits per number m"),                                  \
-    O("first-names", OPT_INT, task.first_names, "phonebook: first-name tokens F (256)"),                          \
-    O("surnames", OPT_INT, task.surnames, "phonebook: surname tokens S (256)"),                                   \
+    O("first-names", OPT_INT, task.first_names, "phonebook: first-name tokens F (256); phonebook-text: first names of its 64 (64)"),                          \
+    O("surnames", OPT_INT, task.surnames, "phonebook: surname tokens S (256); phonebook-text: surnames of its 64 (64)"),                                   \
     O("format", OPT_STR, task.format, "phonebook: qcq (default) | cq | single; passkey/niah haystack: pattern | random"), \
     O("full-lm", OPT_FLAG, task.full_lm, "phonebook/passkey/niah: train on every next token, not only the answer"), \
     O("num-tokens", OPT_INT, task.num_tokens, "selcopy/mad-selcopy: tokens to copy M (16)"),                      \
