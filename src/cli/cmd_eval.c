@@ -15,6 +15,7 @@
 #include "train/trainer.h"
 #include "train/rundir.h"
 #include "data/corpus.h"
+#include "text/tokenizer.h"
 
 typedef struct {
     char ckpt[512];
@@ -194,6 +195,18 @@ static int eval_data(const EvalCfg *e, Model *m) {
     return 0;
 }
 
+/* the tokenizer stored with a checkpoint, for --task NAME; NULL + eid_error when it has none */
+static Tokenizer *ckpt_tokenizer(const char *ckpt, const char *task) {
+    char dir[1024];
+    int found = 0;
+    if (rundir_locate(ckpt, dir, sizeof dir) != 0) return NULL;
+    Tokenizer *t = tok_load_dir(dir, &found);
+    if (!t && !found)
+        eid_error("--task %s reads text through the model's own tokenizer, and %s carries none (a model trained on "
+                  "token tasks)", task, dir);
+    return t;
+}
+
 int cmd_eval(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return eval_help(), 0;
     EvalCfg e = {.examples = 1000, .batch = 64, .seed = 1}, flags;
@@ -223,7 +236,15 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "eidetic eval: error: no stored task in %s: give --task and --seq-len (and its sizes)\n", e.ckpt);
         return 1;
     }
+    /* a text task reads its examples through the checkpoint's own tokenizer (tasks/task.h) */
+    Tokenizer *tk = NULL;
+    if (!e.data[0] && task_needs_tokenizer(&e.task) && (tk = ckpt_tokenizer(e.ckpt, e.task.name)) == NULL) {
+        model_free(m);
+        return cli_fail("eval");
+    }
+    e.task.tok = tk;
     int rc = e.data[0] ? eval_data(&e, m) : task_resolve(&e.task) == 0 ? run_eval(&e, m) : -1;
+    tok_free(tk);
     model_free(m);
     return rc == 0 ? 0 : cli_fail("eval");
 }

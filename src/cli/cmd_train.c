@@ -106,7 +106,9 @@ int cmd_train(int argc, char **argv) {
     }
     if (opts_parse(train_opts, n_train_opts, &c, ac, av, "train") != 0) return cli_fail("train");
     if (c.init[0] && !resume && init_model(&c, ac, av) != 0) return cli_fail("train");
-    if (!strcmp(c.preset, "lm-tiny") && !c.data[0] && !resume && lm_tiny_corpus(c.data, sizeof c.data) != 0)
+    /* the presets that train on the embedded corpus (docs/lm.md, docs/birdie.md) */
+    int embedded = !strcmp(c.preset, "lm-tiny") || !strcmp(c.preset, "birdie-tiny");
+    if (embedded && !c.data[0] && !resume && lm_tiny_corpus(c.data, sizeof c.data) != 0)
         return cli_fail("train");
     if (c.data[0] && !resume && !c.model_from_file && data_vocab(&c, flag_value(ac, av, "--vocab") != NULL) != 0)
         return cli_fail("train");

@@ -1,16 +1,25 @@
 /* task.c — the task registry: name → TaskOps, seeding of example j, scorers, §10 length scaling. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "tasks/task_impl.h"
+#include "text/tokenizer.h"
 
 static const TaskOps *const registry[] = {
-    &task_mqar, &task_mqar_mix, &task_copy, &task_prefix_ngram, &task_suffix_ngram, &task_phonebook,
+    &task_mqar, &task_mqar_mix, &task_copy, &task_prefix_ngram, &task_suffix_ngram, &task_phonebook, &task_phonebook_text,
     &task_selcopy, &task_induction, &task_assoc, &task_mad_recall, &task_mad_noisy, &task_mad_fuzzy,
     &task_mad_selcopy, &task_mad_compress, &task_mad_memorize, &task_passkey, &task_niah,
 };
 #define N_TASKS (int)(sizeof registry / sizeof registry[0])
 
+static const TaskTextOps *const text_registry[] = {&task_phonebook_text_ops};
+
 static const TaskOps *ops_of(const TaskCfg *t) { return registry[t->ops]; }
+static const TaskTextOps *text_ops(const TaskOps *o) {
+    for (size_t i = 0; i < sizeof text_registry / sizeof *text_registry; i++)
+        if (text_registry[i]->task == o) return text_registry[i];
+    return NULL;
+}
 
 const char *task_names(void) {
     static char buf[512];
@@ -103,13 +112,48 @@ const char *task_score_name(const TaskCfg *t) {
 }
 
 int task_is_digit_label(const TaskCfg *t, int label) {
+    const TaskTextOps *x = text_ops(ops_of(t));
+    if (x) return x->is_digit(t, label);
     ScoreKind k = task_score_kind(t);
     return (k == SCORE_DIGITS || k == SCORE_DIGIT_EXACT) && label >= 16 && label <= 25;
 }
 
 int task_eos_token(const TaskCfg *t) {
+    const TaskTextOps *x = text_ops(ops_of(t));
+    if (x) return x->eos(t);
     ScoreKind k = task_score_kind(t);
     return k == SCORE_DIGITS || k == SCORE_DIGIT_EXACT ? 2 : -1;
+}
+
+double task_greedy_score(const TaskCfg *t, const int *target, int tlen, const int *gen, int glen) {
+    const TaskTextOps *x = text_ops(ops_of(t));
+    if (x) return x->greedy_score(t, target, tlen, gen, glen);
+    int eos = task_eos_token(t), nd = 0, ok = 0, ended = 0;
+    for (int j = 0; j < tlen; j++) {
+        /* generation ends at EOS: target digits from there on count as wrong */
+        if (task_is_digit_label(t, target[j])) nd++, ok += !ended && j < glen && gen[j] == target[j];
+        ended |= j < glen && gen[j] == eos;
+    }
+    return nd ? (double)ok / nd : -1;
+}
+
+int task_needs_tokenizer(const TaskCfg *t) {
+    char name[sizeof t->name];
+    snprintf(name, sizeof name, "%s", t->name);
+    for (char *p = name; *p; p++)
+        if (*p == '_') *p = '-';
+    for (int i = 0; i < N_TASKS; i++)
+        if (!strcmp(name, registry[i]->name)) return text_ops(registry[i]) != NULL;
+    return 0;
+}
+
+int task_set_tokenizer(TaskCfg *t, const struct Tokenizer *tok) {
+    if (!task_needs_tokenizer(t)) return 0;
+    if (tok_vocab_size(tok) > t->vocab_size)
+        return eid_error("--vocab %d: --task %s reads text through a %s tokenizer of %d tokens", t->vocab_size, t->name,
+                         tok_kind(tok), tok_vocab_size(tok)), -1;
+    t->tok = tok;
+    return 0;
 }
 
 double task_score_example(const TaskCfg *t, const int *labels, const uint8_t *correct) {

@@ -7,9 +7,10 @@
  * positions on every other stream. Every example has exactly seq_len inputs (the model length);
  * shorter examples are right-padded with the task's pad token, unlabelled.
  *
- * Tasks (--task): mqar, mqar-mix, copy, prefix-ngram, suffix-ngram, phonebook, selcopy, induction,
- * assoc, mad-recall, mad-noisy, mad-fuzzy, mad-selcopy, mad-compress, mad-memorize, passkey, niah.
- * One file per family (mqar.c, copy.c, phonebook.c, safari.c, mad.c, passkey.c) behind TaskOps
+ * Tasks (--task): mqar, mqar-mix, copy, prefix-ngram, suffix-ngram, phonebook, phonebook-text, selcopy,
+ * induction, assoc, mad-recall, mad-noisy, mad-fuzzy, mad-selcopy, mad-compress, mad-memorize, passkey,
+ * niah. One file per family (mqar.c, copy.c, phonebook.c, phonebook_text.c, safari.c, mad.c, passkey.c)
+ * behind TaskOps
  * (task_impl.h); task.c holds the registry, the scorers and the length scaling of §10. */
 #ifndef EIDETIC_TASK_H
 #define EIDETIC_TASK_H
@@ -18,7 +19,7 @@
 
 #define TASK_MAX_SLICES 8
 #define TASK_NAMES                                                                                                  \
-    "mqar, mqar-mix, copy, prefix-ngram, suffix-ngram, phonebook, selcopy, induction, assoc, mad-recall, "         \
+    "mqar, mqar-mix, copy, prefix-ngram, suffix-ngram, phonebook, phonebook-text, selcopy, induction, assoc, mad-recall, "         \
     "mad-noisy, mad-fuzzy, mad-selcopy, mad-compress, mad-memorize, passkey, niah"
 
 typedef struct {
@@ -51,6 +52,9 @@ typedef struct {
     int key_vocab;          /* Kv key tokens */
     int needles;            /* needles per haystack; one is queried */
     char depth[16];         /* needle depth in [0, 1], or "random" (default) */
+    /* text tasks (phonebook-text): the tokenizer that writes the text, not an option. NULL: the byte
+     * tokenizer (task_resolve sets it); task_set_tokenizer gives the model's own. Not owned. */
+    const struct Tokenizer *tok;
     /* derived by task_resolve (not options) */
     int ops;                /* registry index */
     double depth_val;       /* < 0: uniform */
@@ -97,6 +101,20 @@ const char *task_score_name(const TaskCfg *t);        /* "string accuracy (exact
 double task_score_example(const TaskCfg *t, const int *labels, const uint8_t *correct_at_pos);
 int task_is_digit_label(const TaskCfg *t, int label); /* phone book / passkey digit tokens */
 int task_eos_token(const TaskCfg *t);                 /* −1 when the task has none */
+/* Greedy score of one example from its target ids (the labels from the first labelled position,
+ * tlen of them) and the generated ids (glen): the digit accuracy of §3.2 — token by token for
+ * the token tasks, on the decoded text for text tasks. −1 when the target has no digit. */
+double task_greedy_score(const TaskCfg *t, const int *target, int tlen, const int *gen, int glen);
+/* docs/tasks.md §3.2 on two strings: the fraction of the target's digit characters that the
+ * generated text has at the same position (−1: no digit in the target). */
+double task_text_digit_accuracy(const char *target, const char *generated);
+
+/* Text tasks read their examples through a tokenizer: 1 iff the task named t->name (resolved or
+ * not) is one. task_set_tokenizer gives it the model's own (tok must outlive t): -1 + eid_error
+ * naming --vocab when the vocabulary cannot hold the tokenizer's ids; 0 and nothing done for a
+ * token task. */
+int task_needs_tokenizer(const TaskCfg *t);
+int task_set_tokenizer(TaskCfg *t, const struct Tokenizer *tok);
 
 /* §10: the same task at model length L, its size parameter scaled with L (MQAR K, copy string
  * lengths, phone-book entries; the rest follow L by construction). -1 + eid_error naming --lengths. */
@@ -130,8 +148,8 @@ void mqar_layout(int V, int L, int K, int P, const int *keys, const int *vals, c
     O("min-queries", OPT_INT, task.min_queries, "phonebook: min queried numbers q"),                              \
     O("max-queries", OPT_INT, task.max_queries, "phonebook: max queried numbers q"),                              \
     O("digits", OPT_INT, task.digits, "phonebook/passkey: digits per number m"),                                  \
-    O("first-names", OPT_INT, task.first_names, "phonebook: first-name tokens F (256)"),                          \
-    O("surnames", OPT_INT, task.surnames, "phonebook: surname tokens S (256)"),                                   \
+    O("first-names", OPT_INT, task.first_names, "phonebook: first-name tokens F (256); phonebook-text: first names of its 64 (64)"),                          \
+    O("surnames", OPT_INT, task.surnames, "phonebook: surname tokens S (256); phonebook-text: surnames of its 64 (64)"),                                   \
     O("format", OPT_STR, task.format, "phonebook: qcq (default) | cq | single; passkey/niah haystack: pattern | random"), \
     O("full-lm", OPT_FLAG, task.full_lm, "phonebook/passkey/niah: train on every next token, not only the answer"), \
     O("num-tokens", OPT_INT, task.num_tokens, "selcopy/mad-selcopy: tokens to copy M (16)"),                      \

@@ -20,7 +20,7 @@ static int argmax(const real *x, int V) {
 }
 
 void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *lab, int B, double *acc) {
-    int L = t->seq_len, V = m->cfg.vocab_size, eos = task_eos_token(t);
+    int L = t->seq_len, V = m->cfg.vocab_size;
     int *p0 = eid_xmalloc(sizeof(int) * 3 * B), *tlen = p0 + B, *tok = tlen + B;
     int *gen = eid_xmalloc(sizeof(int) * (size_t)B * L);
     for (int b = 0; b < B; b++) {
@@ -60,16 +60,8 @@ void task_greedy_digits(Model *m, const TaskCfg *t, const int *in, const int *la
         for (int b = 0; b < B; b++)
             if (j < tlen[b]) gen[(size_t)b * L + j] = argmax(logits + (size_t)b * V, V);
     }
-    for (int b = 0; b < B; b++) {
-        const int *y = lab + (size_t)b * L + p0[b], *g = gen + (size_t)b * L;
-        int nd = 0, ok = 0, ended = 0;
-        for (int j = 0; j < tlen[b]; j++) {
-            /* generation ends at EOS: target digits from there on count as wrong */
-            if (task_is_digit_label(t, y[j])) nd++, ok += !ended && g[j] == y[j];
-            ended |= g[j] == eos;
-        }
-        acc[b] = nd ? (double)ok / nd : -1;
-    }
+    for (int b = 0; b < B; b++) /* digit accuracy of §3.2: token by token, or on the text of a text task */
+        acc[b] = tlen[b] ? task_greedy_score(t, lab + (size_t)b * L + p0[b], tlen[b], gen + (size_t)b * L, tlen[b]) : -1;
     decoder_free(d);
     free(p0), free(gen);
 }

@@ -17,9 +17,19 @@ typedef struct {
     void (*scale)(TaskCfg *t, double ratio); /* §10: scale the size parameter with L (NULL: follows L) */
 } TaskOps;
 
+/* What a text task adds (listed in task.c's text registry beside its TaskOps): it reads TaskCfg.tok;
+ * a digit label, the EOS id, and the greedy score of one example from its target and generated ids. */
+typedef struct {
+    const TaskOps *task;
+    int (*is_digit)(const TaskCfg *t, int label);
+    int (*eos)(const TaskCfg *t);
+    double (*greedy_score)(const TaskCfg *t, const int *target, int tlen, const int *gen, int glen);
+} TaskTextOps;
+extern const TaskTextOps task_phonebook_text_ops;
+
 extern const TaskOps task_mqar, task_mqar_mix, task_copy, task_prefix_ngram, task_suffix_ngram, task_phonebook,
     task_selcopy, task_induction, task_assoc, task_mad_recall, task_mad_noisy, task_mad_fuzzy, task_mad_selcopy,
-    task_mad_compress, task_mad_memorize, task_passkey, task_niah;
+    task_mad_compress, task_mad_memorize, task_passkey, task_niah, task_phonebook_text;
 
 /* uniform integer in [lo, hi] */
 static inline int rng_range(Rng *r, int lo, int hi) { return lo + (int)rng_below(r, (uint64_t)(hi - lo + 1)); }

@@ -42,6 +42,8 @@ const OptDesc train_opts[] = {
     O("objective", OPT_STR, objective, "pre-training objective over documents (--data, or the task's examples as documents): ntp, birdie (Birdie's mixture + controller, even layers bidirectional), birdie-causal (same, all causal), fixed (Birdie's objectives, fixed class-uniform mixture), ul2 (docs/birdie.md)"),
     O("birdie-val-rows", OPT_INT, birdie_val_rows, "Birdie controller: validation rows per objective configuration (0 = 2)"),
     O("birdie-candidates", OPT_INT, birdie_candidates, "Birdie controller: random candidate actions per decision, plus as many sharpened copies (0 = 512; the paper 2048)"),
+    O("finetune-steps", OPT_INT, finetune_steps, "after the --steps steps of pre-training (--data or --objective), N steps of fine-tuning on --task (its labels: the answer only), a fresh optimizer at the constant --finetune-lr, no weight decay; the final accuracy is the task's (docs/birdie.md)"),
+    O("finetune-lr", OPT_DBL, finetune_lr, "constant learning rate of the --finetune-steps stage (0 = --lr)"),
     TASK_OPTIONS(O),
     O("batch", OPT_INT, batch, "sequences per step"),
     O("shards", OPT_INT, shards, "split each batch into N data-parallel shards, one thread each (0 = auto: one per thread, i.e. the largest divisor of the batch <= threads, when d-model <= 256; else 1); results depend on N, not on the thread count. Multi-process (mpirun): N counts the shards of all ranks, N/ranks each, and results depend on N, not on the ranks"),
@@ -126,6 +128,14 @@ static const Preset presets[] = {
     /* a language model on the embedded corpus (the Jargon File, byte tokenizer; docs/lm.md "Quick start") */
     {"lm-tiny", "Longhorn LM x4 + MLP, D=128, on the Jargon File (bytes, L=128; prepared on first use); ~10 min on 2 cores",
      "longhorn,longhorn,longhorn,longhorn", 128, 256, 320, 128, 0, 16, 1500, 100, 250, 1, 3e-3, 0, 0, NULL, "weight-decay=0.1"},
+    /* Birdie's protocol in miniature (docs/birdie.md "Fine-tuning and birdie-tiny"): pre-training with --objective birdie
+     * on the embedded corpus, then fine-tuning on the text phone book (docs/tasks.md §3.2) with the answer
+     * as the only label; prints the phone book's greedy digit accuracy. Hawk x2 (layer 0 bidirectional),
+     * rows of 320 bytes: 4..8 entries, 1..2 queries, 6-digit numbers DDD-DDD */
+    {"birdie-tiny", "Birdie on the Jargon File (Hawk x2 + MLP, D=128, L=320), then the text phone book fine-tuned; digit accuracy",
+     "hawk,hawk", 128, 256, 320, 320, 0, 8, 600, 50, 0, 256, 3e-3, 0, 0, "phonebook-text",
+     "weight-decay=0.1,objective=birdie,finetune-steps=1500,finetune-lr=1e-3,birdie-val-rows=1,birdie-candidates=128,"
+     "min-len=4,max-len=8,min-queries=1,max-queries=2,digits=6"},
     /* one per task (docs/tasks.md): small CPU versions of each protocol */
     {"mqar-mix", "MQAR Protocol B (§1.6): mixture up to L=256, 7 test slices up to L=1024, random fill", "longhorn,longhorn",
      64, 0, 8192, 256, 0, 32, 3000, 50, 500, 100, 3e-3, 0, 0, "mqar-mix", "random-non-queries=1"},
@@ -348,7 +358,15 @@ static int set_bidir(ModelCfg *m, const char *spec) {
 int train_cfg_resolve(TrainCfg *c) {
     if (c->vocab_size <= 0) return eid_error("--vocab: must be > 0"), -1;
     c->task.vocab_size = c->vocab_size;
-    if (c->data[0]) { /* a language model: the task contributes only its row length */
+    if (c->finetune_steps < 0) return eid_error("--finetune-steps: must be >= 0, got %d", c->finetune_steps), -1;
+    if (c->finetune_steps > 0 && !c->data[0] && !c->objective[0])
+        return eid_error("--finetune-steps %d: a fine-tuning stage follows pre-training on --data or with --objective; "
+                         "without either, train the task directly (--steps)", c->finetune_steps), -1;
+    if (c->steps >= 1 && c->finetune_steps > INT_MAX - c->steps)
+        return eid_error("--finetune-steps %d: --steps + --finetune-steps exceeds %d", c->finetune_steps, INT_MAX), -1;
+    if (!(c->finetune_lr >= 0) || c->finetune_lr > 10)
+        return eid_error("--finetune-lr: must be in [0, 10] (0 = --lr), got %g", c->finetune_lr), -1;
+    if (c->data[0] && !c->finetune_steps) { /* a language model: the task contributes only its row length */
         if (c->task.seq_len < 1) return eid_error("--seq-len: must be >= 1, got %d", c->task.seq_len), -1;
     } else if (task_resolve(&c->task) != 0) return -1;
     if (!c->model_from_file) {
@@ -432,4 +450,11 @@ OptimCfg train_cfg_optim(const TrainCfg *c) {
     return (OptimCfg){.lr = c->lr, .min_lr = c->min_lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8,
                       .weight_decay = c->weight_decay, .grad_clip = c->grad_clip, .warmup = c->warmup,
                       .total_steps = c->steps};
+}
+
+OptimCfg train_cfg_finetune_optim(const TrainCfg *c) {
+    OptimCfg o = train_cfg_optim(c);
+    o.lr = o.min_lr = c->finetune_lr > 0 ? c->finetune_lr : c->lr; /* constant (Birdie §4.3: fixed lr, no decay) */
+    o.weight_decay = 0, o.warmup = 0, o.total_steps = c->finetune_steps;
+    return o;
 }

@@ -41,6 +41,10 @@ typedef struct {
     char data[512]; /* a dataset directory (eidetic prepare): train a language model on it instead of a task */
     char objective[16]; /* --objective: "" (the task's rows / plain LM) or ntp | birdie | birdie-causal | fixed | ul2 (docs/birdie.md) */
     int birdie_val_rows, birdie_candidates; /* controller: validation rows per arm, candidate actions (0 = defaults) */
+    /* a fine-tuning stage after pre-training (docs/birdie.md "Fine-tuning and birdie-tiny"): steps (0 = none) on
+     * --task after the --steps steps of --data / --objective, a fresh optimizer at the constant lr */
+    int finetune_steps;
+    double finetune_lr; /* 0 = --lr */
     ModelCfg model; /* resolved architecture */
     int model_from_file; /* model came from --config's "model" section */
 } TrainCfg;
@@ -56,5 +60,6 @@ int train_cfg_load_file(TrainCfg *c, const char *path, int preset_from_flag);
 int train_cfg_resolve(TrainCfg *c); /* task + model + optimiser checks */
 void train_cfg_print(const TrainCfg *c, FILE *f);
 OptimCfg train_cfg_optim(const TrainCfg *c);
+OptimCfg train_cfg_finetune_optim(const TrainCfg *c); /* the --finetune-steps stage's: constant lr, no weight decay */
 
 #endif

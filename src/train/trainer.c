@@ -27,6 +27,7 @@
  * MQAR Protocol B, and the per-example fraction of correct answer positions otherwise. */
 int evaluate(Model *m, const TaskCfg *t, uint64_t seed, int n, int batch, EvalResult *r) {
     TaskEval te;
+    memset(r, 0, sizeof *r);
     int rc = task_evaluate(m, t, seed, n, batch, &te);
     r->accuracy = te.accuracy, r->loss = te.loss, r->examples = te.examples;
     return rc;
@@ -199,6 +200,25 @@ static int lm_open(const TrainCfg *c, const Model *m, Corpus *corpus, Tokenizer 
     return rc;
 }
 
+/* A text task (tasks/task.h) reads its examples through the model's own tokenizer: the corpus's
+ * (--data, already in *tok), else the one stored with --resume's or --init's checkpoint, else (a
+ * fresh model) the byte tokenizer, which the run's checkpoints then carry. */
+static int task_tokenizer(TrainCfg *c, Tokenizer **tok) {
+    const char *from = c->resume[0] ? c->resume : c->init[0] ? c->init : NULL;
+    if (!*tok && from) {
+        char dir[1024];
+        int found = 0;
+        if (rundir_locate(from, dir, sizeof dir) != 0) return -1;
+        *tok = tok_load_dir(dir, &found);
+        if (!*tok && found) return -1;
+        if (!*tok)
+            return eid_error("--task %s reads text through the model's tokenizer, and %s %s carries none (a model "
+                             "trained on token tasks)", c->task.name, c->resume[0] ? "--resume" : "--init", dir), -1;
+    }
+    if (!*tok) *tok = tok_new_byte();
+    return task_set_tokenizer(&c->task, *tok);
+}
+
 /* The whole run's shard count (c->shards, saved with the training state) and this rank's part.
  * With R ranks the count is global: each rank computes shards/R of them, and the numbers depend on
  * the count alone (train/shards.h), so a run resumed with another rank count that divides it
@@ -260,6 +280,14 @@ int train_run(TrainCfg *c, EvalResult *final) {
         adamw_free(&opt);
         return -1;
     }
+    int lm = tok != NULL; /* --data: language-model rows and evaluation (the fine-tuning stage excepted) */
+    if ((!lm || c->finetune_steps) && task_needs_tokenizer(&c->task) && task_tokenizer(c, &tok) != 0) {
+        corpus_free(&corpus);
+        tok_free(tok);
+        model_free(m);
+        adamw_free(&opt);
+        return -1;
+    }
     model_weights_changed(m); /* initialised or loaded: the bf16 mirror, if any, starts in sync */
     /* --objective: Birdie's objectives over the documents, and its controller (train/birdie_train.h) */
     BirdieRun br_store, *br = NULL;
@@ -271,7 +299,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
     if (c->objective[0]) {
         char rdir[1024];
         if (c->resume[0] && rundir_locate(c->resume, rdir, sizeof rdir) != 0) goto fail_early;
-        if (birdie_run_open(&br_store, c, tok ? &corpus : NULL, c->resume[0] ? rdir : NULL) != 0) goto fail_early;
+        if (birdie_run_open(&br_store, c, lm ? &corpus : NULL, c->resume[0] ? rdir : NULL) != 0) goto fail_early;
         br = &br_store;
     }
     /* the shard count is fixed here and saved with the training state: a resumed run keeps its numerics */
@@ -286,17 +314,21 @@ int train_run(TrainCfg *c, EvalResult *final) {
     if (!c->resume[0] && save_all(&rd, c, m, &opt, 0, 0, tok, br) != 0) goto fail;
     const TaskCfg *t = &c->task;
     /* B: the global batch; Bl: this rank's rows of it */
-    int B = c->batch, Bl = B / world, L = t->seq_len, K = tok || br ? L : task_labels_per_example(t);
+    int B = c->batch, Bl = B / world, L = t->seq_len, K = lm || br || c->finetune_steps ? L : task_labels_per_example(t);
+    /* the fine-tuning stage (--finetune-steps) runs steps [n_pre, total) on the task */
+    long n_pre = c->steps, total = (long)c->steps + c->finetune_steps;
+    int ft = c->finetune_steps > 0 && step0 > n_pre; /* resumed inside the fine-tuning stage */
     int *in = eid_xmalloc(sizeof(int) * Bl * L), *lab = eid_xmalloc(sizeof(int) * Bl * L);
     uint8_t *fl = eid_xmalloc((size_t)Bl * L);
     /* the data source's cursor is the data state kept with the training state (data_cursor) */
     DataSource src;
-    if (br) source_birdie_init(&src, &br->src, c->seed);
-    else if (tok) source_corpus_init(&src, &corpus, c->seed);
+    if (ft) source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
+    else if (br) source_birdie_init(&src, &br->src, c->seed);
+    else if (lm) source_corpus_init(&src, &corpus, c->seed);
     else source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
     src.cursor = cursor;
     if (source_set_rank(&src, rank, world) != 0) { free(in), free(lab), free(fl); goto fail; }
-    OptimCfg oc = train_cfg_optim(c);
+    OptimCfg oc = ft ? train_cfg_finetune_optim(c) : train_cfg_optim(c);
     int tty = isatty(2) && !c->quiet;
     double t_start = eid_now(), t_last = 0;
     EvalResult ev = {0};
@@ -317,8 +349,18 @@ int train_run(TrainCfg *c, EvalResult *final) {
             eid_log("data-parallel: %d shards of %d examples, one thread each (--shards; results depend on the "
                     "shard count, not on the threads)", sh.n, B / sh.n);
     }
-    for (; step < c->steps; step++) {
+    for (; step < total; step++) {
         if (c->stop_after > 0 && step - step0 >= c->stop_after) break;
+        if (!ft && step >= n_pre) { /* entering the fine-tuning stage: the task's rows, a fresh optimizer */
+            ft = 1;
+            adamw_free(&opt);
+            adamw_init(&opt, m);
+            source_task_init(&src, t, c->seed, (uint64_t)c->train_examples);
+            if (source_set_rank(&src, rank, world) != 0) { rc = -1; break; }
+            oc = train_cfg_finetune_optim(c);
+            if (!c->quiet) eid_log("fine-tuning on %s: %d steps at lr %g (fresh optimizer)", t->name, c->finetune_steps, oc.lr);
+        }
+        long ostep = ft ? step - n_pre : step; /* the step of the stage's own schedule */
         if (shards_plan(&sh, Bl, L, K) != 0) { rc = -1; break; }
         if (source_next(&src, B, in, lab, fl) != 0) { rc = -1; break; }
         /* test-only: this process dies or hangs at a step (a rank of a multi-process run, docs/distributed.md) */
@@ -329,7 +371,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         OptimCfg ocs = oc;
         if (rundir_fault("nan-lr", step + 1)) ocs.lr = NAN;
         if (rundir_fault("nan-weight", step + 1)) m->w[m->param[m->nparam / 2].offset] = NAN;
-        double lr = lr_at(&ocs, step);
+        double lr = lr_at(&ocs, ostep);
         if (!isfinite(lr)) {
             eid_error("step %ld: the learning rate is %g (check --lr, --min-lr, --warmup): training stopped; the last "
                       "good checkpoint in %s (step %ld) is untouched", step + 1, lr, c->out, rd.committed_step);
@@ -339,7 +381,7 @@ int train_run(TrainCfg *c, EvalResult *final) {
         Batch bt = {in, lab, fl, Bl, L, 0};
         StepOut so;
         FaultCtx fault = {m, step + 1};
-        int st = train_step(&sh, &opt, &ocs, step, &bt, 0, inject_nan_grad, &fault, &so);
+        int st = train_step(&sh, &opt, &ocs, ostep, &bt, 0, inject_nan_grad, &fault, &so);
         if (st < 0) { rc = -1; break; }
         double comm_s = dist_take_reduce_seconds();
         double gn = so.grad_norm;
@@ -352,9 +394,9 @@ int train_run(TrainCfg *c, EvalResult *final) {
         double now = eid_now() - t_start;
         long done = step + 1 - step0;
         double tps = (double)done * B * L / (now > 0 ? now : 1e-9);
-        int last = step + 1 == c->steps, evaluated = 0;
-        if (lead && ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last)) {
-            if ((tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev)) != 0) {
+        int last = step + 1 == total, evaluated = 0, lm_eval = lm && !ft;
+        if (lead && ((c->eval_every > 0 && (step + 1) % c->eval_every == 0) || last || (step + 1 == n_pre && total > n_pre))) {
+            if ((lm_eval ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev)) != 0) {
                 rc = -1;
                 break;
             }
@@ -368,30 +410,32 @@ int train_run(TrainCfg *c, EvalResult *final) {
             mn += snprintf(ml + mn, sizeof ml - mn, ",\"val_loss\":%.6f,\"val_ppl\":%.4f,\"val_bpb\":%.5f", ev.loss, ev.ppl, ev.bpb);
         else if (evaluated) mn += snprintf(ml + mn, sizeof ml - mn, ",\"test_acc\":%.4f,\"test_loss\":%.6f", ev.accuracy, ev.loss);
         if (world > 1) mn += snprintf(ml + mn, sizeof ml - mn, ",\"ranks\":%d,\"comm_ms\":%.3f", world, comm_s * 1e3);
-        if (br) { /* a controller decision, when one is due, joins this step's metrics line */
+        if (ft) mn += snprintf(ml + mn, sizeof ml - mn, ",\"finetune\":1");
+        if (br && !ft) { /* a controller decision, when one is due, joins this step's metrics line */
             int d = birdie_run_after_step(br, m, c, step + 1, eval_batch, ml, sizeof ml - 4);
             if (d < 0) { rc = -1; break; }
             mn = (int)strlen(ml);
         }
         mn += snprintf(ml + mn, sizeof ml - mn, "}\n");
         if (lead && rundir_metrics_append(&rd, step + 1, ml, (size_t)mn) != 0) { rc = -1; break; }
-        double eta = (now / done) * (c->steps - step - 1);
+        double eta = (now / done) * (total - step - 1);
         if ((tty && now - t_last > 0.25) || evaluated || last) {
             char es[32];
             fmt_eta(eta, es, sizeof es);
             char line[256];
-            if (tok)
-                snprintf(line, sizeof line, "step %ld/%d  loss %.4f  val loss %.4f ppl %.2f bpb %.4f  %.0f tok/s  %.1fs  ETA %s",
-                         step + 1, c->steps, lo.loss, ev.loss, ev.ppl, ev.bpb, tps, now, es);
+            if (lm_eval)
+                snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  val loss %.4f ppl %.2f bpb %.4f  %.0f tok/s  %.1fs  ETA %s",
+                         step + 1, total, lo.loss, ev.loss, ev.ppl, ev.bpb, tps, now, es);
             else
-                snprintf(line, sizeof line, "step %ld/%d  loss %.4f  acc %.3f  test %.3f  %.0f tok/s  %.1fs  ETA %s",
-                         step + 1, c->steps, lo.loss, lo.accuracy, ev.accuracy, tps, now, es);
+                snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  acc %.3f  test %.3f  %.0f tok/s  %.1fs  ETA %s",
+                         step + 1, total, lo.loss, lo.accuracy, ev.accuracy, tps, now, es);
             if (tty) fprintf(stderr, "\r%-100s%s", line, evaluated ? "\n" : "");
             else if (evaluated && !c->quiet) fprintf(stderr, "%s\n", line);
             t_last = now;
         }
         /* what ends the run early, agreed by all ranks: rank 0's evaluation, a stop signal to any rank */
-        int ctl[2] = {evaluated && c->target_acc > 0 && ev.accuracy >= c->target_acc, rundir_stop_signal()};
+        int ctl[2] = {evaluated && !ev.lm && (ft || total == n_pre) && c->target_acc > 0 && ev.accuracy >= c->target_acc,
+                      rundir_stop_signal()};
         if (dist_max_int(ctl, 2) != 0) { rc = -1; break; }
         if (ctl[0]) {
             if (lead) fprintf(stderr, "reached target accuracy %.3f >= %.3f at step %ld (%.1fs)\n", ev.accuracy, c->target_acc,
@@ -399,13 +443,14 @@ int train_run(TrainCfg *c, EvalResult *final) {
             step++;
             break;
         }
-        if (c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0 && !last)
+        /* the end of pre-training is always a checkpoint: resumed there, the fine-tuning stage starts afresh */
+        if (((c->ckpt_every > 0 && (step + 1) % c->ckpt_every == 0) || (step + 1 == n_pre && total > n_pre)) && !last)
             if (save_all(&rd, c, m, &opt, step + 1, cursor, tok, br) != 0) { rc = -1; break; }
-        if (ctl[1] && step + 1 < c->steps) { stop_sig = ctl[1]; step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
+        if (ctl[1] && step + 1 < total) { stop_sig = ctl[1]; step++; break; } /* SIGINT/SIGTERM: step done, checkpoint below */
     }
 done:
     if (!stop_sig && world == 1) stop_sig = rundir_stop_signal();
-    if (rc == 0 && stop_sig && step < c->steps) {
+    if (rc == 0 && stop_sig && step < total) {
         int sig = stop_sig;
         rc = save_all(&rd, c, m, &opt, step, cursor, tok, br);
         if (rc == 0) {
@@ -415,7 +460,7 @@ done:
         }
     } else if (rc == 0) {
         if (lead && evaluated_at != step) /* stopped between evaluations, or nothing left to do */
-            rc = tok ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
+            rc = lm && !ft ? evaluate_corpus(m, &corpus, eval_batch, &ev) : evaluate(m, t, c->seed, c->eval_examples, eval_batch, &ev);
         if (rc == 0) rc = save_all(&rd, c, m, &opt, step, cursor, tok, br);
         if (rc == 0) {
             if (!c->quiet) eid_log("checkpoint: %s (step %ld, %.1fs)", c->out, step, eid_now() - t_start);
