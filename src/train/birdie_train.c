@@ -9,6 +9,30 @@
 #define TASK_TRAIN_TOKENS (1u << 21)
 #define TASK_VAL_TOKENS (1u << 16)
 
+/* The controller needs a validation loss for every arm (docs/birdie.md §5.2): an arm whose
+ * validation rows hold no answer token (validation documents too short for its spans, say) would
+ * stop the run at its first controller step, so it is refused here, before anything is written. */
+static int check_val_rows(const BirdieRun *b, const TrainCfg *c) {
+    int T = b->src.L, ok = 1;
+    int *tok = eid_xmalloc(sizeof(int) * T), *lab = eid_xmalloc(sizeof(int) * T), *work = eid_xmalloc(sizeof(int) * 3 * (size_t)T);
+    uint8_t *fl = eid_xmalloc((size_t)T);
+    for (int k = 0; k < b->src.n_arms && ok; k++) {
+        long labels = 0;
+        for (int i = 0; i < b->val_rows; i++) {
+            birdie_val_row(&b->src, c->seed, k, i, tok, lab, fl, work);
+            for (int t = 0; t < T; t++) labels += lab[t] >= 0;
+        }
+        if (!labels) {
+            ok = 0;
+            eid_error("--objective %s: objective arm %d (%s) has no answer token in its %d validation rows of %d "
+                      "tokens: the validation documents are too short for it (use a larger corpus or validation "
+                      "split, or a longer --seq-len)", c->objective, k, b->src.arms[k].name, b->val_rows, T);
+        }
+    }
+    free(tok), free(lab), free(work), free(fl);
+    return ok ? 0 : -1;
+}
+
 int birdie_run_open(BirdieRun *b, const TrainCfg *c, const Corpus *corpus, const char *resume_dir) {
     memset(b, 0, sizeof *b);
     int obj = birdie_objective_parse(c->objective);
@@ -29,6 +53,7 @@ int birdie_run_open(BirdieRun *b, const TrainCfg *c, const Corpus *corpus, const
         if (bctl_init(&b->ctl, &cfg, b->src.n_arms, cls, b->src.init_action, c->steps, c->seed) != 0)
             return birdie_run_close(b), -1;
         b->has_ctl = 1;
+        if (check_val_rows(b, c) != 0) return birdie_run_close(b), -1;
         if (resume_dir) {
             char path[1100];
             snprintf(path, sizeof path, "%s/%s", resume_dir, BIRDIE_CTL_FILE);

@@ -49,4 +49,13 @@ EXPECT_ONE_ERROR=1 expect_fail "rows too short" "at least 16 tokens" "$E" train 
 for d in x1 x2 x3; do
     if [ -e "$T/$d" ]; then bad "$d: a refused run left an output directory"; else ok; fi
 done
+# validation documents too short for some arm: refused at the start, naming the arm, nothing written
+mkdir -p "$T/short" && printf 'a tiny validation text\n' > "$T/short/a.txt"
+for i in $(seq 1 60); do printf "the quick brown fox %d jumps over the lazy dog and runs far away\\n" $i > "$T/short/b$i.txt"; done
+expect_ok "prepare (short)" "$E" prepare --out "$T/sds" --val-fraction 0.05 --no-progress "$T/short"
+"$E" train --data "$T/sds" --objective birdie --layers longhorn,longhorn --d-model 32 --seq-len 2048 --batch 2 \
+    --steps 3 --threads 1 --quiet --out "$T/x4" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -ne 0 ] && grep -q "has no answer token in its 2 validation rows" "$T/err" && [ ! -e "$T/x4" ] && ok ||
+    bad "short validation documents: rc=$rc, expected a refusal naming the arm: $(tail -1 "$T/err")"
 summary birdie
