@@ -8,9 +8,11 @@
 # and prints a markdown table of accuracy (exact match of the digits) per length with state floats.
 # Resumable: finished stages are skipped (delete OUT/MIXER/... to redo one).
 # Sizes by environment: MIXERS ("gla mamba2 longhorn"), SEEDS (post-training seeds, "1"), TASK (passkey;
-# niah works too), DIGITS (2), PRE_LEN (64), POST_LEN (256), LENGTHS (64,128,256,512,1024), PRE_STEPS
-# (1500, early stop at 0.99), POST_STEPS (800; POST_STEPS_<mixer> overrides it for one mixer), PRE_LR (1e-2), POST_LR (1e-3), BATCH (32), EXAMPLES
+# niah takes the same flags but is untried at these sizes), DIGITS (2), PRE_LEN (64), POST_LEN (256),
+# LENGTHS (64,128,256,512,1024), PRE_STEPS (1500, early stop at 0.99), POST_STEPS (800;
+# POST_STEPS_<mixer> overrides it for one mixer), PRE_LR (1e-2), POST_LR (1e-3), BATCH (32), EXAMPLES
 # (500 per length), D (d_model; default 64, Longhorn 128), EXPAND_LAYER (0), THREADS (1).
+# docs/statex.md §10.1 ran: POST_STEPS_longhorn=400 bash bench/statex_passkey.sh build /tmp/statex_passkey
 set -eu
 BUILD=${1:-build}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
