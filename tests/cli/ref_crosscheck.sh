@@ -4,7 +4,7 @@
 # mixer in tests/ref/mixers/).  For every mixer the engine registers that has a reference plugin:
 # a 2-layer model of that mixer, and (other than longhorn) a longhorn + mixer hybrid; once, a model
 # of all of them with SwiGLU MLPs (--d-ff-pattern 0,24) and an untied head; a GLA model with its
-# optional short convs (d_conv 3).  Each model is run with
+# optional short convs (d_conv 3); each mixer's model once more with --precision bf16 at 1e-1.  Each model is run with
 # `eidetic forward` in the parallel form and with --recurrent (the one-token step); each run is one
 # check at tol 1e-4 (max|c − ref| / max|ref|).  Bidirectional layers (docs/layers.md §8): a model of
 # every mixer with --bidir alternate and one with --bidir all, run with a prompt of 9 tokens
@@ -64,7 +64,7 @@ check() {   # check NAME CKPT [--recurrent]
         fail=$((fail + 1)); echo "FAIL $name: eidetic forward failed: $(printf '%s' "$msg" | grep -v BLAS | tail -2)"
         return
     fi
-    if msg=$($REF compare --ckpt "$ck" --tokens "$TOKENS" --prompt-len $PROMPT --logits "$out" --tol 1e-4 2>&1); then
+    if msg=$($REF compare --ckpt "$ck" --tokens "$TOKENS" --prompt-len $PROMPT --logits "$out" --tol "${TOL:-1e-4}" 2>&1); then
         pass=$((pass + 1)); echo "ok   $name: $(printf '%s' "$msg" | head -1 | cut -d' ' -f1-2)"
     else
         fail=$((fail + 1)); echo "FAIL $name: $(printf '%s' "$msg" | tr '\n' ' ')"
@@ -88,6 +88,22 @@ for m in "${mixers[@]}"; do
     if [ "$m" = longhorn ] || ! printf '%s\n' "${mixers[@]}" | grep -qx longhorn; then continue; fi
     model "longhorn+$m" $seed --layers-spec "longhorn,$m" --d-ff-pattern 0; seed=$((seed + 1))
 done
+# --precision bf16 (docs/performance.md "Mixed precision"): each mixer's two-layer model, both forms,
+# at bf16's tolerance 1e-1 — 8-bit mantissas in every matrix product gave 3e-3..5.6e-2 of max|logit|
+# here (B'MOJO-F's one-token step highest); a wrong product (transpose, stride) is off by O(1) — with oneDNN's emulation where the CPU has no native bf16; and the bf16 logits
+# must miss the fp32 tolerance (bf16 really ran)
+for m in "${mixers[@]}"; do
+    EIDETIC_BF16_EMULATE=1 TOL=1e-1 check "$m bf16 parallel" "$TMP/$m" --precision bf16
+    EIDETIC_BF16_EMULATE=1 TOL=1e-1 check "$m bf16 recurrent" "$TMP/$m" --recurrent --precision bf16
+done
+m=${mixers[0]}
+if EIDETIC_BF16_EMULATE=1 "$EID" forward --ckpt "$TMP/$m" --tokens "$TOKENS" --out "$TMP/bf.safetensors" --threads 1 \
+        --precision bf16 >/dev/null 2>&1 \
+    && ! $REF compare --ckpt "$TMP/$m" --tokens "$TOKENS" --logits "$TMP/bf.safetensors" --tol 1e-4 >/dev/null 2>&1; then
+    pass=$((pass + 1)); echo "ok   $m bf16: the logits differ from fp32's beyond its 1e-4 (bf16 products ran)"
+else
+    fail=$((fail + 1)); echo "FAIL $m bf16: the bf16 logits match the reference at fp32's tolerance (bf16 did not run?)"
+fi
 # GLA with its optional short convs on q, k, v (docs/layers.md §4.1; d_conv = 3)
 if printf '%s\n' "${mixers[@]}" | grep -qx gla; then
     model "gla+conv" $seed --layers-spec gla,gla --d-ff-pattern 0 --layer-opt gla.d_conv=3; seed=$((seed + 1))
