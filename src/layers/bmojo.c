@@ -27,8 +27,8 @@
 #include "layers/attn_heads.h"
 #include "layers/layer.h"
 
-enum { SC_PRED, SC_SSM_RESIDUAL, SC_RANDOM, SC_NONE };
-static const char *const score_names[] = {"pred", "ssm_residual", "random", "none"};
+enum { SC_PRED, SC_RANDOM, SC_NONE };
+static const char *const score_names[] = {"pred", "random", "none"}; /* docs/bmojo.md: ssm_residual not built */
 
 enum { X_IN, INNER, F, QR, QF, KR, VV, KF, VF, K0, PRE, RSTD, ATT, LSE, PART, INTS, ROPE, E, FPREV, PRED, /* forward */
        D_ATT, DBUF, D_F, D_PRED,                                                                    /* backward */
@@ -49,7 +49,7 @@ typedef struct { Layer l; LayerCfg cfg; } Inner; /* the SSM as a layer of its ow
 
 static int is_store(const LayerCfg *c) { return !strcmp(c->mixer, "bmojo"); }
 static int score_of(const LayerCfg *c) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)(sizeof score_names / sizeof *score_names); i++)
         if (!strcmp(c->score, score_names[i])) return i;
     return c->score[0] ? -1 : SC_PRED;
 }
@@ -121,9 +121,7 @@ static int bm_resolve(LayerCfg *c, int D) {
         return 0;
     }
     int sc = score_of(c);
-    if (sc < 0) return eid_error("%s: score must be pred, ssm_residual, random or none, got \"%s\"", nm, c->score), -1;
-    if (sc == SC_SSM_RESIDUAL)
-        return eid_error("%s: score ssm_residual is not implemented yet (docs/bmojo.md); use pred, random or none", nm), -1;
+    if (sc < 0) return eid_error("%s: score must be pred, random or none, got \"%s\"", nm, c->score), -1;
     snprintf(c->score, sizeof c->score, "%s", score_names[sc]);
     if (!c->mem_size) c->mem_size = c->window;
     if (!c->mem_topk) c->mem_topk = EID_MAX(1, c->window / 8);

@@ -21,7 +21,7 @@ typedef struct {
     int chunk; /* scan chunk length for saved states / chunked forms (default 64) */
     /* B'MOJO (docs/layers.md §6, §7; docs/bmojo.md): the fading SSM and the eidetic store */
     char ssm[EID_NAME_LEN];   /* the SSM mixer that writes the fading tokens (default mamba2) */
-    char score[EID_NAME_LEN]; /* bmojo innovation score: pred (default), ssm_residual, random, none */
+    char score[EID_NAME_LEN]; /* bmojo innovation score: pred (default), random, none */
     int ssm_heads;            /* num_heads of the SSM (GLA, Hawk); 0 = its default */
     int qk_norm;              /* 1: RMSNorm per head on q and k before RoPE */
     int untied;               /* 1: separate fading projections q_proj_f, k_proj_f, v_proj_f */

@@ -30,7 +30,7 @@ const OptDesc train_opts[] = {
     O("bidir", OPT_STR, bidir, "Birdie bidirectional layers (docs/layers.md §8): alternate (even layers), all, none, or a list of layer indices like 0,2"),
     O("no-rope", OPT_FLAG, no_rope, "attn/swa layers without RoPE (with --learned-pos: the Zoology Fig. 2 attention baseline)"),
     O("bmojo-ssm", OPT_STR, bmojo_ssm, "B'MOJO layers: the SSM mixer that writes the fading tokens (mamba2 default, longhorn, mamba, gla, hawk)"),
-    O("bmojo-score", OPT_STR, bmojo_score, "bmojo layers: innovation score of the eidetic store: pred (default), ssm_residual (Longhorn SSM), random, none"),
+    O("bmojo-score", OPT_STR, bmojo_score, "bmojo layers: innovation score of the eidetic store: pred (default), random, none"),
     O("ssm-heads", OPT_INT, ssm_heads, "B'MOJO layers: num_heads of a GLA or Hawk SSM (0 = its default)"),
     O("qk-norm", OPT_FLAG, qk_norm, "B'MOJO layers: RMSNorm per head on q and k before RoPE"),
     O("untied-fading", OPT_FLAG, untied_fading, "B'MOJO layers: separate q/k/v projections for the fading tokens"),
