@@ -123,6 +123,9 @@ void birdie_fit_lengths(BirdieArm *arms, int n, int L) {
     }
 }
 
+const char *const birdie_class_names[BIRDIE_N_CLASSES] = {"ntp",       "prefix-lm",    "copying",          "deshuffling",
+                                                         "infilling", "autoencoding", "selective-copying"};
+
 void birdie_class_uniform(const BirdieArm *arms, int n, double *action, double *scale) {
     int count[BIRDIE_N_CLASSES] = {0}, classes = 0;
     for (int i = 0; i < n; i++) count[arms[i].cls]++;

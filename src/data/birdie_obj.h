@@ -37,6 +37,10 @@ enum {
 
 /* the seven objective classes of §3 (autoencoding ± deshuffling is one class) */
 typedef enum { BC_NTP = 0, BC_PLM, BC_COPY, BC_DESHUF, BC_INFILL, BC_AE, BC_SELCOPY, BIRDIE_N_CLASSES } BirdieClass;
+/* the classes' names in that order, as metrics.jsonl records them ("birdie_classes") and
+ * `eidetic plot` labels them: ntp, prefix-lm, copying, deshuffling, infilling, autoencoding (with and
+ * without deshuffling), selective-copying */
+extern const char *const birdie_class_names[BIRDIE_N_CLASSES];
 
 typedef struct {
     int cls;          /* BirdieClass */

@@ -117,7 +117,20 @@ int birdie_run_after_step(BirdieRun *b, Model *m, const TrainCfg *c, long step, 
     if (q + 2 >= n) return eid_error("birdie: metrics line buffer too small"), -1;
     json[q++] = ',';
     json[q] = 0;
-    return bctl_log_json(&b->ctl, json + q, n - q) == 0 ? 1 : -1;
+    if (bctl_log_json(&b->ctl, json + q, n - q) != 0) return -1;
+    /* the first decision's line names the classes of birdie_class_mix / _reward once, in their order
+     * (docs/birdie.md "Birdie in eidetic"): `eidetic plot` labels its legend with them. The line is a
+     * pure function of the run, so a resumed run writes it exactly as an uninterrupted one. */
+    if (b->ctl.n_evals == 1) {
+        q = strlen(json);
+        q += (size_t)snprintf(json + q, n - q, ",\"birdie_classes\":[");
+        for (int j = 0; j < b->ctl.n_classes && q < n; j++)
+            q += (size_t)snprintf(json + q, n - q, "%s\"%s\"", j ? "," : "",
+                                  j < BIRDIE_N_CLASSES ? birdie_class_names[j] : "?");
+        if (q < n) q += (size_t)snprintf(json + q, n - q, "]");
+        if (q >= n) return eid_error("birdie: metrics line buffer too small"), -1;
+    }
+    return 1;
 }
 
 int birdie_run_save(const BirdieRun *b, const char *dir) {
