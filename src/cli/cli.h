@@ -10,6 +10,7 @@ int cmd_forward(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_scorecard(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 /* helpers */
 int cli_fail(const char *cmd);                                  /* prints the last error, returns 1 */
 int cli_wants_help(int argc, char **argv);

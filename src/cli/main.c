@@ -20,7 +20,8 @@ static void usage(FILE *f) {
             "  forward    write the logits of a token sequence to a safetensors file\n"
             "  prepare    tokenise text files / directories / .gz into a dataset directory (docs/lm.md)\n"
             "  scorecard  train and evaluate a grid of mixers x sizes x tasks x lrs; tables and plots\n"
-            "  bench      training and decoding speed, MFU, memory and scaling on this machine (tables)\n");
+            "  bench      training and decoding speed, MFU, memory and scaling on this machine (tables)\n"
+            "  plot       draw a run's metrics.jsonl with gnuplot: Birdie's objective mixture, rewards, loss\n");
 }
 
 /* If OpenBLAS picked narrower kernels than this CPU runs (0.3.21 misdetects some recent Xeons as
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "prepare")) return cmd_prepare(argc, argv);
     if (!strcmp(cmd, "scorecard")) return cmd_scorecard(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc, argv);
     fprintf(stderr, "eidetic: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
