@@ -178,6 +178,14 @@ static void gp_str(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
+/* a panel title: `head` (may be empty) on a first line above `text` */
+static void gp_title(FILE *f, const char *head, const char *text) {
+    fprintf(f, "  set title ");
+    if (head[0]) gp_str(f, head), fprintf(f, ".\"\\n\".");
+    gp_str(f, text);
+    fprintf(f, "\n");
+}
+
 static void put_num(FILE *f, double v, const char *fmt) {
     if (isnan(v)) fputs(" nan", f);
     else fputc(' ', f), fprintf(f, fmt, v);
@@ -296,9 +304,12 @@ static char *write_gp(const Plot *p, const Metrics *m, const Blocks *b) {
     fprintf(f, "array colors[%d] = [", (int)(sizeof palette / sizeof palette[0]));
     for (size_t j = 0; j < sizeof palette / sizeof palette[0]; j++) fprintf(f, "%s'%s'", j ? ", " : "", palette[j]);
     fprintf(f, "]\n");
-    fprintf(f, "set datafile missing 'nan'\nset grid lc rgb '#dddddd'\nset key at screen 0.80, graph 1 left top Left reverse font ',9' spacing 1.1\n"
-               "set xrange [0:%ld]\nset lmargin at screen 0.09\nset rmargin at screen 0.71\n",
-            b->last_step > 0 ? b->last_step : 1);
+    /* the plot areas line up across panels; the key sits right of them (after a right axis, if any) */
+    int y2 = (p->panels & (PANEL_REWARDS | PANEL_LOSS)) != 0;
+    fprintf(f, "set datafile missing 'nan'\nset grid lc rgb '#dddddd'\n"
+               "set key at screen %.2f, graph 1 left top Left reverse font ',9' spacing 1.1\n"
+               "set xrange [0:%ld]\nset lmargin at screen 0.09\nset rmargin at screen %.2f\n",
+            y2 ? 0.80 : 0.78, b->last_step > 0 ? b->last_step : 1, y2 ? 0.71 : 0.76);
     fprintf(f, "do for [fmt in formats] {\n"
                "  if (fmt eq 'svg') { set terminal svg size %d,%d dynamic noenhanced font 'sans,11' background '#ffffff' } else {\n"
                "    if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size %d,%d noenhanced font 'sans,10' }"
@@ -306,19 +317,20 @@ static char *write_gp(const Plot *p, const Metrics *m, const Blocks *b) {
                "  set output outbase.'.'.fmt\n",
             W, H, W, H, W, H);
     char title[400];
+    /* one panel: its own title, or --title; several: --title (default: the run) above the panels' titles */
     if (p->o.title[0]) snprintf(title, sizeof title, "%s", p->o.title);
     else snprintf(title, sizeof title, "%s (steps %ld..%ld)", p->o.run, m->rows[0].step, b->last_step);
+    int own = npanel == 1 && p->o.title[0]; /* the panel's title is --title */
     if (npanel > 1) {
         fprintf(f, "  set multiplot layout %d,1 title ", npanel);
         gp_str(f, title);
         fprintf(f, "\n");
     }
-    const char *pre = npanel > 1 ? "" : " — ";
+    const char *head = npanel == 1 && !own ? title : ""; /* one panel, no --title: the run above the panel's title */
     char ttl[600];
     if (p->panels & PANEL_MIXTURE) {
-        snprintf(ttl, sizeof ttl, "%s%sBirdie objective mixture: class shares at each of %d controller decisions",
-                 npanel > 1 ? "" : title, pre, m->n_ctl);
-        fprintf(f, "  set title "), gp_str(f, ttl), fprintf(f, "\n");
+        snprintf(ttl, sizeof ttl, "Birdie objective mixture: class shares at each of %d controller decisions", m->n_ctl);
+        gp_title(f, head, own ? title : ttl);
         fprintf(f, "  set xlabel 'training step'\n  set ylabel 'share of the training samples'\n  set yrange [0:1.06]\n"
                    "  set ytics 0,0.2,1\n  unset y2tics\n  unset y2label\n  unset arrow\n");
         if (p->stacked)
@@ -338,8 +350,7 @@ static char *write_gp(const Plot *p, const Metrics *m, const Blocks *b) {
         fprintf(f, "  set style fill empty\n  set ytics autofreq\n  set yrange [*:*]\n");
     }
     if (p->panels & PANEL_REWARDS) {
-        snprintf(ttl, sizeof ttl, "%s%scontroller reward per objective class (mean over its arms)", npanel > 1 ? "" : title, pre);
-        fprintf(f, "  set title "), gp_str(f, ttl), fprintf(f, "\n");
+        gp_title(f, head, own ? title : "controller reward per objective class (mean over its arms)");
         fprintf(f, "  set xlabel 'training step'\n  set ylabel 'class reward'\n  set y2label 'total reward'\n"
                    "  set ytics nomirror\n  set y2tics\n  unset arrow\n"
                    "  plot for [i=1:%d] data index %d using 1:(column(3+i)) with linespoints pt 7 ps 0.5 lw 1.5"
@@ -349,9 +360,7 @@ static char *write_gp(const Plot *p, const Metrics *m, const Blocks *b) {
                 nc, b->idx_rew, (int)(sizeof palette / sizeof palette[0]), b->idx_rew, 4 + nc);
     }
     if (p->panels & PANEL_LOSS) {
-        snprintf(ttl, sizeof ttl, "%s%straining loss%s", npanel > 1 ? "" : title, pre,
-                 b->n_eval ? " and evaluations" : "");
-        fprintf(f, "  set title "), gp_str(f, ttl), fprintf(f, "\n");
+        gp_title(f, head, own ? title : b->n_eval ? "training loss and evaluations" : "training loss");
         fprintf(f, "  set xlabel 'training step'\n  set ylabel 'loss (nats per label)'\n  unset arrow\n");
         int acc = m->has[MR_F_TRAIN_ACC] || m->has[MR_F_TEST_ACC];
         if (acc) fprintf(f, "  set ytics nomirror\n  set y2tics\n  set y2range [0:1]\n  set y2label 'accuracy'\n");

@@ -72,6 +72,10 @@ nblocks=$(grep -c '^# \(mixture\|rewards\|loss\|evaluations\):' "$T/run/plots/al
 [ "$(block "$T/run/plots/all.dat" 3 | wc -l)" -eq "$(grep -c '"test_acc"' "$M")" ] && ok || bad "evaluation rows != evaluated steps"
 grep -q 'multiplot layout 3,1' "$T/run/plots/all.gp" && ok || bad "all: not three panels"
 
+expect_ok "plot --what rewards,loss --title" "$E" plot "$T/run" --what rewards,loss --title "two panels" --out "$T/p/two.png"
+grep -q 'multiplot layout 2,1 title .two panels.' "$T/p/two.gp" && [ "$(grep -c '^# \(rewards\|loss\|evaluations\):' "$T/p/two.dat")" -eq 3 ] &&
+    ! grep -q '^# mixture' "$T/p/two.dat" && ok || bad "--what rewards,loss: $(grep multiplot "$T/p/two.gp")"
+
 # ---- --no-render, gnuplot missing, gnuplot failing ----
 expect_ok "--no-render" "$E" plot "$T/run" --what mixture --no-render --out "$T/nr/m.png"
 [ -s "$T/nr/m.dat" ] && [ -s "$T/nr/m.gp" ] && [ ! -e "$T/nr/m.png" ] && ok || bad "--no-render: $(ls "$T/nr" 2>&1)"
