@@ -207,9 +207,11 @@ $(ASAN_BUILD)/tests/%: tests/%.c $(wildcard tests/*.h tests/kernels/*.h) $(ASAN_
 $(ASAN_BUILD)/tests/test_spawn: tests/test_spawn.c $(wildcard tests/*.h tests/kernels/*.h) $(ASAN_BUILD)/fp64/src/tools/spawn.o $(ASAN_LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -DEIDETIC_FP64 -Itests -o $@ $< $(ASAN_BUILD)/fp64/src/tools/spawn.o $(ASAN_LIB64) $(LDLIBS)
-$(ASAN_BUILD)/fuzz/%: fuzz/%.c fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_LIB)
+# (the tools' metrics.jsonl reader, src/tools/metrics_read.c, is not in the library: linked on its own)
+$(ASAN_BUILD)/fuzz/%: fuzz/%.c fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_BUILD)/src/tools/metrics_read.o $(ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -o $@ $< fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o $(ASAN_LIB) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -std=c11 -fopenmp -D_GNU_SOURCE -o $@ $< fuzz/driver.c $(ASAN_BUILD)/src/cli/util.o \
+	  $(ASAN_BUILD)/src/tools/metrics_read.o $(ASAN_LIB) $(LDLIBS)
 
 .PHONY: asan asan-build fuzz fuzz-regress
 asan-build: $(ASAN_BUILD)/eidetic $(ASAN_TESTS) $(FUZZ_REGRESS)
@@ -226,7 +228,8 @@ FUZZ_CC    ?= clang
 FUZZ_CXX   ?= clang++
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Wno-unknown-pragmas -Wno-pass-failed
-FUZZ_LIB   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/util.o
+FUZZ_LIB   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/util.o \
+              $(FUZZ_BUILD)/obj/src/tools/metrics_read.o
 FUZZ_BINS  := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
