@@ -14,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Metrics m;
     if (metrics_parse((const char *)data, size, "metrics.jsonl", &m) != 0) {
-        if (m.rows || m.n) abort(); /* a refusal leaves nothing behind */
+        if (m.rows || m.n || m.ctl || m.n_ctl) abort(); /* a refusal leaves nothing behind */
         return 0;
     }
     if (m.n < 1 || m.n_classes < 0 || m.n_classes > MR_MAX_CLASSES || (m.n_ctl > 0) != (m.n_classes > 0)) abort();
@@ -22,15 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < m.n; i++) {
         const MetricsRow *r = &m.rows[i];
         if (r->step < 0 || (i && r->step <= m.rows[i - 1].step)) abort();
-        if (!r->ctl) continue;
-        ctl++;
+        if (r->ctl < 0) continue;
+        if (r->ctl != ctl || r->ctl >= m.n_ctl || m.ctl[r->ctl].step != r->step) abort();
+        const MetricsCtl *c = &m.ctl[ctl++];
         double s = 0;
         for (int j = 0; j < m.n_classes; j++) {
-            if (!(r->mix[j] >= 0 && r->mix[j] <= 1)) abort();
-            s += r->mix[j];
+            if (!(c->mix[j] >= 0 && c->mix[j] <= 1)) abort();
+            s += c->mix[j];
         }
         if (fabs(s - 1) > 1e-3) abort();
-        if (memchr(r->mode, 0, sizeof r->mode) == NULL) abort();
+        if (memchr(c->mode, 0, sizeof c->mode) == NULL) abort();
     }
     if (ctl != m.n_ctl) abort();
     if (m.have_names)

@@ -142,7 +142,9 @@ static int plot_parse(Plot *p, int argc, char **argv) {
     char base[1100];
     if (o->out[0]) {
         size_t n = strlen(o->out) - (ext_png || ext_svg ? 4 : 0);
-        if (o->out[strlen(o->out) - 1] == '/') return eid_error("--out %s: a file name is needed, not a directory", o->out), -1;
+        struct stat st;
+        if (o->out[strlen(o->out) - 1] == '/' || (stat(o->out, &st) == 0 && S_ISDIR(st.st_mode)))
+            return eid_error("--out %s: a directory; give the image's file name (e.g. %s/mixture.png)", o->out, o->out), -1;
         snprintf(base, sizeof base, "%.*s", (int)n, o->out);
         const char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
         if (!ext_png && !ext_svg && dot && (!slash || dot > slash) && !o->format[0])
@@ -215,9 +217,8 @@ static char *write_dat(const Plot *p, const Metrics *m, Blocks *b) {
         fprintf(f, "# mixture: one row per controller decision; columns: step eval mode, then the share of each class:");
         for (int j = 0; j < nc; j++) fprintf(f, " [%s]", m->class_names[j]);
         fprintf(f, "\n");
-        for (int i = 0; i < m->n; i++) {
-            const MetricsRow *r = &m->rows[i];
-            if (!r->ctl) continue;
+        for (int i = 0; i < m->n_ctl; i++) {
+            const MetricsCtl *r = &m->ctl[i];
             fprintf(f, "%ld %d %s", r->step, r->eval, r->mode[0] ? r->mode : "-");
             for (int j = 0; j < nc; j++) put_num(f, r->mix[j], "%.5f");
             fprintf(f, "\n");
@@ -229,9 +230,8 @@ static char *write_dat(const Plot *p, const Metrics *m, Blocks *b) {
         fprintf(f, "# rewards: one row per controller decision; columns: step eval mode, the reward of each class:");
         for (int j = 0; j < nc; j++) fprintf(f, " [%s]", m->class_names[j]);
         fprintf(f, ", then the total reward and the reward model's loss\n");
-        for (int i = 0; i < m->n; i++) {
-            const MetricsRow *r = &m->rows[i];
-            if (!r->ctl) continue;
+        for (int i = 0; i < m->n_ctl; i++) {
+            const MetricsCtl *r = &m->ctl[i];
             fprintf(f, "%ld %d %s", r->step, r->eval, r->mode[0] ? r->mode : "-");
             for (int j = 0; j < nc; j++) put_num(f, r->reward[j], "%.5f");
             put_num(f, r->total_reward, "%.5f"), put_num(f, r->rm_loss, "%.6g");

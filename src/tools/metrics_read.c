@@ -72,9 +72,11 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
     if (!o) return eid_error("%s:%ld: not JSON", name, line), -2; /* -2: metrics_parse may skip a torn last line */
     int rc = -1;
     MetricsRow r;
-    memset(&r, 0, sizeof r);
-    r.eval = -1, r.total_reward = r.rm_loss = NAN;
-    for (int j = 0; j < MR_MAX_CLASSES; j++) r.mix[j] = r.reward[j] = NAN;
+    MetricsCtl c;
+    memset(&r, 0, sizeof r), memset(&c, 0, sizeof c);
+    r.ctl = -1;
+    c.eval = -1, c.total_reward = c.rm_loss = NAN;
+    for (int j = 0; j < MR_MAX_CLASSES; j++) c.mix[j] = c.reward[j] = NAN;
     if (!cJSON_IsObject(o)) {
         eid_error("%s:%ld: not a JSON object", name, line);
         goto out;
@@ -85,7 +87,7 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
         eid_error("%s:%ld: no \"step\" (a whole number >= 0)", name, line);
         goto out;
     }
-    r.step = (long)st->valuedouble;
+    r.step = c.step = (long)st->valuedouble;
     if (m->n && r.step <= m->rows[m->n - 1].step) {
         eid_error("%s:%ld: step %ld after step %ld: the steps of one run grow from line to line", name, line, r.step,
                   m->rows[m->n - 1].step);
@@ -105,7 +107,7 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
     }
     const cJSON *mix = cJSON_GetObjectItemCaseSensitive(o, "birdie_class_mix");
     if (mix) {
-        int k = num_array(mix, "birdie_class_mix", r.mix, name, line);
+        int k = num_array(mix, "birdie_class_mix", c.mix, name, line);
         if (k < 0) goto out;
         if (m->n_classes && k != m->n_classes) {
             eid_error("%s:%ld: \"birdie_class_mix\" has %d classes, earlier lines %d", name, line, k, m->n_classes);
@@ -113,20 +115,20 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
         }
         double sum = 0;
         for (int j = 0; j < k; j++) {
-            if (r.mix[j] < 0 || r.mix[j] > 1) {
-                eid_error("%s:%ld: \"birdie_class_mix\" share %d is %g, outside [0, 1]", name, line, j + 1, r.mix[j]);
+            if (c.mix[j] < 0 || c.mix[j] > 1) {
+                eid_error("%s:%ld: \"birdie_class_mix\" share %d is %g, outside [0, 1]", name, line, j + 1, c.mix[j]);
                 goto out;
             }
-            sum += r.mix[j];
+            sum += c.mix[j];
         }
         if (fabs(sum - 1) > 1e-3) {
             eid_error("%s:%ld: the \"birdie_class_mix\" shares sum to %.6f, not 1", name, line, sum);
             goto out;
         }
-        m->n_classes = k, r.ctl = 1;
+        m->n_classes = k, r.ctl = m->n_ctl;
         const cJSON *rw = cJSON_GetObjectItemCaseSensitive(o, "birdie_class_reward");
         if (rw) {
-            int kr = num_array(rw, "birdie_class_reward", r.reward, name, line);
+            int kr = num_array(rw, "birdie_class_reward", c.reward, name, line);
             if (kr < 0) goto out;
             if (kr != k) {
                 eid_error("%s:%ld: \"birdie_class_reward\" has %d classes, \"birdie_class_mix\" %d", name, line, kr, k);
@@ -134,8 +136,8 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
             }
             m->has[MR_F_REWARD] = 1;
         }
-        if (num_field(o, "birdie_total_reward", &r.total_reward, name, line) != 0 ||
-            num_field(o, "birdie_rm_loss", &r.rm_loss, name, line) != 0)
+        if (num_field(o, "birdie_total_reward", &c.total_reward, name, line) != 0 ||
+            num_field(o, "birdie_rm_loss", &c.rm_loss, name, line) != 0)
             goto out;
         const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "birdie_eval");
         if (ev) {
@@ -143,21 +145,21 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
                 eid_error("%s:%ld: \"birdie_eval\" is not a whole number >= 0", name, line);
                 goto out;
             }
-            r.eval = (int)ev->valuedouble;
+            c.eval = (int)ev->valuedouble;
         }
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "birdie_mode");
         if (md) {
             size_t len = cJSON_IsString(md) ? strlen(md->valuestring) : 0;
-            int good = len > 0 && len < sizeof r.mode;
+            int good = len > 0 && len < sizeof c.mode;
             for (size_t i = 0; good && i < len; i++) {
                 char c = md->valuestring[i];
                 good = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
             }
             if (!good) {
-                eid_error("%s:%ld: \"birdie_mode\" is not a word of 1 to %zu letters", name, line, sizeof r.mode - 1);
+                eid_error("%s:%ld: \"birdie_mode\" is not a word of 1 to %zu letters", name, line, sizeof c.mode - 1);
                 goto out;
             }
-            memcpy(r.mode, md->valuestring, len + 1);
+            memcpy(c.mode, md->valuestring, len + 1);
         }
     } else if (cJSON_GetObjectItemCaseSensitive(o, "birdie_class_reward")) {
         eid_error("%s:%ld: \"birdie_class_reward\" without \"birdie_class_mix\"", name, line);
@@ -169,7 +171,14 @@ static int parse_line(const char *s, const char *name, long line, Metrics *m, in
         if (!m->rows) eid_fatal("out of memory");
     }
     m->rows[m->n++] = r;
-    m->n_ctl += r.ctl;
+    if (r.ctl >= 0) {
+        if (m->n_ctl == m->cap_ctl) {
+            m->cap_ctl = m->cap_ctl ? 2 * m->cap_ctl : 64;
+            m->ctl = realloc(m->ctl, sizeof *m->ctl * (size_t)m->cap_ctl);
+            if (!m->ctl) eid_fatal("out of memory");
+        }
+        m->ctl[m->n_ctl++] = c;
+    }
     rc = 0;
 out:
     cJSON_Delete(o);
@@ -248,6 +257,6 @@ int metrics_read(const char *path, Metrics *m) {
 }
 
 void metrics_free(Metrics *m) {
-    free(m->rows);
+    free(m->rows), free(m->ctl);
     memset(m, 0, sizeof *m);
 }

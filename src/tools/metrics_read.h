@@ -17,16 +17,22 @@ typedef struct {
     long step;
     double loss, train_acc, lr, test_acc, test_loss, val_loss, val_bpb; /* NaN when absent */
     int finetune;       /* "finetune":1 */
-    int ctl;            /* 1: a controller decision is on this line ("birdie_class_mix") */
+    int ctl;            /* index into Metrics.ctl of this line's controller decision, -1 = none */
+} MetricsRow;
+
+/* a controller decision (a line with "birdie_class_mix"); kept apart so that long runs stay small */
+typedef struct {
+    long step;
     int eval;           /* birdie_eval (-1 when absent) */
     char mode[16];      /* birdie_mode ("" when absent) */
     double mix[MR_MAX_CLASSES], reward[MR_MAX_CLASSES], total_reward, rm_loss; /* NaN when absent */
-} MetricsRow;
+} MetricsCtl;
 
 typedef struct {
     MetricsRow *rows;
     int n, cap;
-    int n_ctl;          /* controller lines */
+    MetricsCtl *ctl;    /* the controller decisions in step order */
+    int n_ctl, cap_ctl;
     int n_classes;      /* classes per controller line (0 without one) */
     int have_names;     /* "birdie_classes" was found (on any line) */
     char class_names[MR_MAX_CLASSES][MR_NAME_LEN];

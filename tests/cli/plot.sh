@@ -115,6 +115,7 @@ expect_fail "bad --style" "--style: expected stacked or lines" "$E" plot "$T/run
 expect_fail "bad --out extension" "--out $T/x.pdf: the image must end in .png or .svg" "$E" plot "$T/run" --out "$T/x.pdf"
 expect_fail "--out against --format" "the extension contradicts --format svg" "$E" plot "$T/run" --out "$T/x.png" --format svg
 expect_fail "unknown option" "unknown option --bogus" "$E" plot "$T/run" --bogus
+expect_fail "--out a directory" "--out $T/p: a directory; give the image's file name" "$E" plot "$T/run" --out "$T/p"
 EXPECT_ONE_ERROR=0
 # a run being written: its unfinished last line is skipped with a note
 mkdir -p "$T/live" && cp "$M" "$T/live/metrics.jsonl" && printf '{"step":13,"loss":5.1,"train_a' >> "$T/live/metrics.jsonl"
