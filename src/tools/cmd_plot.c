@@ -489,7 +489,7 @@ static int plot_main(Plot *p) {
         snprintf(e_fmt, sizeof e_fmt, "formats = '%s%s%s'", p->png ? "png" : "", p->png && p->svg ? " " : "", p->svg ? "svg" : "");
     }
     char *av[] = {"gnuplot", "-e", e_data, "-e", e_out, "-e", e_fmt, tmp[1], NULL};
-    SpawnOpts so = {.in = "/dev/null", .out = log, .err = log, .search_path = 1};
+    SpawnOpts so = {.in = "/dev/null", .out = log, .err = log, .search_path = 1, .die_with_parent = 1};
     pid_t child = spawn_start(av, &so);
     int st = child < 0 ? -1 : spawn_wait(child, NULL);
     if (st < 0) goto cleanup;
