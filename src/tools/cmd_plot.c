@@ -203,6 +203,17 @@ static int has_eval(const MetricsRow *r) {
     return !isnan(r->test_acc) || !isnan(r->test_loss) || !isnan(r->val_loss) || !isnan(r->val_bpb);
 }
 
+/* The mixture and rewards blocks share their layout: one row per controller decision, headed by a
+ * comment naming the columns (step, eval, mode, then one value per class). */
+static void put_ctl_header(FILE *f, const Metrics *m, const char *block, const char *per_class) {
+    fprintf(f, "# %s: one row per controller decision; columns: step eval mode, %s:", block, per_class);
+    for (int j = 0; j < m->n_classes; j++) fprintf(f, " [%s]", m->class_names[j]);
+}
+
+static void put_ctl_row_start(FILE *f, const MetricsCtl *r) {
+    fprintf(f, "%ld %d %s", r->step, r->eval, r->mode[0] ? r->mode : "-");
+}
+
 static char *write_dat(const Plot *p, const Metrics *m, Blocks *b) {
     char *text = NULL;
     size_t len = 0;
@@ -214,12 +225,11 @@ static char *write_dat(const Plot *p, const Metrics *m, Blocks *b) {
     fprintf(f, "# written by `eidetic plot` from %s (%d lines, steps %ld..%ld)\n", p->metrics, m->n, m->rows[0].step,
             b->last_step);
     if (p->panels & PANEL_MIXTURE) {
-        fprintf(f, "# mixture: one row per controller decision; columns: step eval mode, then the share of each class:");
-        for (int j = 0; j < nc; j++) fprintf(f, " [%s]", m->class_names[j]);
+        put_ctl_header(f, m, "mixture", "then the share of each class");
         fprintf(f, "\n");
         for (int i = 0; i < m->n_ctl; i++) {
             const MetricsCtl *r = &m->ctl[i];
-            fprintf(f, "%ld %d %s", r->step, r->eval, r->mode[0] ? r->mode : "-");
+            put_ctl_row_start(f, r);
             for (int j = 0; j < nc; j++) put_num(f, r->mix[j], "%.5f");
             fprintf(f, "\n");
         }
@@ -227,12 +237,11 @@ static char *write_dat(const Plot *p, const Metrics *m, Blocks *b) {
         b->idx_mix = idx++;
     }
     if (p->panels & PANEL_REWARDS) {
-        fprintf(f, "# rewards: one row per controller decision; columns: step eval mode, the reward of each class:");
-        for (int j = 0; j < nc; j++) fprintf(f, " [%s]", m->class_names[j]);
+        put_ctl_header(f, m, "rewards", "the reward of each class");
         fprintf(f, ", then the total reward and the reward model's loss\n");
         for (int i = 0; i < m->n_ctl; i++) {
             const MetricsCtl *r = &m->ctl[i];
-            fprintf(f, "%ld %d %s", r->step, r->eval, r->mode[0] ? r->mode : "-");
+            put_ctl_row_start(f, r);
             for (int j = 0; j < nc; j++) put_num(f, r->reward[j], "%.5f");
             put_num(f, r->total_reward, "%.5f"), put_num(f, r->rm_loss, "%.6g");
             fprintf(f, "\n");
