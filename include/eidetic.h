@@ -55,8 +55,13 @@ typedef struct eidetic_trainer eidetic_trainer;
 eidetic_status eidetic_init(int n_threads);
 
 /* eidetic_init with flags: EIDETIC_INIT_VERBOSE also logs the BLAS core and the thread count (one
- * line through the log callback, as the `eidetic` program does at start). */
-enum { EIDETIC_INIT_VERBOSE = 1 };
+ * line through the log callback, as the `eidetic` program does at start).
+ * Denormal floats: by default the library sets flush-to-zero (x86 FTZ and DAZ, ARM FZ) on each thread
+ * that calls into it and on that thread's OpenMP workers, because a product meeting a denormal costs
+ * ~100 cycles and training that underflows ran up to 40x slower (docs/performance.md "Denormals").
+ * Only values below 1.2e-38 change. EIDETIC_INIT_KEEP_DENORMALS leaves every thread's floating-point
+ * mode as it is (pass it to the first eidetic_init_ex, before any other call). */
+enum { EIDETIC_INIT_VERBOSE = 1, EIDETIC_INIT_KEEP_DENORMALS = 2 };
 eidetic_status eidetic_init_ex(int n_threads, unsigned flags);
 
 /* Precision of the library's matrix products from now on (docs/performance.md "Mixed precision"):

@@ -94,11 +94,12 @@ static eidetic_status fail(eidetic_status s) {
 eidetic_status eidetic_init(int n_threads) { return eidetic_init_ex(n_threads, 0); }
 
 eidetic_status eidetic_init_ex(int n_threads, unsigned flags) {
-    if (flags & ~(unsigned)EIDETIC_INIT_VERBOSE) {
+    if (flags & ~(unsigned)(EIDETIC_INIT_VERBOSE | EIDETIC_INIT_KEEP_DENORMALS)) {
         enter();
         return eid_error("eidetic_init_ex: unknown flags 0x%x", flags), fail(EIDETIC_ERR_ARGUMENT);
     }
     int verbose = (flags & EIDETIC_INIT_VERBOSE) != 0;
+    if (flags & EIDETIC_INIT_KEEP_DENORMALS) eid_set_flush_denormals(0);
     eid_runtime_setup(n_threads, verbose); /* verbose: it reports a weak core itself */
     if (!g_init_done && !verbose) warn_weak_blas();
     g_init_done = 1;

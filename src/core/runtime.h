@@ -18,6 +18,13 @@ const char *eid_blas_better_core(void);
  * size per thread: a thread the program started itself (a library user's pthread) would otherwise
  * run teams of the default size, not eid_threads(). Cheap; the library API calls it on entry. */
 void eid_runtime_enter(void);
+/* Denormals are flushed to zero (FTZ/DAZ on x86, FZ on ARM) on every thread that runs kernels: the
+ * threads of eid_runtime_setup's and eid_runtime_enter's callers and their OpenMP teams (runtime.c says
+ * why). eid_set_flush_denormals(0) before eid_runtime_setup leaves the floating-point mode alone (the
+ * library's EIDETIC_INIT_KEEP_DENORMALS). */
+void eid_set_flush_denormals(int on);
+/* Whether the calling thread flushes denormals now (0 on other architectures). */
+int eid_denormals_flushed_here(void);
 int eid_threads(void);
 /* Threads a kernel called here can use: 1 inside an active parallel region (a data-parallel shard,
  * train/shards.h, where kernels run on their caller's thread), eid_threads() otherwise. */
