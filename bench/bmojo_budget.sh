@@ -134,13 +134,15 @@ def parse(run):
         s = re.match(r"step (\d+)/", line)
         if s: steps = int(s.group(1))
     return acc, sb, int(p.group(1)), wall, steps
+def split(run):  # "bmojo-lp-W16-M64" -> ("bmojo-lp", "16", "64"); "-" where a run has no W / M (bmojo-f: M 0)
+    w = re.search(r"-W(\d+)", run); mm = re.search(r"-M(\d+)", run)
+    name = re.sub(r"-W\d+.*", "", run)
+    return name, w.group(1) if w else "-", mm.group(1) if mm else ("0" if name.startswith("bmojo-f") else "-")
 def key(run):  # rows in a fixed order: baselines, then per window swa, hybrid, bmojo-f, bmojo by M
     order = ["attn", "attn-lp", "mamba2", "longhorn", "swa", "hybrid", "bmojo-f", "bmojo", "bmojo-rand",
              "swa-lp", "hybrid-lp", "bmojo-f-lp", "bmojo-lp"]
-    w = re.search(r"-W(\d+)", run); mm = re.search(r"-M(\d+)", run)
-    name = re.sub(r"-W\d+.*", "", run)
-    return (int(w.group(1)) if w else 0, order.index(name) if name in order else 99,
-            int(mm.group(1)) if mm else -1)
+    name, W, M = split(run)
+    return (0 if W == "-" else int(W), order.index(name) if name in order else 99, -1 if M == "-" else int(M))
 runs = sorted((r for r in os.listdir(d) if os.path.isfile(os.path.join(d, r, "eval.txt"))), key=key)
 if not runs: sys.exit(0)
 lens = sorted({l for r in runs for l in parse(r)[0]})
@@ -153,9 +155,7 @@ print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(lens))
 import math
 for r in runs:
     acc, sb, params, wall, steps = parse(r)
-    w = re.search(r"-W(\d+)", r); mm = re.search(r"-M(\d+)", r)
-    name = re.sub(r"-W\d+.*", "", r)
-    W = w.group(1) if w else "-"; M = mm.group(1) if mm else ("0" if name.startswith("bmojo-f") else "-")
+    name, W, M = split(r)
     tsv.write("%s\t%s\t%s\t%s\t%d\t%.3f\t%d\t%d\t%s\t%s\n" % (r, name, W, M, sb, math.log2(sb), params, steps,
               wall, "\t".join("%.4f" % acc[l] if l in acc else "nan" for l in lens)))
     print("| %s | %s | %s | %d | %d | %d | %s | %s |" % (r, W, M, sb, params, steps, wall,
@@ -177,7 +177,7 @@ for r in rows:
     fam.setdefault(f, []).append(r)
 with open(d + "/budget.dat", "w") as out, open(d + "/budget.names", "w") as names:
     for f, rs in fam.items():
-        rs.sort(key=lambda r: int(r["M"]) if r["M"] not in "-" else -1)
+        rs.sort(key=lambda r: -1 if r["M"] == "-" else int(r["M"]))
         for r in rs:
             out.write("%s %s %s\n" % (r["log2_state_bytes"], r["acc_L" + L],
                                       "M=" + r["M"] if r["M"] != "-" else '""'))
@@ -192,29 +192,28 @@ with open(d + "/lengths.dat", "w") as out, open(d + "/lengths.names", "w") as na
         for k in lens: out.write("%s %s\n" % (k[5:], r[k]))
         out.write("\n\n"); names.write(r["run"] + "\n")
 EOF
+    # one plot command over the blocks of DAT (gnuplot index i, titled by line i of NAMES); EXTRA is
+    # appended to every block's curve, LABELS (optional) adds a labelled copy of each block
+    plot_blocks() {  # DAT NAMES EXTRA [LABELS]
+        local i=0 sep="" name
+        echo -n "plot "
+        while read -r name; do
+            echo -n "${sep}'$1' index $i using 1:2 with linespoints pt $((i + 4)) $3 title '$name'"
+            [ -z "${4:-}" ] || echo -n ", '' index $i using 1:2:3 with labels $4 notitle"
+            sep=", "; i=$((i + 1))
+        done < "$2"
+        echo
+    }
     {
         echo "set terminal pngcairo size 800,480 font ',9'; set output '$T/budget.png'"
         echo "set title \"$task at L $L: accuracy vs decode state (equal budgets; store sweep joined, M = 0 is bmojo-f)\" noenhanced"
         echo "set xlabel 'log2(decode-state bytes per sequence, fp32)'; set ylabel 'test accuracy'; set yrange [0:1.05]"
         echo "set key outside right noenhanced; set grid"
-        echo -n "plot "
-        i=0; sep=""
-        while read -r name; do
-            echo -n "${sep}'$T/budget.dat' index $i using 1:2 with linespoints pt $((i + 4)) ps 1.2 title '$name'"
-            echo -n ", '' index $i using 1:2:3 with labels offset 0.8,0.6 font ',7' notitle"
-            sep=", "; i=$((i + 1))
-        done < "$T/budget.names"
-        echo
+        plot_blocks "$T/budget.dat" "$T/budget.names" "ps 1.2" "offset 0.8,0.6 font ',7'"
         echo "set output '$T/lengths.png'"
         echo "set title \"$task trained at L $L, evaluated at longer L (largest store per window for bmojo)\" noenhanced"
         echo "set xlabel 'evaluation length L'; set logscale x 2; set ylabel 'test accuracy'"
-        echo -n "plot "
-        i=0; sep=""
-        while read -r name; do
-            echo -n "${sep}'$T/lengths.dat' index $i using 1:2 with linespoints pt $((i + 4)) title '$name'"
-            sep=", "; i=$((i + 1))
-        done < "$T/lengths.names"
-        echo
+        plot_blocks "$T/lengths.dat" "$T/lengths.names" ""
     } > "$T/budget.gp"
     gnuplot "$T/budget.gp" 2> "$T/budget.gp.log" || echo "bmojo_budget.sh: gnuplot failed (see $T/budget.gp.log)" >&2
 done

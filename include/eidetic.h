@@ -58,7 +58,7 @@ eidetic_status eidetic_init(int n_threads);
  * line through the log callback, as the `eidetic` program does at start).
  * Denormal floats: by default the library sets flush-to-zero (x86 FTZ and DAZ, ARM FZ) on each thread
  * that calls into it and on that thread's OpenMP workers, because a product meeting a denormal costs
- * ~100 cycles and training that underflows ran up to 40x slower (docs/performance.md "Denormals").
+ * ~100 cycles and a training run that underflowed ran 31x slower (docs/performance.md "Denormals").
  * Only values below 1.2e-38 change. EIDETIC_INIT_KEEP_DENORMALS leaves every thread's floating-point
  * mode as it is (pass it to the first eidetic_init_ex, before any other call). */
 enum { EIDETIC_INIT_VERBOSE = 1, EIDETIC_INIT_KEEP_DENORMALS = 2 };

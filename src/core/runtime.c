@@ -57,8 +57,8 @@ const char *eid_blas_better_core(void) {
 
 /* Denormal floats (|x| < 1.2e-38) take a microcode assist on x86: every multiply-add that meets one costs
  * ~100 cycles. Gradients that only a few positions feed (a passkey's answer digits, after a softmax of
- * tiny probabilities) drift into that range, and training then ran 40x slower (4 s instead of 0.1 s a
- * step, 90% of it in sgemm; docs/performance.md "Denormals"). Flushing them to zero (FTZ: results; DAZ:
+ * tiny probabilities) drift into that range, and training then ran 31x slower (3.6 s instead of 0.115 s
+ * a step, 90% of it in sgemm; docs/performance.md "Denormals"). Flushing them to zero (FTZ: results; DAZ:
  * operands) changes only values below 1.2e-38 (fp32) / 2.2e-308 (fp64). The mode is per thread. */
 static int g_flush_denormals = 1;
 static _Thread_local int t_team_flushed;
