@@ -31,7 +31,7 @@ ICU_LIBS    := $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -lic
 CPPFLAGS += -Isrc -Iinclude $(BLAS_CFLAGS) $(CJSON_CFLAGS) $(ICU_CFLAGS)
 SPM_LIBS    := -lsentencepiece -lsentencepiece_train -lstdc++
 ZLIB_LIBS   := -lz
-# oneDNN (libdnnl-dev): bf16 matrix products for --precision bf16 (src/core/gemm_bf16.c)
+# oneDNN (libdnnl-dev): bf16 matrix products for --precision bf16, and fp32 ones for --gemm-plan (src/core/gemm_onednn.c)
 DNNL_LIBS   := -ldnnl
 LDLIBS   += $(BLAS_LIBS) $(CJSON_LIBS) $(SPM_LIBS) $(ICU_LIBS) $(ZLIB_LIBS) $(DNNL_LIBS) -lm -fopenmp
 # C++ objects take the C flags but C++17 (the SentencePiece headers need it)
@@ -51,7 +51,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # The test build is double precision (docs/layers.md §0.1: fp64 in test builds) for tight gradient checks.
 LIB64_OBJ:= $(LIB_SRC:%.c=$(BUILD)/fp64/%.o) $(LIB_CXX:%.cc=$(BUILD)/fp64/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TESTS32  := $(BUILD)/tests/test_equiv_fp32 $(BUILD)/tests/test_bf16
+TESTS32  := $(BUILD)/tests/test_equiv_fp32 $(BUILD)/tests/test_bf16 $(BUILD)/tests/test_gemm_plan
 
 LIBA     := $(BUILD)/libeidetic.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -154,6 +154,11 @@ $(BUILD)/tests/test_equiv_fp32: tests/test_equiv.c $(wildcard tests/*.h tests/ke
 
 # --precision bf16 against fp32: single precision only (no bf16 path in the fp64 build)
 $(BUILD)/tests/test_bf16: tests/bf16_check.c $(wildcard tests/*.h tests/kernels/*.h) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# the per-shape library plan (--gemm-plan): single precision only, like the bf16 path
+$(BUILD)/tests/test_gemm_plan: tests/gemm_plan_check.c $(wildcard tests/*.h tests/kernels/*.h) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 

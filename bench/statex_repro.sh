@@ -8,7 +8,10 @@
 # Sizes by environment: MIXERS ("gla mamba2 longhorn"), SEEDS (post-training seeds, "1"),
 # PRE_STEPS (1500), POST_STEPS (600), D (d_model; default 64, Longhorn 128: the widths at which the
 # mixer table of docs/mqar_mixers.md solves MQAR L 64 K 4 in 1500 steps), EXPAND_LAYER (0), THREADS (1),
-# PRE_TASK ("--seq-len 64 --kv-pairs 4", batch 64), HARD_TASK ("--seq-len 128 --kv-pairs 16", batch 32).
+# PRE_TASK ("--seq-len 64 --kv-pairs 4"), PRE_BATCH (64), HARD_TASK ("--seq-len 128 --kv-pairs 16"), HARD_BATCH (32),
+# PRE_FROM (the OUT of an earlier run: pre-training continues from its MIXER/pre checkpoints with
+# `train --init`, lr PRE_LR (3e-3), warm-up 5%, cosine to 10% — a curriculum stage, e.g. L 64 K 4
+# then L 256 K 16; unset: pre-training from scratch with the mixer presets).
 set -eu
 BUILD=${1:-build}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,8 +23,9 @@ PRE_STEPS=${PRE_STEPS:-1500}
 POST_STEPS=${POST_STEPS:-600}
 LAYER=${EXPAND_LAYER:-0}
 TH=${THREADS:-1}
-PRE="--task mqar ${PRE_TASK:---seq-len 64 --kv-pairs 4} --batch 64"
+PRE="--task mqar ${PRE_TASK:---seq-len 64 --kv-pairs 4} --batch ${PRE_BATCH:-64}"
 HARD="--task mqar ${HARD_TASK:---seq-len 128 --kv-pairs 16}"
+HARD_BATCH=${HARD_BATCH:-32}
 COMMON="--vocab 2048 --threads $TH --quiet"
 # post-training recipe (docs/statex.md §4 shape: warm-up, cosine to 0, AdamW wd 0.1, beta2 0.95, clip 1.0;
 # lr scaled to these tiny models), identical for both arms
@@ -38,8 +42,14 @@ for mx in $MIXERS; do
     P="$O/$mx/pre"
     mkdir -p "$O/$mx"
     if [ ! -f "$O/$mx/pre.done" ]; then
-        nice -n 5 "$E" train --preset "mqar-$mx" --layers "$mx,$mx" --d-model "$(width "$mx")" $(arch "$mx") $COMMON $PRE --steps "$PRE_STEPS" \
-            --eval-every 250 --eval-examples 256 --target-acc 0.99 --seed 0 --out "$P" > "$O/$mx/pre.log" 2>&1
+        if [ -n "${PRE_FROM:-}" ]; then
+            nice -n 5 "$E" train --init "$PRE_FROM/$mx/pre/current" $COMMON $PRE --steps "$PRE_STEPS" --lr "${PRE_LR:-3e-3}" \
+                --warmup $((PRE_STEPS / 20)) --min-lr "$(awk -v l="${PRE_LR:-3e-3}" 'BEGIN {print l / 10}')" \
+                --eval-every 250 --eval-examples 256 --target-acc 0.99 --seed 0 --out "$P" > "$O/$mx/pre.log" 2>&1
+        else
+            nice -n 5 "$E" train --preset "mqar-$mx" --layers "$mx,$mx" --d-model "$(width "$mx")" $(arch "$mx") $COMMON $PRE --steps "$PRE_STEPS" \
+                --eval-every 250 --eval-examples 256 --target-acc 0.99 --seed 0 --out "$P" > "$O/$mx/pre.log" 2>&1
+        fi
         touch "$O/$mx/pre.done"
     fi
     for s in $SEEDS; do
@@ -50,7 +60,7 @@ for mx in $MIXERS; do
             init=$([ $arm = statex ] && echo "$X" || echo "$P/current")
             if [ ! -f "$R.done" ]; then
                 echo "$(acc "$init")" > "$R.step0"
-                nice -n 5 "$E" train --preset "mqar-$mx" --init "$init" $COMMON $HARD --batch 32 $POST --steps "$POST_STEPS" \
+                nice -n 5 "$E" train --preset "mqar-$mx" --init "$init" $COMMON $HARD --batch "$HARD_BATCH" $POST --steps "$POST_STEPS" \
                     --seed "$s" --out "$R" > "$R.log" 2>&1
                 touch "$R.done"
             fi

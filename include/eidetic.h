@@ -72,6 +72,17 @@ eidetic_status eidetic_init_ex(int n_threads, unsigned flags);
  * *in_effect (may be NULL) receives "fp32" or "bf16". */
 eidetic_status eidetic_set_precision(const char *name, int verbose, const char **in_effect);
 
+/* Which library multiplies each matrix shape (docs/performance.md "Choosing the library per shape"):
+ * "fixed" (the default: OpenBLAS for fp32, oneDNN for bf16), "measure" (the first product of each
+ * shape times the candidate libraries and keeps the fastest; verbose logs each choice), or the path
+ * of a plan file written by eidetic_save_gemm_plan (or by `eidetic train --gemm-plan measure` in its
+ * checkpoints), replayed exactly; shapes it lacks are measured. Libraries round differently, so a
+ * measured plan changes the low bits of results: replay the file to reproduce a run.
+ * EIDETIC_ERR_ARGUMENT for a bad spec or a malformed file (the message names it). */
+eidetic_status eidetic_set_gemm_plan(const char *spec, int verbose);
+/* Writes the plan chosen so far (JSON) to path, crash-safe; EIDETIC_ERR_SAVE when it cannot. */
+eidetic_status eidetic_save_gemm_plan(const char *path);
+
 /* Threads the library's kernels and BLAS use (initialising with n_threads = 0 if needed). */
 int eidetic_n_threads(void);
 /* The OpenBLAS core type in use ("Haswell", "SkylakeX", ...); "unknown" if BLAS does not say. */

@@ -15,7 +15,7 @@
  */
 #include <omp.h>
 #include <stdlib.h>
-#include "core/gemm_bf16.h"
+#include "core/gemm_onednn.h"
 #include "core/runtime.h"
 #include "model_util.h"
 

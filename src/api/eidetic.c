@@ -10,6 +10,7 @@
 #include "core/runtime.h"
 #include "data/source.h"
 #include "io/checkpoint.h"
+#include "io/gemm_plan_file.h"
 #include "kernels/seq.h"
 #include "layers/layer.h"
 #include "model/config.h"
@@ -115,6 +116,20 @@ eidetic_status eidetic_set_precision(const char *name, int verbose, const char *
     int got = eid_set_precision(want, verbose);
     if (in_effect) *in_effect = eid_precision_name(got);
     return EIDETIC_OK;
+}
+
+eidetic_status eidetic_set_gemm_plan(const char *spec, int verbose) {
+    pthread_once(&g_once, default_init);
+    enter();
+    if (!spec) return eid_error("gemm plan: expected fixed, measure or a plan file, got NULL"), fail(EIDETIC_ERR_ARGUMENT);
+    return gemm_plan_apply_spec(spec, verbose, "gemm plan") == 0 ? EIDETIC_OK : fail(EIDETIC_ERR_ARGUMENT);
+}
+
+eidetic_status eidetic_save_gemm_plan(const char *path) {
+    pthread_once(&g_once, default_init);
+    enter();
+    if (!path) return eid_error("gemm plan: no path"), fail(EIDETIC_ERR_ARGUMENT);
+    return gemm_plan_save(path) == 0 ? EIDETIC_OK : fail(EIDETIC_ERR_SAVE);
 }
 
 int eidetic_n_threads(void) { /* a getter: keeps the thread's last message */

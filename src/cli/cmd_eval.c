@@ -22,6 +22,7 @@ typedef struct {
     TaskCfg task;
     int examples, batch, threads, lenient;
     char precision[8];
+    char gemm_plan[512];
     uint64_t seed;
     char lengths[512], out[512];
     char data[512];
@@ -40,6 +41,7 @@ static const OptDesc eval_opts[] = {
     O("out", OPT_STR, out, "write the results as JSON to this file"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
     O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O
 #define N_EVAL_OPTS (int)(sizeof eval_opts / sizeof eval_opts[0])
@@ -228,6 +230,7 @@ int cmd_eval(int argc, char **argv) {
     if (e.examples < 1 || e.batch < 1) return eid_error("--examples and --batch must be >= 1"), cli_fail("eval");
     eid_runtime_setup(e.threads, 1);
     if (cli_set_precision(e.precision, 1) != 0) return cli_fail("eval");
+    if (cli_set_gemm_plan(e.gemm_plan, 1) != 0) return cli_fail("eval");
     Model *m = ckpt_load_model_ex(e.ckpt, NULL, e.lenient);
     if (!m) return cli_fail("eval");
     e.task.vocab_size = m->cfg.vocab_size;

@@ -14,6 +14,7 @@ typedef struct {
     char ckpt[512], tokens[65536], tokens_file[512], out[512];
     int threads, recurrent, lenient, prompt_len;
     char precision[8];
+    char gemm_plan[512];
 } FwdCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(FwdCfg, f), sizeof(((FwdCfg *)0)->f), h}
@@ -31,6 +32,7 @@ static const OptDesc fwd_opts[] = {
       "read the prompt both ways (docs/layers.md §8); with --recurrent the prefill is the prompt and the next "
       "token (<gen>), then steps. 0 (default): no flags, every token causal"),
     O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O
 #define N_FWD_OPTS (int)(sizeof fwd_opts / sizeof fwd_opts[0])
@@ -162,6 +164,7 @@ int cmd_forward(int argc, char **argv) {
     eidetic_init(c.threads);
     if (eidetic_set_precision(c.precision[0] ? c.precision : "fp32", 0, NULL) != EIDETIC_OK)
         return seqs_free(&s), api_fail();
+    if (eidetic_set_gemm_plan(c.gemm_plan[0] ? c.gemm_plan : "fixed", 0) != EIDETIC_OK) return seqs_free(&s), api_fail();
     eidetic_model *m;
     if (eidetic_model_load_ex(c.ckpt, c.lenient ? EIDETIC_LOAD_LENIENT : 0, &m) != EIDETIC_OK) return seqs_free(&s), api_fail();
     int V = eidetic_model_vocab_size(m), P = eidetic_model_max_positions(m);

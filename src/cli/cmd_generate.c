@@ -15,6 +15,7 @@ typedef struct {
     char ckpt[512], prompt[8192], text[8192];
     int max_new, top_k, threads, lenient, ignore_eos;
     char precision[8];
+    char gemm_plan[512];
     double temperature, top_p, rep_penalty;
     uint64_t seed;
 } GenCfg;
@@ -34,6 +35,7 @@ static const OptDesc gen_opts[] = {
     O("seed", OPT_U64, seed, "sampling seed"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
     O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O
 #define N_GEN_OPTS (int)(sizeof gen_opts / sizeof gen_opts[0])
@@ -239,6 +241,7 @@ int cmd_generate(int argc, char **argv) {
     }
     eid_runtime_setup(g.threads, 0);
     if (cli_set_precision(g.precision, 0) != 0) return tok_free(tok), cli_fail("generate");
+    if (cli_set_gemm_plan(g.gemm_plan, 0) != 0) return tok_free(tok), cli_fail("generate");
     Model *m = ckpt_load_model_ex(g.ckpt, NULL, g.lenient);
     int rc = !m ? -1 : tok ? generate_text(&g, m, tok, stops, nstops) : generate_ids(&g, m);
     tok_free(tok);

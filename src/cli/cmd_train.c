@@ -5,6 +5,8 @@
 #include "cli/cli.h"
 #include "core/runtime.h"
 #include "io/checkpoint.h"
+#include "io/files.h"
+#include "io/gemm_plan_file.h"
 #include "io/safetensors.h"
 #include "tasks/task.h"
 #include "train/rundir.h"
@@ -90,6 +92,19 @@ static int init_model(TrainCfg *c, int ac, char **av) {
     return 0;
 }
 
+/* --gemm-plan (core/gemm_plan.h). A resumed run replays the plan saved in its checkpoint (it holds
+ * every shape the run had measured, and the entries of a plan file it started from), so that its
+ * products use the same libraries as before the interruption. */
+static int set_gemm_plan(const TrainCfg *c, const char *resume, int verbose) {
+    char dir[1024], path[1100];
+    if (resume && c->gemm_plan[0] && strcmp(c->gemm_plan, "fixed") != 0) {
+        if (rundir_locate(resume, dir, sizeof dir) != 0) return -1;
+        snprintf(path, sizeof path, "%s/gemm_plan.json", dir);
+        if (eid_file_exists(path)) return gemm_plan_apply_spec(path, verbose, "--resume: the checkpoint's gemm plan");
+    }
+    return gemm_plan_apply_spec(c->gemm_plan, verbose, "--gemm-plan");
+}
+
 int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) return train_help(), 0;
     int ac = argc - 2;
@@ -120,6 +135,7 @@ int cmd_train(int argc, char **argv) {
     if (!lead) c.quiet = 1;
     eid_runtime_setup(c.threads, !c.quiet);
     if (train_cfg_resolve(&c) != 0 || cli_set_precision(c.precision, !c.quiet) != 0) return cli_fail("train");
+    if (set_gemm_plan(&c, resume, !c.quiet) != 0) return cli_fail("train");
     if (!c.quiet) train_cfg_print(&c, stderr);
     EvalResult r;
     rundir_signals_install(); /* SIGINT/SIGTERM: finish the step, checkpoint, exit 128 + SIG */

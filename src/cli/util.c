@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "io/gemm_plan_file.h"
 #include "core/common.h"
 #include "core/runtime.h"
 #include "io/strict.h"
@@ -22,6 +23,8 @@ int cli_wants_help(int argc, char **argv) {
 int parse_token_list(const char *s, int **out, int *n, const char *flag) {
     return strict_int_list(s, 0, INT_MAX, 1 << 24, out, n, flag);
 }
+
+int cli_set_gemm_plan(const char *value, int verbose) { return gemm_plan_apply_spec(value, verbose, "--gemm-plan"); }
 
 int cli_set_precision(const char *value, int verbose) {
     if (!value[0]) return eid_set_precision(EID_PREC_FP32, 0), 0;

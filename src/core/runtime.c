@@ -1,7 +1,8 @@
 /* runtime.c — BLAS detection and the GEMM entry point. */
 #include "core/runtime.h"
 #include <cblas.h>
-#include "core/gemm_bf16.h"
+#include "core/gemm_onednn.h"
+#include "core/gemm_plan.h"
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -193,6 +194,50 @@ static void gemv_dispatch(int ta, int tb, int M, int N, int K, real alpha, const
     }
 }
 
+#ifndef EIDETIC_FP64
+/* ---- --gemm-plan measure: the library per shape (core/gemm_plan.h) ---- */
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb;
+    float alpha, beta;
+    const float *A, *B;
+    int ldc;
+} GemmCall;
+
+/* g's product into out (a matrix laid out as C, with stride ldc) through one library */
+static int run_backend(int backend, void *ctx, float *out) {
+    const GemmCall *g = ctx;
+    switch (backend) {
+    case EID_GEMM_ONEDNN_F32:
+        return eid_gemm_onednn_f32(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, out,
+                                   g->ldc);
+    case EID_GEMM_ONEDNN_BF16:
+        return eid_gemm_bf16(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, out, g->ldc);
+    default:
+        if (g->M == 1 || g->N == 1)
+            gemv_dispatch(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, out, g->ldc);
+        else
+            cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, g->M, g->N,
+                        g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, out, g->ldc);
+        return 0;
+    }
+}
+
+/* The candidates are those fixed mode could use plus oneDNN fp32; the fallback is fixed mode's own
+ * choice: OpenBLAS in fp32; in bf16, oneDNN bf16, except matrix-vector products without a weight
+ * mirror (rounding the matrix per call reads more bytes than fp32 gemv). */
+static void planned_gemm(GemmCall *g, float *C) {
+    int gemv = g->M == 1 || g->N == 1, bf16 = g_precision == EID_PREC_BF16;
+    int mirror = bf16 && (eid_bf16_is_mirrored(g->A) || eid_bf16_is_mirrored(g->B));
+    EidGemmShape s = {g_precision, g->ta, g->tb, g->M, g->N, g->K, eid_team_threads(), mirror};
+    int cands[3] = {EID_GEMM_OPENBLAS, EID_GEMM_ONEDNN_F32, EID_GEMM_ONEDNN_BF16}, fallback = EID_GEMM_OPENBLAS;
+    int n = 2;
+    if (bf16 && (!gemv || mirror)) n = 3, fallback = EID_GEMM_ONEDNN_BF16;
+    size_t span = (size_t)(g->M - 1) * (size_t)g->ldc + (size_t)g->N;
+    int use = eid_gemm_plan_choose(&s, cands, n, fallback, run_backend, g, C, span);
+    if (run_backend(use, g, C) != 0) run_backend(EID_GEMM_OPENBLAS, g, C); /* refused: fp32 OpenBLAS */
+}
+#endif
+
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -203,6 +248,11 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
         return;
     }
 #ifndef EIDETIC_FP64
+    if (eid_gemm_plan_mode() == EID_PLAN_MEASURE) {
+        GemmCall g = {ta, tb, M, N, K, lda, ldb, alpha, beta, A, B, ldc};
+        planned_gemm(&g, C);
+        return;
+    }
     /* bf16 matrix-vector products only from a weight mirror: rounding the matrix per call would read
      * more bytes than fp32 gemv */
     if (g_precision == EID_PREC_BF16 && (M == 1 || N == 1) && eid_bf16_is_mirrored(M == 1 ? B : A) &&

@@ -32,14 +32,16 @@ int eid_team_threads(void);
 const char *eid_blas_core(void);
 
 /* C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C, row-major; ta/tb: 0 = as stored, 1 = transposed.
- * lda/ldb/ldc are the row strides of A, B, C as stored. */
+ * lda/ldb/ldc are the row strides of A, B, C as stored. Which library runs it: OpenBLAS (fp32) or
+ * oneDNN (bf16) as --precision says, or, with --gemm-plan measure, the fastest for the shape
+ * (core/gemm_plan.h). */
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc);
 
 /* The precision of eid_gemm's matrix products (--precision; docs/performance.md "Mixed precision").
  * fp32: OpenBLAS sgemm, the reference path. bf16: operands rounded to bf16, fp32 accumulation and
- * result, through oneDNN (core/gemm_bf16.h); matrix-vector products (one-row decoding) stay fp32 for
- * now. Everything else (scans, norms, softmax, loss, optimizer) is fp32 in both. */
+ * result, through oneDNN (core/gemm_onednn.h); matrix-vector products (one-row decoding) are bf16 only
+ * when the matrix has a bf16 weight mirror. Everything else (scans, norms, softmax, loss, optimizer) is fp32 in both. */
 enum { EID_PREC_FP32 = 0, EID_PREC_BF16 = 1 };
 /* "fp32" / "bf16" -> EID_PREC_*, else -1. */
 int eid_precision_parse(const char *name);

@@ -12,7 +12,7 @@ static const char *basename_of(const char *p) {
     const char *b = strrchr(p, '/');
     return b ? b + 1 : p;
 }
-#include "core/gemm_bf16.h"
+#include "core/gemm_onednn.h"
 #include "io/safetensors.h"
 #include "io/strict.h"
 #include "io/hf_config.h"

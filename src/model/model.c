@@ -5,7 +5,7 @@
 #include <string.h>
 #include <math.h>
 #include "core/runtime.h"
-#include "core/gemm_bf16.h"
+#include "core/gemm_onednn.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/model_ops.h"

@@ -85,7 +85,7 @@ Model *model_new_replica(Model *src);
 void model_free(Model *m);
 /* Call after writing m->w (the optimizer does after every step; the trainer and the decoder after
  * loading): refreshes what is derived from the weights, i.e. the bf16 mirror of --precision bf16
- * (core/gemm_bf16.h). Nothing to do in fp32. */
+ * (core/gemm_onednn.h). Nothing to do in fp32. */
 void model_weights_changed(Model *m);
 void model_init_params(Model *m, uint64_t seed);
 int model_plan(Model *m, int B, int T, int max_labels); /* (re)plans activations when the shape changes */

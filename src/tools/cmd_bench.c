@@ -58,6 +58,7 @@ typedef struct {
     /* children only */
     char child[16], row[24], label[48];
     char precision[8]; /* --precision: fp32 (default) or bf16, for every row */
+    char gemm_plan[512]; /* --gemm-plan: fixed (default), measure or a plan file, for every row */
     int context; /* decode: time the steps after this many tokens (scaling) */
     /* derived */
     int single, out_given;
@@ -68,6 +69,7 @@ typedef struct {
 static const OptDesc bench_opts[] = {
     O("threads", OPT_INT, threads, "threads (default: all cores, or OMP_NUM_THREADS)"),
     O("precision", OPT_STR, precision, "matrix-product precision of every row: fp32 (default) or bf16 (oneDNN; fp32 on CPUs without native bf16)"),
+    O("gemm-plan", OPT_STR, gemm_plan, "which library multiplies each matrix shape, in every row: fixed (default), measure (timed during the warm-up steps, fastest kept) or a plan file"),
     O("quick", OPT_FLAG, quick, "tiny sizes, seconds: a smoke test of the benchmark, not a measurement"),
     O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 5; decoding: at least 100)"),
     O("min-time", OPT_DBL, min_time, "train rows: time steps for at least S seconds (default 1; median reported)"),
@@ -333,6 +335,7 @@ static void row_common(cJSON *j, const BenchOpts *o, const eidetic_model *m) {
     cJSON_AddStringToObject(j, "label", o->label);
     cJSON_AddStringToObject(j, "mixer", mixer);
     cJSON_AddStringToObject(j, "precision", o->precision);
+    cJSON_AddStringToObject(j, "gemm_plan", o->gemm_plan[0] ? o->gemm_plan : "fixed");
     cJSON_AddNumberToObject(j, "d_model", o->d_model);
     cJSON_AddNumberToObject(j, "n_layer", o->n_layer);
     cJSON_AddNumberToObject(j, "d_ff", o->d_ff);
@@ -741,6 +744,7 @@ static void job_args(const Bench *b, const Job *j, Args *a) {
         arg(a, "--context"), arg(a, "%d", j->context);
     }
     if (o->precision[0]) arg(a, "--precision"), arg(a, "%s", o->precision);
+    if (o->gemm_plan[0]) arg(a, "--gemm-plan"), arg(a, "%s", o->gemm_plan);
     if (o->quick) arg(a, "--quick");
 }
 
@@ -1202,6 +1206,7 @@ int cmd_bench(int argc, char **argv) {
     if (eidetic_set_precision(o.precision[0] ? o.precision : "fp32", !o.child[0], &prec) != EIDETIC_OK)
         return eid_error("--precision: expected fp32 or bf16, got \"%s\"", o.precision), cli_fail("bench");
     snprintf(o.precision, sizeof o.precision, "%s", prec); /* the rows record what ran */
+    if (eidetic_set_gemm_plan(o.gemm_plan[0] ? o.gemm_plan : "fixed", 0) != EIDETIC_OK) return cli_fail("bench");
     if (o.child[0]) {
         /* a child measures one configuration, fully given by the parent */
         if (o.vocab == UNSET || o.d_model == UNSET || o.n_layer == UNSET || o.batch == UNSET || !o.mixers[0])

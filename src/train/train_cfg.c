@@ -65,6 +65,7 @@ const OptDesc train_opts[] = {
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
     O("save-dtype", OPT_STR, save_dtype, "dtype of model.safetensors in checkpoints: fp32 (default) or bf16 (half the bytes; the fp32 master weights go into training_state.safetensors, so --resume stays exact)"),
     O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("gemm-plan", OPT_STR, gemm_plan, "which library multiplies each matrix shape: fixed (default: OpenBLAS for fp32, oneDNN for bf16), measure (time the candidates on the first product of each shape, keep the fastest, log it; saved in each checkpoint as gemm_plan.json and replayed by --resume) or a plan file to replay"),
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
     O("resume", OPT_STR, resume, "continue a run from its output directory"),
     O("quiet", OPT_FLAG, quiet, "no progress line"),

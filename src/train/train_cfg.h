@@ -34,6 +34,7 @@ typedef struct {
     int threads, quiet;
     double dist_timeout; /* multi-process runs: seconds a rank waits in a collective before ending the job */
     char precision[8]; /* --precision: "" or "fp32" = fp32, "bf16" (core/runtime.h) */
+    char gemm_plan[512]; /* --gemm-plan: "" or "fixed", "measure", or a plan file (core/gemm_plan.h) */
     char save_dtype[8]; /* --save-dtype: "" or "fp32", "bf16" (model.safetensors in BF16; masters in the training state) */
     char out[512], resume[512], config[512];
     char init[512];   /* --init: start from this checkpoint's weights (StateX post-training, docs/statex.md §4) */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "io/checkpoint.h"
+#include "core/gemm_plan.h"
+#include "io/gemm_plan_file.h"
 #include "kernels/model_ops.h"
 #include "io/safetensors.h"
 #include "train/rundir.h"
@@ -98,6 +100,13 @@ int train_step(Shards *sh, AdamW *opt, const OptimCfg *oc, long step, const Batc
 
 /* ---- checkpoints: one atomic commit of weights + training state + metrics position (train/rundir.h) ---- */
 
+/* --gemm-plan measure: the libraries chosen so far, replayed by --resume (core/gemm_plan.h) */
+static int save_gemm_plan(const char *dir) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/gemm_plan.json", dir);
+    return gemm_plan_save(path);
+}
+
 static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *o, long step, uint64_t cursor,
                     const Tokenizer *tok, const BirdieRun *br) {
     if (dist_rank() != 0) return 0; /* a multi-process run: rank 0 alone writes the run directory */
@@ -114,6 +123,7 @@ static int save_all(RunDir *rd, const TrainCfg *c, const Model *m, const AdamW *
     rundir_fault_kill("ckpt-after-weights", step);
     if (train_state_save(dir, c, m, o, &ts) != 0) return rundir_fail_intact(rd);
     if (br && birdie_run_save(br, dir) != 0) return rundir_fail_intact(rd); /* the controller (docs/birdie.md) */
+    if (eid_gemm_plan_mode() == EID_PLAN_MEASURE && save_gemm_plan(dir) != 0) return rundir_fail_intact(rd);
     rundir_fault_kill("ckpt-after-state", step);
     return rundir_commit(rd, step);
 }

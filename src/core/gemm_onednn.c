@@ -1,16 +1,19 @@
-/* gemm_bf16.c — bf16 matrix products with fp32 accumulation through oneDNN (core/gemm_bf16.h).
+/* gemm_onednn.c — matrix products through oneDNN's matmul primitive (core/gemm_onednn.h): bf16
+ * operands with fp32 accumulation (--precision bf16), and plain fp32 (one of the libraries the
+ * per-shape plan of core/gemm_plan.h chooses from).
  *
- * Why per-call rounding: the operands are eidetic's fp32 tensors (master weights, activations), so
- * every call rounds A and B to bf16 once (O(MK + KN) against the product's O(MNK)) and oneDNN's matmul
- * does the multiply with fp32 accumulation. The numbers are exactly those of bf16 weight copies
- * refreshed after each optimizer step, which is the later optimisation for decoding (docs/performance.md
- * "Mixed precision": what remains).
+ * Why per-call rounding for bf16: the operands are eidetic's fp32 tensors (master weights,
+ * activations), so every call rounds A and B to bf16 once (O(MK + KN) against the product's O(MNK))
+ * and oneDNN's matmul does the multiply with fp32 accumulation. Weight buffers with a bf16 mirror
+ * (refreshed after each optimizer step) are read from the mirror instead: the same bits, no rounding
+ * pass. fp32 products read the operands where they are, with their strides.
  *
- * Primitives are cached per (shape, transposes, alpha, beta, team size). They run with a user-owned
- * scratchpad (one per thread) and a per-thread stream, so data-parallel shards may call concurrently.
- * Inside a parallel region (a shard) a product runs on its caller's thread only: the primitive is made
- * for one thread there, because oneDNN divides the work among the threads it was created for. */
-#include "core/gemm_bf16.h"
+ * Primitives are cached per (operand type, shape, transposes, strides, alpha, beta, team size). They
+ * run with a user-owned scratchpad (one per thread) and a per-thread stream, so data-parallel shards
+ * may call concurrently. Inside a parallel region (a shard) a product runs on its caller's thread
+ * only: the primitive is made for one thread there, because oneDNN divides the work among the threads
+ * it was created for. */
+#include "core/gemm_onednn.h"
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -86,7 +89,7 @@ static void *buf_reserve(Buf *b, size_t bytes) {
     return p;
 }
 
-/* ---- bf16 mirrors of weight buffers (gemm_bf16.h) ---- */
+/* ---- bf16 mirrors of weight buffers (gemm_onednn.h) ---- */
 #define MAX_MIRRORS 64
 typedef struct {
     const float *w;
@@ -161,7 +164,7 @@ int eid_bf16_is_mirrored(const real *x) {
 
 /* ---- primitive cache ---- */
 typedef struct {
-    int ta, tb, M, N, K, lda, ldb, ldc, team; /* lda/ldb: row strides of the bf16 operands as read */
+    int bf16, ta, tb, M, N, K, lda, ldb, ldc, team; /* bf16: operand type; lda/ldb: row strides as read */
     float alpha, beta;
 } Key;
 typedef struct {
@@ -176,21 +179,21 @@ static Entry g_cache[CACHE_SLOTS];
 static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int key_eq(const Key *a, const Key *b) {
-    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+    return a->bf16 == b->bf16 && a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
            a->ldb == b->ldb && a->ldc == b->ldc && a->team == b->team && a->alpha == b->alpha && a->beta == b->beta;
 }
 
 static uint64_t key_hash(const Key *k) {
     uint64_t h = 1469598103934665603ull;
-    int v[9] = {k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team};
-    for (int i = 0; i < 9; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
+    int v[10] = {k->bf16, k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team};
+    for (int i = 0; i < 10; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
     uint32_t a, b;
     memcpy(&a, &k->alpha, 4), memcpy(&b, &k->beta, 4);
     h = (h ^ a) * 1099511628211ull;
     return (h ^ b) * 1099511628211ull;
 }
 
-/* The matmul for a key: A and B are bf16 operands as stored, with row strides lda/ldb (so op(A)
+/* The matmul for a key: A and B are bf16 (or fp32) operands as stored, with row strides lda/ldb (so op(A)
  * [M,K] has strides {lda,1}, or {1,lda} when transposed), C is fp32 with row stride ldc. alpha is an
  * output scale, beta a sum post-op: C = alpha·op(A)·op(B) + beta·C. */
 static dnnl_primitive_t make_primitive(const Key *k, size_t *scratch_bytes) {
@@ -199,8 +202,9 @@ static dnnl_primitive_t make_primitive(const Key *k, size_t *scratch_bytes) {
     dnnl_dims_t sa = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
     dnnl_dims_t sb = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t sc = {k->ldc, 1};
-    if (dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) != dnnl_success ||
+    dnnl_data_type_t t = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    if (dnnl_memory_desc_init_by_strides(&a, 2, da, t, sa) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&b, 2, db, t, sb) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) != dnnl_success)
         return NULL;
     dnnl_matmul_desc_t md;
@@ -254,38 +258,32 @@ static dnnl_primitive_t lookup(const Key *k, size_t *scratch_bytes, int *owned) 
     return make_primitive(k, scratch_bytes);
 }
 
-int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                  int ldb, float beta, float *C, int ldc) {
+/* This thread's stream, and the team size a primitive made now would use (1 inside a parallel
+ * region: oneDNN reads it from omp_get_max_threads(), which there still names the outer count). */
+static int thread_setup(int *team) {
     pthread_once(&g_engine_once, engine_init);
-    if (!g_engine || M <= 0 || N <= 0 || K <= 0) return -1;
-    /* In a shard's parallel region the product is this thread's alone: oneDNN reads the team size
-     * from omp_get_max_threads(), which there still names the outer count. */
+    if (!g_engine) return -1;
     int inside = omp_in_parallel();
     if (inside && omp_get_max_threads() != 1) omp_set_num_threads(1);
     if (!t_stream && dnnl_stream_create(&t_stream, g_engine, dnnl_stream_default_flags) != dnnl_success) {
         t_stream = NULL;
         return -1;
     }
-    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer */
-    int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir = mirrored(B, b_rows, b_cols, ldb);
-    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
-    uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
-    if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
+    *team = inside ? 1 : omp_get_max_threads();
+    return 0;
+}
 
-    Key k = {ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, inside ? 1 : omp_get_max_threads(), alpha, beta};
+/* Runs the cached primitive of k on operand buffers a, b (as the key describes them) into C. */
+static int run_matmul(const Key *k, const void *a, const void *b, float *C) {
     size_t scratch_bytes = 0;
     int owned;
-    dnnl_primitive_t prim = lookup(&k, &scratch_bytes, &owned);
+    dnnl_primitive_t prim = lookup(k, &scratch_bytes, &owned);
     if (!prim) return -1;
     void *scratch = scratch_bytes ? buf_reserve(&t_scratch, scratch_bytes) : NULL;
     if (scratch_bytes && !scratch) {
         if (owned) dnnl_primitive_destroy(prim);
         return -1;
     }
-    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
-    if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
-
     /* memory objects over the buffers, described exactly as the primitive was made */
     const_dnnl_primitive_desc_t pd;
     dnnl_primitive_get_primitive_desc(prim, &pd);
@@ -294,8 +292,8 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     const dnnl_memory_desc_t *mc_d = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *ms_d = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
-    int ok = dnnl_memory_create(&ma, ma_d, g_engine, a_mir ? (void *)a_mir : a16) == dnnl_success &&
-             dnnl_memory_create(&mb, mb_d, g_engine, b_mir ? (void *)b_mir : b16) == dnnl_success &&
+    int ok = dnnl_memory_create(&ma, ma_d, g_engine, (void *)a) == dnnl_success &&
+             dnnl_memory_create(&mb, mb_d, g_engine, (void *)b) == dnnl_success &&
              dnnl_memory_create(&mc, mc_d, g_engine, C) == dnnl_success;
     if (ok && scratch_bytes) ok = dnnl_memory_create(&ms, ms_d, g_engine, scratch) == dnnl_success;
     if (ok) {
@@ -303,7 +301,8 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
         dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}};
         if (dnnl_primitive_execute(prim, t_stream, scratch_bytes ? 4 : 3, args) != dnnl_success ||
             dnnl_stream_wait(t_stream) != dnnl_success) {
-            fprintf(stderr, "eidetic: fatal: oneDNN failed to run a bf16 matmul (%d x %d x %d)\n", M, N, K);
+            fprintf(stderr, "eidetic: fatal: oneDNN failed to run a %s matmul (%d x %d x %d)\n", k->bf16 ? "bf16" : "fp32",
+                    k->M, k->N, k->K);
             abort();
         }
     }
@@ -313,4 +312,28 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     if (ms) dnnl_memory_destroy(ms);
     if (owned) dnnl_primitive_destroy(prim);
     return ok ? 0 : -1;
+}
+
+int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    int team;
+    if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
+    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer */
+    int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir = mirrored(B, b_rows, b_cols, ldb);
+    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
+    uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
+    if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
+    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
+    if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
+    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, team, alpha, beta};
+    return run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir ? (const void *)b_mir : b16, C);
+}
+
+int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                        int ldb, float beta, float *C, int ldc) {
+    int team;
+    if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
+    Key k = {0, ta, tb, M, N, K, lda, ldb, ldc, team, alpha, beta};
+    return run_matmul(&k, A, B, C);
 }

@@ -1,12 +1,14 @@
-/* gemm_bf16.h — eid_gemm's mixed-precision path: bf16 operands, fp32 accumulation and result, through
- * oneDNN's matmul primitive (docs/performance.md "Mixed precision").
+/* gemm_onednn.h — eid_gemm's products through oneDNN's matmul primitive: the mixed-precision path (bf16
+ * operands, fp32 accumulation and result; docs/performance.md "Mixed precision") and plain fp32, one of
+ * the libraries the per-shape plan chooses from (core/gemm_plan.h).
  *
- * Only eid_gemm (core/runtime.c) calls this. The operands stay fp32 in memory; each call rounds them
- * to bf16 (round to nearest even, one vectorised pass) into per-thread buffers and lets oneDNN multiply
- * them with fp32 accumulation: C = alpha·op(A)·op(B) + beta·C with C fp32. The fp32 reference path
- * (OpenBLAS sgemm) is untouched; in the fp64 test build there is no bf16 path at all. */
-#ifndef EIDETIC_GEMM_BF16_H
-#define EIDETIC_GEMM_BF16_H
+ * Only eid_gemm (core/runtime.c) calls the products. For bf16 the operands stay fp32 in memory; each
+ * call rounds them to bf16 (round to nearest even, one vectorised pass) into per-thread buffers, or
+ * reads a weight buffer's bf16 mirror, and lets oneDNN multiply them with fp32 accumulation:
+ * C = alpha·op(A)·op(B) + beta·C with C fp32. The fp32 reference path (OpenBLAS sgemm) is untouched;
+ * in the fp64 test build there is no oneDNN path at all. */
+#ifndef EIDETIC_GEMM_ONEDNN_H
+#define EIDETIC_GEMM_ONEDNN_H
 #include <stddef.h>
 #include <stdint.h>
 #include "core/common.h"
@@ -20,6 +22,11 @@ const char *eid_bf16_isa_name(void);
  * bf16 operands. Returns 0, or -1 when oneDNN refused the shape (the caller falls back to fp32). */
 int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
+
+/* The same product in fp32 through oneDNN (operands read in place, with their strides). Returns 0, or
+ * -1 when oneDNN refused the shape. Not in the fp64 build. */
+int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                        int ldb, float beta, float *C, int ldc);
 
 /* x rounded to the nearest bf16 (ties to even; NaN stays NaN), returned as a float: what the bf16
  * path sees of an fp32 value. Tests use it to build exact references. */
