@@ -7,7 +7,15 @@ runs eidetic's own measurement of the same config (`eidetic bench train ...`) an
 
     /usr/bin/python3 bench/compare_pytorch.py [--eidetic PATH] [--mixers a,b] [--configs A128,A256,B512]
         [--threads 2] [--min-time S] [--out DIR] [--quick] [--window W] [--form MIXER=FORM ...]
+        [--precision fp32|bf16]
     /usr/bin/python3 bench/compare_pytorch.py --check [--mixers a,b]
+
+--precision bf16: PyTorch's forward (and so the backward of its bf16 ops) runs under
+torch.autocast("cpu", dtype=torch.bfloat16), what PyTorch users get for mixed precision; eidetic runs
+`bench train --precision bf16` (bf16 matrix products, fp32 elsewhere: docs/performance.md "Mixed
+precision"). Master weights and AdamW stay fp32 on both sides. On a CPU without native bf16 eidetic
+falls back to fp32 unless EIDETIC_BF16_EMULATE=1 is set (then both sides run emulated bf16: a check
+of the comparison, not a speed anyone should use).
 
 Run it with Debian's interpreter (python3-torch 1.13, linked to OpenBLAS 0.3.21).
 
@@ -710,10 +718,13 @@ class Bench:
         model = self.build(mixer, cfg, form)                         # fresh weights and moments
         opt = self.optimizer(model, foreach)
 
+        bf16 = self.a.precision == "bf16"
+
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = model(tokens, rows, labels)
-            loss.backward()
+            with self.torch.autocast("cpu", dtype=self.torch.bfloat16, enabled=bf16):
+                loss = model(tokens, rows, labels)
+            loss.float().backward()
             opt.step()
             return loss.item()
 
@@ -774,6 +785,8 @@ def run_eidetic(path, flags, mixer, cfg, a):
     cmd = [path, "bench", "train", "--mixer", mixer, "--d-model", str(cfg["d_model"]),
            "--n-layer", str(cfg["n_layer"]), "--d-ff", str(cfg["d_ff"]), "--seq-len", str(cfg["seq_len"]),
            "--batch", str(cfg["batch"]), "--loss", cfg["loss"], "--threads", str(a.threads), "--json", jpath]
+    if a.precision != "fp32":
+        cmd += ["--precision", a.precision]
     opt = {"--window": a.window if mixer == "swa" else None, "--min-time": a.min_time,
            "--vocab": cfg["vocab"], "--kv-pairs": cfg["labels"] if cfg["loss"] == "mqar" else None,
            "--peak-gflops": _EID_MACHINE.get("peak"), "--bw-gbs": _EID_MACHINE.get("bw")}
@@ -898,6 +911,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"), help="output directory")
     ap.add_argument("--quick", action="store_true", help="smoke sizes QA64,QB64 (< 1 minute)")
     ap.add_argument("--window", type=int, default=64, help="swa window W (default 64)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: PyTorch under torch.autocast(cpu, bfloat16) against eidetic --precision bf16")
     ap.add_argument("--form", action="append", default=[], metavar="MIXER=FORM",
                     help="force a PyTorch form instead of timing the candidates (e.g. gla=chunk64/16)")
     ap.add_argument("--check", action="store_true", help="check the PyTorch forms against tests/ref and exit")
@@ -997,7 +1012,7 @@ def main():
                    ("d_model", "n_layer", "d_ff", "seq_len", "batch", "vocab", "loss", "labels")},
                    window=a.window if mixer == "swa" else None, threads=a.threads, torch=torch.__version__,
                    openblas_core=core, blas_env=env_name, eidetic_omp_wait_policy=eidetic_env().get("OMP_WAIT_POLICY"),
-                   target=target(mixer, cfg))
+                   target=target(mixer, cfg), precision=a.precision)
         try:
             row.update(bench.time_step(mixer, cfg))
         except (RuntimeError, MemoryError) as e:
@@ -1050,7 +1065,8 @@ def main():
         desc.append(f"- {c['name']}: d_model {c['d_model']}, {c['n_layer']} layers, d_ff {c['d_ff']}, seq {c['seq_len']}, "
                     f"batch {c['batch']}, vocab {c['vocab']} tied, loss "
                     + (f"at {c['labels']} MQAR query positions per sequence" if c["loss"] == "mqar" else "at every position"))
-    md = ["# eidetic vs PyTorch: one training step (forward + backward + AdamW), fp32", "",
+    prec = "fp32" if a.precision == "fp32" else "bf16 (PyTorch: torch.autocast cpu bfloat16; eidetic: --precision bf16)"
+    md = [f"# eidetic vs PyTorch: one training step (forward + backward + AdamW), {prec}", "",
           f"{time.strftime('%Y-%m-%d %H:%M')}; min-time {a.min_time:g} s per cell (median step); swa window {a.window}.", ""] + \
          [f"    {l}" for l in head] + [""] + desc + [""] + \
          ([f"NOTE: {why}: PyTorch side only.", ""] if why else []) + \
