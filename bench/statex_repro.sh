@@ -11,7 +11,8 @@
 # PRE_TASK ("--seq-len 64 --kv-pairs 4"), PRE_BATCH (64), HARD_TASK ("--seq-len 128 --kv-pairs 16"), HARD_BATCH (32),
 # PRE_FROM (the OUT of an earlier run: pre-training continues from its MIXER/pre checkpoints with
 # `train --init`, lr PRE_LR (3e-3), warm-up 5%, cosine to 10% — a curriculum stage, e.g. L 64 K 4
-# then L 256 K 16; unset: pre-training from scratch with the mixer presets).
+# then L 256 K 16; unset: pre-training from scratch with the mixer presets), ARMS ("statex lpt"; also
+# "inherit", "zero": the expansion with that --method, post-trained like the others).
 set -eu
 BUILD=${1:-build}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,6 +37,10 @@ mkdir -p "$O"
 arch() { case $1 in gla) echo "--num-heads 4 --d-conv 4" ;; mamba2) echo "--d-state 8" ;; longhorn) echo "--d-state 4" ;; esac; }
 width() { [ -n "${D:-}" ] && echo "$D" || { [ "$1" = longhorn ] && echo 128 || echo 64; }; }
 grow() { case $1 in gla) echo "--merge-heads 1" ;; *) echo "--state-mult 4" ;; esac; }
+# arms: statex (expand, reinit: the paper's default), inherit / zero (expand with that --method; zero is
+# not a GLA method and is skipped for it), lpt (no expansion)
+ARMS=${ARMS:-"statex lpt"}
+method() { [ "$1" = statex ] || echo "$1"; }
 acc() { "$E" eval --ckpt "$1" $HARD --examples 512 --threads "$TH" 2>/dev/null | awk '/^accuracy:/ {print $2}'; }
 
 for mx in $MIXERS; do
@@ -53,11 +58,16 @@ for mx in $MIXERS; do
         touch "$O/$mx/pre.done"
     fi
     for s in $SEEDS; do
-        X="$O/$mx/x$s"
-        [ -d "$X" ] || "$E" expand --ckpt "$P" --out "$X" --layers "$LAYER" $(grow "$mx") --seed "$s" > /dev/null
-        for arm in statex lpt; do
+        for arm in $ARMS; do
             R="$O/$mx/$arm$s"
-            init=$([ $arm = statex ] && echo "$X" || echo "$P/current")
+            [ "$arm:$mx" = zero:gla ] && continue # GLA's methods are reinit and inherit
+            if [ $arm = lpt ]; then
+                init="$P/current"
+            else # the expanded checkpoint of this arm's method: x (reinit), xinherit, xzero
+                init="$O/$mx/x$(method "$arm")$s"
+                [ -d "$init" ] || "$E" expand --ckpt "$P" --out "$init" --layers "$LAYER" $(grow "$mx") \
+                    $([ $arm = statex ] || echo "--method $arm") --seed "$s" > /dev/null
+            fi
             if [ ! -f "$R.done" ]; then
                 echo "$(acc "$init")" > "$R.step0"
                 nice -n 5 "$E" train --preset "mqar-$mx" --init "$init" $COMMON $HARD --batch "$HARD_BATCH" $POST --steps "$POST_STEPS" \
@@ -72,8 +82,9 @@ printf "\n%-9s %-7s %4s %10s %10s %10s %14s %10s\n" mixer arm seed pre_acc step0
 for mx in $MIXERS; do
     pre=$(awk '/^accuracy:/ {print $2}' "$O/$mx/pre.log" | tail -1)
     for s in $SEEDS; do
-        for arm in statex lpt; do
+        for arm in $ARMS; do
             R="$O/$mx/$arm$s"
+            [ -f "$R.done" ] || continue # (zero:gla)
             fin=$(awk '/^accuracy:/ {print $2}' "$R.log" | tail -1)
             read -r st np < <("$E" info --ckpt "$R" | awk '/^total:/ {print $8, $2}')
             printf "%-9s %-7s %4s %10s %10s %10s %14s %10s\n" "$mx" "$arm" "$s" "$pre" "$(cat "$R.step0")" "$fin" "$st" "$np"

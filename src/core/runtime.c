@@ -227,7 +227,9 @@ static int run_backend(int backend, void *ctx, float *out) {
  * mirror (rounding the matrix per call reads more bytes than fp32 gemv). */
 static void planned_gemm(GemmCall *g, float *C) {
     int gemv = g->M == 1 || g->N == 1, bf16 = g_precision == EID_PREC_BF16;
-    int mirror = bf16 && (eid_bf16_is_mirrored(g->A) || eid_bf16_is_mirrored(g->B));
+    /* a matrix-vector product reads its matrix from a mirror, or not at all in bf16 (as in fixed mode) */
+    int mirror = bf16 && (gemv ? eid_bf16_is_mirrored(g->M == 1 ? g->B : g->A)
+                               : eid_bf16_is_mirrored(g->A) || eid_bf16_is_mirrored(g->B));
     EidGemmShape s = {g_precision, g->ta, g->tb, g->M, g->N, g->K, eid_team_threads(), mirror};
     int cands[3] = {EID_GEMM_OPENBLAS, EID_GEMM_ONEDNN_F32, EID_GEMM_ONEDNN_BF16}, fallback = EID_GEMM_OPENBLAS;
     int n = 2;
