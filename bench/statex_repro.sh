@@ -4,7 +4,7 @@
 # MQAR setting with equal steps, data and schedule (a) after `eidetic expand` of block 0 (reinit, the
 # paper's default) and (b) without expansion (the LPT baseline). Prints one table row per arm:
 # accuracy on the harder setting right after surgery (step 0) and after post-training, recurrent
-# state per sequence and parameter count. Resumable: finished stages are skipped.
+# state per sequence and parameter count (a markdown table). Resumable: finished stages are skipped.
 # Sizes by environment: MIXERS ("gla mamba2 longhorn"), SEEDS (post-training seeds, "1"),
 # PRE_STEPS (1500), POST_STEPS (600), D (d_model; default 64, Longhorn 128: the widths at which the
 # mixer table of docs/mqar_mixers.md solves MQAR L 64 K 4 in 1500 steps), EXPAND_LAYER (0), THREADS (1),
@@ -12,7 +12,8 @@
 # PRE_FROM (the OUT of an earlier run: pre-training continues from its MIXER/pre checkpoints with
 # `train --init`, lr PRE_LR (3e-3), warm-up 5%, cosine to 10% — a curriculum stage, e.g. L 64 K 4
 # then L 256 K 16; unset: pre-training from scratch with the mixer presets), ARMS ("statex lpt"; also
-# "inherit", "zero": the expansion with that --method, post-trained like the others).
+# "inherit", "zero": the expansion with that --method, and "inherit-keep", "zero-keep": the same with
+# --keep-resets; all post-trained like the others).
 set -eu
 BUILD=${1:-build}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,9 +39,23 @@ arch() { case $1 in gla) echo "--num-heads 4 --d-conv 4" ;; mamba2) echo "--d-st
 width() { [ -n "${D:-}" ] && echo "$D" || { [ "$1" = longhorn ] && echo 128 || echo 64; }; }
 grow() { case $1 in gla) echo "--merge-heads 1" ;; *) echo "--state-mult 4" ;; esac; }
 # arms: statex (expand, reinit: the paper's default), inherit / zero (expand with that --method; zero is
-# not a GLA method and is skipped for it), lpt (no expansion)
+# not a GLA method and is skipped for it), any of these + "-keep" (also --keep-resets: no reset of
+# dt_bias, A_log, the norms), lpt (no expansion)
 ARMS=${ARMS:-"statex lpt"}
 method() { [ "$1" = statex ] || echo "$1"; }
+expand_flags() { # statex -> (reinit, the default); inherit -> --method inherit; zero-keep -> ... --keep-resets
+    local m=${1%-keep}
+    [ "$m" = statex ] || echo "--method $m"
+    [ "$m" = "$1" ] || echo "--keep-resets"
+}
+arm_name() {
+    case $1 in
+        lpt) echo "LPT (no expansion)" ;;
+        statex) echo "StateX (expand block $LAYER, reinit)" ;;
+        *-keep) echo "expand block $LAYER, ${1%-keep}, --keep-resets" ;;
+        *) echo "expand block $LAYER, $1" ;;
+    esac
+}
 acc() { "$E" eval --ckpt "$1" $HARD --examples 512 --threads "$TH" 2>/dev/null | awk '/^accuracy:/ {print $2}'; }
 
 for mx in $MIXERS; do
@@ -60,13 +75,13 @@ for mx in $MIXERS; do
     for s in $SEEDS; do
         for arm in $ARMS; do
             R="$O/$mx/$arm$s"
-            [ "$arm:$mx" = zero:gla ] && continue # GLA's methods are reinit and inherit
+            case "$arm:$mx" in zero*:gla) continue ;; esac # GLA's methods are reinit and inherit
             if [ $arm = lpt ]; then
                 init="$P/current"
-            else # the expanded checkpoint of this arm's method: x (reinit), xinherit, xzero
+            else # the expanded checkpoint of this arm: x (reinit), xinherit, xzero, xinherit-keep, ...
                 init="$O/$mx/x$(method "$arm")$s"
                 [ -d "$init" ] || "$E" expand --ckpt "$P" --out "$init" --layers "$LAYER" $(grow "$mx") \
-                    $([ $arm = statex ] || echo "--method $arm") --seed "$s" > /dev/null
+                    $(expand_flags "$arm") --seed "$s" > /dev/null
             fi
             if [ ! -f "$R.done" ]; then
                 echo "$(acc "$init")" > "$R.step0"
@@ -78,7 +93,9 @@ for mx in $MIXERS; do
     done
 done
 
-printf "\n%-9s %-7s %4s %10s %10s %10s %14s %10s\n" mixer arm seed pre_acc step0_acc final_acc state_floats params
+echo
+echo "| mixer | arm | seed | pre-trained acc | acc at step 0 (hard) | final acc (hard) | state floats | parameters |"
+echo "|---|---|---|---|---|---|---|---|"
 for mx in $MIXERS; do
     pre=$(awk '/^accuracy:/ {print $2}' "$O/$mx/pre.log" | tail -1)
     for s in $SEEDS; do
@@ -87,7 +104,7 @@ for mx in $MIXERS; do
             [ -f "$R.done" ] || continue # (zero:gla)
             fin=$(awk '/^accuracy:/ {print $2}' "$R.log" | tail -1)
             read -r st np < <("$E" info --ckpt "$R" | awk '/^total:/ {print $8, $2}')
-            printf "%-9s %-7s %4s %10s %10s %10s %14s %10s\n" "$mx" "$arm" "$s" "$pre" "$(cat "$R.step0")" "$fin" "$st" "$np"
+            echo "| $mx | $(arm_name "$arm") | $s | $pre | $(cat "$R.step0") | $fin | $st | $np |"
         done
     done
 done
