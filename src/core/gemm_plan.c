@@ -109,10 +109,13 @@ static double now_us(void) {
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
 }
 
-/* One warm-up product per candidate (it also makes oneDNN's primitive), then ROUNDS rounds that take
- * the candidates in turn, so that a change of machine load touches all of them alike; the best time
- * of each counts. */
-#define ROUNDS 3
+/* One warm-up product per candidate (it also makes oneDNN's primitive), then rounds that take the
+ * candidates in turn, so that a change of machine load touches all of them alike; the best time of
+ * each counts. At least MIN_ROUNDS; small products get more, up to MAX_ROUNDS or MEASURE_US of timed
+ * work, so that one preempted run cannot decide a shape (a batch-1 decoding product takes ~100 µs). */
+#define MIN_ROUNDS 3
+#define MAX_ROUNDS 15
+#define MEASURE_US 5000.0
 static void measure(EidGemmChoice *c, const int *cands, int n, EidGemmRunFn run, void *ctx, const float *C,
                     size_t c_span) {
     for (int b = 0; b < EID_GEMM_N_BACKENDS; b++) c->us[b] = -1;
@@ -123,7 +126,8 @@ static void measure(EidGemmChoice *c, const int *cands, int n, EidGemmRunFn run,
         memcpy(out, C, c_span * sizeof *out);
         ok[cands[i]] = run(cands[i], ctx, out) == 0;
     }
-    for (int r = 0; r < ROUNDS; r++)
+    double spent = 0;
+    for (int r = 0; r < MIN_ROUNDS || (r < MAX_ROUNDS && spent < MEASURE_US); r++)
         for (int i = 0; i < n; i++) {
             int b = cands[i];
             if (!ok[b]) continue;
@@ -131,6 +135,7 @@ static void measure(EidGemmChoice *c, const int *cands, int n, EidGemmRunFn run,
             double t0 = now_us();
             run(b, ctx, out);
             double t = now_us() - t0;
+            spent += t;
             if (c->us[b] < 0 || t < c->us[b]) c->us[b] = t;
         }
     free(out);
