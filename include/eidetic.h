@@ -82,6 +82,9 @@ eidetic_status eidetic_set_precision(const char *name, int verbose, const char *
 eidetic_status eidetic_set_gemm_plan(const char *spec, int verbose);
 /* Writes the plan chosen so far (JSON) to path, crash-safe; EIDETIC_ERR_SAVE when it cannot. */
 eidetic_status eidetic_save_gemm_plan(const char *path);
+/* Shapes in the plan that use `library` ("openblas", "onednn-f32", "onednn-bf16"; NULL: all shapes);
+ * -1 for another name. */
+int eidetic_gemm_plan_count(const char *library);
 
 /* Threads the library's kernels and BLAS use (initialising with n_threads = 0 if needed). */
 int eidetic_n_threads(void);

@@ -11,6 +11,7 @@
 #include "data/source.h"
 #include "io/checkpoint.h"
 #include "io/gemm_plan_file.h"
+#include "core/gemm_plan.h"
 #include "kernels/seq.h"
 #include "layers/layer.h"
 #include "model/config.h"
@@ -130,6 +131,16 @@ eidetic_status eidetic_save_gemm_plan(const char *path) {
     enter();
     if (!path) return eid_error("gemm plan: no path"), fail(EIDETIC_ERR_ARGUMENT);
     return gemm_plan_save(path) == 0 ? EIDETIC_OK : fail(EIDETIC_ERR_SAVE);
+}
+
+int eidetic_gemm_plan_count(const char *library) { /* a getter: keeps the thread's last message */
+    int want = library ? eid_gemm_backend_parse(library) : -1, n = 0;
+    if (library && want < 0) return -1;
+    for (int i = 0, total = eid_gemm_plan_count(); i < total; i++) {
+        EidGemmChoice c;
+        if (eid_gemm_plan_get(i, &c) == 0 && (!library || c.use == want)) n++;
+    }
+    return n;
 }
 
 int eidetic_n_threads(void) { /* a getter: keeps the thread's last message */

@@ -336,6 +336,11 @@ static void row_common(cJSON *j, const BenchOpts *o, const eidetic_model *m) {
     cJSON_AddStringToObject(j, "mixer", mixer);
     cJSON_AddStringToObject(j, "precision", o->precision);
     cJSON_AddStringToObject(j, "gemm_plan", o->gemm_plan[0] ? o->gemm_plan : "fixed");
+    if (eidetic_gemm_plan_count(NULL) > 0) { /* --gemm-plan measure or a file: what the plan chose */
+        cJSON_AddNumberToObject(j, "gemm_plan_shapes", eidetic_gemm_plan_count(NULL));
+        cJSON_AddNumberToObject(j, "gemm_plan_onednn_f32", eidetic_gemm_plan_count("onednn-f32"));
+        cJSON_AddNumberToObject(j, "gemm_plan_onednn_bf16", eidetic_gemm_plan_count("onednn-bf16"));
+    }
     cJSON_AddNumberToObject(j, "d_model", o->d_model);
     cJSON_AddNumberToObject(j, "n_layer", o->n_layer);
     cJSON_AddNumberToObject(j, "d_ff", o->d_ff);

@@ -53,6 +53,7 @@ expect_ok "eval replay" "$E" eval --ckpt "$T/m" --examples 16 --threads 1 --gemm
 expect_ok "forward replay" "$E" forward --ckpt "$T/m" --tokens 1,2,3 --out "$T/fw.bin" --gemm-plan "$P"
 expect_ok "generate measure" "$E" generate --ckpt "$T/m" --prompt 1,2,3 --max-new 4 --gemm-plan measure
 expect_ok "bench quick measure" "$E" bench train --quick --mixer longhorn --gemm-plan measure --threads 1 --json "$T/bench.jsonl"
+grep -q '"gemm_plan_shapes": *[1-9]' "$T/bench.jsonl" && ok || bad "bench: the rows do not count the plan's shapes"
 grep -q '"gemm_plan": *"measure"' "$T/bench.jsonl" && ok ||
     bad "bench: the rows do not record the gemm plan"
 
