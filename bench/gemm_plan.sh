@@ -8,6 +8,7 @@
 #   e.g. bash bench/gemm_plan.sh build longhorn,mamba2,gla A-d128,A-d256,B-d512 fp32
 # THREADS (default: all cores) by environment.
 set -eu
+source "$(dirname "$0")/train_configs.sh"
 E=${1:-build}/eidetic
 MIXERS=${2:-longhorn,mamba,mamba2,gla,attn,swa,hawk,gated-ssm}
 CONFIGS=${3:-A-d128,A-d256,B-d512}
@@ -18,12 +19,7 @@ PLANS="fixed measure"
 [ "${ORDER:-}" = reverse ] && PLANS="measure fixed"
 J=$(mktemp); trap 'rm -f "$J"' EXIT
 for cfg in ${CONFIGS//,/ }; do
-    case $cfg in
-        A-d128) a=(--d-model 128 --n-layer 2 --d-ff 0 --seq-len 256 --batch 16 --loss mqar) ;;
-        A-d256) a=(--d-model 256 --n-layer 2 --d-ff 0 --seq-len 256 --batch 16 --loss mqar) ;;
-        B-d512) a=(--d-model 512 --n-layer 4 --d-ff 1376 --seq-len 1024 --batch 4 --loss lm) ;;
-        *) echo "bench/gemm_plan.sh: unknown config $cfg (A-d128, A-d256, B-d512)" >&2; exit 1 ;;
-    esac
+    a=($(train_config_args "$cfg")) || { echo "bench/gemm_plan.sh: unknown config $cfg (A-d128, A-d256, B-d512)" >&2; exit 1; }
     for mx in ${MIXERS//,/ }; do
         for plan in $PLANS; do
             "$E" bench train --mixer "$mx" "${a[@]}" --vocab 8192 --precision "$PREC" --gemm-plan "$plan" "${TH[@]}" \

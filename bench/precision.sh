@@ -8,16 +8,13 @@
 # On a CPU without native bf16 the bf16 rows fall back to fp32 (and say so) unless EIDETIC_BF16_EMULATE=1
 # is set, which measures oneDNN's emulation: correct numbers, not a speed anyone should use.
 set -eu
+source "$(dirname "$0")/train_configs.sh"
 E=${1:-build}/eidetic
 MIXERS=${2:-longhorn,mamba,mamba2,gla,attn,swa,hawk,gated-ssm}
 CONFIGS=${3:-A-d256,B-d512}
 J=$(mktemp); trap 'rm -f "$J"' EXIT
 for cfg in ${CONFIGS//,/ }; do
-    case $cfg in
-        A-d256) a=(--d-model 256 --n-layer 2 --d-ff 0 --seq-len 256 --batch 16 --loss mqar) ;;
-        B-d512) a=(--d-model 512 --n-layer 4 --d-ff 1376 --seq-len 1024 --batch 4 --loss lm) ;;
-        *) echo "bench/precision.sh: unknown config $cfg (A-d256, B-d512)" >&2; exit 1 ;;
-    esac
+    a=($(train_config_args "$cfg")) || { echo "bench/precision.sh: unknown config $cfg (A-d128, A-d256, B-d512)" >&2; exit 1; }
     for mx in ${MIXERS//,/ }; do
         for p in fp32 bf16; do
             "$E" bench train --mixer "$mx" "${a[@]}" --vocab 8192 --precision "$p" --json "$J" --no-plots \

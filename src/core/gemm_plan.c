@@ -141,8 +141,6 @@ static void measure(EidGemmChoice *c, const int *cands, int n, EidGemmRunFn run,
     free(out);
 }
 
-static const char *prec_name(int p) { return p == EID_PREC_BF16 ? "bf16" : "fp32"; }
-
 static void log_choice(const EidGemmChoice *c) {
     char times[160] = "";
     size_t len = 0;
@@ -151,7 +149,7 @@ static void log_choice(const EidGemmChoice *c) {
             len += (size_t)snprintf(times + len, sizeof times - len, "%s%s %.1f us", len ? ", " : "", backend_names[b],
                                     c->us[b]);
     const EidGemmShape *s = &c->shape;
-    eid_log("gemm plan: %s %dx%dx%d %c%c%s, %d thread%s: %s -> %s", prec_name(s->prec), s->M, s->N, s->K,
+    eid_log("gemm plan: %s %dx%dx%d %c%c%s, %d thread%s: %s -> %s", eid_precision_name(s->prec), s->M, s->N, s->K,
             s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->mirror ? " (bf16 mirror)" : "", s->team, s->team == 1 ? "" : "s",
             times, backend_names[c->use]);
 }
