@@ -86,6 +86,11 @@ eidetic_status eidetic_save_gemm_plan(const char *path);
  * -1 for another name. */
 int eidetic_gemm_plan_count(const char *library);
 
+/* Bytes of bf16 weight copies (mirrors and packed copies) that matrix products have read since the
+ * process started: what a bf16 decode step streams in place of fp32 weights (`eidetic bench decode`
+ * divides it by the steps to get the bytes of its bandwidth bound). 0 in fp32. */
+unsigned long long eidetic_bf16_weight_bytes_read(void);
+
 /* Threads the library's kernels and BLAS use (initialising with n_threads = 0 if needed). */
 int eidetic_n_threads(void);
 /* The OpenBLAS core type in use ("Haswell", "SkylakeX", ...); "unknown" if BLAS does not say. */

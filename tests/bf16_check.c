@@ -27,14 +27,25 @@ static void fill(float *x, size_t n, Rng *r) {
 static float at(const float *X, int trans, int ld, int i, int j) { return trans ? X[(size_t)j * ld + i] : X[(size_t)i * ld + j]; }
 
 /* Checks one eid_gemm call in bf16 mode against double-precision references over the rounded and the
- * unrounded operands. */
-static void check_product(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad, Rng *r) {
+ * unrounded operands; with mirror_b, B is a weight with a bf16 mirror (read as it is, or packed when
+ * M <= EID_BF16_PACK_MAX_ROWS). */
+static void check_product_ex(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad, int mirror_b, Rng *r) {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
-    float *A = malloc(sizeof(float) * (size_t)(ta ? K : M) * lda), *B = malloc(sizeof(float) * (size_t)(tb ? N : K) * ldb);
+    size_t b_len = (size_t)(tb ? N : K) * ldb;
+    float *A = malloc(sizeof(float) * (size_t)(ta ? K : M) * lda), *B = malloc(sizeof(float) * b_len);
     float *C = malloc(sizeof(float) * (size_t)M * ldc), *C0 = malloc(sizeof(float) * (size_t)M * ldc);
-    fill(A, (size_t)(ta ? K : M) * lda, r), fill(B, (size_t)(tb ? N : K) * ldb, r), fill(C0, (size_t)M * ldc, r);
+    fill(A, (size_t)(ta ? K : M) * lda, r), fill(B, b_len, r), fill(C0, (size_t)M * ldc, r);
     memcpy(C, C0, sizeof(float) * (size_t)M * ldc);
+    int packed0 = eid_bf16_packed_count();
+    if (mirror_b) eid_bf16_mirror_sync(B, b_len);
     eid_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (mirror_b) {
+        int want = M <= EID_BF16_PACK_MAX_ROWS;
+        CHECK(eid_bf16_packed_count() == packed0 + want, "mirrored B, %d rows: %s packed copy (%d held, %d before)",
+              M, want ? "one" : "no", eid_bf16_packed_count(), packed0);
+        eid_bf16_mirror_drop(B);
+        CHECK(eid_bf16_packed_count() == packed0, "dropping the mirror frees its packed copies");
+    }
     double worst_rounded = 0, worst_exact = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -58,6 +69,10 @@ static void check_product(int ta, int tb, int M, int N, int K, float alpha, floa
     CHECK(worst_exact > 1e-4 && worst_exact < 1e-2, "bf16 gemm ta=%d tb=%d %dx%dx%d: error vs fp32 operands %.3g, "
           "expected bf16's order (1e-4..1e-2)", ta, tb, M, N, K, worst_exact);
     free(A), free(B), free(C), free(C0);
+}
+
+static void check_product(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad, Rng *r) {
+    check_product_ex(ta, tb, M, N, K, alpha, beta, pad, 0, r);
 }
 
 static void test_rounding(void) {
@@ -132,6 +147,46 @@ static void test_mirror(void) {
     eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, c_plain, N);
     CHECK(memcmp(c_plain, c_mir, sizeof(float) * M * N) == 0, "a re-synced mirror holds the new weights");
     free(W), free(X), free(c_plain), free(c_mir);
+}
+
+/* Products with few rows read a mirrored weight from a packed copy (decoding): every layout and
+ * alpha/beta against the references; more rows than EID_BF16_PACK_MAX_ROWS read the mirror as it is; a
+ * re-sync replaces the packed copy (new weights are used); concurrent first uses make one copy. */
+static void test_packed(void) {
+    Rng r;
+    rng_init(&r, 13, 0);
+    const int shapes[][3] = {{1, 300, 40}, {4, 97, 64}, {EID_BF16_PACK_MAX_ROWS, 48, 33}, {EID_BF16_PACK_MAX_ROWS + 1, 40, 24}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                check_product_ex(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], s % 2 ? 0.5f : 1.0f, tb ? 0.25f : 0.0f,
+                                 (int)(s + tb) % 2 ? 3 : 0, 1, &r);
+
+    enum { N = 200, K = 48 };
+    float *W = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * 2 * K), *y = malloc(sizeof(float) * 2 * N);
+    float *ref = malloc(sizeof(float) * 2 * N);
+    fill(W, N * K, &r), fill(x, 2 * K, &r);
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    eid_gemm(0, 1, 1, N, K, 1, x, K, W, K, 0, y, N);
+    for (int i = 0; i < N * K; i++) W[i] = -W[i];
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    CHECK(eid_bf16_packed_count() == 0, "a re-sync forgets the packed copy (%d held)", eid_bf16_packed_count());
+    eid_gemm(0, 1, 1, N, K, 1, x, K, W, K, 0, ref, N);
+    int negated = 1;
+    for (int j = 0; j < N; j++) negated &= ref[j] == -y[j];
+    CHECK(negated, "after a re-sync the packed copy holds the new (negated) weights");
+    /* two threads' first products of the same shape: one packed copy, both results whole */
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+#pragma omp parallel for num_threads(2)
+    for (int t = 0; t < 2; t++) eid_gemm(0, 1, 1, N, K, 1, x + t * K, K, W, K, 0, y + t * N, N);
+    CHECK(eid_bf16_packed_count() == 1, "concurrent first uses make one packed copy (%d held)", eid_bf16_packed_count());
+    eid_gemm(0, 1, 1, N, K, 1, x + K, K, W, K, 0, ref + N, N);
+    /* natively the same bits; oneDNN's emulation splits K by team size, so: fp32 accumulation's order */
+    CHECK(t_rel_err(y, ref, 2 * N, 1e-3) < 1e-5, "packed products in a parallel region equal those outside "
+          "(rel err %.3g)", t_rel_err(y, ref, 2 * N, 1e-3));
+    eid_bf16_mirror_drop(W);
+    CHECK(eid_bf16_packed_count() == 0, "no packed copy after the drop");
+    free(W), free(x), free(y), free(ref);
 }
 
 /* The bf16 decoder (it streams the mirror) against the fp32 parallel forward. */
@@ -211,6 +266,7 @@ int main(void) {
     test_products();
     test_concurrent();
     test_mirror();
+    test_packed();
     for (int i = 0; i < layer_count(); i++) test_model(layer_at(i)->name);
     for (int i = 0; i < layer_count(); i++) {
         eid_set_precision(EID_PREC_BF16, 0);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/gemm_onednn.h"
 #include "core/runtime.h"
 #include "data/source.h"
 #include "io/checkpoint.h"
@@ -132,6 +133,8 @@ eidetic_status eidetic_save_gemm_plan(const char *path) {
     if (!path) return eid_error("gemm plan: no path"), fail(EIDETIC_ERR_ARGUMENT);
     return gemm_plan_save(path) == 0 ? EIDETIC_OK : fail(EIDETIC_ERR_SAVE);
 }
+
+unsigned long long eidetic_bf16_weight_bytes_read(void) { return eid_bf16_weight_bytes_read(); }
 
 int eidetic_gemm_plan_count(const char *library) { /* a getter: keeps the thread's last message */
     int want = library ? eid_gemm_backend_parse(library) : -1, n = 0;
@@ -385,8 +388,10 @@ eidetic_status eidetic_model_measure_gemv(const eidetic_model *h, double min_sec
         for (int j = 0; j < m->nparam; j++) {
             const ParamEntry *p = &m->param[j];
             if (p->ndim != 2) continue;
+            uint64_t bf0 = eid_bf16_weight_bytes_read(); /* a bf16 copy read instead: its bytes */
             eid_gemm(0, 1, 1, p->shape[0], p->shape[1], 1, x, p->shape[1], m->w + p->offset, p->shape[1], 0, y, p->shape[0]);
-            bytes += (double)p->numel * sizeof(real);
+            uint64_t bf = eid_bf16_weight_bytes_read() - bf0;
+            bytes += bf ? (double)bf : (double)p->numel * sizeof(real);
         }
         double dt = eid_now() - t0;
         spent += dt;

@@ -8,6 +8,13 @@
  * (refreshed after each optimizer step) are read from the mirror instead: the same bits, no rounding
  * pass. fp32 products read the operands where they are, with their strides.
  *
+ * Products with few rows (decoding: one token per sequence) whose weight operand has a mirror read a
+ * packed copy of it instead: oneDNN's bf16 kernels multiply pairs of bf16 values along K, so a weight
+ * in plain row-major layout is re-arranged inside every call, which costs more than streaming it (a
+ * 768 x 50280 head at one row, measured: 2.9 ms plain, 1.4 ms packed; docs/performance.md "Mixed
+ * precision"). The packed copy is made once, in the layout the primitive asks for, and thrown away when
+ * its mirror is re-synced or dropped.
+ *
  * Primitives are cached per (operand type, shape, transposes, strides, alpha, beta, team size). They
  * run with a user-owned scratchpad (one per thread) and a per-thread stream, so data-parallel shards
  * may call concurrently. Inside a parallel region (a shard) a product runs on its caller's thread
@@ -89,6 +96,8 @@ static void *buf_reserve(Buf *b, size_t bytes) {
     return p;
 }
 
+static void packed_purge(const uint16_t *bf, size_t n);
+
 /* ---- bf16 mirrors of weight buffers (gemm_onednn.h) ---- */
 #define MAX_MIRRORS 64
 typedef struct {
@@ -107,6 +116,7 @@ void eid_bf16_mirror_sync(const real *w, size_t n) {
     pthread_mutex_lock(&g_mirror_lock);
     int i = 0;
     while (i < g_n_mirror && g_mirror[i].w != w) i++;
+    if (i < g_n_mirror) packed_purge(g_mirror[i].bf, g_mirror[i].n); /* their weights change now */
     if (i < g_n_mirror && g_mirror[i].n != n) free(g_mirror[i].bf), g_mirror[i].bf = NULL;
     if (i == g_n_mirror && g_n_mirror < MAX_MIRRORS) g_n_mirror++;
     if (i < g_n_mirror) {
@@ -129,6 +139,7 @@ void eid_bf16_mirror_drop(const real *w) {
     pthread_mutex_lock(&g_mirror_lock);
     for (int i = 0; i < g_n_mirror; i++)
         if (g_mirror[i].w == w) {
+            packed_purge(g_mirror[i].bf, g_mirror[i].n);
             free(g_mirror[i].bf);
             g_mirror[i] = g_mirror[--g_n_mirror];
             g_mirror[g_n_mirror] = (Mirror){0};
@@ -165,6 +176,7 @@ int eid_bf16_is_mirrored(const real *x) {
 /* ---- primitive cache ---- */
 typedef struct {
     int bf16, ta, tb, M, N, K, lda, ldb, ldc, team; /* bf16: operand type; lda/ldb: row strides as read */
+    int packed; /* B is read from a packed copy in the layout the primitive chooses */
     float alpha, beta;
 } Key;
 typedef struct {
@@ -179,32 +191,39 @@ static Entry g_cache[CACHE_SLOTS];
 static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int key_eq(const Key *a, const Key *b) {
-    return a->bf16 == b->bf16 && a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+    return a->bf16 == b->bf16 && a->packed == b->packed && a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
            a->ldb == b->ldb && a->ldc == b->ldc && a->team == b->team && a->alpha == b->alpha && a->beta == b->beta;
 }
 
 static uint64_t key_hash(const Key *k) {
     uint64_t h = 1469598103934665603ull;
-    int v[10] = {k->bf16, k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team};
-    for (int i = 0; i < 10; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
+    int v[11] = {k->bf16, k->ta, k->tb, k->M, k->N, k->K, k->lda, k->ldb, k->ldc, k->team, k->packed};
+    for (int i = 0; i < 11; i++) h = (h ^ (uint64_t)(uint32_t)v[i]) * 1099511628211ull;
     uint32_t a, b;
     memcpy(&a, &k->alpha, 4), memcpy(&b, &k->beta, 4);
     h = (h ^ a) * 1099511628211ull;
     return (h ^ b) * 1099511628211ull;
 }
 
+/* op(B) [K,N] as stored: row stride ldb, or column stride ldb when transposed */
+static int stored_b_md(dnnl_memory_desc_t *b, const Key *k) {
+    dnnl_dims_t db = {k->K, k->N}, sb = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
+    return dnnl_memory_desc_init_by_strides(b, 2, db, k->bf16 ? dnnl_bf16 : dnnl_f32, sb) == dnnl_success ? 0 : -1;
+}
+
 /* The matmul for a key: A and B are bf16 (or fp32) operands as stored, with row strides lda/ldb (so op(A)
  * [M,K] has strides {lda,1}, or {1,lda} when transposed), C is fp32 with row stride ldc. alpha is an
- * output scale, beta a sum post-op: C = alpha·op(A)·op(B) + beta·C. */
+ * output scale, beta a sum post-op: C = alpha·op(A)·op(B) + beta·C. A packed key leaves B's layout to
+ * oneDNN (format "any"; the caller supplies B in the layout the primitive then reports). */
 static dnnl_primitive_t make_primitive(const Key *k, size_t *scratch_bytes) {
     dnnl_memory_desc_t a, b, c;
     dnnl_dims_t da = {k->M, k->K}, db = {k->K, k->N}, dc = {k->M, k->N};
     dnnl_dims_t sa = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
-    dnnl_dims_t sb = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t sc = {k->ldc, 1};
     dnnl_data_type_t t = k->bf16 ? dnnl_bf16 : dnnl_f32;
-    if (dnnl_memory_desc_init_by_strides(&a, 2, da, t, sa) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(&b, 2, db, t, sb) != dnnl_success ||
+    int b_ok = k->packed ? dnnl_memory_desc_init_by_tag(&b, 2, db, t, dnnl_format_tag_any) == dnnl_success
+                         : stored_b_md(&b, k) == 0;
+    if (dnnl_memory_desc_init_by_strides(&a, 2, da, t, sa) != dnnl_success || !b_ok ||
         dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) != dnnl_success)
         return NULL;
     dnnl_matmul_desc_t md;
@@ -273,7 +292,84 @@ static int thread_setup(int *team) {
     return 0;
 }
 
-/* Runs the cached primitive of k on operand buffers a, b (as the key describes them) into C. */
+/* ---- packed copies of mirrored weights, for products with few rows ---- */
+typedef struct {
+    const uint16_t *src;   /* the mirrored operand as stored (inside a mirror) */
+    dnnl_memory_desc_t md; /* the layout a primitive asked for */
+    void *data;
+} Packed;
+#define MAX_PACKED 512
+static Packed g_packed[MAX_PACKED];
+static int g_n_packed;
+static pthread_mutex_t g_packed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* bytes of bf16 weight copies read by products so far (eid_bf16_weight_bytes_read) */
+static uint64_t g_weight_read;
+
+/* Forgets the packed copies of operands inside bf[0..n): their mirror is being re-synced or freed. */
+static void packed_purge(const uint16_t *bf, size_t n) {
+    if (!bf) return;
+    pthread_mutex_lock(&g_packed_lock);
+    for (int i = 0; i < g_n_packed;) {
+        if (g_packed[i].src >= bf && g_packed[i].src < bf + n) {
+            free(g_packed[i].data);
+            g_packed[i] = g_packed[--g_n_packed];
+            g_packed[g_n_packed] = (Packed){0};
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&g_packed_lock);
+}
+
+/* B of key k (stored at src) in the layout md: the cached copy, or one made now by a oneDNN reorder.
+ * NULL when there is no room or memory (the caller multiplies the plain layout instead). */
+static const void *packed_get(const Key *k, const uint16_t *src, const dnnl_memory_desc_t *md) {
+    pthread_mutex_lock(&g_packed_lock);
+    const void *found = NULL;
+    for (int i = 0; i < g_n_packed && !found; i++)
+        if (g_packed[i].src == src && dnnl_memory_desc_equal(&g_packed[i].md, md)) found = g_packed[i].data;
+    if (found || g_n_packed == MAX_PACKED) {
+        pthread_mutex_unlock(&g_packed_lock);
+        return found;
+    }
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    void *data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    dnnl_memory_desc_t smd;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_memory_t from = NULL, to = NULL;
+    int ok = data && stored_b_md(&smd, k) == 0 &&
+             dnnl_reorder_primitive_desc_create(&rpd, &smd, g_engine, md, g_engine, NULL) == dnnl_success &&
+             dnnl_primitive_create(&reorder, rpd) == dnnl_success &&
+             dnnl_memory_create(&from, &smd, g_engine, (void *)src) == dnnl_success &&
+             dnnl_memory_create(&to, md, g_engine, data) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+        ok = dnnl_primitive_execute(reorder, t_stream, 2, args) == dnnl_success && dnnl_stream_wait(t_stream) == dnnl_success;
+    }
+    if (from) dnnl_memory_destroy(from);
+    if (to) dnnl_memory_destroy(to);
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (ok) g_packed[g_n_packed++] = (Packed){src, *md, data};
+    else free(data), data = NULL;
+    pthread_mutex_unlock(&g_packed_lock);
+    return data;
+}
+
+int eid_bf16_packed_count(void) {
+    pthread_mutex_lock(&g_packed_lock);
+    int n = g_n_packed;
+    pthread_mutex_unlock(&g_packed_lock);
+    return n;
+}
+
+uint64_t eid_bf16_weight_bytes_read(void) { return __atomic_load_n(&g_weight_read, __ATOMIC_RELAXED); }
+
+/* Runs the cached primitive of k on operand buffers a, b (as the key describes them; for a packed key,
+ * b is the mirrored operand as stored and the packed copy is read) into C. Returns 0, -1 when oneDNN
+ * refused, -2 when a packed copy could not be made (nothing was written: run the plain key). */
 static int run_matmul(const Key *k, const void *a, const void *b, float *C) {
     size_t scratch_bytes = 0;
     int owned;
@@ -289,6 +385,13 @@ static int run_matmul(const Key *k, const void *a, const void *b, float *C) {
     dnnl_primitive_get_primitive_desc(prim, &pd);
     const dnnl_memory_desc_t *ma_d = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *mb_d = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (k->packed) {
+        if (!(b = packed_get(k, b, mb_d))) {
+            if (owned) dnnl_primitive_destroy(prim);
+            return -2;
+        }
+        __atomic_fetch_add(&g_weight_read, (uint64_t)dnnl_memory_desc_get_size(mb_d), __ATOMIC_RELAXED);
+    }
     const dnnl_memory_desc_t *mc_d = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *ms_d = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
@@ -326,14 +429,21 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
     if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
     if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
-    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, team, alpha, beta};
-    return run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir ? (const void *)b_mir : b16, C);
+    /* a mirrored weight times a few rows (decoding) is read from a packed copy (see the top of this file) */
+    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, team,
+             b_mir && M <= EID_BF16_PACK_MAX_ROWS, alpha, beta};
+    int rc = run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir ? (const void *)b_mir : b16, C);
+    if (rc == -2) k.packed = 0, rc = run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir, C);
+    /* mirrored operands read in place (a packed copy counted itself) */
+    uint64_t mirror_bytes = (a_mir ? (uint64_t)M * K * 2 : 0) + (b_mir && !k.packed ? (uint64_t)K * N * 2 : 0);
+    if (rc == 0 && mirror_bytes) __atomic_fetch_add(&g_weight_read, mirror_bytes, __ATOMIC_RELAXED);
+    return rc;
 }
 
 int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                         int ldb, float beta, float *C, int ldc) {
     int team;
     if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
-    Key k = {0, ta, tb, M, N, K, lda, ldb, ldc, team, alpha, beta};
+    Key k = {0, ta, tb, M, N, K, lda, ldb, ldc, team, 0, alpha, beta};
     return run_matmul(&k, A, B, C);
 }

@@ -42,6 +42,14 @@ void eid_bf16_mirror_sync(const real *w, size_t n);
 void eid_bf16_mirror_drop(const real *w);
 int eid_bf16_is_mirrored(const real *x); /* x lies in a mirrored buffer */
 
+/* Products of at most this many rows whose B operand lies in a mirror read a packed copy of that
+ * weight, made once per mirror sync in the layout oneDNN's kernel asks for (decoding batches: at 1 row
+ * the plain layout costs twice the packed one, measured in docs/performance.md "Mixed precision"). */
+#define EID_BF16_PACK_MAX_ROWS 64
+int eid_bf16_packed_count(void); /* packed copies held now (tests) */
+/* bytes of bf16 weight copies (mirrors, packed copies) read by products so far (bench decode) */
+uint64_t eid_bf16_weight_bytes_read(void);
+
 /* dst[i] = the bf16 bits of src[i] (rounded as above): checkpoints written with --save-dtype bf16. */
 void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n);
 

@@ -491,6 +491,7 @@ static int child_decode(const BenchOpts *o) {
     for (int s = 0; s < warm; s++) decode_step(dec, tok + (size_t)s * nseq, logits);
     double hwm0 = status_kb("VmHWM"); /* first: reading /proc allocates stdio buffers */
     size_t heap0 = heap_bytes();
+    unsigned long long bf16_read0 = eidetic_bf16_weight_bytes_read();
     int ns = 0;
     while (ns < cap && (ns < timed || t_all < o->min_time / 4)) {
         const int *x = tok + (size_t)(warm + ns % timed) * nseq;
@@ -508,8 +509,11 @@ static int child_decode(const BenchOpts *o) {
     double state = 0;
     for (int s = 0; s < eidetic_model_n_sublayers(m); s++) state += (double)eidetic_model_sublayer_state_floats(m, s);
     /* bytes one step must move: every parameter once (the embedding table = the tied head, read in
-     * full by the logits product; the nseq embedding rows are in it), the state read and written */
-    double w_b = (double)eidetic_model_n_params(m) * sizeof(float), st_b = state * nseq * sizeof(float);
+     * full by the logits product; the nseq embedding rows are in it), the state read and written. In
+     * bf16 the weights the products read as bf16 copies count at the bytes read (half, plus a packed
+     * copy's padding: eidetic_bf16_weight_bytes_read), the rest at 4 bytes. */
+    double bf16_b = (double)(eidetic_bf16_weight_bytes_read() - bf16_read0) / ns;
+    double w_b = (double)eidetic_model_n_params(m) * sizeof(float) - bf16_b, st_b = state * nseq * sizeof(float);
     double bytes = w_b + 2 * st_b, bound = bw > 0 ? bw * 1e9 / bytes * nseq : NAN;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
@@ -520,6 +524,7 @@ static int child_decode(const BenchOpts *o) {
     cJSON_AddNumberToObject(j, "us_per_token", med * 1e6 / nseq);
     cJSON_AddNumberToObject(j, "tokens_per_s", nseq / med);
     cJSON_AddNumberToObject(j, "weight_bytes", w_b);
+    cJSON_AddNumberToObject(j, "weight_bytes_bf16", bf16_b);
     cJSON_AddNumberToObject(j, "state_bytes", st_b);
     cJSON_AddNumberToObject(j, "bytes_per_step", bytes);
     cJSON_AddNumberToObject(j, "bw_gbs", bw);
