@@ -65,11 +65,13 @@ enum { EIDETIC_INIT_VERBOSE = 1, EIDETIC_INIT_KEEP_DENORMALS = 2 };
 eidetic_status eidetic_init_ex(int n_threads, unsigned flags);
 
 /* Precision of the library's matrix products from now on (docs/performance.md "Mixed precision"):
- * "fp32" (the default and the reference) or "bf16" (bf16 operands, fp32 accumulation and result,
- * through oneDNN; weights, optimizer, scans, norms, softmax and loss stay fp32). On a CPU without
- * native bf16 a "bf16" request logs one line and keeps fp32 (EIDETIC_BF16_EMULATE=1 in the
- * environment forces oneDNN's emulation, for tests). EIDETIC_ERR_ARGUMENT for another name;
- * *in_effect (may be NULL) receives "fp32" or "bf16". */
+ * "fp32" (the default and the reference), "bf16" (bf16 operands, fp32 accumulation and result,
+ * through oneDNN; weights, optimizer, scans, norms, softmax and loss stay fp32) or "auto" (bf16 only
+ * for decoding: products of at most 64 rows with a weight made for a decoder read packed bf16 weights,
+ * half the bytes; fp32 for every other product, because on CPUs without AMX bf16 arithmetic is no
+ * faster than fp32; logged). On a CPU without native bf16 a "bf16" or "auto" request logs one line and
+ * keeps fp32 (EIDETIC_BF16_EMULATE=1 in the environment forces oneDNN's emulation, for tests).
+ * EIDETIC_ERR_ARGUMENT for another name; *in_effect (may be NULL) receives "fp32", "bf16" or "auto". */
 eidetic_status eidetic_set_precision(const char *name, int verbose, const char **in_effect);
 
 /* Which library multiplies each matrix shape (docs/performance.md "Choosing the library per shape"):

@@ -189,6 +189,41 @@ static void test_packed(void) {
     free(W), free(x), free(y), free(ref);
 }
 
+/* auto: bf16 only for few-row products of mirrored weights (decoding), the same bits as bf16 mode
+ * there; every other product is fp32 OpenBLAS, bit for bit. */
+static void test_auto(void) {
+    enum { N = 96, K = 40, ROWS = EID_BF16_PACK_MAX_ROWS + 36 };
+    Rng r;
+    rng_init(&r, 17, 0);
+    float *W = malloc(sizeof(float) * N * K), *X = malloc(sizeof(float) * ROWS * K);
+    float *c32 = malloc(sizeof(float) * ROWS * N), *c16 = malloc(sizeof(float) * ROWS * N), *ca = malloc(sizeof(float) * ROWS * N);
+    fill(W, N * K, &r), fill(X, ROWS * K, &r);
+    for (int rows = 1; rows <= ROWS; rows += ROWS - 1) { /* one row (decoding), then many (prefill) */
+        for (int mode = 0; mode < 3; mode++) {
+            float *out = mode == 0 ? c32 : mode == 1 ? c16 : ca;
+            eid_set_precision(mode == 0 ? EID_PREC_FP32 : mode == 1 ? EID_PREC_BF16 : EID_PREC_AUTO, 0);
+            if (mode) eid_bf16_mirror_sync(W, (size_t)N * K);
+            CHECK(eid_gemm_uses_bf16(rows, W) == (mode == 1 || (mode == 2 && rows <= EID_BF16_PACK_MAX_ROWS)),
+                  "auto: eid_gemm_uses_bf16(%d rows) in mode %d", rows, mode);
+            eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, out, N);
+            if (mode) eid_bf16_mirror_drop(W);
+        }
+        size_t n = (size_t)rows * N;
+        if (rows == 1)
+            CHECK(memcmp(ca, c16, sizeof(float) * n) == 0 && memcmp(ca, c32, sizeof(float) * n) != 0,
+                  "auto: a one-row product of a mirrored weight is the bf16 product");
+        else
+            CHECK(memcmp(ca, c32, sizeof(float) * n) == 0 && memcmp(ca, c16, sizeof(float) * n) != 0,
+                  "auto: a %d-row product is the fp32 product", rows);
+    }
+    eid_set_precision(EID_PREC_AUTO, 0);
+    CHECK(!eid_gemm_uses_bf16(1, W), "auto: a weight without a mirror stays fp32");
+    CHECK(eid_precision() == EID_PREC_AUTO, "auto in effect (native or emulated)");
+    CHECK(!strcmp(eid_precision_name(EID_PREC_AUTO), "auto") && eid_precision_parse("auto") == EID_PREC_AUTO, "auto's name");
+    eid_set_precision(EID_PREC_BF16, 0);
+    free(W), free(X), free(c32), free(c16), free(ca);
+}
+
 /* The bf16 decoder (it streams the mirror) against the fp32 parallel forward. */
 static void test_decoder(const char *mixer) {
     const int V = 40, D = 32, T = 40;
@@ -267,6 +302,7 @@ int main(void) {
     test_concurrent();
     test_mirror();
     test_packed();
+    test_auto();
     for (int i = 0; i < layer_count(); i++) test_model(layer_at(i)->name);
     for (int i = 0; i < layer_count(); i++) {
         eid_set_precision(EID_PREC_BF16, 0);
@@ -276,6 +312,8 @@ int main(void) {
     unsetenv("EIDETIC_BF16_EMULATE");
     int got = eid_set_precision(EID_PREC_BF16, 0);
     CHECK(got == (eid_bf16_native() ? EID_PREC_BF16 : EID_PREC_FP32), "fallback: bf16 only where the CPU has it");
+    got = eid_set_precision(EID_PREC_AUTO, 0);
+    CHECK(got == (eid_bf16_native() ? EID_PREC_AUTO : EID_PREC_FP32), "auto: fp32 where the CPU has no bf16");
     eid_set_precision(EID_PREC_FP32, 0);
     CHECK(eid_precision() == EID_PREC_FP32, "back to fp32");
     CHECK(eid_precision_parse("bf16") == EID_PREC_BF16 && eid_precision_parse("fp16") == -1, "names parsed");

@@ -207,6 +207,8 @@ static void test_file(void) {
     expect_refused(PLAN(ENTRY("") ",1"), "entry 1: expected an object");
     expect_refused(PLAN("{\"precision\":\"fp16\",\"ta\":0,\"tb\":1,\"m\":8,\"n\":9,\"k\":10,\"team\":1,\"mirror\":0,\"use\":\"openblas\"}"),
                    "expected fp32 or bf16");
+    expect_refused(PLAN("{\"precision\":\"auto\",\"ta\":0,\"tb\":1,\"m\":8,\"n\":9,\"k\":10,\"team\":1,\"mirror\":0,\"use\":\"openblas\"}"),
+                   "expected fp32 or bf16, got \"auto\"");
     expect_refused(PLAN("{\"precision\":\"fp32\",\"ta\":2,\"tb\":1,\"m\":8,\"n\":9,\"k\":10,\"team\":1,\"mirror\":0,\"use\":\"openblas\"}"),
                    "\"ta\"");
     expect_refused(PLAN("{\"precision\":\"fp32\",\"ta\":0,\"tb\":1,\"m\":0,\"n\":9,\"k\":10,\"team\":1,\"mirror\":0,\"use\":\"openblas\"}"),
@@ -257,6 +259,34 @@ static void test_bf16_candidates(void) {
     free(r32), free(r16), free(rm), free_case(&c);
 }
 
+/* auto mode: a plan entry records the precision its product ran at — bf16 for a one-row product of a
+ * mirrored weight (three candidates), fp32 for a many-row product (two) — never "auto" */
+static void test_auto_entries(void) {
+    if (eid_set_precision(EID_PREC_AUTO, 0) != EID_PREC_AUTO) {
+        CHECK(0, "auto mode unavailable (EIDETIC_BF16_EMULATE=1 is set by main)");
+        return;
+    }
+    enum { N = 48, K = 32, M = 100 };
+    float *W = malloc(sizeof(float) * N * K), *X = malloc(sizeof(float) * M * K), *Y = malloc(sizeof(float) * M * N);
+    fill(W, N * K, 3), fill(X, M * K, 4);
+    eid_bf16_mirror_sync(W, (size_t)N * K);
+    eid_gemm_plan_set_mode(EID_PLAN_MEASURE, 0);
+    eid_gemm_plan_clear();
+    eid_gemm(0, 1, 1, N, K, 1, X, K, W, K, 0, Y, N);
+    eid_gemm(0, 1, M, N, K, 1, X, K, W, K, 0, Y, N);
+    EidGemmChoice one, many;
+    CHECK(eid_gemm_plan_count() == 2 && eid_gemm_plan_get(0, &one) == 0 && eid_gemm_plan_get(1, &many) == 0,
+          "auto measure: two entries");
+    CHECK(one.shape.prec == EID_PREC_BF16 && one.shape.M == 1 && one.us[2] > 0, "auto: the one-row entry is bf16, three candidates");
+    CHECK(many.shape.prec == EID_PREC_FP32 && many.shape.M == M && many.us[2] < 0 && many.use != EID_GEMM_ONEDNN_BF16,
+          "auto: the %d-row entry is fp32, no bf16 candidate", M);
+    eid_bf16_mirror_drop(W);
+    eid_gemm_plan_clear();
+    eid_gemm_plan_set_mode(EID_PLAN_FIXED, 0);
+    eid_set_precision(EID_PREC_FP32, 0);
+    free(W), free(X), free(Y);
+}
+
 int main(void) {
     setenv("EIDETIC_BF16_EMULATE", "1", 1);
     eid_runtime_setup(2, 0);
@@ -264,5 +294,6 @@ int main(void) {
     test_modes();
     test_file();
     test_bf16_candidates();
+    test_auto_entries();
     return t_summary("test_gemm_plan");
 }

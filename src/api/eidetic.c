@@ -114,7 +114,7 @@ eidetic_status eidetic_set_precision(const char *name, int verbose, const char *
     pthread_once(&g_once, default_init);
     enter();
     int want = name ? eid_precision_parse(name) : -1;
-    if (want < 0) return eid_error("precision: expected fp32 or bf16, got %s", name ? name : "NULL"), fail(EIDETIC_ERR_ARGUMENT);
+    if (want < 0) return eid_error("precision: expected fp32, bf16 or auto, got %s", name ? name : "NULL"), fail(EIDETIC_ERR_ARGUMENT);
     int got = eid_set_precision(want, verbose);
     if (in_effect) *in_effect = eid_precision_name(got);
     return EIDETIC_OK;

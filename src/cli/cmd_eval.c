@@ -40,7 +40,7 @@ static const OptDesc eval_opts[] = {
     O("lengths", OPT_STR, lengths, "comma list of lengths L: evaluate the task at each (§10; size parameter scaled with L)"),
     O("out", OPT_STR, out, "write the results as JSON to this file"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
-    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference), bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16) or auto (bf16 for decoding where the CPU has native bf16, fp32 for the rest)"),
     O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O

@@ -31,7 +31,7 @@ static const OptDesc fwd_opts[] = {
       "the first P tokens of each sequence are a prompt (no CAUSAL flag), the rest CAUSAL: bidirectional layers "
       "read the prompt both ways (docs/layers.md §8); with --recurrent the prefill is the prompt and the next "
       "token (<gen>), then steps. 0 (default): no flags, every token causal"),
-    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference), bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16) or auto (bf16 for decoding where the CPU has native bf16, fp32 for the rest)"),
     O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O

@@ -34,7 +34,7 @@ static const OptDesc gen_opts[] = {
     O("ignore-eos", OPT_FLAG, ignore_eos, "--text: keep going past the tokenizer's end-of-text token"),
     O("seed", OPT_U64, seed, "sampling seed"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
-    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: auto (default: bf16 for the one-token decoding steps where the CPU has native bf16 — 1.7x faster, measured — and fp32 for the rest, logged), fp32 (the reference) or bf16 (every product)"),
     O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O
@@ -240,7 +240,10 @@ int cmd_generate(int argc, char **argv) {
         if (!tok) return cli_fail("generate");
     }
     eid_runtime_setup(g.threads, 0);
-    if (cli_set_precision(g.precision, 0) != 0) return tok_free(tok), cli_fail("generate");
+    /* auto by default: bf16 decoding steps where the CPU multiplies bf16 natively (docs/performance.md
+     * "Mixed precision"), logged either way; an explicit --precision fp32 is quiet */
+    const char *prec = g.precision[0] ? g.precision : "auto";
+    if (cli_set_precision(prec, strcmp(prec, "fp32") != 0) != 0) return tok_free(tok), cli_fail("generate");
     if (cli_set_gemm_plan(g.gemm_plan, 0) != 0) return tok_free(tok), cli_fail("generate");
     Model *m = ckpt_load_model_ex(g.ckpt, NULL, g.lenient);
     int rc = !m ? -1 : tok ? generate_text(&g, m, tok, stops, nstops) : generate_ids(&g, m);

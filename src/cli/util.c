@@ -29,7 +29,7 @@ int cli_set_gemm_plan(const char *value, int verbose) { return gemm_plan_apply_s
 int cli_set_precision(const char *value, int verbose) {
     if (!value[0]) return eid_set_precision(EID_PREC_FP32, 0), 0;
     int p = eid_precision_parse(value);
-    if (p < 0) return eid_error("--precision: expected fp32 or bf16, got \"%s\"", value), -1;
+    if (p < 0) return eid_error("--precision: expected fp32, bf16 or auto, got \"%s\"", value), -1;
     eid_set_precision(p, verbose);
     return 0;
 }

@@ -130,15 +130,16 @@ void eid_runtime_setup(int threads, int verbose) {
 
 static int g_precision = EID_PREC_FP32;
 int eid_precision(void) { return g_precision; }
-const char *eid_precision_name(int prec) { return prec == EID_PREC_BF16 ? "bf16" : "fp32"; }
+const char *eid_precision_name(int prec) { return prec == EID_PREC_BF16 ? "bf16" : prec == EID_PREC_AUTO ? "auto" : "fp32"; }
 int eid_precision_parse(const char *name) {
     if (!strcmp(name, "fp32")) return EID_PREC_FP32;
     if (!strcmp(name, "bf16")) return EID_PREC_BF16;
+    if (!strcmp(name, "auto")) return EID_PREC_AUTO;
     return -1;
 }
 
 int eid_set_precision(int prec, int verbose) {
-    if (prec != EID_PREC_BF16) {
+    if (prec != EID_PREC_BF16 && prec != EID_PREC_AUTO) {
         g_precision = EID_PREC_FP32;
         return g_precision;
     }
@@ -148,7 +149,16 @@ int eid_set_precision(int prec, int verbose) {
 #else
     const char *emu = getenv("EIDETIC_BF16_EMULATE");
     int emulate = emu && !strcmp(emu, "1");
-    if (eid_bf16_native() || emulate) {
+    if (prec == EID_PREC_AUTO) {
+        g_precision = eid_bf16_native() || emulate ? EID_PREC_AUTO : EID_PREC_FP32;
+        if (!verbose) return g_precision;
+        if (g_precision == EID_PREC_AUTO)
+            eid_log("precision: auto: bf16 for decoding (products of <= %d rows read packed bf16 weights: half the "
+                    "bytes), fp32 for the rest (oneDNN %s%s; --precision fp32 or bf16 to choose)",
+                    EID_BF16_PACK_MAX_ROWS, eid_bf16_isa_name(), eid_bf16_native() ? "" : ", EIDETIC_BF16_EMULATE=1");
+        else
+            eid_log("precision: auto: fp32 (this CPU has no native bf16; oneDNN: %s)", eid_bf16_isa_name());
+    } else if (eid_bf16_native() || emulate) {
         g_precision = EID_PREC_BF16;
         if (verbose)
             eid_log("precision: bf16 matrix products (oneDNN %s, fp32 accumulation); fp32 master weights, optimizer, "
@@ -160,6 +170,16 @@ int eid_set_precision(int prec, int verbose) {
     }
 #endif
     return g_precision;
+}
+
+int eid_gemm_uses_bf16(int M, const real *B) {
+#ifdef EIDETIC_FP64
+    (void)M, (void)B;
+    return 0;
+#else
+    return g_precision == EID_PREC_BF16 ||
+           (g_precision == EID_PREC_AUTO && M <= EID_BF16_PACK_MAX_ROWS && eid_bf16_is_mirrored(B));
+#endif
 }
 
 /* One relaxed atomic add per call: exact when kernels call eid_gemm from parallel loops, and
@@ -226,11 +246,12 @@ static int run_backend(int backend, void *ctx, float *out) {
  * choice: OpenBLAS in fp32; in bf16, oneDNN bf16, except matrix-vector products without a weight
  * mirror (rounding the matrix per call reads more bytes than fp32 gemv). */
 static void planned_gemm(GemmCall *g, float *C) {
-    int gemv = g->M == 1 || g->N == 1, bf16 = g_precision == EID_PREC_BF16;
+    int gemv = g->M == 1 || g->N == 1, bf16 = eid_gemm_uses_bf16(g->M, g->B);
     /* a matrix-vector product reads its matrix from a mirror, or not at all in bf16 (as in fixed mode) */
     int mirror = bf16 && (gemv ? eid_bf16_is_mirrored(g->M == 1 ? g->B : g->A)
                                : eid_bf16_is_mirrored(g->A) || eid_bf16_is_mirrored(g->B));
-    EidGemmShape s = {g_precision, g->ta, g->tb, g->M, g->N, g->K, eid_team_threads(), mirror};
+    /* the precision this product runs at (auto mode is bf16 for some products, fp32 for the rest) */
+    EidGemmShape s = {bf16 ? EID_PREC_BF16 : EID_PREC_FP32, g->ta, g->tb, g->M, g->N, g->K, eid_team_threads(), mirror};
     int cands[3] = {EID_GEMM_OPENBLAS, EID_GEMM_ONEDNN_F32, EID_GEMM_ONEDNN_BF16}, fallback = EID_GEMM_OPENBLAS;
     int n = 2;
     if (bf16 && (!gemv || mirror)) n = 3, fallback = EID_GEMM_ONEDNN_BF16;
@@ -257,8 +278,8 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
     }
     /* bf16 matrix-vector products only from a weight mirror: rounding the matrix per call would read
      * more bytes than fp32 gemv */
-    if (g_precision == EID_PREC_BF16 && (M == 1 || N == 1) && eid_bf16_is_mirrored(M == 1 ? B : A) &&
-        eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+    if (g_precision != EID_PREC_FP32 && (M == 1 || N == 1) && eid_gemm_uses_bf16(M, B) &&
+        eid_bf16_is_mirrored(M == 1 ? B : A) && eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
         return;
 #endif
     if (M == 1 || N == 1) { /* a matrix-vector product: gemv reads the matrix once, gemm would pack it */
@@ -266,7 +287,9 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
         return;
     }
 #ifndef EIDETIC_FP64
-    if (g_precision == EID_PREC_BF16 && eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    if (g_precision != EID_PREC_FP32 && eid_gemm_uses_bf16(M, B) &&
+        eid_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
 #endif
 #ifdef EIDETIC_FP64
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,

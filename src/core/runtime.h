@@ -42,16 +42,25 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
  * fp32: OpenBLAS sgemm, the reference path. bf16: operands rounded to bf16, fp32 accumulation and
  * result, through oneDNN (core/gemm_onednn.h); matrix-vector products (one-row decoding) are bf16 only
  * when the matrix has a bf16 weight mirror. Everything else (scans, norms, softmax, loss, optimizer) is fp32 in both. */
-enum { EID_PREC_FP32 = 0, EID_PREC_BF16 = 1 };
-/* "fp32" / "bf16" -> EID_PREC_*, else -1. */
+/* auto: bf16 only where it was measured to win on CPUs with native bf16 — decoding, i.e. products of
+ * at most EID_BF16_PACK_MAX_ROWS rows whose weight has a bf16 mirror (read packed: half the bytes of
+ * a bandwidth-bound product) — and fp32 for every other product (on AVX-512 BF16 without AMX the
+ * bf16 dot product runs at half the fp32 FMA rate, so compute-bound products lose: docs/performance.md
+ * "Mixed precision"). Without native bf16, auto is fp32. The default of `eidetic generate`. */
+enum { EID_PREC_FP32 = 0, EID_PREC_BF16 = 1, EID_PREC_AUTO = 2 };
+/* "fp32" / "bf16" / "auto" -> EID_PREC_*, else -1. */
 int eid_precision_parse(const char *name);
 const char *eid_precision_name(int prec);
-/* Asks for a precision; returns the one in effect. bf16 needs a CPU that multiplies bf16 natively
- * (AVX-512 BF16 or AMX): elsewhere it falls back to fp32 with one log line, unless the environment
- * sets EIDETIC_BF16_EMULATE=1 (oneDNN's emulation: the same numbers, slowly; for tests). In the fp64
- * test build bf16 is never used. verbose: log the choice either way. */
+/* Asks for a precision; returns the one in effect (auto stays EID_PREC_AUTO where it uses bf16, else
+ * becomes EID_PREC_FP32). bf16 needs a CPU that multiplies bf16 natively (AVX-512 BF16 or AMX):
+ * elsewhere it falls back to fp32 with one log line, unless the environment sets EIDETIC_BF16_EMULATE=1
+ * (oneDNN's emulation: the same numbers, slowly; for tests). In the fp64 test build bf16 is never
+ * used. verbose: log the choice either way. */
 int eid_set_precision(int prec, int verbose);
 int eid_precision(void);
+/* 1 when this product runs in bf16 under the precision in effect: every product in bf16 mode; in
+ * auto mode only one of at most EID_BF16_PACK_MAX_ROWS rows whose B operand has a weight mirror. */
+int eid_gemm_uses_bf16(int M, const real *B);
 
 /* Matrix work done through eid_gemm since the last reset: 2·M·N·K per call (one multiply and one
  * add per term), summed exactly over all threads (callers may run inside OpenMP regions). The

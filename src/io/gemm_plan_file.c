@@ -46,7 +46,7 @@ static int parse_entry(const cJSON *e, EidGemmChoice *c, const char *where) {
     const char *prec, *use;
     EidGemmShape *s = &c->shape;
     if (string_key(e, "precision", &prec, where) != 0) return -1;
-    if ((s->prec = eid_precision_parse(prec)) < 0)
+    if ((s->prec = eid_precision_parse(prec)) < 0 || s->prec == EID_PREC_AUTO) /* a product's own precision */
         return eid_error("%s: \"precision\": expected fp32 or bf16, got \"%s\"", where, prec), -1;
     if (int_key(e, "ta", 0, 1, &s->ta, where) || int_key(e, "tb", 0, 1, &s->tb, where) ||
         int_key(e, "m", 1, 1 << 30, &s->M, where) || int_key(e, "n", 1, 1 << 30, &s->N, where) ||

@@ -131,7 +131,7 @@ static void bind_views(Model *m) {
 }
 
 void model_weights_changed(Model *m) {
-    if (eid_precision() == EID_PREC_BF16 && !m->shares_w) eid_bf16_mirror_sync(m->w, m->n_reals);
+    if (eid_precision() != EID_PREC_FP32 && !m->shares_w) eid_bf16_mirror_sync(m->w, m->n_reals);
 }
 
 void model_free(Model *m) {

@@ -68,7 +68,7 @@ typedef struct {
 #define O(n, t, f, h) {n, t, offsetof(BenchOpts, f), sizeof(((BenchOpts *)0)->f), h}
 static const OptDesc bench_opts[] = {
     O("threads", OPT_INT, threads, "threads (default: all cores, or OMP_NUM_THREADS)"),
-    O("precision", OPT_STR, precision, "matrix-product precision of every row: fp32 (default) or bf16 (oneDNN; fp32 on CPUs without native bf16)"),
+    O("precision", OPT_STR, precision, "matrix-product precision of every row: fp32 (default), bf16 (oneDNN; fp32 on CPUs without native bf16) or auto (bf16 for decoding products only)"),
     O("gemm-plan", OPT_STR, gemm_plan, "which library multiplies each matrix shape, in every row: fixed (default), measure (timed during the warm-up steps, fastest kept) or a plan file"),
     O("quick", OPT_FLAG, quick, "tiny sizes, seconds: a smoke test of the benchmark, not a measurement"),
     O("steps", OPT_INT, steps, "train rows: at least N timed steps (default 5; decoding: at least 100)"),
@@ -1214,7 +1214,7 @@ int cmd_bench(int argc, char **argv) {
     if (eidetic_init_ex(o.threads, o.child[0] ? 0 : EIDETIC_INIT_VERBOSE) != EIDETIC_OK) return cli_fail("bench");
     const char *prec = "fp32";
     if (eidetic_set_precision(o.precision[0] ? o.precision : "fp32", !o.child[0], &prec) != EIDETIC_OK)
-        return eid_error("--precision: expected fp32 or bf16, got \"%s\"", o.precision), cli_fail("bench");
+        return eid_error("--precision: expected fp32, bf16 or auto, got \"%s\"", o.precision), cli_fail("bench");
     snprintf(o.precision, sizeof o.precision, "%s", prec); /* the rows record what ran */
     if (eidetic_set_gemm_plan(o.gemm_plan[0] ? o.gemm_plan : "fixed", 0) != EIDETIC_OK) return cli_fail("bench");
     if (o.child[0]) {

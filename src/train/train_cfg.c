@@ -64,7 +64,7 @@ const OptDesc train_opts[] = {
     O("seed", OPT_U64, seed, "seed of initialisation and data"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
     O("save-dtype", OPT_STR, save_dtype, "dtype of model.safetensors in checkpoints: fp32 (default) or bf16 (half the bytes; the fp32 master weights go into training_state.safetensors, so --resume stays exact)"),
-    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference) or bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: fp32 (default, the reference), bf16 (oneDNN, fp32 accumulation; fp32 on CPUs without native bf16) or auto (bf16 for decoding where the CPU has native bf16, fp32 for the rest)"),
     O("gemm-plan", OPT_STR, gemm_plan, "which library multiplies each matrix shape: fixed (default: OpenBLAS for fp32, oneDNN for bf16), measure (time the candidates on the first product of each shape, keep the fastest, log it; saved in each checkpoint as gemm_plan.json and replayed by --resume) or a plan file to replay"),
     O("out", OPT_STR, out, "output directory: checkpoint, metrics.jsonl"),
     O("resume", OPT_STR, resume, "continue a run from its output directory"),
@@ -414,7 +414,7 @@ int train_cfg_resolve(TrainCfg *c) {
     if (c->birdie_val_rows < 0 || c->birdie_candidates < 0)
         return eid_error("--birdie-val-rows/--birdie-candidates: must be >= 0 (0 = default)"), -1;
     if (c->precision[0] && eid_precision_parse(c->precision) < 0)
-        return eid_error("--precision: expected fp32 or bf16, got \"%s\"", c->precision), -1;
+        return eid_error("--precision: expected fp32, bf16 or auto, got \"%s\"", c->precision), -1;
     if (c->save_dtype[0] && strcmp(c->save_dtype, "fp32") && strcmp(c->save_dtype, "bf16"))
         return eid_error("--save-dtype: expected fp32 or bf16, got \"%s\"", c->save_dtype), -1;
     if (c->batch < 1) return eid_error("--batch: must be >= 1, got %d", c->batch), -1;

@@ -61,13 +61,24 @@ expect_ok "eval a BF16 checkpoint" "$E" eval --ckpt "$T/s1" --examples 16
 grep -q "accuracy" "$T/out" && ok || bad "eval of a BF16 checkpoint printed no accuracy"
 expect_ok "generate from a BF16 checkpoint" "$E" generate --ckpt "$T/s1" --prompt 1,2,3 --max-new 2 --precision bf16
 
+# generate's default is auto, logged either way: bf16 decoding where the CPU has bf16, else fp32
+expect_ok "generate, default precision" "$E" generate --ckpt "$T/f1" --prompt 1,2,3 --max-new 4
+grep -qE "precision: auto: (bf16 for decoding|fp32 \(this CPU has no native bf16)" "$T/err" && ok ||
+    bad "generate: no auto precision line: $(cat "$T/err")"
+cp "$T/out" "$T/gen_auto"
+EIDETIC_BF16_EMULATE=1 expect_ok "generate auto (emulated)" "$E" generate --ckpt "$T/f1" --prompt 1,2,3 --max-new 4
+grep -q "precision: auto: bf16 for decoding" "$T/err" && ok || bad "generate auto (emulated): $(cat "$T/err")"
+expect_ok "generate --precision fp32" "$E" generate --ckpt "$T/f1" --prompt 1,2,3 --max-new 4 --precision fp32
+grep -q "precision" "$T/err" && bad "generate --precision fp32 logged a precision line: $(cat "$T/err")" || ok
+[ "$(wc -w < "$T/out")" -eq "$(wc -w < "$T/gen_auto")" ] && ok || bad "generate: auto and fp32 differ in length"
+
 # bad values name the flag
 EXPECT_ONE_ERROR=1
-expect_fail "train --precision fp16" "--precision: expected fp32 or bf16" "$E" train --precision fp16 --out "$T/x"
+expect_fail "train --precision fp16" "--precision: expected fp32, bf16 or auto" "$E" train --precision fp16 --out "$T/x"
 expect_fail "train --save-dtype f16" "--save-dtype: expected fp32 or bf16" "$E" train --save-dtype f16 --out "$T/x"
-expect_fail "eval --precision" "--precision: expected fp32 or bf16" "$E" eval --ckpt "$T/f1" --precision int8
-expect_fail "generate --precision" "--precision: expected fp32 or bf16" "$E" generate --ckpt "$T/f1" --prompt 1 --precision x
-expect_fail "forward --precision" "precision: expected fp32 or bf16" "$E" forward --ckpt "$T/f1" --tokens 1,2 --out "$T/l.st" --precision 16
-expect_fail "bench --precision" "--precision: expected fp32 or bf16" "$E" bench train --quick --precision fp8
+expect_fail "eval --precision" "--precision: expected fp32, bf16 or auto" "$E" eval --ckpt "$T/f1" --precision int8
+expect_fail "generate --precision" "--precision: expected fp32, bf16 or auto" "$E" generate --ckpt "$T/f1" --prompt 1 --precision x
+expect_fail "forward --precision" "precision: expected fp32, bf16 or auto" "$E" forward --ckpt "$T/f1" --tokens 1,2 --out "$T/l.st" --precision 16
+expect_fail "bench --precision" "--precision: expected fp32, bf16 or auto" "$E" bench train --quick --precision fp8
 [ ! -e "$T/x" ] && ok || bad "a refused run left $T/x behind"
 summary precision
