@@ -330,6 +330,9 @@ def define(torch):
                 delta = tm(F.softplus(self.dt_proj(r)))
                 a = torch.exp(delta[..., None] * -torch.exp(self.A_log))
                 b = (delta * uT)[..., None] * kT[:, :, None, :]        # k holds B for Mamba
+            if a.dtype != b.dtype:   # under autocast Mamba's a is fp32 (A_log), b bf16: the scan's out= needs one dtype
+                dt = torch.promote_types(a.dtype, b.dtype)
+                a, b = a.to(dt), b.to(dt)
             H = ScanFn.apply(a, b) if self.form == "scan-fn" else scan_autograd(a, b)
             y = (H @ qT[..., None]).squeeze(-1) + self.D * uT         # C (Mamba) / q (Longhorn)
             return self.out_proj(y.transpose(0, 1) * F.silu(z))
