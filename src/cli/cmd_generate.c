@@ -34,7 +34,7 @@ static const OptDesc gen_opts[] = {
     O("ignore-eos", OPT_FLAG, ignore_eos, "--text: keep going past the tokenizer's end-of-text token"),
     O("seed", OPT_U64, seed, "sampling seed"),
     O("threads", OPT_INT, threads, "threads (0 = all cores)"),
-    O("precision", OPT_STR, precision, "matrix-product precision: auto (default: bf16 for the one-token decoding steps where the CPU has native bf16 — 1.7x faster, measured — and fp32 for the rest, logged), fp32 (the reference) or bf16 (every product)"),
+    O("precision", OPT_STR, precision, "matrix-product precision: auto (default: bf16 for the one-token decoding steps where the CPU has native bf16: 1.6x faster steps on AVX-512 BF16, measured; and fp32 for the rest, logged), fp32 (the reference) or bf16 (every product)"),
     O("gemm-plan", OPT_STR, gemm_plan, CLI_GEMM_PLAN_HELP),
 };
 #undef O
