@@ -999,15 +999,18 @@ static void md_decode(FILE *f, const Bench *b) {
     cJSON_ArrayForEach(r, b->rows) if (!first && !strcmp(str(r, "suite"), "decode")) first = r;
     fprintf(f, "## Decoding: one token for each of `batch` sequences per step\n\n");
     if (first && !o->quick && num(first, "d_model") == 768)
-        fprintf(f, "Model: 24 layers × d_model 768, vocab %d, tied head, random weights — Mamba-130m's shape with "
-                   "vocab 8192 instead of 50280 (%.1fM parameters instead of 130M).\n", o->vocab, num(first, "params") / 1e6);
+        fprintf(f, "Model: 24 layers × d_model 768, vocab %d, tied head, random weights — Mamba-130m's shape%s "
+                   "(%.1fM parameters).\n", o->vocab, o->vocab == 50280 ? "" : " with a smaller vocabulary than its 50280",
+                num(first, "params") / 1e6);
     fprintf(f, "Median of ≥ 100 steps after 10 warm-up steps. Bytes per step = 4 × (every parameter once: the "
                "embedding table is the tied LM head, read in full by the logits product, and holds the batch's "
-               "embedding rows) + 2 × 4 × batch × state floats (the recurrent state read and written). "
+               "embedding rows) + 2 × 4 × batch × state floats (the recurrent state read and written); with "
+               "--precision bf16 or auto the weights the products read from bf16 copies count at the bytes read "
+               "(eidetic_bf16_weight_bytes_read: half, plus the packed copies' padding). "
                "Bound tokens/s = read bandwidth ÷ bytes per step × batch, with the read bandwidth measured by the "
                "row itself just before it (256 MiB, all threads; this VM's bandwidth drifts by up to 2x within "
                "minutes — the start-up measurement above was %.1f GB/s). 'BLAS gemv GB/s': one matrix-vector "
-               "product (eid_gemm, M = 1: OpenBLAS sgemv) over every weight matrix of the model and nothing else — "
+               "product (eid_gemm, M = 1: OpenBLAS sgemv in fp32, oneDNN from packed bf16 weights in bf16) over every weight matrix of the model and nothing else — "
                "the ceiling of a step built on BLAS; '%% of gemv' = the step's bytes/s ÷ that. 'alloc in step': "
                "whether the heap in use (mallinfo2: malloc'd + mmapped blocks) changed over the timed steps; 'RSS "
                "growth': peak RSS gained over them (first touches of planned memory count here, not as "
