@@ -202,7 +202,8 @@ static void test_auto(void) {
         for (int mode = 0; mode < 3; mode++) {
             float *out = mode == 0 ? c32 : mode == 1 ? c16 : ca;
             eid_set_precision(mode == 0 ? EID_PREC_FP32 : mode == 1 ? EID_PREC_BF16 : EID_PREC_AUTO, 0);
-            if (mode) eid_bf16_mirror_sync(W, (size_t)N * K);
+            if (mode == 1) eid_bf16_mirror_sync(W, (size_t)N * K);
+            if (mode == 2) eid_bf16_mirror_register(W, (size_t)N * K); /* as model_weights_changed does in auto */
             CHECK(eid_gemm_uses_bf16(rows, W) == (mode == 1 || (mode == 2 && rows <= EID_BF16_PACK_MAX_ROWS)),
                   "auto: eid_gemm_uses_bf16(%d rows) in mode %d", rows, mode);
             eid_gemm(0, 1, rows, N, K, 1, X, K, W, K, 0, out, N);
@@ -211,13 +212,29 @@ static void test_auto(void) {
         size_t n = (size_t)rows * N;
         if (rows == 1)
             CHECK(memcmp(ca, c16, sizeof(float) * n) == 0 && memcmp(ca, c32, sizeof(float) * n) != 0,
-                  "auto: a one-row product of a mirrored weight is the bf16 product");
+                  "auto: a one-row product of a registered weight (packed from fp32) is the bf16 product "
+                  "(packed from the bf16 copy): the same rounding");
         else
             CHECK(memcmp(ca, c32, sizeof(float) * n) == 0 && memcmp(ca, c16, sizeof(float) * n) != 0,
                   "auto: a %d-row product is the fp32 product", rows);
     }
     eid_set_precision(EID_PREC_AUTO, 0);
     CHECK(!eid_gemm_uses_bf16(1, W), "auto: a weight without a mirror stays fp32");
+    /* a registered weight: known as a mirror, packed when used, re-registering forgets the copy */
+    eid_bf16_mirror_register(W, (size_t)N * K);
+    CHECK(eid_bf16_is_mirrored(W + 7) && eid_gemm_uses_bf16(1, W), "auto: a registered weight counts as mirrored");
+    int held = eid_bf16_packed_count();
+    eid_gemm(0, 1, 1, N, K, 1, X, K, W, K, 0, ca, N);
+    CHECK(eid_bf16_packed_count() == held + 1, "auto: the first one-row product packs the registered weight");
+    for (int i = 0; i < N * K; i++) W[i] = -W[i];
+    eid_bf16_mirror_register(W, (size_t)N * K);
+    CHECK(eid_bf16_packed_count() == held, "auto: re-registering drops the packed copy");
+    eid_gemm(0, 1, 1, N, K, 1, X, K, W, K, 0, c16, N);
+    int negated = 1;
+    for (int j = 0; j < N; j++) negated &= c16[j] == -ca[j];
+    CHECK(negated, "auto: after re-registering, the new (negated) weights are used");
+    eid_bf16_mirror_drop(W);
+    CHECK(eid_bf16_packed_count() == held && !eid_bf16_is_mirrored(W), "auto: the drop forgets the weight and its copy");
     CHECK(eid_precision() == EID_PREC_AUTO, "auto in effect (native or emulated)");
     CHECK(!strcmp(eid_precision_name(EID_PREC_AUTO), "auto") && eid_precision_parse("auto") == EID_PREC_AUTO, "auto's name");
     eid_set_precision(EID_PREC_BF16, 0);

@@ -96,50 +96,60 @@ static void *buf_reserve(Buf *b, size_t bytes) {
     return p;
 }
 
-static void packed_purge(const uint16_t *bf, size_t n);
+static void packed_purge(const void *from, size_t bytes);
 
 /* ---- bf16 mirrors of weight buffers (gemm_onednn.h) ---- */
 #define MAX_MIRRORS 64
 typedef struct {
     const float *w;
     size_t n;
-    uint16_t *bf;
+    uint16_t *bf; /* the bf16 copy; NULL for a weight registered without one (packed copies only) */
 } Mirror;
 static Mirror g_mirror[MAX_MIRRORS];
 static int g_n_mirror;
 static pthread_mutex_t g_mirror_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void eid_bf16_mirror_sync(const real *w, size_t n) {
+/* The packed copies made from the mirror m (from its bf16 copy or from its fp32 weights) are stale. */
+static void mirror_purge(const Mirror *m) {
+    packed_purge(m->w, m->n * sizeof(float));
+    packed_purge(m->bf, m->n * sizeof(uint16_t));
+}
+
+/* Makes or refreshes the mirror of w[0..n): with a bf16 copy (copy = 1) or registered only. */
+static void mirror_set(const real *w, size_t n, int copy) {
 #ifdef EIDETIC_FP64
-    (void)w, (void)n;
+    (void)w, (void)n, (void)copy;
 #else
     pthread_mutex_lock(&g_mirror_lock);
     int i = 0;
     while (i < g_n_mirror && g_mirror[i].w != w) i++;
-    if (i < g_n_mirror) packed_purge(g_mirror[i].bf, g_mirror[i].n); /* their weights change now */
-    if (i < g_n_mirror && g_mirror[i].n != n) free(g_mirror[i].bf), g_mirror[i].bf = NULL;
+    if (i < g_n_mirror) mirror_purge(&g_mirror[i]); /* their weights change now */
+    if (i < g_n_mirror && (g_mirror[i].n != n || !copy)) free(g_mirror[i].bf), g_mirror[i].bf = NULL;
     if (i == g_n_mirror && g_n_mirror < MAX_MIRRORS) g_n_mirror++;
     if (i < g_n_mirror) {
         Mirror *m = &g_mirror[i];
-        if (!m->bf) m->bf = malloc(n * sizeof(uint16_t));
-        m->w = w, m->n = m->bf ? n : 0;
+        if (copy && !m->bf) m->bf = malloc(n * sizeof(uint16_t));
+        m->w = w, m->n = n;
         if (m->bf) { /* one vectorised pass, in rows of 4096 so that it also runs on every thread */
             size_t rows = n / 4096, done = rows * 4096;
             if (rows) to_bf16(m->bf, w, (int)rows, 4096, 4096);
             eid_bf16_from_real(m->bf + done, w + done, n - done);
         }
-        else m->w = NULL; /* no memory: products round per call */
+        else if (copy) m->w = NULL, m->n = 0; /* no memory: products round per call */
     }
     pthread_mutex_unlock(&g_mirror_lock);
 #endif
 }
+
+void eid_bf16_mirror_sync(const real *w, size_t n) { mirror_set(w, n, 1); }
+void eid_bf16_mirror_register(const real *w, size_t n) { mirror_set(w, n, 0); }
 
 void eid_bf16_mirror_drop(const real *w) {
 #ifndef EIDETIC_FP64
     pthread_mutex_lock(&g_mirror_lock);
     for (int i = 0; i < g_n_mirror; i++)
         if (g_mirror[i].w == w) {
-            packed_purge(g_mirror[i].bf, g_mirror[i].n);
+            mirror_purge(&g_mirror[i]);
             free(g_mirror[i].bf);
             g_mirror[i] = g_mirror[--g_n_mirror];
             g_mirror[g_n_mirror] = (Mirror){0};
@@ -151,17 +161,26 @@ void eid_bf16_mirror_drop(const real *w) {
 #endif
 }
 
-/* The bf16 copy of x if x lies in a mirrored buffer (the whole rows x .. x + (rows−1)·ld + cols), else NULL. */
-static const uint16_t *mirrored(const float *x, int rows, int cols, int ld) {
-    const uint16_t *r = NULL;
+/* The mirror holding x (the whole rows x .. x + (rows−1)·ld + cols), or NULL; *bf receives x's bf16
+ * copy when the mirror has one, else NULL. */
+static const Mirror *mirror_of(const float *x, int rows, int cols, int ld, const uint16_t **bf) {
+    const Mirror *r = NULL;
     size_t span = (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
     pthread_mutex_lock(&g_mirror_lock);
     for (int i = 0; i < g_n_mirror && !r; i++) {
         const Mirror *m = &g_mirror[i];
-        if (m->w && x >= m->w && x < m->w + m->n && (size_t)(x - m->w) + span <= m->n) r = m->bf + (x - m->w);
+        if (m->w && x >= m->w && x < m->w + m->n && (size_t)(x - m->w) + span <= m->n) r = m;
     }
+    *bf = r && r->bf ? r->bf + (x - r->w) : NULL;
     pthread_mutex_unlock(&g_mirror_lock);
     return r;
+}
+
+/* x's bf16 copy if x lies in a mirror that has one, else NULL */
+static const uint16_t *mirrored(const float *x, int rows, int cols, int ld) {
+    const uint16_t *bf;
+    mirror_of(x, rows, cols, ld, &bf);
+    return bf;
 }
 
 int eid_bf16_is_mirrored(const real *x) {
@@ -169,7 +188,8 @@ int eid_bf16_is_mirrored(const real *x) {
     (void)x;
     return 0;
 #else
-    return mirrored(x, 1, 1, 1) != NULL;
+    const uint16_t *bf;
+    return mirror_of(x, 1, 1, 1, &bf) != NULL;
 #endif
 }
 
@@ -294,7 +314,7 @@ static int thread_setup(int *team) {
 
 /* ---- packed copies of mirrored weights, for products with few rows ---- */
 typedef struct {
-    const uint16_t *src;   /* the mirrored operand as stored (inside a mirror) */
+    const void *src;       /* the mirrored operand as stored: in a bf16 copy, or the fp32 weights */
     dnnl_memory_desc_t md; /* the layout a primitive asked for */
     void *data;
 } Packed;
@@ -306,12 +326,14 @@ static pthread_mutex_t g_packed_lock = PTHREAD_MUTEX_INITIALIZER;
 /* bytes of bf16 weight copies read by products so far (eid_bf16_weight_bytes_read) */
 static uint64_t g_weight_read;
 
-/* Forgets the packed copies of operands inside bf[0..n): their mirror is being re-synced or freed. */
-static void packed_purge(const uint16_t *bf, size_t n) {
-    if (!bf) return;
+/* Forgets the packed copies of operands inside from[0..bytes): their mirror is being re-synced or freed. */
+static void packed_purge(const void *from, size_t bytes) {
+    if (!from) return;
+    const char *lo = from, *hi = lo + bytes;
     pthread_mutex_lock(&g_packed_lock);
     for (int i = 0; i < g_n_packed;) {
-        if (g_packed[i].src >= bf && g_packed[i].src < bf + n) {
+        const char *p = g_packed[i].src;
+        if (p >= lo && p < hi) {
             free(g_packed[i].data);
             g_packed[i] = g_packed[--g_n_packed];
             g_packed[g_n_packed] = (Packed){0};
@@ -322,9 +344,10 @@ static void packed_purge(const uint16_t *bf, size_t n) {
     pthread_mutex_unlock(&g_packed_lock);
 }
 
-/* B of key k (stored at src) in the layout md: the cached copy, or one made now by a oneDNN reorder.
- * NULL when there is no room or memory (the caller multiplies the plain layout instead). */
-static const void *packed_get(const Key *k, const uint16_t *src, const dnnl_memory_desc_t *md) {
+/* B of key k (stored at src: bf16, or fp32 when src_f32, with k's strides) in the layout md: the cached
+ * copy, or one made now by a oneDNN reorder (which rounds fp32 to bf16 to nearest even, as the mirrors
+ * do). NULL when there is no room or memory (the caller multiplies the plain layout instead). */
+static const void *packed_get(const Key *k, const void *src, int src_f32, const dnnl_memory_desc_t *md) {
     pthread_mutex_lock(&g_packed_lock);
     const void *found = NULL;
     for (int i = 0; i < g_n_packed && !found; i++)
@@ -339,7 +362,9 @@ static const void *packed_get(const Key *k, const uint16_t *src, const dnnl_memo
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t reorder = NULL;
     dnnl_memory_t from = NULL, to = NULL;
-    int ok = data && stored_b_md(&smd, k) == 0 &&
+    Key stored = *k;
+    stored.bf16 = !src_f32;
+    int ok = data && stored_b_md(&smd, &stored) == 0 &&
              dnnl_reorder_primitive_desc_create(&rpd, &smd, g_engine, md, g_engine, NULL) == dnnl_success &&
              dnnl_primitive_create(&reorder, rpd) == dnnl_success &&
              dnnl_memory_create(&from, &smd, g_engine, (void *)src) == dnnl_success &&
@@ -368,9 +393,10 @@ int eid_bf16_packed_count(void) {
 uint64_t eid_bf16_weight_bytes_read(void) { return __atomic_load_n(&g_weight_read, __ATOMIC_RELAXED); }
 
 /* Runs the cached primitive of k on operand buffers a, b (as the key describes them; for a packed key,
- * b is the mirrored operand as stored and the packed copy is read) into C. Returns 0, -1 when oneDNN
- * refused, -2 when a packed copy could not be made (nothing was written: run the plain key). */
-static int run_matmul(const Key *k, const void *a, const void *b, float *C) {
+ * b is the mirrored operand as stored — bf16, or fp32 when b_f32 — and its packed copy is read) into
+ * C. Returns 0, -1 when oneDNN refused, -2 when a packed copy could not be made (nothing was written:
+ * run the plain key). */
+static int run_matmul(const Key *k, const void *a, const void *b, int b_f32, float *C) {
     size_t scratch_bytes = 0;
     int owned;
     dnnl_primitive_t prim = lookup(k, &scratch_bytes, &owned);
@@ -386,7 +412,7 @@ static int run_matmul(const Key *k, const void *a, const void *b, float *C) {
     const dnnl_memory_desc_t *ma_d = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *mb_d = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (k->packed) {
-        if (!(b = packed_get(k, b, mb_d))) {
+        if (!(b = packed_get(k, b, b_f32, mb_d))) {
             if (owned) dnnl_primitive_destroy(prim);
             return -2;
         }
@@ -421,20 +447,27 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
                   int ldb, float beta, float *C, int ldc) {
     int team;
     if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
-    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer */
+    /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer; a mirrored
+     * weight times a few rows (decoding) is read from a packed copy (see the top of this file), made
+     * from the mirror's bf16 copy or, for a weight registered without one, from its fp32 values */
     int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir = mirrored(B, b_rows, b_cols, ldb);
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir;
+    int pack = mirror_of(B, b_rows, b_cols, ldb, &b_mir) != NULL && M <= EID_BF16_PACK_MAX_ROWS;
     uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
-    uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
-    if ((!a_mir && !a16) || (!b_mir && !b16)) return -1;
+    if (!a_mir && !a16) return -1;
     if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
-    if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb);
-    /* a mirrored weight times a few rows (decoding) is read from a packed copy (see the top of this file) */
-    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, b_mir ? ldb : b_cols, ldc, team,
-             b_mir && M <= EID_BF16_PACK_MAX_ROWS, alpha, beta};
-    int rc = run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir ? (const void *)b_mir : b16, C);
-    if (rc == -2) k.packed = 0, rc = run_matmul(&k, a_mir ? (const void *)a_mir : a16, b_mir, C);
-    /* mirrored operands read in place (a packed copy counted itself) */
+    const void *a_op = a_mir ? (const void *)a_mir : a16;
+    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, ldb, ldc, team, pack, alpha, beta};
+    int rc = -2;
+    if (pack) rc = run_matmul(&k, a_op, b_mir ? (const void *)b_mir : B, !b_mir, C);
+    if (rc == -2) { /* not packed: B's bf16 copy, or B rounded here */
+        k.packed = 0;
+        uint16_t *b16 = b_mir ? NULL : buf_reserve(&t_b, (size_t)b_rows * b_cols * 2);
+        if (!b_mir && !b16) return -1;
+        if (!b_mir) to_bf16(b16, B, b_rows, b_cols, ldb), k.ldb = b_cols;
+        rc = run_matmul(&k, a_op, b_mir ? (const void *)b_mir : b16, 0, C);
+    }
+    /* bf16 copies read in place (a packed copy counted itself) */
     uint64_t mirror_bytes = (a_mir ? (uint64_t)M * K * 2 : 0) + (b_mir && !k.packed ? (uint64_t)K * N * 2 : 0);
     if (rc == 0 && mirror_bytes) __atomic_fetch_add(&g_weight_read, mirror_bytes, __ATOMIC_RELAXED);
     return rc;
@@ -445,5 +478,5 @@ int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const 
     int team;
     if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
     Key k = {0, ta, tb, M, N, K, lda, ldb, ldc, team, 0, alpha, beta};
-    return run_matmul(&k, A, B, C);
+    return run_matmul(&k, A, B, 0, C);
 }

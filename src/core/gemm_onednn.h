@@ -39,6 +39,10 @@ float eid_round_bf16(float x);
  * decoder when it is made) and drops the mirror before freeing w (model_free). No-ops in the fp64
  * build. */
 void eid_bf16_mirror_sync(const real *w, size_t n);
+/* The same without the bf16 copy (--precision auto, where only decoding runs in bf16): w is known as
+ * a weight buffer, so few-row products pack it straight from fp32 (the same rounding), and the only
+ * extra memory is the packed copies. Synced, re-registered and dropped like a mirror. */
+void eid_bf16_mirror_register(const real *w, size_t n);
 void eid_bf16_mirror_drop(const real *w);
 int eid_bf16_is_mirrored(const real *x); /* x lies in a mirrored buffer */
 

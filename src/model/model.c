@@ -131,7 +131,10 @@ static void bind_views(Model *m) {
 }
 
 void model_weights_changed(Model *m) {
-    if (eid_precision() != EID_PREC_FP32 && !m->shares_w) eid_bf16_mirror_sync(m->w, m->n_reals);
+    if (m->shares_w) return;
+    if (eid_precision() == EID_PREC_BF16) eid_bf16_mirror_sync(m->w, m->n_reals);
+    /* auto: bf16 only for decoding, whose products read packed copies made from the fp32 weights */
+    if (eid_precision() == EID_PREC_AUTO) eid_bf16_mirror_register(m->w, m->n_reals);
 }
 
 void model_free(Model *m) {
