@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # --precision and --save-dtype (docs/performance.md "Mixed precision"): the bf16 path trains and resumes
-# bit-exactly (oneDNN's emulation where the CPU has no bf16: the same numbers), the fallback says so,
+# bit-exactly (oneDNN's emulation where the CPU has no bf16: the same arithmetic), the fallback says so,
 # BF16 checkpoints are the rounded fp32 weights and resume from the exact masters, bad values are refused.
 set -u
 source "$(dirname "$0")/../cli_lib.sh" "${1:-build}"
