@@ -40,7 +40,7 @@ done
 /usr/bin/python3 - "$OUT" <<'EOF'
 import json, os, re, sys
 out = sys.argv[1]
-print("| job | precision | seed | steps run | final metric | wall s (emulated bf16 is slow) |")
+print("| job | precision | seed | steps run | final metric | wall s (emulated bf16 is slow; bf16 without AMX too) |")
 print("|---|---|---:|---:|---:|---:|")
 for name in sorted(os.listdir(out)):
     d = os.path.join(out, name)
