@@ -126,6 +126,12 @@ $(BUILD)/bench/isa_peak: bench/isa_peak.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
+# bench/gemv_stream.c: cold streaming of one-row products, oneDNN bf16 against OpenBLAS fp32
+# (docs/performance.md "Mixed precision"); stand-alone, built with the tests so that it keeps compiling
+$(BUILD)/bench/gemv_stream: bench/gemv_stream.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -fopenmp $(BLAS_CFLAGS) -o $@ $< $(BLAS_LIBS) $(DNNL_LIBS) -fopenmp
+
 # the RG-LRU gate loops take square roots of values >= 0 only; without errno they vectorise
 $(BUILD)/src/kernels/cpu/linrec.o: CFLAGS += -fno-math-errno
 $(BUILD)/%.o: %.c
@@ -172,7 +178,7 @@ $(BUILD)/tests/test_gemm_plan: tests/gemm_plan_check.c $(wildcard tests/*.h test
 # (make asan; docs/reliability.md "Sanitizers"); the fuzz regression inputs run in both.
 # (build/eidetic-mpi too when mpicc is there; tests/cli/mpi.sh fails loudly when it is not)
 HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
-test: all $(EXAMPLES) $(BUILD)/bench/isa_peak $(TESTS) $(TESTS32) asan-build $(if $(HAVE_MPICC),$(BUILD)/eidetic-mpi)
+test: all $(EXAMPLES) $(BUILD)/bench/isa_peak $(BUILD)/bench/gemv_stream $(TESTS) $(TESTS32) asan-build $(if $(HAVE_MPICC),$(BUILD)/eidetic-mpi)
 	@bash tests/run_all.sh $(BUILD); a=$$?; echo; echo "== sanitizer pass (ASan+UBSan+LSan, $(ASAN_BUILD)) =="; \
 	  bash tests/run_asan.sh $(ASAN_BUILD); b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 
