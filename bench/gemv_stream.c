@@ -3,8 +3,10 @@
  * OpenBLAS's fp32 sgemv, at the weight shapes of a 130M Mamba decode step (docs/performance.md "Mixed
  * precision", the decode paragraph). It separates the library's streaming from eidetic's own per-token
  * work: a decode step cannot beat these rates.
- *   make build/bench/gemv_stream && build/bench/gemv_stream [THREADS]
- * Cold reads: each shape is multiplied over enough copies of its weights (≈ 400 MB of bf16) that no
+ *   make build/bench/gemv_stream && OPENBLAS_CORETYPE=SKYLAKEX build/bench/gemv_stream [THREADS]
+ * OpenBLAS may pick a narrower core than the CPU has on a VM (`eidetic` itself re-executes with the
+ * right OPENBLAS_CORETYPE, docs/performance.md); this program does not, so it prints the core in use.
+ * Cold reads: each shape is multiplied over enough copies of its weights (≈ 400 MB per layout) that no
  * copy is still in cache when it is read again; the best of 6 passes is reported. A CPU without
  * AVX-512 BF16 runs oneDNN's emulation, which measures nothing about bf16 hardware (it says so). */
 #include <cblas.h>
@@ -13,7 +15,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define CHECK(x)                                                                                                       \
     do {                                                                                                               \
@@ -34,7 +35,8 @@ static int copies_for(size_t bytes) {
 }
 
 /* y[1,N] = x[1,K]·Wᵀ in bf16 with fp32 output, W [N,K] row-major (eidetic's weight layout), read from
- * rotating copies; packed: W reordered into the layout the primitive picks (format "any"). GB/s. */
+ * rotating copies; packed: W in the layout the primitive picks (format "any"). The weights' values do
+ * not matter to the time, so no reorder is run. GB/s; *impl: oneDNN's kernel. */
 static double onednn_bf16(int N, int K, int packed, const char **impl) {
     dnnl_memory_desc_t a, c, w_req;
     dnnl_dims_t da = {1, K}, dw = {K, N}, dc = {1, N};
@@ -108,21 +110,22 @@ int main(int argc, char **argv) {
     CHECK(dnnl_stream_create(&g_stream, g_engine, dnnl_stream_default_flags));
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     int native = isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
-    printf("gemv_stream: %d thread(s); %s\n", threads,
+    printf("gemv_stream: %d thread(s); OpenBLAS core %s; %s\n", threads, openblas_get_corename(),
            native ? "native bf16" : "NO native bf16: oneDNN emulates it, the bf16 column says nothing about bf16 hardware");
     /* a 130M Mamba layer (d 768, d_inner 1536, dt_rank 48, d_state 16) and the 50 280-token head */
     static const struct { const char *name; int N, K; } shapes[] = {
         {"in_proj", 3072, 768}, {"out_proj", 768, 1536}, {"x_proj", 80, 1536}, {"dt_proj", 1536, 48}, {"head", 50280, 768}};
-    printf("| weight | N x K | bf16 packed GB/s | bf16 plain GB/s | fp32 sgemv GB/s | bf16 packed time / fp32 time |\n");
-    printf("|---|---|---:|---:|---:|---:|\n");
+    printf("| weight | N x K | oneDNN kernel packed / plain | bf16 packed GB/s | bf16 plain GB/s | fp32 sgemv GB/s | "
+           "bf16 packed time / fp32 time |\n");
+    printf("|---|---|---|---:|---:|---:|---:|\n");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int N = shapes[s].N, K = shapes[s].K;
         const char *impl_packed, *impl_plain;
         double packed = onednn_bf16(N, K, 1, &impl_packed), plain = onednn_bf16(N, K, 0, &impl_plain);
         double fp32 = openblas_sgemv(N, K);
         /* bytes halve in bf16, so the time ratio is (fp32 GB/s / 2) / bf16 GB/s */
-        printf("| %s (%s) | %d x %d | %.1f | %.1f | %.1f | %.2f |\n", shapes[s].name, impl_packed, N, K, packed, plain, fp32,
-               fp32 / 2 / packed);
+        printf("| %s | %d x %d | %s / %s | %.1f | %.1f | %.1f | %.2f |\n", shapes[s].name, N, K, impl_packed, impl_plain, packed,
+               plain, fp32, fp32 / 2 / packed);
     }
     dnnl_stream_destroy(g_stream);
     dnnl_engine_destroy(g_engine);

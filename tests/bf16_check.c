@@ -2,7 +2,8 @@
  * test build): --precision bf16 against fp32 (docs/performance.md "Mixed precision").
  *
  * This runs on CPUs without native bf16 too: EIDETIC_BF16_EMULATE=1 makes oneDNN emulate it, with the
- * same arithmetic (bf16 operands, fp32 accumulation; not the same bits: another summation order). Tolerances, and why:
+ * same arithmetic (bf16 operands, fp32 accumulation; not the same bits: another summation order).
+ * Tolerances, and why:
  *  - one product: the operands are rounded to bf16 (8 significant bits, relative error ≤ 2⁻⁹ each) and
  *    accumulated in fp32, so against a double-precision product of the *rounded* operands the error is
  *    fp32 accumulation only: ≤ 1e-5 · Σ|a||b| here. Against the unrounded fp32 product it is up to

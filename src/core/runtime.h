@@ -54,8 +54,8 @@ const char *eid_precision_name(int prec);
 /* Asks for a precision; returns the one in effect (auto stays EID_PREC_AUTO where it uses bf16, else
  * becomes EID_PREC_FP32). bf16 needs a CPU that multiplies bf16 natively (AVX-512 BF16 or AMX):
  * elsewhere it falls back to fp32 with one log line, unless the environment sets EIDETIC_BF16_EMULATE=1
- * (oneDNN's emulation: the same arithmetic, slowly, in another summation order; for tests). In the fp64 test build bf16 is never
- * used. verbose: log the choice either way. */
+ * (oneDNN's emulation: the same arithmetic, slowly, in another summation order; for tests). In the
+ * fp64 test build bf16 is never used. verbose: log the choice either way. */
 int eid_set_precision(int prec, int verbose);
 int eid_precision(void);
 /* 1 when this product runs in bf16 under the precision in effect: every product in bf16 mode; in
