@@ -75,7 +75,7 @@ static void rand_fill(real *x, size_t n, Rng *r, double scale) {
 /* L = Σ y ⊙ w for a fixed random w */
 static double tl_loss(TLayer *t, const real *x, const real *w, real *y, const SeqInfo *s) {
     size_t n = (size_t)s->B * s->T * t->l.D;
-    t->l.ops->forward(&t->l, x, y, s);
+    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, s);
     double L = 0;
     for (size_t i = 0; i < n; i++) L += (double)y[i] * w[i];
     return L;
@@ -105,7 +105,7 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
     rand_fill(x, n, &r, 1), rand_fill(w, n, &r, 1);
     for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
     tl_loss(t, x, w, y, &s);
-    t->l.ops->backward(&t->l, w, dx, &s);
+    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, w, dx, &s);
     for (int i = -1; i < t->l.nparam; i++) {
         real *p = i < 0 ? x : t->l.p[i], *g = i < 0 ? dx : t->l.g[i];
         size_t cnt = i < 0 ? n : t->numel[i];
@@ -118,7 +118,8 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
             size_t j = cnt <= 40 ? (size_t)k : (size_t)rng_below(&r, cnt);
             double num = fd_estimate(&p[j], tl_loss_cb, &lc, g[j]), e = grad_rel(g[j], num, 1e-3 * gmax);
             if (getenv("GRAD_DEBUG") && e > 1e-6) fprintf(stderr, "  %s[%zu]: analytic %.10g numeric %.10g\n", i < 0 ? "x" : t->spec[i].name, j, (double)g[j], num);
-            if (e > worst) worst = e, worst_j = j;
+            if (e != e || e > worst) worst = e, worst_j = j; /* NaN sticks: a NaN gradient fails */
+            if (worst != worst) break;
         }
         CHECK(worst < 1e-5, "%s %s: gradient of %s off by %.3g (entry %zu)", t->l.ops->name, tag,
               i < 0 ? "the input" : t->spec[i].name, worst, worst_j);
@@ -138,7 +139,7 @@ static void check_step_equivalence(TLayer *t, int B, int T, const uint8_t *flags
     real *x = eid_aligned_alloc(n * sizeof(real)), *y = eid_aligned_alloc(n * sizeof(real));
     real *ys = eid_aligned_alloc(n * sizeof(real));
     rand_fill(x, n, &r, 1);
-    t->l.ops->forward(&t->l, x, y, &s);
+    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, &s);
     tl_plan_step(t, 1);
     real *state = eid_aligned_alloc((ss ? ss : 1) * sizeof(real)), *snap = eid_aligned_alloc((ss ? ss : 1) * sizeof(real));
     real *y2 = eid_aligned_alloc(D * sizeof(real));
@@ -154,7 +155,7 @@ static void check_step_equivalence(TLayer *t, int B, int T, const uint8_t *flags
                 memcpy(state, snap, ss * sizeof(real));
             }
             t->l.ops->step(&t->l, state, x + i * D, ys + i * D, 1);
-            if (tt == T / 2) snap_err = fmax(snap_err, t_rel_err(y2, ys + i * D, D, 1e-3));
+            if (tt == T / 2) snap_err = t_worst(snap_err, t_rel_err(y2, ys + i * D, D, 1e-3));
         }
     }
     double e = t_rel_err(ys, y, n, 1e-3);
@@ -168,7 +169,7 @@ static void check_step_equivalence(TLayer *t, int B, int T, const uint8_t *flags
         for (int tt = 0; tt < T; tt++) {
             for (int b = 0; b < B; b++) memcpy(xt + (size_t)b * D, x + ((size_t)b * T + tt) * D, D * sizeof(real));
             t->l.ops->step(&t->l, st, xt, yt, B);
-            for (int b = 0; b < B; b++) eb = fmax(eb, t_rel_err(yt + (size_t)b * D, ys + ((size_t)b * T + tt) * D, D, 1e-3));
+            for (int b = 0; b < B; b++) eb = t_worst(eb, t_rel_err(yt + (size_t)b * D, ys + ((size_t)b * T + tt) * D, D, 1e-3));
         }
         CHECK(eb < tol, "%s %s: batched step vs single-sequence step rel err %.3g", t->l.ops->name, tag, eb);
         free(st), free(xt), free(yt);
@@ -194,8 +195,8 @@ static void check_chunks(TLayer *t, int B, int T, const uint8_t *flags, const ch
         tl_plan(t, B, T);
         for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
         memset(dx, 0, n * sizeof(real));
-        t->l.ops->forward(&t->l, x, y, &s);
-        t->l.ops->backward(&t->l, w, dx, &s);
+        arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, &s);
+        arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, w, dx, &s);
         if (c == 0) {
             memcpy(y0, y, n * sizeof(real)), memcpy(dx0, dx, n * sizeof(real));
             for (int i = 0; i < t->l.nparam; i++) {
@@ -204,8 +205,8 @@ static void check_chunks(TLayer *t, int B, int T, const uint8_t *flags, const ch
             }
             continue;
         }
-        double e = fmax(t_rel_err(y, y0, n, 1e-6), t_rel_err(dx, dx0, n, 1e-6));
-        for (int i = 0; i < t->l.nparam; i++) e = fmax(e, t_rel_err(t->l.g[i], g0[i], t->numel[i], 1e-6));
+        double e = t_worst(t_rel_err(y, y0, n, 1e-6), t_rel_err(dx, dx0, n, 1e-6));
+        for (int i = 0; i < t->l.nparam; i++) e = t_worst(e, t_rel_err(t->l.g[i], g0[i], t->numel[i], 1e-6));
         CHECK(e < 1e-9, "%s %s: chunk %d vs chunk 1: outputs/gradients differ by %.3g", t->l.ops->name, tag, chunks[c], e);
     }
     t->cfg.chunk = saved;
@@ -234,7 +235,7 @@ static void tl_prefill_part(TLayer *t, real *state, const real *x, const uint8_t
     if (flags) slice_flags(flags, B, T, t0, t1, fs);
     SeqInfo s = {B, n, fs};
     tl_plan(t, B, n);
-    t->l.ops->prefill(&t->l, state, xs, ys, &s);
+    arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, state, xs, ys, &s);
     for (int b = 0; b < B; b++)
         memcpy(y + ((size_t)b * T + t0) * D, ys + (size_t)b * n * D, sizeof(real) * (size_t)n * D);
     free(xs), free(ys), free(fs);
@@ -283,7 +284,7 @@ static void check_prefill(TLayer *t, int B, int T, const uint8_t *flags, double 
         memset(state, 0, sb * sizeof(real));
         memset(y, 0, n * sizeof(real));
         tl_prefill_part(t, state, x, flags, B, T, 0, p, y);
-        if (ss) worst_s = fmax(worst_s, t_rel_err(state, st_all + (size_t)p * B * ss, (size_t)B * ss, 1e-3));
+        if (ss) worst_s = t_worst(worst_s, t_rel_err(state, st_all + (size_t)p * B * ss, (size_t)B * ss, 1e-3));
         tl_plan_step(t, 1); /* the suffix by steps from the prefilled state */
         for (int tt = p; tt < T; tt++)
             for (int b = 0; b < B; b++) {
@@ -291,14 +292,14 @@ static void check_prefill(TLayer *t, int B, int T, const uint8_t *flags, double 
                 if (flags && (flags[i] & FLAG_SEG_START)) memset(state + (size_t)b * ss, 0, sizeof(real) * ss);
                 t->l.ops->step(&t->l, state + (size_t)b * ss, x + i * D, y + i * D, 1);
             }
-        worst_y = fmax(worst_y, t_rel_err(y, yref, n, 1e-3));
+        worst_y = t_worst(worst_y, t_rel_err(y, yref, n, 1e-3));
         /* two prefills: [0, p) then [p, T) */
         memset(state, 0, sb * sizeof(real));
         memset(y, 0, n * sizeof(real));
         tl_prefill_part(t, state, x, flags, B, T, 0, p, y);
         tl_prefill_part(t, state, x, flags, B, T, p, T, y);
-        worst_two = fmax(worst_two, t_rel_err(y, yref, n, 1e-3));
-        if (ss) worst_two = fmax(worst_two, t_rel_err(state, st_all + (size_t)T * B * ss, (size_t)B * ss, 1e-3));
+        worst_two = t_worst(worst_two, t_rel_err(y, yref, n, 1e-3));
+        if (ss) worst_two = t_worst(worst_two, t_rel_err(state, st_all + (size_t)T * B * ss, (size_t)B * ss, 1e-3));
     }
     CHECK(worst_y < tol, "%s %s: prefill then steps vs the step loop: outputs rel err %.3g", name, tag, worst_y);
     CHECK(worst_s < tol, "%s %s: prefill state vs the step loop's state rel err %.3g", name, tag, worst_s);
@@ -351,29 +352,29 @@ static void check_pad(TLayer *t, int B, int Tc, double tol, const char *tag) {
     SeqInfo sc = {B, Tc, fc}, sp = {B, T, fp};
     tl_plan(t, B, Tc);
     for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
-    t->l.ops->forward(&t->l, xc, yc, &sc);
-    t->l.ops->backward(&t->l, wc, dxc, &sc);
+    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, xc, yc, &sc);
+    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, wc, dxc, &sc);
     for (int i = 0; i < t->l.nparam; i++) {
         g0[i] = eid_aligned_alloc(t->numel[i] * sizeof(real));
         memcpy(g0[i], t->l.g[i], t->numel[i] * sizeof(real));
         memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
     }
     tl_plan(t, B, T);
-    t->l.ops->forward(&t->l, xp, yp, &sp);
-    t->l.ops->backward(&t->l, wp, dxp, &sp);
+    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, xp, yp, &sp);
+    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, wp, dxp, &sp);
     double ey = 0, edx = 0, epad = 0, eg = 0;
     for (int b = 0; b < B; b++)
         for (int tt = 0; tt < T; tt++) {
             int m = map[(size_t)b * T + tt];
             const real *yy = yp + ((size_t)b * T + tt) * D, *dd = dxp + ((size_t)b * T + tt) * D;
             if (m < 0) {
-                for (int j = 0; j < D; j++) epad = fmax(epad, fabs((double)dd[j]));
+                for (int j = 0; j < D; j++) epad = t_worst(epad, fabs((double)dd[j]));
                 continue;
             }
-            ey = fmax(ey, t_rel_err(yy, yc + ((size_t)b * Tc + m) * D, D, 1e-3));
-            edx = fmax(edx, t_rel_err(dd, dxc + ((size_t)b * Tc + m) * D, D, 1e-3));
+            ey = t_worst(ey, t_rel_err(yy, yc + ((size_t)b * Tc + m) * D, D, 1e-3));
+            edx = t_worst(edx, t_rel_err(dd, dxc + ((size_t)b * Tc + m) * D, D, 1e-3));
         }
-    for (int i = 0; i < t->l.nparam; i++) eg = fmax(eg, t_rel_err(t->l.g[i], g0[i], t->numel[i], 1e-6)), free(g0[i]);
+    for (int i = 0; i < t->l.nparam; i++) eg = t_worst(eg, t_rel_err(t->l.g[i], g0[i], t->numel[i], 1e-6)), free(g0[i]);
     CHECK(ey < tol, "%s %s: outputs with PAD tokens vs without rel err %.3g", name, tag, ey);
     CHECK(edx < tol, "%s %s: input gradients with PAD tokens vs without rel err %.3g", name, tag, edx);
     CHECK(epad == 0, "%s %s: input gradient at PAD positions is %.3g, not 0", name, tag, epad);
@@ -382,9 +383,9 @@ static void check_pad(TLayer *t, int B, int Tc, double tol, const char *tag) {
         size_t ss = t->l.ops->state_size(&t->cfg, D), sb = (size_t)B * ss + 1;
         real *s1 = eid_aligned_alloc(sb * sizeof(real)), *s2 = eid_aligned_alloc(sb * sizeof(real));
         tl_plan(t, B, Tc);
-        t->l.ops->prefill(&t->l, s1, xc, yc, &sc);
+        arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, s1, xc, yc, &sc);
         tl_plan(t, B, T);
-        t->l.ops->prefill(&t->l, s2, xp, yp, &sp);
+        arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, s2, xp, yp, &sp);
         double es = ss ? t_rel_err(s2, s1, (size_t)B * ss, 1e-3) : 0;
         CHECK(es < tol, "%s %s: prefill state with PAD tokens vs without rel err %.3g", name, tag, es);
         free(s1), free(s2);

@@ -3,6 +3,8 @@
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
+# every model call starts with the shared scratch zone full of NaN (src/model/model.c poison_scratch)
+export EIDETIC_POISON_SCRATCH=1
 pass=0; fail=0
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue

@@ -5,6 +5,7 @@
 set -u
 AB=${1:-build/asan}
 cd "$(dirname "$0")/.."
+export EIDETIC_POISON_SCRATCH=1 # as tests/run_all.sh
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0

@@ -37,6 +37,9 @@ static inline double t_rel_err(const real *a, const real *b, size_t n, double fl
     return num / den;
 }
 
+/* The larger of two errors, NaN if either is (fmax would drop a NaN and pass a broken result). */
+static inline double t_worst(double a, double b) { return a != a || b != b ? (double)NAN : (a > b ? a : b); }
+
 /* Finite-difference estimate of dL/dp for one scalar parameter p. Two estimators: Richardson-
  * extrapolated central differences (4·D(h) − D(2h))/3 with h = 1e-3 (truncation O(h⁴), rounding
  * ~1e-13: exact even for tiny gradients such as Mamba's dt and A_log) and a plain central difference

@@ -21,6 +21,7 @@
  * only: the primitive is made for one thread there, because oneDNN divides the work among the threads
  * it was created for. */
 #include "core/gemm_onednn.h"
+#include "core/bf16.h"
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -49,24 +50,12 @@ const char *eid_bf16_isa_name(void) {
     return "generic";
 }
 
-/* ---- rounding fp32 -> bf16 (ties to even; a NaN stays a quiet NaN of the same sign) ---- */
-static inline uint16_t bf16_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    uint32_t quiet_nan = (u >> 16) | 0x40u;
-    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-}
+/* ---- rounding fp32 -> bf16 (core/bf16.h) ---- */
 
-float eid_round_bf16(float x) {
-    uint32_t u = (uint32_t)bf16_bits(x) << 16;
-    float y;
-    memcpy(&y, &u, 4);
-    return y;
-}
+float eid_round_bf16(float x) { return eid_bf16_float(eid_bf16_bits(x)); }
 
 void eid_bf16_from_real(uint16_t *dst, const real *src, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = bf16_bits((float)src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = eid_bf16_bits((float)src[i]);
 }
 
 /* dst[rows, cols] (contiguous) = bf16(src[rows, cols] with row stride ld) */
@@ -76,7 +65,7 @@ static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld)
     for (int r = 0; r < rows; r++) {
         const float *s = src + (size_t)r * ld;
         uint16_t *d = dst + (size_t)r * cols;
-        for (int c = 0; c < cols; c++) d[c] = bf16_bits(s[c]);
+        for (int c = 0; c < cols; c++) d[c] = eid_bf16_bits(s[c]);
     }
 }
 
@@ -109,11 +98,13 @@ static Mirror g_mirror[MAX_MIRRORS];
 static int g_n_mirror;
 static pthread_mutex_t g_mirror_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#ifndef EIDETIC_FP64
 /* The packed copies made from the mirror m (from its bf16 copy or from its fp32 weights) are stale. */
 static void mirror_purge(const Mirror *m) {
     packed_purge(m->w, m->n * sizeof(float));
     packed_purge(m->bf, m->n * sizeof(uint16_t));
 }
+#endif
 
 /* Makes or refreshes the mirror of w[0..n): with a bf16 copy (copy = 1) or registered only. */
 static void mirror_set(const real *w, size_t n, int copy) {
@@ -471,6 +462,19 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     uint64_t mirror_bytes = (a_mir ? (uint64_t)M * K * 2 : 0) + (b_mir && !k.packed ? (uint64_t)K * N * 2 : 0);
     if (rc == 0 && mirror_bytes) __atomic_fetch_add(&g_weight_read, mirror_bytes, __ATOMIC_RELAXED);
     return rc;
+}
+
+int eid_gemm_bf16_b16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const uint16_t *B16,
+                      int ldb, float beta, float *C, int ldc) {
+    int team;
+    if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
+    int a_rows = ta ? K : M, a_cols = ta ? M : K;
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda);
+    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
+    if (!a_mir && !a16) return -1;
+    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
+    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, ldb, ldc, team, 0, alpha, beta};
+    return run_matmul(&k, a_mir ? (const void *)a_mir : a16, B16, 0, C);
 }
 
 int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -23,6 +23,11 @@ const char *eid_bf16_isa_name(void);
 int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
 
+/* The same with op(B) already in bf16 (B16: row stride ldb, in elements), as a saved bf16 activation
+ * holds it (core/runtime.h eid_gemm_b16). Returns 0, or -1 when oneDNN refused. */
+int eid_gemm_bf16_b16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const uint16_t *B16,
+                      int ldb, float beta, float *C, int ldc);
+
 /* The same product in fp32 through oneDNN (operands read in place, with their strides). Returns 0, or
  * -1 when oneDNN refused the shape. Not in the fp64 build. */
 int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -1,5 +1,6 @@
 /* runtime.c — BLAS detection and the GEMM entry point. */
 #include "core/runtime.h"
+#include "core/bf16.h"
 #include <cblas.h>
 #include "core/gemm_onednn.h"
 #include "core/gemm_plan.h"
@@ -298,6 +299,27 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
                 B, ldb, beta, C, ldc);
 #endif
+}
+
+void eid_gemm_b16(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const uint16_t *B16, int ldb,
+                  real beta, real *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifndef EIDETIC_FP64
+    if (K > 0 && g_precision == EID_PREC_BF16 &&
+        eid_gemm_bf16_b16(ta, tb, M, N, K, alpha, A, lda, B16, ldb, beta, C, ldc) == 0) {
+        __atomic_fetch_add(&g_gemm_flops, 2 * (uint64_t)M * (uint64_t)N * (uint64_t)K, __ATOMIC_RELAXED);
+        return;
+    }
+#endif
+    /* op(B) widened (exact) into this thread's buffer, kept between calls: no allocation once grown */
+    static __thread real *wide;
+    static __thread size_t wide_n;
+    int rows = tb ? N : K, cols = tb ? K : N;
+    size_t n = (size_t)(rows > 0 ? rows : 0) * (size_t)cols;
+    if (n > wide_n) free(wide), wide = eid_aligned_alloc(n * sizeof(real)), wide_n = n;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) wide[(size_t)r * cols + c] = (real)eid_bf16_float(B16[(size_t)r * ldb + c]);
+    eid_gemm(ta, tb, M, N, K, alpha, A, lda, wide, cols, beta, C, ldc);
 }
 
 void eid_runtime_enter(void) {

@@ -4,6 +4,7 @@
  * one function, not every layer. */
 #ifndef EIDETIC_RUNTIME_H
 #define EIDETIC_RUNTIME_H
+#include <stdint.h>
 #include "core/common.h"
 
 /* Call once, from one thread, before any other work: sets the thread count (threads <= 0: all
@@ -37,6 +38,14 @@ const char *eid_blas_core(void);
  * (core/gemm_plan.h). */
 void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
               real beta, real *C, int ldc);
+
+/* eid_gemm with op(B) read from bf16 values B16 (row stride ldb, in elements): activations saved in
+ * bf16 for backward (Layer.act16, layers/layer.h). Under --precision bf16 the product runs in bf16
+ * through oneDNN, giving exactly what eid_gemm computes from the same values in fp32 (it rounds them
+ * to these bits); otherwise, or if oneDNN refuses, op(B) is widened to fp32 (exactly) and eid_gemm
+ * runs. Not planned by --gemm-plan (always the bf16 library when it can). */
+void eid_gemm_b16(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const uint16_t *B16, int ldb,
+                  real beta, real *C, int ldc);
 
 /* The precision of eid_gemm's matrix products (--precision; docs/performance.md "Mixed precision").
  * fp32: OpenBLAS sgemm, the reference path. bf16: operands rounded to bf16, fp32 accumulation and

@@ -6,6 +6,7 @@
  * slices of a fused projection (e.g. the x half of in_proj's output) are used in place. */
 #ifndef EIDETIC_KERNELS_H
 #define EIDETIC_KERNELS_H
+#include <stdint.h>
 #include "core/common.h"
 
 static inline real k_sigmoid(real x) { return 1 / (1 + rexp(-x)); }
@@ -37,6 +38,11 @@ void k_scale(real *x, int ld, int N, int C, real a);
  * dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g) (overwritten). */
 void k_swiglu_fwd(const real *g, const real *u, real *h, size_t n);
 void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *du, size_t n);
+/* The same backward from g, u saved in bf16 (Layer.act16): widened exactly, then as above. */
+void k_swiglu_bwd_b16(const real *dh, const uint16_t *g, const uint16_t *u, real *dg, real *du, size_t n);
+
+/* dst[n] = src[n] rounded to bf16 (core/bf16.h: nearest, ties to even): an activation saved in bf16. */
+void k_to_bf16(uint16_t *dst, const real *src, size_t n);
 
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);

@@ -92,11 +92,11 @@ static void attn_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[HI] = (real *)arena_take_bytes(a, M * sizeof(int));
     l->buf[RCOS] = arena_take(a, (size_t)T * (d.dh / 2));
     l->buf[RSIN] = arena_take(a, (size_t)T * (d.dh / 2));
-    l->buf[D_ATT] = arena_take(a, M * HD);
-    l->buf[D_Q] = arena_take(a, M * HD);
-    l->buf[D_K] = arena_take(a, M * KD);
-    l->buf[D_V] = arena_take(a, M * KD);
-    l->buf[DVEC] = arena_take(a, M * d.H);
+    l->buf[D_ATT] = arena_scratch(a, M * HD);
+    l->buf[D_Q] = arena_scratch(a, M * HD);
+    l->buf[D_K] = arena_scratch(a, M * KD);
+    l->buf[D_V] = arena_scratch(a, M * KD);
+    l->buf[DVEC] = arena_scratch(a, M * d.H);
     l->B = B, l->T = T;
 }
 

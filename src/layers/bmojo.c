@@ -266,10 +266,10 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[E] = arena_take(a, M);
     l->buf[FPREV] = arena_take(a, d.store ? M * d.D : 1);
     l->buf[PRED] = arena_take(a, d.store ? M * d.KD : 1);
-    l->buf[D_ATT] = arena_take(a, M * d.HD);
-    l->buf[DBUF] = arena_take(a, M * (2 * d.HD + 4 * d.KD + d.H) + (d.qk ? M * (2 * d.HD + 2 * d.KD) : 0));
-    l->buf[D_F] = arena_take(a, M * d.D);
-    l->buf[D_PRED] = arena_take(a, d.store ? M * d.KD : 1);
+    l->buf[D_ATT] = arena_scratch(a, M * d.HD);
+    l->buf[DBUF] = arena_scratch(a, M * (2 * d.HD + 4 * d.KD + d.H) + (d.qk ? M * (2 * d.HD + 2 * d.KD) : 0));
+    l->buf[D_F] = arena_scratch(a, M * d.D);
+    l->buf[D_PRED] = arena_scratch(a, d.store ? M * d.KD : 1);
     l->B = B, l->T = T;
 }
 

@@ -46,10 +46,10 @@ static void gs_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[BT] = arena_take(a, MR);
     l->buf[HS] = arena_take(a, MR);
     l->buf[GATED] = arena_take(a, MR);
-    l->buf[D_GATED] = arena_take(a, MR);
-    l->buf[D_PROJ] = arena_take(a, 4 * MR);
-    l->buf[D_A] = arena_take(a, MR);
-    l->buf[D_B] = arena_take(a, MR);
+    l->buf[D_GATED] = arena_scratch(a, MR);
+    l->buf[D_PROJ] = arena_scratch(a, 4 * MR);
+    l->buf[D_A] = arena_scratch(a, MR);
+    l->buf[D_B] = arena_scratch(a, MR);
     l->B = B, l->T = T;
 }
 

@@ -119,16 +119,16 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[GATED] = arena_take(a, M * d.Dv);
     l->buf[SIN] = arena_take(a, (size_t)B * nck * d.H * d.dk * d.dv);
     l->buf[CONV] = d.K > 0 ? arena_take(a, 2 * M * d.C3) : NULL;
-    l->buf[D_GATED] = arena_take(a, M * d.Dv);
-    l->buf[D_O] = arena_take(a, M * d.Dv);
-    l->buf[D_Q] = arena_take(a, M * d.Dk);
-    l->buf[D_K] = arena_take(a, M * d.Dk);
-    l->buf[D_V] = arena_take(a, M * d.Dv);
-    l->buf[D_G] = arena_take(a, M * d.Dv);
-    l->buf[D_PRE] = arena_take(a, M * d.Dk);
-    l->buf[D_H0] = arena_take(a, M * d.r);
-    l->buf[D_CONV] = d.K > 0 ? arena_take(a, M * d.C3) : NULL;
-    l->buf[RING] = d.K > 1 ? arena_take(a, (size_t)B * d.C3 * (d.K - 1)) : NULL;
+    l->buf[D_GATED] = arena_scratch(a, M * d.Dv);
+    l->buf[D_O] = arena_scratch(a, M * d.Dv);
+    l->buf[D_Q] = arena_scratch(a, M * d.Dk);
+    l->buf[D_K] = arena_scratch(a, M * d.Dk);
+    l->buf[D_V] = arena_scratch(a, M * d.Dv);
+    l->buf[D_G] = arena_scratch(a, M * d.Dv);
+    l->buf[D_PRE] = arena_scratch(a, M * d.Dk);
+    l->buf[D_H0] = arena_scratch(a, M * d.r);
+    l->buf[D_CONV] = d.K > 0 ? arena_scratch(a, M * d.C3) : NULL;
+    l->buf[RING] = d.K > 1 ? arena_scratch(a, (size_t)B * d.C3 * (d.K - 1)) : NULL;
     l->B = B, l->T = T;
 }
 

@@ -95,14 +95,14 @@ static void hk_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[BT] = arena_take(a, MR);
     l->buf[HS] = arena_take(a, MR);
     l->buf[GATED] = arena_take(a, MR);
-    l->buf[D_GATED] = arena_take(a, MR);
-    l->buf[D_XY] = arena_take(a, 2 * MR);
-    l->buf[D_XC] = arena_take(a, MR);
-    l->buf[D_GR] = arena_take(a, MR);
-    l->buf[D_GI] = arena_take(a, MR);
-    l->buf[D_A] = arena_take(a, MR);
-    l->buf[D_B] = arena_take(a, MR);
-    l->buf[RING] = arena_take(a, (size_t)B * d.R * (d.K - 1));
+    l->buf[D_GATED] = arena_scratch(a, MR);
+    l->buf[D_XY] = arena_scratch(a, 2 * MR);
+    l->buf[D_XC] = arena_scratch(a, MR);
+    l->buf[D_GR] = arena_scratch(a, MR);
+    l->buf[D_GI] = arena_scratch(a, MR);
+    l->buf[D_A] = arena_scratch(a, MR);
+    l->buf[D_B] = arena_scratch(a, MR);
+    l->buf[RING] = arena_scratch(a, (size_t)B * d.R * (d.K - 1));
     l->B = B, l->T = T;
 }
 

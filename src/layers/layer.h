@@ -126,6 +126,10 @@ struct Layer {
     real *buf[EID_MAX_BUFS]; /* activation / scratch slices; meaning private to the layer */
     int B, T;                /* planned sequence shape */
     int nseq;                /* planned decode batch */
+    /* Set before plan (model_plan: --precision bf16 in effect): the layer may save activations for
+     * backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read (no bits change)
+     * and those whose error budget allows (measured: docs/performance.md "Mixed precision"). */
+    int act16;
 };
 
 const LayerOps *layer_find(const char *name); /* registry.c; NULL if unknown */

@@ -86,13 +86,13 @@ static void mb_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[GATED] = arena_take(a, M * d.I);
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
     l->buf[AD] = arena_take(a, (size_t)2 * d.I * d.N);
-    l->buf[D_GATED] = arena_take(a, M * d.I);
-    l->buf[D_XZ] = arena_take(a, M * 2 * d.I);
-    l->buf[D_U] = arena_take(a, M * d.I);
-    l->buf[D_XDBL] = arena_take(a, M * (d.R + 2 * d.N));
-    l->buf[D_DELTA] = arena_take(a, M * d.I);
-    l->buf[SCAN_WORK] = arena_take(a, k_mamba_scan_bwd_work(B, T, d.I, d.N, d.chunk));
-    l->buf[RING] = arena_take(a, (size_t)B * d.I * (d.K - 1));
+    l->buf[D_GATED] = arena_scratch(a, M * d.I);
+    l->buf[D_XZ] = arena_scratch(a, M * 2 * d.I);
+    l->buf[D_U] = arena_scratch(a, M * d.I);
+    l->buf[D_XDBL] = arena_scratch(a, M * (d.R + 2 * d.N));
+    l->buf[D_DELTA] = arena_scratch(a, M * d.I);
+    l->buf[SCAN_WORK] = arena_scratch(a, k_mamba_scan_bwd_work(B, T, d.I, d.N, d.chunk));
+    l->buf[RING] = arena_scratch(a, (size_t)B * d.I * (d.K - 1));
     l->B = B, l->T = T;
 }
 

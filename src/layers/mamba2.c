@@ -100,12 +100,12 @@ static void m2_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[RSTD] = arena_take(a, M * d.G);
     l->buf[NRM] = arena_take(a, M * d.I);
     l->buf[SIN] = arena_take(a, (size_t)B * d.H * nck * d.P * d.N);
-    l->buf[WORK] = arena_take(a, k_ssd_work(B, T, d.H, d.N));
-    l->buf[RING] = arena_take(a, (size_t)B * d.CD * d.K); /* ≥ 1 even when K = 1 */
-    l->buf[D_N] = arena_take(a, M * d.I);
-    l->buf[D_ZX] = arena_take(a, M * d.DP);
-    l->buf[D_XBC] = arena_take(a, M * d.CD);
-    l->buf[D_DLT] = arena_take(a, M * d.H);
+    l->buf[WORK] = arena_scratch(a, k_ssd_work(B, T, d.H, d.N));
+    l->buf[RING] = arena_scratch(a, (size_t)B * d.CD * d.K); /* ≥ 1 even when K = 1 */
+    l->buf[D_N] = arena_scratch(a, M * d.I);
+    l->buf[D_ZX] = arena_scratch(a, M * d.DP);
+    l->buf[D_XBC] = arena_scratch(a, M * d.CD);
+    l->buf[D_DLT] = arena_scratch(a, M * d.H);
     l->B = B, l->T = T;
 }
 

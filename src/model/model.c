@@ -188,7 +188,9 @@ void model_set_head_rows(Model *m, int rows) {
 
 int model_plan(Model *m, int B, int T, int max_labels) {
     /* kernels size per-thread workspaces by the thread count: replan when it changed */
-    if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels && m->plan_threads == eid_threads())
+    int act16 = eid_precision() == EID_PREC_BF16 && !m->act16_off; /* layers may keep bf16 activations (layer.h) */
+    if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels && m->plan_threads == eid_threads() &&
+        m->plan_act16 == act16)
         return 0;
     if (m->cfg.max_pos > 0 && T > m->cfg.max_pos)
         return eid_error("sequence length %d exceeds this model's %d learned positions (max_position_embeddings); "
@@ -215,10 +217,16 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         m->row_labels = arena_take_bytes(a, sizeof(int) * max_labels);
         m->correct = arena_take_bytes(a, max_labels);
         m->posn = m->cfg.max_pos > 0 ? arena_take_bytes(a, sizeof(int) * M) : NULL;
-        for (int s = 0; s < S; s++) m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
+        /* each sublayer's backward scratch is a slice of one zone they all share (core/arena.h) */
+        for (int s = 0; s < S; s++) {
+            arena_scratch_rewind(a);
+            m->sub[s].op.act16 = act16;
+            m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
+        }
         if (pass == 0 && m->measure_only) return 0; /* model_plan_bytes: the size is all it wants */
     }
     m->B = B, m->T = T, m->max_labels = max_labels, m->plan_threads = eid_threads(), m->head_rows = hr;
+    m->plan_act16 = act16;
     return 0;
 }
 
@@ -226,7 +234,7 @@ size_t model_plan_bytes(Model *m, int B, int T, int max_labels) {
     Model *r = model_new_replica(m); /* its layers take the measuring pass's pointers, not m's */
     if (!r) return 0;
     r->head_rows_req = m->head_rows_req, r->measure_only = 1;
-    size_t bytes = model_plan(r, B, T, max_labels) == 0 ? r->act.used : 0;
+    size_t bytes = model_plan(r, B, T, max_labels) == 0 ? arena_bytes(&r->act) : 0;
     model_free(r);
     return bytes;
 }
@@ -240,6 +248,14 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, const char *
                              m->cfg.vocab_size),
                    -1;
     return 0;
+}
+
+/* EIDETIC_POISON_SCRATCH=1 (the test runs set it): the arena's shared scratch zone is filled with NaN
+ * before every sublayer call, so a layer that kept something in scratch from one call to the next,
+ * or read scratch it had not written, gives NaN (core/arena.h). */
+static void poison_scratch(Model *m) {
+    const char *e = getenv("EIDETIC_POISON_SCRATCH");
+    if (e && *e && strcmp(e, "0") != 0) arena_poison_scratch(&m->act);
 }
 
 void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int B, int T) {
@@ -256,6 +272,7 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
     for (int s = 0; s < m->n_sub; s++) {
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
+        poison_scratch(m);
         m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
         k_add(hn, h, m->tmp, M * D);
     }
@@ -337,6 +354,7 @@ static void trunk_backward(Model *m, const Batch *b) {
     for (int s = m->n_sub - 1; s >= 0; s--) {
         /* h_{s+1} = h_s + op(norm(h_s)): dresid flows through unchanged and gains the branch's part */
         k_fill(m->dnormed, M * D, 0);
+        poison_scratch(m);
         m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
         k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
                       (int)M, D);
@@ -489,7 +507,7 @@ const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
         Layer *l = &m->sub[s].op;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
-        if (l->ops->prefill) l->ops->prefill(l, d->state + d->state_off[s], xn, m->tmp, &si);
+        if (l->ops->prefill) poison_scratch(m), l->ops->prefill(l, d->state + d->state_off[s], xn, m->tmp, &si);
         else prefill_by_steps(m, d, s, xn, m->tmp, flags, B, T);
         k_add(hn, h, m->tmp, M * D);
     }

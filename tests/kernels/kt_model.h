@@ -2,6 +2,7 @@
  * adjoint), softmax cross-entropy (loss, gradient, argmax), SiLU, column sums, SwiGLU forward and
  * backward, and the model ops (embedding gather / scatter-add with repeated ids, learned-position
  * rows with clamping, residual add, row gather / scatter, fills). */
+#include "core/bf16.h"
 #include "kernels/model_ops.h"
 
 static void kt_norm_act(Rng *r) {
@@ -71,6 +72,30 @@ static void kt_norm_act(Rng *r) {
     }
     CHECK(ef < 1e-12, "swiglu forward vs naive err %.3g", ef);
     CHECK(eb < 1e-7, "swiglu backward vs finite differences err %.3g", eb);
+    /* bf16 saved activations (Layer.act16): rounding to nearest even, and the SwiGLU backward from
+     * bf16 gate/up equal to the fp32 one on the widened values */
+    {
+        real v[6] = {1.0, 1.00390625, 1.01171875, -2.5, 3.0e38, (real)NAN};
+        uint16_t want[5] = {0x3f80, 0x3f80, 0x3f82, 0xc020, 0x7f62}, got[6];
+        k_to_bf16(got, v, 6);
+        int bad = 0;
+        for (int i = 0; i < 5; i++) bad += got[i] != want[i];
+        CHECK(!bad && (got[5] & 0x7f80) == 0x7f80 && (got[5] & 0x7f), "k_to_bf16: ties to even, NaN kept");
+        uint16_t *g16 = malloc(n * 2), *u16 = malloc(n * 2);
+        real *gw = kt_alloc(n), *uw = kt_alloc(n), *dg2 = kt_alloc(n), *du2 = kt_alloc(n);
+        k_to_bf16(g16, g, n), k_to_bf16(u16, u, n);
+        double er = 0;
+        for (size_t i = 0; i < n; i++) {
+            gw[i] = eid_bf16_float(g16[i]), uw[i] = eid_bf16_float(u16[i]);
+            er = t_worst(er, fabs(gw[i] - g[i]) / (1e-30 + fabs(g[i])));
+        }
+        CHECK(er > 0 && er <= 1.0 / 256, "k_to_bf16: relative rounding error %.3g in (0, 2^-8]", er);
+        k_swiglu_bwd(dh, gw, uw, dg, du, n);
+        k_swiglu_bwd_b16(dh, g16, u16, dg2, du2, n);
+        CHECK(t_rel_err(dg2, dg, n, 1e-30) < 1e-12 && t_rel_err(du2, du, n, 1e-30) < 1e-12,
+              "k_swiglu_bwd_b16 == k_swiglu_bwd on the widened values");
+        free(g16), free(u16), free(gw), free(uw), free(dg2), free(du2);
+    }
     free(x), free(w), free(y), free(yn), free(rstd), free(dy), free(dx), free(dxn), free(dw), free(dwn);
     free(a), free(b), free(s1), free(g), free(u), free(h), free(dh), free(dg), free(du);
 }

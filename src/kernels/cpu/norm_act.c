@@ -3,6 +3,7 @@
 #include <string.h>
 #include "kernels/kernels.h"
 #include "core/common.h"
+#include "core/bf16.h"
 
 void k_rmsnorm_fwd(const real *x, const real *w, real *y, real *rstd, int N, int D, real eps) {
 #pragma omp parallel for schedule(static)
@@ -150,4 +151,18 @@ void k_swiglu_bwd(const real *dh, const real *g, const real *u, real *dg, real *
         du[j] = dh[j] * ga * sg;
         dg[j] = dh[j] * u[j] * sg * (1 + ga * (1 - sg));
     }
+}
+
+void k_swiglu_bwd_b16(const real *dh, const uint16_t *g, const uint16_t *u, real *dg, real *du, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t j = 0; j < n; j++) {
+        real ga = eid_bf16_float(g[j]), ua = eid_bf16_float(u[j]), sg = k_sigmoid(ga);
+        du[j] = dh[j] * ga * sg;
+        dg[j] = dh[j] * ua * sg * (1 + ga * (1 - sg));
+    }
+}
+
+void k_to_bf16(uint16_t *dst, const real *src, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+    for (size_t j = 0; j < n; j++) dst[j] = eid_bf16_bits((float)src[j]);
 }
