@@ -19,6 +19,8 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/rng.h"
+#include "core/runtime.h"
+#include "kernels/kernels.h"
 #include "kernels/seq.h"
 #include "layers/layer_cfg.h"
 
@@ -131,6 +133,24 @@ struct Layer {
      * and those whose error budget allows (measured: docs/performance.md "Mixed precision"). */
     int act16;
 };
+
+/* Saved activations that backward reads only as the B operand of a bf16 product (dW += dyᵀ·act: a
+ * gated output before out_proj, the MLP's h). Under act16 they are kept in bf16, which changes no
+ * bit of that product (it rounds them to the same values) and halves their memory. The forward
+ * computes the activation in fp32 into a scratch slice of the same size (`tmp`) when act16 is on,
+ * multiplies from it, then saves it. */
+static inline real *take_saved16(const Layer *l, Arena *a, size_t n) {
+    return l->act16 ? (real *)arena_take_bytes(a, n * sizeof(uint16_t)) : arena_take(a, n);
+}
+static inline real *saved16_work(const Layer *l, real *saved, real *tmp) { return l->act16 ? tmp : saved; }
+static inline void save16(const Layer *l, real *saved, const real *work, size_t n) {
+    if (l->act16) k_to_bf16((uint16_t *)saved, work, n);
+}
+static inline void gemm_saved16(const Layer *l, int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                                const real *saved, int ldb, real beta, real *C, int ldc) {
+    if (l->act16) eid_gemm_b16(ta, tb, M, N, K, alpha, A, lda, (const uint16_t *)saved, ldb, beta, C, ldc);
+    else eid_gemm(ta, tb, M, N, K, alpha, A, lda, saved, ldb, beta, C, ldc);
+}
 
 const LayerOps *layer_find(const char *name); /* registry.c; NULL if unknown */
 const char *layer_names(void);                /* "longhorn, ..." for messages */
