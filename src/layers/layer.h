@@ -4,7 +4,9 @@
  * a new mixer is one file plus one line in layers/registry.c.
  *
  *   params      the parameter table (names relative to the block, shapes, init, weight decay)
- *   plan        take activation/scratch slices from the arena for a (B, T) sequence pass
+ *   plan        take activation slices from the arena for a (B, T) sequence pass: arena_take for what
+ *               forward keeps for backward, arena_scratch for what lives only inside one call (shared
+ *               by all sublayers: core/arena.h)
  *   forward     y[B,T,D] = layer(x[B,T,D]); saves what backward needs (chunk-boundary states)
  *   backward    grads += dL/dparams, dx += dL/dx  (accumulating: residual branches compose)
  *   state_size  floats of recurrent state per sequence (constant in T, except full attention)
@@ -130,15 +132,16 @@ struct Layer {
     int nseq;                /* planned decode batch */
     /* Set before plan (model_plan: --precision bf16 in effect): the layer may save activations for
      * backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read (no bits change)
-     * and those whose error budget allows (measured: docs/performance.md "Mixed precision"). */
+     * and those whose error budget allows (measured: docs/performance.md "Memory"). */
     int act16;
 };
 
-/* Saved activations that backward reads only as the B operand of a bf16 product (dW += dyᵀ·act: a
- * gated output before out_proj, the MLP's h). Under act16 they are kept in bf16, which changes no
- * bit of that product (it rounds them to the same values) and halves their memory. The forward
- * computes the activation in fp32 into a scratch slice of the same size (`tmp`) when act16 is on,
- * multiplies from it, then saves it. */
+/* Saved activations kept in bf16 under act16: take_saved16 plans the slice (half the bytes), the
+ * forward computes the activation in fp32 where saved16_work says (with act16 a scratch slice `tmp`
+ * of the same size), uses it, then save16 rounds it into the kept slice; gemm_saved16 multiplies by
+ * it in backward. For an activation that backward reads only as the B operand of a product (dW +=
+ * dyᵀ·act: a gated output before out_proj, the MLP's h) nothing changes: the bf16 product rounds it
+ * to the same bits anyway. */
 static inline real *take_saved16(const Layer *l, Arena *a, size_t n) {
     return l->act16 ? (real *)arena_take_bytes(a, n * sizeof(uint16_t)) : arena_take(a, n);
 }

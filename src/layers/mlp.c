@@ -25,11 +25,11 @@ static int mlp_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) 
 
 /* gate, up, h are kept for backward: fp32, or bf16 with act16 (h is read only by the bf16 product
  * dW_down += dyᵀ·h, which rounds it to the same bits anyway; gate and up feed the SwiGLU backward,
- * where their rounding is the only change: measured in docs/performance.md "Mixed precision").
+ * where their rounding is the only change: measured in docs/performance.md "Memory").
  * D_H, D_GATE, D_UP are scratch: backward's gradients, and with act16 forward's fp32 gate, up, h. */
 static void mlp_plan(Layer *l, Arena *a, int B, int T) {
     size_t MF = (size_t)B * T * l->cfg->d_ff;
-    for (int k = GATE; k <= H; k++) l->buf[k] = l->act16 ? arena_take_bytes(a, MF * sizeof(uint16_t)) : arena_take(a, MF);
+    for (int k = GATE; k <= H; k++) l->buf[k] = take_saved16(l, a, MF);
     for (int k = D_H; k <= D_UP; k++) l->buf[k] = arena_scratch(a, MF);
     l->B = B, l->T = T;
 }
@@ -51,22 +51,16 @@ static void mlp_forward(Layer *l, const real *x, real *y, const SeqInfo *s) {
         return;
     }
     mlp_run(l, x, y, s->B * s->T, b[D_GATE], b[D_UP], b[D_H]);
-    k_to_bf16((uint16_t *)b[GATE], b[D_GATE], MF);
-    k_to_bf16((uint16_t *)b[UP], b[D_UP], MF);
-    k_to_bf16((uint16_t *)b[H], b[D_H], MF);
+    save16(l, b[GATE], b[D_GATE], MF), save16(l, b[UP], b[D_UP], MF), save16(l, b[H], b[D_H], MF);
 }
 
 static void mlp_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s) {
     int M = s->B * s->T, D = l->D, F = l->cfg->d_ff;
     real **b = l->buf, **p = l->p, **g = l->g;
     eid_gemm(0, 0, M, F, D, 1, dy, D, p[P_DOWN], F, 0, b[D_H], F);
-    if (l->act16) {
-        eid_gemm_b16(1, 0, D, F, M, 1, dy, D, (const uint16_t *)b[H], F, 1, g[P_DOWN], F);
-        k_swiglu_bwd_b16(b[D_H], (const uint16_t *)b[GATE], (const uint16_t *)b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
-    } else {
-        eid_gemm(1, 0, D, F, M, 1, dy, D, b[H], F, 1, g[P_DOWN], F);
-        k_swiglu_bwd(b[D_H], b[GATE], b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
-    }
+    gemm_saved16(l, 1, 0, D, F, M, 1, dy, D, b[H], F, 1, g[P_DOWN], F);
+    if (l->act16) k_swiglu_bwd_b16(b[D_H], (const uint16_t *)b[GATE], (const uint16_t *)b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
+    else k_swiglu_bwd(b[D_H], b[GATE], b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
     eid_gemm(1, 0, F, D, M, 1, b[D_GATE], F, b[X_IN], D, 1, g[P_GATE], D);
     eid_gemm(1, 0, F, D, M, 1, b[D_UP], F, b[X_IN], D, 1, g[P_UP], D);
     eid_gemm(0, 0, M, D, F, 1, b[D_GATE], F, p[P_GATE], D, 1, dx, D);
