@@ -17,6 +17,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include "core/gemm_onednn.h"
+#include "core/gemm_plan.h"
 #include "core/runtime.h"
 #include "model_util.h"
 
@@ -415,6 +416,23 @@ int main(void) {
     test_auto();
     for (int i = 0; i < layer_count(); i++) test_model(layer_at(i)->name);
     for (int i = 0; i < layer_count(); i++) test_act16(layer_at(i)->name);
+    { /* a measured plan may run act16's products in fp32: no bf16 saved activations then; replanned back */
+        Model *m = tiny_model("mamba", 40, 32, 48, 0, 16, 5);
+        eid_set_precision(EID_PREC_BF16, 0);
+        eid_gemm_plan_set_mode(EID_PLAN_MEASURE, 0);
+        model_plan(m, 2, 16, 32);
+        int with_plan = m->sub[0].op.act16 + m->sub[1].op.act16;
+        eid_gemm_plan_set_mode(EID_PLAN_FIXED, 0);
+        model_plan(m, 2, 16, 32);
+        int fixed = m->sub[0].op.act16 + m->sub[1].op.act16;
+        eid_set_precision(EID_PREC_FP32, 0);
+        model_plan(m, 2, 16, 32);
+        int fp32 = m->sub[0].op.act16 + m->sub[1].op.act16;
+        CHECK(with_plan == 0 && fixed == 2 && fp32 == 0, "act16 only under bf16 with the fixed plan (measured plan %d, fixed %d, fp32 %d)",
+              with_plan, fixed, fp32);
+        eid_gemm_plan_clear();
+        model_free(m);
+    }
     for (int i = 0; i < layer_count(); i++) {
         eid_set_precision(EID_PREC_BF16, 0);
         test_decoder(layer_at(i)->name);

@@ -112,7 +112,7 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
         double worst = 0, gmax = 1e-6;
         size_t worst_j = 0;
         int samples = cnt < 40 ? (int)cnt : 40;
-        for (size_t j = 0; j < cnt; j++) gmax = fmax(gmax, fabs((double)g[j]));
+        for (size_t j = 0; j < cnt; j++) gmax = t_worst(gmax, fabs((double)g[j]));
         LossCtx lc = {t, x, w, y, &s};
         for (int k = 0; k < samples; k++) {
             size_t j = cnt <= 40 ? (size_t)k : (size_t)rng_below(&r, cnt);

@@ -35,7 +35,7 @@ static void on_log(int level, const char *msg, void *user) {
 
 static double max_diff(const float *a, const float *b, size_t n) {
     double d = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++) d = t_worst(d, fabs((double)a[i] - b[i]));
     return d;
 }
 
@@ -122,7 +122,7 @@ static void test_tools_api(void) {
     CHECK(!memcmp(la, lb, sizeof(float) * B * T * 30), "logits == the engine's model with the same seed");
     eidetic_model_logits(m0, tok, B, T, la);
     double zmax = 0;
-    for (int i = 0; i < B * T * 30; i++) zmax = fmax(zmax, fabs(la[i]));
+    for (int i = 0; i < B * T * 30; i++) zmax = t_worst(zmax, fabs(la[i]));
     CHECK(zmax == 0, "NO_INIT: zero weights give zero logits (max %g)", zmax);
     CHECK(eidetic_model_n_params(m) == rm->n_weights && eidetic_model_n_params(m0) == rm->n_weights, "params");
     int S = eidetic_model_n_sublayers(m);
@@ -279,7 +279,7 @@ int main(void) {
     for (int t = 0; t < T; t++) {
         int col[B] = {tok[t], tok[T + t]};
         eidetic_decoder_step(d, col, lg);
-        for (int b = 0; b < B; b++) worst = fmax(worst, max_diff(lg + b * V, par + ((size_t)b * T + t) * V, V));
+        for (int b = 0; b < B; b++) worst = t_worst(worst, max_diff(lg + b * V, par + ((size_t)b * T + t) * V, V));
     }
     CHECK(worst < 1e-9, "recurrent step == parallel logits (max diff %g)", worst);
     CHECK(eidetic_decoder_position(d) == T, "position");

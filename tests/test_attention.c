@@ -125,7 +125,7 @@ static void check_swa_wide(int D, LayerCfg base, int B, int T, const uint8_t *fl
     a.l.ops->forward(&a.l, x, ya, &si), s.l.ops->forward(&s.l, x, ys, &si);
     a.l.ops->backward(&a.l, w, dxa, &si), s.l.ops->backward(&s.l, w, dxs, &si);
     double e = fmax(t_rel_err(ys, ya, n, 1e-6), t_rel_err(dxs, dxa, n, 1e-6));
-    for (int i = 0; i < a.l.nparam; i++) e = fmax(e, t_rel_err(s.l.g[i], a.l.g[i], a.numel[i], 1e-6));
+    for (int i = 0; i < a.l.nparam; i++) e = t_worst(e, t_rel_err(s.l.g[i], a.l.g[i], a.numel[i], 1e-6));
     CHECK(e < 1e-12, "swa W=%d >= T=%d vs attn: outputs/gradients differ by %.3g", cs.window, T, e);
     free(x), free(w), free(ya), free(ys), free(dxa), free(dxs);
     tl_free(&a), tl_free(&s);

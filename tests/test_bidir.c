@@ -19,7 +19,7 @@ static uint8_t *prompt_flags(int B, int T, int p0, int p1, int s1, int p2) {
 
 static double max_diff(const real *a, const real *b, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
+    for (size_t i = 0; i < n; i++) m = t_worst(m, fabs((double)a[i] - (double)b[i]));
     return m;
 }
 

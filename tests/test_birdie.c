@@ -461,9 +461,9 @@ static void test_packing_isolation(void) {
                 double other = 0, own = 0;
                 for (int t = 0; t < starts[3]; t++) {
                     double dmax = 0;
-                    for (int v = 0; v < Vm; v++) dmax = fmax(dmax, fabs((double)l1[(size_t)t * Vm + v] - l0[(size_t)t * Vm + v]));
-                    if (t >= starts[seg] && t < starts[seg + 1]) own = fmax(own, dmax);
-                    else other = fmax(other, dmax);
+                    for (int v = 0; v < Vm; v++) dmax = t_worst(dmax, fabs((double)l1[(size_t)t * Vm + v] - l0[(size_t)t * Vm + v]));
+                    if (t >= starts[seg] && t < starts[seg + 1]) own = t_worst(own, dmax);
+                    else other = t_worst(other, dmax);
                 }
                 CHECK(other == 0 && own > 0, "%s%s: perturbing sample %d moves other samples' logits by %g (own %g)",
                       stacks[si], bidir ? " (layer 0 bidirectional)" : "", seg, other, own);
@@ -533,7 +533,7 @@ static void test_rm_gradient(void) {
         double lm = rm_loss_fn(&ctx);
         c.w[i] = keep;
         double fd = (lp - lm) / (2 * h), err = fabs(fd - g[i]) / fmax(1e-6, fabs(fd) + fabs(g[i]));
-        if (err > worst) worst = err, at = i;
+        if (err != err || err > worst) worst = err, at = i; /* a NaN sticks and fails */
     }
     CHECK(worst < 1e-5, "reward model gradient: worst relative error %.3g at parameter %zu of %zu", worst, at, c.n_w);
     /* §9 v2 flaw 4: a candidate is scored at its own row: the score equals the full-sequence prediction at the

@@ -160,7 +160,7 @@ static void naive_forward(TLayer *t, const real *x, real *y, int B, int T, const
                     const double *kk = (kind[a] == 1 ? Kf : K) + j * KD + (size_t)g * dh, *qq = kind[a] == 1 ? qfh : qh;
                     double s = 0;
                     for (int d = 0; d < dh; d++) s += qq[d] * kk[d];
-                    sc[a] = s / sqrt((double)dh), mx = fmax(mx, sc[a]);
+                    sc[a] = s / sqrt((double)dh), mx = t_worst(mx, sc[a]);
                 }
                 memset(o + (size_t)h * dh, 0, sizeof(double) * dh);
                 for (int a = 0; a < ns; a++) sum += exp(sc[a] - mx);
@@ -241,7 +241,7 @@ static void check_store_decode(LayerCfg cfg, int D, int T, const char *tag) {
     double ey = 0;
     for (int tt = 0; tt < T; tt++) {
         t.l.ops->step(&t.l, st, x + (size_t)tt * D, ys, 1);
-        ey = fmax(ey, t_rel_err(ys, yp + (size_t)tt * D, D, 1e-6));
+        ey = t_worst(ey, t_rel_err(ys, yp + (size_t)tt * D, D, 1e-6));
         int k = k_bmojo_state_store(st + off, &kd, got);
         nonempty += k > 0;
         if (k != memn[tt]) { bad++; continue; }
@@ -304,10 +304,10 @@ static void check_pred_gradients(LayerCfg cfg, int D) {
         real *p = i < 0 ? x : t.l.p[i], *g = i < 0 ? dx : t.l.g[i];
         size_t cnt = i < 0 ? n : t.numel[i];
         double worst = 0, gmax = 1e-6;
-        for (size_t j = 0; j < cnt; j++) gmax = fmax(gmax, fabs((double)g[j]));
+        for (size_t j = 0; j < cnt; j++) gmax = t_worst(gmax, fabs((double)g[j]));
         for (int k = 0; k < (cnt < 25 ? (int)cnt : 25); k++) {
             size_t j = cnt <= 25 ? (size_t)k : (size_t)rng_below(&r, cnt);
-            worst = fmax(worst, grad_rel(g[j], fd_estimate(&p[j], tl_loss_cb, &lc, g[j]), 1e-3 * gmax));
+            worst = t_worst(worst, grad_rel(g[j], fd_estimate(&p[j], tl_loss_cb, &lc, g[j]), 1e-3 * gmax));
         }
         CHECK(worst < 1e-5, "bmojo pred: gradient of %s off by %.3g", i < 0 ? "the input" : t.spec[i].name, worst);
     }
@@ -322,7 +322,7 @@ static void check_pred_gradients(LayerCfg cfg, int D) {
     sm.l.ops->forward(&sm.l, x, F, &s);
     int KD = t.cfg.num_kv_heads * t.cfg.head_dim, qkw = t.cfg.qk_norm;
     double worst = 0, gmax = 1e-9;
-    for (size_t j = 0; j < t.numel[ie]; j++) gmax = fmax(gmax, fabs((double)t.l.g[ie][j]));
+    for (size_t j = 0; j < t.numel[ie]; j++) gmax = t_worst(gmax, fabs((double)t.l.g[ie][j]));
     CHECK(gmax > 1e-6, "bmojo pred: the predictor got no gradient");
     for (int k = 0; k < 20; k++) {
         size_t j = (size_t)rng_below(&r, t.numel[ie]);
@@ -342,7 +342,7 @@ static void check_pred_gradients(LayerCfg cfg, int D) {
             L[sgn] = acc / (B * T);
         }
         t.l.p[ie][j] = (real)save;
-        worst = fmax(worst, grad_rel(t.l.g[ie][j], (L[0] - L[1]) / (2 * h), 1e-3 * gmax));
+        worst = t_worst(worst, grad_rel(t.l.g[ie][j], (L[0] - L[1]) / (2 * h), 1e-3 * gmax));
     }
     CHECK(worst < 1e-5, "bmojo pred: gradient of innov.weight vs its loss mean_t e_t off by %.3g", worst);
     arena_free(&sm.a);

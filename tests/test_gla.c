@@ -216,7 +216,7 @@ static void check_kernel_bptt(int B, int T, int H, int dk, int dv, double gbias,
             }
         }
     double dmax = 1e-300; /* scale of the q/k gradients: the identity's absolute error is relative to it */
-    for (size_t i = 0; i < M * HK; i++) dmax = fmax(dmax, fmax(fabs(dq0[i] * q[i]), fabs(dk0[i] * k[i])));
+    for (size_t i = 0; i < M * HK; i++) dmax = t_worst(dmax, t_worst(fabs(dq0[i] * q[i]), fabs(dk0[i] * k[i])));
     for (int c = 0; c < 6; c++) {
         int C = chunks[c], nck = EID_CDIV(T, C);
         real *o = eid_aligned_alloc(M * HV * sizeof(real)), *Sin = eid_aligned_alloc((size_t)B * nck * H * dk * dv * sizeof(real));
@@ -229,9 +229,9 @@ static void check_kernel_bptt(int B, int T, int H, int dk, int dv, double gbias,
         for (size_t i = 0; i < M * HK; i++) dq[i] -= 1, dkk[i] += 1;
         for (size_t i = 0; i < M * HV; i++) dvv[i] -= 2;
         double e = fmax(t_rel_err(o, o0, M * HV, 1e-6), t_rel_err(dvv, dv0, M * HV, 1e-6));
-        e = fmax(e, fmax(t_rel_err(dq, dq0, M * HK, 1e-6), t_rel_err(dkk, dk0, M * HK, 1e-6)));
+        e = t_worst(e, t_worst(t_rel_err(dq, dq0, M * HK, 1e-6), t_rel_err(dkk, dk0, M * HK, 1e-6)));
         double eg = 0;
-        for (size_t i = 0; i < M * HK; i++) eg = fmax(eg, fabs((double)dg[i] - dg0[i]) / (dmax + fabs(dg0[i])));
+        for (size_t i = 0; i < M * HK; i++) eg = t_worst(eg, fabs((double)dg[i] - dg0[i]) / (dmax + fabs(dg0[i])));
         CHECK(e < 1e-10 && eg < 1e-12, "gla kernel %s chunk %d: vs BPTT: o/dq/dk/dv rel err %.3g, dgk err %.3g", tag, C, e, eg);
         free(o), free(Sin), free(dq), free(dkk), free(dvv), free(dg);
     }

@@ -116,7 +116,7 @@ static void check_scan_kernel(void) {
             if (flags[bt] & FLAG_SEG_START) memset(h, 0, sizeof h);
             if (t % chunk == 0)
                 for (int j = 0; j < I * N; j++)
-                    ec = fmax(ec, fabs(Sck[((size_t)b * EID_CDIV(T, chunk) + t / chunk) * I * N + j] - h[j]));
+                    ec = t_worst(ec, fabs(Sck[((size_t)b * EID_CDIV(T, chunk) + t / chunk) * I * N + j] - h[j]));
             for (int i = 0; i < I; i++) {
                 double acc = 0;
                 for (int n = 0; n < N; n++) {
@@ -126,7 +126,7 @@ static void check_scan_kernel(void) {
                 yn[bt * I + i] = acc;
             }
         }
-        for (int j = 0; j < I * N; j++) es = fmax(es, fabs(Sf[(size_t)b * I * N + j] - h[j]));
+        for (int j = 0; j < I * N; j++) es = t_worst(es, fabs(Sf[(size_t)b * I * N + j] - h[j]));
     }
     e = t_rel_err(y, yn, M * I, 1e-6);
     CHECK(e < 1e-12, "mamba scan kernel: y vs naive rel err %.3g", e);
@@ -168,7 +168,7 @@ static void check_batch_partition(LayerCfg cfg, int D) {
         mamba_ops.backward(&t.l, w + o, dx1 + o, &s1);
     }
     double e = fmax(t_rel_err(y1, y, n, 1e-6), t_rel_err(dx1, dx, n, 1e-6));
-    for (int i = 0; i < t.l.nparam; i++) e = fmax(e, t_rel_err(t.l.g[i], gb[i], t.numel[i], 1e-6)), free(gb[i]);
+    for (int i = 0; i < t.l.nparam; i++) e = t_worst(e, t_rel_err(t.l.g[i], gb[i], t.numel[i], 1e-6)), free(gb[i]);
     CHECK(e < 1e-11, "mamba: batch of 3 vs rows one at a time: outputs/gradients differ by %.3g", e);
     free(x), free(w), free(y), free(dx), free(y1), free(dx1);
     tl_free(&t);
@@ -210,12 +210,12 @@ static void check_table_and_init(void) {
     double lo = 1, hi = 0;
     for (int i = 0; i < 80; i++) {
         double dt = sp(b[i]);
-        lo = fmin(lo, dt), hi = fmax(hi, dt);
+        lo = fmin(lo, dt), hi = t_worst(hi, dt);
     }
     CHECK(lo >= 1e-3 * (1 - 1e-9) && hi <= 0.1 * (1 + 1e-9) && hi / lo > 10, "mamba: softplus(dt bias) in [%g, %g]", lo, hi);
     double ea = 0;
     for (int i = 0; i < 80; i++)
-        for (int n = 0; n < 16; n++) ea = fmax(ea, fabs(-exp(al[i * 16 + n]) + (n + 1)));
+        for (int n = 0; n < 16; n++) ea = t_worst(ea, fabs(-exp(al[i * 16 + n]) + (n + 1)));
     CHECK(ea < 1e-12, "mamba: A = -exp(A_log) is not -1..-N (err %g)", ea);
     free(b), free(al);
 }

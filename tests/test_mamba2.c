@@ -152,7 +152,7 @@ static void check_alog_init_fd(LayerCfg cfg, int D) {
         }
         t.l.p[4][h] = keep;
         double num = (4 * cd[1] - cd[0]) / 3;
-        worst = fmax(worst, fabs(num - t.l.g[4][h]) / (fabs(num) + fabs((double)t.l.g[4][h]) + 1e-300));
+        worst = t_worst(worst, fabs(num - t.l.g[4][h]) / (fabs(num) + fabs((double)t.l.g[4][h]) + 1e-300));
     }
     CHECK(worst < 1e-6, "mamba2: A_log gradient at init vs finite differences (h=1e-3, Richardson) rel err %.3g", worst);
     free(x), free(w), free(y), free(dx);

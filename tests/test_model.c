@@ -34,14 +34,14 @@ static void gradcheck(const char *layers, int d_ff, int tied) {
     for (int j = 0; j < m->nparam; j++) {
         ParamEntry *p = &m->param[j];
         double worst = 0, gmax = 1e-8;
-        for (size_t i = 0; i < p->numel; i++) gmax = fmax(gmax, fabs((double)g[p->offset + i]));
+        for (size_t i = 0; i < p->numel; i++) gmax = t_worst(gmax, fabs((double)g[p->offset + i]));
         for (int s = 0; s < 12; s++) {
             size_t i = p->offset + rng_below(&r, p->numel);
             double num = fd_estimate(&m->w[i], loss_cb, &lc, g[i]);
             /* absolute floor 1e-7: at the model level some tensors (Mamba's A_log after other
              * mixers) have gradients ~1e-9, where fp64 rounding (~1e-13) is all that differs;
              * the layer tests check those tensors with large gradients */
-            worst = fmax(worst, fabs(num - g[i]) / fmax(fmax(1e-3 * gmax, 1e-7), fabs(num) + fabs(g[i])));
+            worst = t_worst(worst, fabs(num - g[i]) / fmax(fmax(1e-3 * gmax, 1e-7), fabs(num) + fabs(g[i])));
         }
         CHECK(worst < 1e-5, "model [%s] d_ff=%d tied=%d: gradient of %s off by %.3g", layers, d_ff, tied, p->name, worst);
     }
@@ -115,7 +115,7 @@ static void head_at_labels(void) {
     for (int i = 0; i < B * T; i++) {
         if (lab[i] < 0) continue;
         double mx = -1e300, s = 0;
-        for (int v = 0; v < V; v++) mx = fmax(mx, all[(size_t)i * V + v]);
+        for (int v = 0; v < V; v++) mx = t_worst(mx, all[(size_t)i * V + v]);
         for (int v = 0; v < V; v++) s += exp(all[(size_t)i * V + v] - mx);
         ref += mx + log(s) - all[(size_t)i * V + lab[i]], n++;
     }

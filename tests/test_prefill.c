@@ -108,11 +108,11 @@ static void check_stack(const char *layers) {
     }
     for (int b = 0; b < B; b++) {
         step_one(m, tok[b], plen[b] + C, ref, st_ref);
-        e_pre = fmax(e_pre, t_rel_err(pre + (size_t)b * V, ref + (size_t)(plen[b] - 1) * V, V, 1e-6));
+        e_pre = t_worst(e_pre, t_rel_err(pre + (size_t)b * V, ref + (size_t)(plen[b] - 1) * V, V, 1e-6));
         for (int c = 0; c < C; c++)
-            e_step = fmax(e_step, t_rel_err(steps + ((size_t)c * B + b) * V, ref + (size_t)(plen[b] + c) * V, V, 1e-6));
+            e_step = t_worst(e_step, t_rel_err(steps + ((size_t)c * B + b) * V, ref + (size_t)(plen[b] + c) * V, V, 1e-6));
         state_of(m, d, b, st);
-        e_state = fmax(e_state, t_rel_err(st, st_ref, sf, 1e-6));
+        e_state = t_worst(e_state, t_rel_err(st, st_ref, sf, 1e-6));
         CHECK(d->seq_pos[b] == plen[b] + C, "[%s] sequence %d has seen %d tokens, expected %d", layers, b,
               d->seq_pos[b], plen[b] + C);
     }
@@ -132,14 +132,14 @@ two_parts:;
         CHECK(model_prefill(m, d, tok[1], NULL, 1, p) != NULL, "[%s] prefill p1", layers);
         lg = model_prefill(m, d, tok[1] + p, NULL, 1, n - p);
         CHECK(lg != NULL, "[%s] prefill p2", layers);
-        e_two = fmax(e_two, t_rel_err(lg, ref + (size_t)(n - 1) * V, V, 1e-6));
+        e_two = t_worst(e_two, t_rel_err(lg, ref + (size_t)(n - 1) * V, V, 1e-6));
         /* every position of the second part (model_prefill_logits_all) */
         real *all = eid_xmalloc(sizeof(real) * (size_t)(n - p) * V);
         model_prefill_logits_all(m, all);
-        e_two = fmax(e_two, t_rel_err(all, ref + (size_t)p * V, (size_t)(n - p) * V, 1e-6));
+        e_two = t_worst(e_two, t_rel_err(all, ref + (size_t)p * V, (size_t)(n - p) * V, 1e-6));
         free(all);
         state_of(m, d, 0, st);
-        e_two_st = fmax(e_two_st, t_rel_err(st, st_ref, sf, 1e-6));
+        e_two_st = t_worst(e_two_st, t_rel_err(st, st_ref, sf, 1e-6));
         decoder_free(d);
     }
     CHECK(e_two < 1e-9, "[%s] prefill(p1) then prefill(p2): logits vs step loop rel err %.3g", layers, e_two);

@@ -169,8 +169,8 @@ static void longhorn_cases(void) {
     real *lb = logits(b, tok);
     double e0 = 0, elater = 0;
     for (int s = 0; s < B; s++) {
-        e0 = fmax(e0, t_rel_err(lb + (size_t)s * T * V, la + (size_t)s * T * V, V, 1e-3));
-        elater = fmax(elater, t_rel_err(lb + ((size_t)s * T + T - 1) * V, la + ((size_t)s * T + T - 1) * V, V, 1e-3));
+        e0 = t_worst(e0, t_rel_err(lb + (size_t)s * T * V, la + (size_t)s * T * V, V, 1e-3));
+        elater = t_worst(elater, t_rel_err(lb + ((size_t)s * T + T - 1) * V, la + ((size_t)s * T + T - 1) * V, V, 1e-3));
     }
     CHECK(e0 < 1e-12, "longhorn inherit: first-token logits changed (rel err %g; k'·q' and ‖k'‖² should equal k·q, ‖k‖²)", e0);
     CHECK(elater > 1e-6, "longhorn inherit: later logits unchanged (the decay 1 − ε k²/k differs)");

@@ -144,10 +144,10 @@ static void test_xent(void) {
     real r[V];
     memcpy(r, keep, sizeof r);
     double l0 = k_xent_fwd_bwd(r, y, 1, V, 1, ok), mx = -1e300, s = 0;
-    for (int v = 0; v < V; v++) mx = fmax(mx, (double)keep[v]);
+    for (int v = 0; v < V; v++) mx = t_worst(mx, (double)keep[v]);
     for (int v = 0; v < V; v++) s += exp((double)keep[v] - mx);
     double want = mx + log(s) - (double)keep[3], gerr = 0;
-    for (int v = 0; v < V; v++) gerr = fmax(gerr, fabs((double)r[v] - (exp((double)keep[v] - mx) / s - (v == 3))));
+    for (int v = 0; v < V; v++) gerr = t_worst(gerr, fabs((double)r[v] - (exp((double)keep[v] - mx) / s - (v == 3))));
     CHECK(fabs(l0 - want) < 1e-12 && gerr < 1e-12, "xent finite row: loss %.15g want %.15g, grad err %g", l0, want, gerr);
 }
 

@@ -98,8 +98,8 @@ static void shards_match_whole_batch(const char *layers) {
         CHECK(shards_grads(&sh, &bt, &lo) == 0, "[%s] %d shards: %s", layers, n, eid_last_error());
         double worst = 0, scale = 0;
         for (size_t i = 0; i < m->n_reals; i++) {
-            worst = fmax(worst, fabs(m->grad[i] - whole[i]));
-            scale = fmax(scale, fabs(whole[i]));
+            worst = t_worst(worst, fabs(m->grad[i] - whole[i]));
+            scale = t_worst(scale, fabs(whole[i]));
         }
         CHECK(scale > 0 && worst <= 1e-12 * scale, "[%s] %d shards: gradient differs by %.3g (max |g| %.3g)", layers, n,
               worst, scale);

@@ -43,7 +43,8 @@ void eid_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, in
  * bf16 for backward (Layer.act16, layers/layer.h). Under --precision bf16 the product runs in bf16
  * through oneDNN, giving exactly what eid_gemm computes from the same values in fp32 (it rounds them
  * to these bits); otherwise, or if oneDNN refuses, op(B) is widened to fp32 (exactly) and eid_gemm
- * runs. Not planned by --gemm-plan (always the bf16 library when it can). */
+ * runs (a model planned under bf16 and run after a switch to fp32). Not planned by --gemm-plan, so
+ * layers keep bf16 activations only with the fixed plan (model_plan). */
 void eid_gemm_b16(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda, const uint16_t *B16, int ldb,
                   real beta, real *C, int ldc);
 

@@ -130,7 +130,7 @@ struct Layer {
     real *buf[EID_MAX_BUFS]; /* activation / scratch slices; meaning private to the layer */
     int B, T;                /* planned sequence shape */
     int nseq;                /* planned decode batch */
-    /* Set before plan (model_plan: --precision bf16 in effect): the layer may save activations for
+    /* Set before plan (model_plan: --precision bf16 in effect, --gemm-plan fixed): the layer may save activations for
      * backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read (no bits change)
      * and those whose error budget allows (measured: docs/performance.md "Memory"). */
     int act16;

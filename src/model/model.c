@@ -6,6 +6,7 @@
 #include <math.h>
 #include "core/runtime.h"
 #include "core/gemm_onednn.h"
+#include "core/gemm_plan.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/model_ops.h"
@@ -103,6 +104,7 @@ Model *model_new_replica(Model *src) {
     if (!m) return NULL;
     free(m->w);
     m->w = src->w, m->shares_w = 1;
+    m->act16_off = src->act16_off;
     bind_views(m);
     return m;
 }
@@ -188,7 +190,9 @@ void model_set_head_rows(Model *m, int rows) {
 
 int model_plan(Model *m, int B, int T, int max_labels) {
     /* kernels size per-thread workspaces by the thread count: replan when it changed */
-    int act16 = eid_precision() == EID_PREC_BF16 && !m->act16_off; /* layers may keep bf16 activations (layer.h) */
+    /* layers may keep bf16 activations (layer.h) — not with a measured plan, which may give the products
+     * that read them to an fp32 library: there the bf16 copy would change their bits */
+    int act16 = eid_precision() == EID_PREC_BF16 && eid_gemm_plan_mode() == EID_PLAN_FIXED && !m->act16_off;
     if (m->act.base && m->B == B && m->T == T && m->max_labels >= max_labels && m->plan_threads == eid_threads() &&
         m->plan_act16 == act16)
         return 0;

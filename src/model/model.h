@@ -45,7 +45,7 @@ typedef struct {
     Arena act;
     int B, T, max_labels;
     int plan_threads;   /* eid_threads() when planned (per-thread workspaces) */
-    int plan_act16;     /* Layer.act16 when planned (bf16 saved activations under --precision bf16) */
+    int plan_act16;     /* Layer.act16 when planned (bf16 saved activations: --precision bf16, fixed gemm plan) */
     int act16_off;      /* 1: fp32 saved activations even under --precision bf16 (tests measure the difference) */
     real *resid;  /* [(n_sub+1), M, D] residual stream before each sublayer, and after the last */
     real *normed; /* [n_sub, M, D] each sublayer's normed input */

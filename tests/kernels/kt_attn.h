@@ -70,7 +70,7 @@ static void naive_attn(const real *q, const real *k, const real *v, const real *
                     const real *kj = k + ((size_t)b * T + j) * ldk + (size_t)(h / G) * dh;
                     double s = 0;
                     for (int d = 0; d < dh; d++) s += (double)qi[d] * kj[d];
-                    p[j] = s * sc, mx = fmax(mx, s * sc);
+                    p[j] = s * sc, mx = t_worst(mx, s * sc);
                 }
                 for (int j = 0; j < T; j++)
                     if (kt_sees_cut(f, b, T, i, j, W, pl, cut)) p[j] = exp(p[j] - mx), sum += p[j];
@@ -162,7 +162,7 @@ static void kt_attn_case(Rng *r, int B, int T, int H, int Hkv, int dh, int W, in
     double padg = 0;
     for (size_t i = 0; f && i < M; i++)
         if (f[i] & FLAG_PAD)
-            for (int d = 0; d < Hkv * dh; d++) padg = fmax(padg, fabs((double)dk[i * Hkv * dh + d]) + fabs((double)dv[i * Hkv * dh + d]));
+            for (int d = 0; d < Hkv * dh; d++) padg = t_worst(padg, fabs((double)dk[i * Hkv * dh + d]) + fabs((double)dv[i * Hkv * dh + d]));
     CHECK(padg == 0, "%s: gradient reaches a PAD key (%.3g)", tag, padg);
     free(q), free(k), free(v), free(o), free(on), free(lse), free(lsen), free(dout), free(dvec);
     free(dq), free(dk), free(dv), free(dqn), free(dkn), free(dvn), free(pos), free(lo), free(hi), free(f);
@@ -225,7 +225,7 @@ static void kt_prefill_case_pl(Rng *r, int B, int T, int H, int Hkv, int dh, int
     double ahead = 0;
     for (size_t i = 0; pl && i < M; i++)
         if (!(f[i] & (FLAG_CAUSAL | FLAG_PAD)))
-            for (int c = 0; c < ldq; c++) ahead = fmax(ahead, fabs((double)o[i * ldq + c] - oref[i * ldq + c])), o[i * ldq + c] = oref[i * ldq + c];
+            for (int c = 0; c < ldq; c++) ahead = t_worst(ahead, fabs((double)o[i * ldq + c] - oref[i * ldq + c])), o[i * ldq + c] = oref[i * ldq + c];
     CHECK(!pl || ahead > 1e-3, "%s: prompt queries equal the causal step loop (%.3g): the mask reads nothing ahead", tag, ahead);
     CHECK(t_rel_err(o, oref, nq, 1e-3) < 1e-11, "%s: outputs vs the step loop", tag);
     CHECK(t_rel_err(st, sref, B * ss, 1e-3) < 1e-12, "%s: ring and counter vs the step loop", tag);

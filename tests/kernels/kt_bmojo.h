@@ -31,7 +31,7 @@ static double kb_err(const real *a, const double *b, size_t n, double floor) {
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
         if (!(d <= num)) num = d;
-        den = fmax(den, fabs(b[i]));
+        den = t_worst(den, fabs(b[i]));
     }
     return num / den;
 }
@@ -102,7 +102,7 @@ static double kb_softmax(const KbEnt *en, int n, int dh, const real *dout, doubl
     for (int a = 0; a < n; a++) {
         double s = 0;
         for (int d = 0; d < dh; d++) s += (double)en[a].q[d] * en[a].k[d];
-        p[a] = s * sc, mx = fmax(mx, s * sc);
+        p[a] = s * sc, mx = t_worst(mx, s * sc);
     }
     for (int a = 0; a < n; a++) p[a] = exp(p[a] - mx), sum += p[a];
     for (int a = 0; a < n; a++) {
@@ -237,7 +237,7 @@ static void kb_range_case(Rng *r, int B, int T, int H, int Hkv, int dh, int bloc
     int bad = 0;
     for (size_t i = 0; i < M * H; i++) {
         if (lsen[i] == K_LSE_NONE) bad += lse[i] != K_LSE_NONE;
-        else el = fmax(el, fabs(lse[i] - lsen[i]));
+        else el = t_worst(el, fabs(lse[i] - lsen[i]));
     }
     CHECK(kb_err(o, on, nq, 1e-3) < 1e-12, "%s: o vs dense softmax (%.3g)", tag, kb_err(o, on, nq, 1e-3));
     CHECK(bad == 0 && el < 1e-12 && empty > 0, "%s: lse vs dense (%.3g), %d of %d empty rows not K_LSE_NONE", tag,
@@ -280,7 +280,7 @@ static void kb_merge_case(Rng *r, int MH, int dh, int nmax) {
     int bad = 0;
     for (int i = 0; i < MH; i++) {
         if (lu[i] == K_LSE_NONE) bad += la[i] != K_LSE_NONE;
-        else el = fmax(el, fabs(la[i] - lu[i]) / fmax(1, fabs(lu[i])));
+        else el = t_worst(el, fabs(la[i] - lu[i]) / fmax(1, fabs(lu[i])));
     }
     CHECK(kb_err(oa, ou, (size_t)MH * dh, 1e-3) < 1e-13 && el < 1e-14 && bad == 0,
           "k_attn_lse_merge MH=%d dh=%d: vs one softmax over the union (o %.3g, lse %.3g, %d both-empty rows wrong)",
@@ -327,7 +327,7 @@ static void kb_list_case(Rng *r, int B, int T, int H, int Hkv, int dh) {
     int bad = 0;
     for (size_t i = 0; i < M * H; i++) {
         if (lsen[i] == K_LSE_NONE) bad += lse[i] != K_LSE_NONE;
-        else el = fmax(el, fabs(lse[i] - lsen[i]));
+        else el = t_worst(el, fabs(lse[i] - lsen[i]));
     }
     CHECK(kb_err(o, on, nq, 1e-3) < 1e-12 && el < 1e-12 && bad == 0 && empty > 0,
           "k_attn_fwd_list B=%d T=%d H=%d Hkv=%d dh=%d: vs dense softmax over the list (o %.3g, lse %.3g, %d empty "
@@ -463,7 +463,7 @@ static void kb_union_case(Rng *r, int B, int T, int H, int Hkv, int dh, int W, i
     double padg = 0; /* nothing reaches a PAD token */
     for (size_t i = 0; i < MT; i++)
         if (kb_pad(f, i))
-            for (int d = 0; d < ldk; d++) padg = fmax(padg, fabs(dkf[i * ldk + d]) + fabs(dvf[i * ldk + d]));
+            for (int d = 0; d < ldk; d++) padg = t_worst(padg, fabs(dkf[i * ldk + d]) + fabs(dvf[i * ldk + d]));
     CHECK(padg == 0, "%s: a fading gradient reaches a PAD token (%.3g)", tag, padg);
     if (fd) { /* the reference is the adjoint: finite differences of Σ dout·o through the kernels' forward */
         real *ten[6] = {q, qf, k, v, kf, vf};
@@ -478,7 +478,7 @@ static void kb_union_case(Rng *r, int B, int T, int H, int Hkv, int dh, int W, i
                 else if (w <= 3) an = g[0][w - 1][at] + g[2][w - 1][at];
                 else an = g[1][w - 3][at];
                 double num = fd_estimate(ten[w] + at, kb_union_loss, &u, an);
-                worst = fmax(worst, grad_rel_kt(an, num));
+                worst = t_worst(worst, grad_rel_kt(an, num));
             }
         CHECK(worst < 1e-6, "%s: the dense adjoint vs finite differences (worst rel %.3g)", tag, worst);
     }
@@ -519,7 +519,7 @@ static void kb_score_case(Rng *r, int n, int C) {
     skip[1] = skip[n - 1] = 1;
     k_bmojo_score(k0, ldk, p, ldp, n, C, e);
     double err = 0;
-    for (int i = 0; i < n; i++) err = fmax(err, fabs(e[i] - kb_score1(k0 + (size_t)i * ldk, p + (size_t)i * ldp, C)));
+    for (int i = 0; i < n; i++) err = t_worst(err, fabs(e[i] - kb_score1(k0 + (size_t)i * ldk, p + (size_t)i * ldp, C)));
     double known = fabs(e[2] - 1) + fabs(e[3] - 1) + fabs(e[4]) + fabs(e[5]) + fabs(e[6] - 4);
     CHECK(err < 1e-13 && known < 1e-13, "k_bmojo_score n=%d C=%d: vs ‖u(k0) − u(p)‖²/C (%.3g), known rows (%.3g)", n, C,
           err, known);
@@ -533,11 +533,11 @@ static void kb_score_case(Rng *r, int n, int C) {
         double pp = 0, pd = 0;
         for (int c = 0; c < C; c++) {
             double an = dp[(size_t)i * C + c];
-            if (skip[i] || i == 2 || i == 4) { zero = fmax(zero, fabs(an)); continue; } /* PAD; p = 0: no gradient */
-            worst = fmax(worst, grad_rel_kt(an, scale * fd_estimate(pi + c, kb_score_loss, &s, an / scale)));
+            if (skip[i] || i == 2 || i == 4) { zero = t_worst(zero, fabs(an)); continue; } /* PAD; p = 0: no gradient */
+            worst = t_worst(worst, grad_rel_kt(an, scale * fd_estimate(pi + c, kb_score_loss, &s, an / scale)));
             pp += (double)pi[c] * pi[c], pd += (double)pi[c] * an;
         }
-        if (pp > 0) ortho = fmax(ortho, fabs(pd) / sqrt(pp)); /* e(λp) = e(p): dp ⟂ p */
+        if (pp > 0) ortho = t_worst(ortho, fabs(pd) / sqrt(pp)); /* e(λp) = e(p): dp ⟂ p */
     }
     CHECK(worst < 1e-7 && zero == 0 && ortho < 1e-13,
           "k_bmojo_score_dp n=%d C=%d: vs finite differences (%.3g), skipped/zero rows %.3g, p·dp %.3g", n, C, worst,

@@ -115,7 +115,7 @@ static void kt_ssd_case(Rng *r, int B, int T, int H, int P, int G, int N, int ch
     naive_ssd(xbc, ld, dt, A_log, Dp, yn, B, T, H, P, G, N, f, rev_from, s0, Sfn, ldS);
     CHECK(t_rel_err(y, yn, M * I, 1e-3) < 1e-10, "%s: forward vs naive (%.3g)", tag, t_rel_err(y, yn, M * I, 1e-3));
     double es = 0;
-    for (int b = 0; b < B; b++) es = fmax(es, t_rel_err(Sf + b * ldS, Sfn + b * ldS, (size_t)H * P * N, 1e-3));
+    for (int b = 0; b < B; b++) es = t_worst(es, t_rel_err(Sf + b * ldS, Sfn + b * ldS, (size_t)H * P * N, 1e-3));
     CHECK(es < 1e-10, "%s: Sfinal vs naive (%.3g)", tag, es);
     /* two parts through the state == one pass (forward heads: the state is what decoding carries) */
     int p = T / 3 + 1;
@@ -137,9 +137,9 @@ static void kt_ssd_case(Rng *r, int B, int T, int H, int P, int G, int N, int ch
         k_ssd_fwd(x2, ld, d2, A_log, Dp, y2, S1, B, T2, H, P, G, N, chunk, f2, H, mid, mid, ldS);
         double e = 0;
         for (int b = 0; b < B; b++) {
-            e = fmax(e, t_rel_err(y1 + (size_t)b * p * I, yn + (size_t)b * T * I, (size_t)p * I, 1e-3));
-            e = fmax(e, t_rel_err(y2 + (size_t)b * T2 * I, yn + ((size_t)b * T + p) * I, (size_t)T2 * I, 1e-3));
-            e = fmax(e, t_rel_err(mid + b * ldS, Sfn + b * ldS, (size_t)H * P * N, 1e-3));
+            e = t_worst(e, t_rel_err(y1 + (size_t)b * p * I, yn + (size_t)b * T * I, (size_t)p * I, 1e-3));
+            e = t_worst(e, t_rel_err(y2 + (size_t)b * T2 * I, yn + ((size_t)b * T + p) * I, (size_t)T2 * I, 1e-3));
+            e = t_worst(e, t_rel_err(mid + b * ldS, Sfn + b * ldS, (size_t)H * P * N, 1e-3));
         }
         CHECK(e < 1e-10, "%s: two parts through the state vs one pass (%.3g)", tag, e);
         free(x1), free(x2), free(d1), free(d2), free(y1), free(y2), free(mid), free(S1), free(f1), free(f2);
@@ -153,20 +153,20 @@ static void kt_ssd_case(Rng *r, int B, int T, int H, int P, int G, int N, int ch
     for (int k = 0; k < 24; k++) {
         size_t m = rng_below(r, M);
         int col = (int)rng_below(r, (uint64_t)(I + 2 * G * N));
-        worst = fmax(worst, grad_rel_kt(dx[m * ld + col], kt_ssd_fd(&c, &xbc[m * ld + col])));
+        worst = t_worst(worst, grad_rel_kt(dx[m * ld + col], kt_ssd_fd(&c, &xbc[m * ld + col])));
         size_t j = rng_below(r, M * H);
-        worst = fmax(worst, grad_rel_kt(ddt[j], kt_ssd_fd(&c, &dt[j])));
+        worst = t_worst(worst, grad_rel_kt(ddt[j], kt_ssd_fd(&c, &dt[j])));
     }
     for (int h = 0; h < H; h++) {
-        worst = fmax(worst, grad_rel_kt(dA[h], kt_ssd_fd(&c, &A_log[h])));
-        worst = fmax(worst, grad_rel_kt(dD[h], kt_ssd_fd(&c, &Dp[h])));
+        worst = t_worst(worst, grad_rel_kt(dA[h], kt_ssd_fd(&c, &A_log[h])));
+        worst = t_worst(worst, grad_rel_kt(dD[h], kt_ssd_fd(&c, &Dp[h])));
     }
     CHECK(worst < 1e-6, "%s: backward vs central differences (%.3g)", tag, worst);
     double epad = 0;
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD) {
-            for (int col = 0; col < I + 2 * G * N; col++) epad = fmax(epad, fabs((double)dx[m * ld + col]));
-            for (int h = 0; h < H; h++) epad = fmax(epad, fabs((double)ddt[m * H + h]));
+            for (int col = 0; col < I + 2 * G * N; col++) epad = t_worst(epad, fabs((double)dx[m * ld + col]));
+            for (int h = 0; h < H; h++) epad = t_worst(epad, fabs((double)ddt[m * H + h]));
         }
     CHECK(epad == 0, "%s: gradient at PAD tokens is %.3g, not 0", tag, epad);
     free(xbc), free(dt), free(A_log), free(Dp), free(y), free(yn), free(Sck), free(S0), free(Sf), free(Sfn), free(w);
@@ -276,7 +276,7 @@ static void kt_gla_case(Rng *r, int B, int T, int H, int dk, int dv, int chunk, 
     naive_gla(q, k, v, gk, on, B, T, H, dk, dv, scale, f, rev_from, s0, Sfn, ldS);
     CHECK(t_rel_err(o, on, M * HV, 1e-3) < 1e-10, "%s: forward vs naive (%.3g)", tag, t_rel_err(o, on, M * HV, 1e-3));
     double es = 0;
-    for (int b = 0; b < B; b++) es = fmax(es, t_rel_err(Sf + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
+    for (int b = 0; b < B; b++) es = t_worst(es, t_rel_err(Sf + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
     CHECK(es < 1e-10, "%s: Sfinal vs naive (%.3g)", tag, es);
     int p = T / 3 + 1;
     if (rev_from == H && p < T) { /* two parts through the state == one pass */
@@ -305,12 +305,12 @@ static void kt_gla_case(Rng *r, int B, int T, int H, int dk, int dv, int chunk, 
             k_gla_chunk_fwd(parts[pi][0], parts[pi][1], parts[pi][3], parts[pi][2], parts[pi][4], B, n, H, dk, dv, scale,
                             chunk, fp[pi], H, pi || s0 ? mid : NULL, mid, ldS, Sc);
             for (int b = 0; b < B; b++)
-                e = fmax(e, t_rel_err(parts[pi][4] + (size_t)b * n * HV, on + ((size_t)b * T + st[pi]) * HV,
+                e = t_worst(e, t_rel_err(parts[pi][4] + (size_t)b * n * HV, on + ((size_t)b * T + st[pi]) * HV,
                                       (size_t)n * HV, 1e-3));
             for (int a = 0; a < 5; a++) free(parts[pi][a]);
             free(fp[pi]);
         }
-        for (int b = 0; b < B; b++) e = fmax(e, t_rel_err(mid + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
+        for (int b = 0; b < B; b++) e = t_worst(e, t_rel_err(mid + b * ldS, Sfn + b * ldS, (size_t)H * kv, 1e-3));
         CHECK(e < 1e-10, "%s: two parts through the state vs one pass (%.3g)", tag, e);
         free(mid), free(Sc);
     }
@@ -321,18 +321,18 @@ static void kt_gla_case(Rng *r, int B, int T, int H, int dk, int dv, int chunk, 
     double worst = 0;
     for (int it = 0; it < 16; it++) {
         size_t i = rng_below(r, M * HK), j = rng_below(r, M * HV);
-        worst = fmax(worst, grad_rel_kt(dq[i], kt_gla_fd(&c, &q[i])));
-        worst = fmax(worst, grad_rel_kt(dk_[i], kt_gla_fd(&c, &k[i])));
-        worst = fmax(worst, grad_rel_kt(dg[i], kt_gla_fd(&c, &gk[i])));
-        worst = fmax(worst, grad_rel_kt(dv_[j], kt_gla_fd(&c, &v[j])));
+        worst = t_worst(worst, grad_rel_kt(dq[i], kt_gla_fd(&c, &q[i])));
+        worst = t_worst(worst, grad_rel_kt(dk_[i], kt_gla_fd(&c, &k[i])));
+        worst = t_worst(worst, grad_rel_kt(dg[i], kt_gla_fd(&c, &gk[i])));
+        worst = t_worst(worst, grad_rel_kt(dv_[j], kt_gla_fd(&c, &v[j])));
     }
     CHECK(worst < 1e-6, "%s: backward vs central differences (%.3g)", tag, worst);
     double epad = 0;
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD) {
             for (int d = 0; d < HK; d++)
-                epad = fmax(epad, fmax(fabs((double)dq[m * HK + d]), fmax(fabs((double)dk_[m * HK + d]), fabs((double)dg[m * HK + d]))));
-            for (int d = 0; d < HV; d++) epad = fmax(epad, fabs((double)dv_[m * HV + d]));
+                epad = t_worst(epad, t_worst(fabs((double)dq[m * HK + d]), t_worst(fabs((double)dk_[m * HK + d]), fabs((double)dg[m * HK + d]))));
+            for (int d = 0; d < HV; d++) epad = t_worst(epad, fabs((double)dv_[m * HV + d]));
         }
     CHECK(epad == 0, "%s: gradient at PAD tokens is %.3g, not 0", tag, epad);
     free(q), free(k), free(gk), free(v), free(o), free(on), free(w), free(Sin), free(S0), free(Sf), free(Sfn);

@@ -58,8 +58,8 @@ static void kt_conv_case(Rng *r, int B, int T, int C, int K, int use_flags, int 
         k_conv1d_fwd(x2, C, w, bias, y2, C, B, T - p, C, K, f2, mid, mid);
         double e = 0;
         for (int b = 0; b < B; b++) {
-            e = fmax(e, t_rel_err(y1 + (size_t)b * p * C, yn + (size_t)b * T * C, (size_t)p * C, 1e-3));
-            e = fmax(e, t_rel_err(y2 + (size_t)b * (T - p) * C, yn + ((size_t)b * T + p) * C, (size_t)(T - p) * C, 1e-3));
+            e = t_worst(e, t_rel_err(y1 + (size_t)b * p * C, yn + (size_t)b * T * C, (size_t)p * C, 1e-3));
+            e = t_worst(e, t_rel_err(y2 + (size_t)b * (T - p) * C, yn + ((size_t)b * T + p) * C, (size_t)(T - p) * C, 1e-3));
         }
         CHECK(e < 1e-12, "%s: two parts through the ring vs one pass (%.3g)", tag, e);
         CHECK(K == 1 || t_rel_err(mid, ringn, nr, 1e-3) < 1e-12, "%s: ring after two parts", tag);
@@ -77,7 +77,7 @@ static void kt_conv_case(Rng *r, int B, int T, int C, int K, int use_flags, int 
         naive_conv(e1, w, NULL, yy, B, T, C, K, f, NULL, NULL);
         double d = 0;
         for (size_t i = 0; i < n; i++) d += (double)dy[i] * yy[i];
-        worst = fmax(worst, fabs(d - dx[j]) / fmax(1, fabs(d)));
+        worst = t_worst(worst, fabs(d - dx[j]) / fmax(1, fabs(d)));
     }
     for (int k = 0; k < 12; k++) { /* w: perturb one tap */
         size_t j = rng_below(r, (size_t)C * K);
@@ -88,19 +88,19 @@ static void kt_conv_case(Rng *r, int B, int T, int C, int K, int use_flags, int 
         w[j] = keep - 1, naive_conv(x, w, bias, yy, B, T, C, K, f, r0, NULL);
         for (size_t i = 0; i < n; i++) lm += (double)dy[i] * yy[i];
         w[j] = keep;
-        worst = fmax(worst, fabs((lp - lm) / 2 - dw[j]) / fmax(1, fabs(dw[j])));
+        worst = t_worst(worst, fabs((lp - lm) / 2 - dw[j]) / fmax(1, fabs(dw[j])));
     }
     double dbn = 0;
     for (int c = 0; c < C; c++) { /* db = Σ dy over non-PAD tokens */
         double s = 0;
         for (size_t i = 0; i < (size_t)B * T; i++)
             if (!f || !(f[i] & FLAG_PAD)) s += dy[i * C + c];
-        dbn = fmax(dbn, fabs(s - db[c]));
+        dbn = t_worst(dbn, fabs(s - db[c]));
     }
     double padg = 0;
     for (size_t i = 0; f && i < (size_t)B * T; i++)
         if (f[i] & FLAG_PAD)
-            for (int c = 0; c < C; c++) padg = fmax(padg, fabs(dx[i * C + c]));
+            for (int c = 0; c < C; c++) padg = t_worst(padg, fabs(dx[i * C + c]));
     CHECK(worst < 1e-10 && dbn < 1e-10, "%s: backward vs exact directional derivatives (%.3g, db %.3g)", tag, worst, dbn);
     CHECK(padg == 0, "%s: input gradient at PAD is %.3g, not 0", tag, padg);
     /* the step kernel from the same ring == forward without flags */

@@ -59,14 +59,14 @@ static void kt_lin_case(Rng *r, int B, int T, int C, int rev_from, int use_flags
     for (size_t j = 0; j < (size_t)B * c.ldS; j++) Sf[j] = 99;
     k_linrec_fwd(c.a, c.b, c.h, B, T, C, f, rev_from, S0, Sf, c.ldS);
     double eh = 0, es = 0, spad = 0, hpad = 0;
-    for (size_t j = 0; j < n; j++) eh = fmax(eh, fabs(c.h[j] - hn[j]) / fmax(1, fabs(hn[j])));
+    for (size_t j = 0; j < n; j++) eh = t_worst(eh, fabs(c.h[j] - hn[j]) / fmax(1, fabs(hn[j])));
     for (int b = 0; b < B; b++) {
-        for (int ch = 0; ch < C; ch++) es = fmax(es, fabs(Sf[(size_t)b * c.ldS + ch] - Sfn[(size_t)b * C + ch]));
-        for (size_t j = C; j < c.ldS; j++) spad = fmax(spad, fabs(Sf[(size_t)b * c.ldS + j] - 99));
+        for (int ch = 0; ch < C; ch++) es = t_worst(es, fabs(Sf[(size_t)b * c.ldS + ch] - Sfn[(size_t)b * C + ch]));
+        for (size_t j = C; j < c.ldS; j++) spad = t_worst(spad, fabs(Sf[(size_t)b * c.ldS + j] - 99));
     }
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD)
-            for (int ch = 0; ch < C; ch++) hpad = fmax(hpad, fabs(c.h[m * C + ch]));
+            for (int ch = 0; ch < C; ch++) hpad = t_worst(hpad, fabs(c.h[m * C + ch]));
     CHECK(eh < 1e-12 && es < 1e-12, "%s: h vs naive %.3g, final state %.3g", tag, eh, es);
     CHECK(spad == 0 && hpad == 0, "%s: wrote outside the state rows (%.3g) or h != 0 at PAD (%.3g)", tag, spad, hpad);
     /* two parts through the state == one pass (causal channels) */
@@ -89,10 +89,10 @@ static void kt_lin_case(Rng *r, int B, int T, int C, int rev_from, int use_flags
         k_linrec_fwd(a2, b2, h2, B, T - p, C, f2, C, mid, mid, c.ldS);
         double e = 0;
         for (int b = 0; b < B; b++) {
-            for (size_t j = 0; j < (size_t)p * C; j++) e = fmax(e, fabs(h1[(size_t)b * p * C + j] - c.h[(size_t)b * T * C + j]));
+            for (size_t j = 0; j < (size_t)p * C; j++) e = t_worst(e, fabs(h1[(size_t)b * p * C + j] - c.h[(size_t)b * T * C + j]));
             for (size_t j = 0; j < (size_t)(T - p) * C; j++)
-                e = fmax(e, fabs(h2[(size_t)b * (T - p) * C + j] - c.h[((size_t)b * T + p) * C + j]));
-            for (int ch = 0; ch < C; ch++) e = fmax(e, fabs(mid[(size_t)b * c.ldS + ch] - Sf[(size_t)b * c.ldS + ch]));
+                e = t_worst(e, fabs(h2[(size_t)b * (T - p) * C + j] - c.h[((size_t)b * T + p) * C + j]));
+            for (int ch = 0; ch < C; ch++) e = t_worst(e, fabs(mid[(size_t)b * c.ldS + ch] - Sf[(size_t)b * c.ldS + ch]));
         }
         CHECK(e < 1e-12, "%s: two parts through S0/Sfinal vs one pass (%.3g)", tag, e);
         free(mid), free(h1), free(h2), free(a1), free(a2), free(b1), free(b2), free(f1), free(f2);
@@ -108,10 +108,10 @@ static void kt_lin_case(Rng *r, int B, int T, int C, int rev_from, int use_flags
             }
             k_linrec_step(S, c.ldS, as, bs, ys, B, C);
             for (int b = 0; b < B; b++)
-                for (int ch = 0; ch < C; ch++) e = fmax(e, fabs(ys[(size_t)b * C + ch] - c.h[((size_t)b * T + t) * C + ch]));
+                for (int ch = 0; ch < C; ch++) e = t_worst(e, fabs(ys[(size_t)b * C + ch] - c.h[((size_t)b * T + t) * C + ch]));
         }
         for (int b = 0; b < B; b++)
-            for (int ch = 0; ch < C; ch++) e = fmax(e, fabs(S[(size_t)b * c.ldS + ch] - Sf[(size_t)b * c.ldS + ch]));
+            for (int ch = 0; ch < C; ch++) e = t_worst(e, fabs(S[(size_t)b * c.ldS + ch] - Sf[(size_t)b * c.ldS + ch]));
         CHECK(e < 1e-12, "%s: step loop vs forward %.3g", tag, e);
         free(S), free(as), free(bs), free(ys);
     }
@@ -123,7 +123,7 @@ static void kt_lin_case(Rng *r, int B, int T, int C, int rev_from, int use_flags
     double padg = 0;
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD)
-            for (int ch = 0; ch < C; ch++) padg = fmax(padg, fmax(fabs(da[m * C + ch]), fabs(db[m * C + ch])));
+            for (int ch = 0; ch < C; ch++) padg = t_worst(padg, t_worst(fabs(da[m * C + ch]), fabs(db[m * C + ch])));
     CHECK(padg == 0, "%s: gradient at PAD %.3g", tag, padg);
     real *xs[2] = {c.a, c.b}, *gs[2] = {da, db};
     for (int k = 0; k < 2; k++) {
@@ -131,7 +131,7 @@ static void kt_lin_case(Rng *r, int B, int T, int C, int rev_from, int use_flags
         for (int s = 0; s < 12 && n; s++) {
             size_t j = rng_below(r, n);
             double num = fd_estimate(&xs[k][j], kt_lin_loss, &c, gs[k][j]);
-            worst = fmax(worst, grad_rel_kt(gs[k][j], num));
+            worst = t_worst(worst, grad_rel_kt(gs[k][j], num));
         }
         CHECK(worst < 1e-6, "%s: gradient of %s vs finite differences off by %.3g", tag, k ? "b" : "a", worst);
     }
@@ -172,7 +172,7 @@ static void kt_rglru_case(Rng *r, int B, int T, int R) {
         for (int t = 0; t < T; t++) {
             size_t m = (size_t)b * T + t;
             if (f[m] & FLAG_PAD) {
-                for (int i = 0; i < R; i++) e = fmax(e, fabs(c.a[m * R + i]) + fabs(c.b[m * R + i]));
+                for (int i = 0; i < R; i++) e = t_worst(e, fabs(c.a[m * R + i]) + fabs(c.b[m * R + i]));
                 continue;
             }
             int fresh = !seen || (f[m] & FLAG_SEG_START);
@@ -181,8 +181,8 @@ static void kt_rglru_case(Rng *r, int B, int T, int R) {
                 double vr = c.gr0[m * R + i] + c.br[i], vi = c.gi0[m * R + i] + c.bi[i];
                 double a = pow(1 / (1 + exp(c.p[i])), 8 * kt_sig(vr)); /* σ(Λ)^(c·r), Λ = −p */
                 double b = (fresh ? 1 : sqrt(1 - a * a)) * kt_sig(vi) * c.x[m * R + i];
-                e = fmax(e, fmax(fabs(a - c.a[m * R + i]), fabs(b - c.b[m * R + i])));
-                e = fmax(e, fmax(fabs(vr - c.gr[m * R + i]), fabs(vi - c.gi[m * R + i])));
+                e = t_worst(e, t_worst(fabs(a - c.a[m * R + i]), fabs(b - c.b[m * R + i])));
+                e = t_worst(e, t_worst(fabs(vr - c.gr[m * R + i]), fabs(vi - c.gi[m * R + i])));
             }
         }
     }
@@ -197,9 +197,9 @@ static void kt_rglru_case(Rng *r, int B, int T, int R) {
     double em = 0;
     for (int i = 0; i < R; i++) { /* row 1, token 0: marked → sqrt(1 − a²) */
         double a = a2[(size_t)T * R + i], want = sqrt(1 - a * a) * kt_sig(c.gi0[(size_t)T * R + i] + c.bi[i]) * c.x[(size_t)T * R + i];
-        em = fmax(em, fabs(b2[(size_t)T * R + i] - want));
+        em = t_worst(em, fabs(b2[(size_t)T * R + i] - want));
         double want0 = kt_sig(c.gi0[i] + c.bi[i]) * c.x[i]; /* row 0 fresh: multiplier 1 */
-        em = fmax(em, fabs(b2[i] - want0));
+        em = t_worst(em, fabs(b2[i] - want0));
     }
     CHECK(em < 1e-13 && mark[0] == 1 && mark[2] == 1 && mark[4] == (B > 2 ? 0 : 1) && mark[1] == 5 && mark[3] == 5,
           "%s: fresh markers (err %.3g, marks %g %g %g)", tag, em, (double)mark[0], (double)mark[2], (double)mark[4]);
@@ -218,14 +218,14 @@ static void kt_rglru_case(Rng *r, int B, int T, int R) {
         for (int s = 0; s < 12; s++) {
             size_t j = rng_below(r, cnt);
             double num = fd_estimate(&xs[k][j], kt_rg_loss, &c, gs[k][j]);
-            worst = fmax(worst, grad_rel_kt(gs[k][j], num));
+            worst = t_worst(worst, grad_rel_kt(gs[k][j], num));
         }
         CHECK(worst < 1e-6, "%s: gradient of %s vs finite differences off by %.3g", tag, nm[k], worst);
     }
     double padg = 0;
     for (size_t m = 0; m < (size_t)B * T; m++)
         if (f[m] & FLAG_PAD)
-            for (int i = 0; i < R; i++) padg = fmax(padg, fabs(dx[m * R + i]) + fabs(dgr[m * R + i]) + fabs(dgi[m * R + i]));
+            for (int i = 0; i < R; i++) padg = t_worst(padg, fabs(dx[m * R + i]) + fabs(dgr[m * R + i]) + fabs(dgi[m * R + i]));
     CHECK(padg == 0, "%s: gradient at PAD %.3g", tag, padg);
     free(dx), free(dgr), free(dgi), free(gp), free(f);
     free(c.x), free(c.gr0), free(c.gi0), free(c.gr), free(c.gi), free(c.br), free(c.bi), free(c.p), free(c.a), free(c.b),
@@ -259,9 +259,9 @@ static void kt_gates_case(Rng *r, int M, int R, int approx) {
             const real *pr = c.proj + (size_t)m * 4 * R;
             double x = c.g[(size_t)m * (R + 1) + i];
             double ge = approx ? 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))) : 0.5 * x * (1 + erf(x / sqrt(2.0)));
-            e = fmax(e, fabs(c.a[(size_t)m * R + i] - kt_sig(pr[3 * R + i])));
-            e = fmax(e, fabs(c.b[(size_t)m * R + i] - kt_sig(pr[i]) * pr[R + i]));
-            e = fmax(e, fabs(c.out[(size_t)m * R + i] - ge * c.y[(size_t)m * R + i]));
+            e = t_worst(e, fabs(c.a[(size_t)m * R + i] - kt_sig(pr[3 * R + i])));
+            e = t_worst(e, fabs(c.b[(size_t)m * R + i] - kt_sig(pr[i]) * pr[R + i]));
+            e = t_worst(e, fabs(c.out[(size_t)m * R + i] - ge * c.y[(size_t)m * R + i]));
         }
     CHECK(e < 1e-13, "%s: values vs naive err %.3g", tag, e);
     real *dproj = kt_alloc(4 * n), *dg = kt_alloc((size_t)M * (R + 1)), *dy = kt_alloc(n);
@@ -271,17 +271,17 @@ static void kt_gates_case(Rng *r, int M, int R, int approx) {
     k_mul_gelu_bwd(dy, R, c.y, R, c.g, R + 1, dg, R + 1, M, R, approx);
     double untouched = 0; /* the o columns are k_mul_gelu_bwd's */
     for (int m = 0; m < M; m++)
-        for (int i = 0; i < R; i++) untouched = fmax(untouched, fabs(dproj[(size_t)m * 4 * R + 2 * R + i] - 7));
+        for (int i = 0; i < R; i++) untouched = t_worst(untouched, fabs(dproj[(size_t)m * 4 * R + 2 * R + i] - 7));
     CHECK(untouched == 0, "%s: k_gssm_gate_bwd wrote the o columns", tag);
     double worst = 0;
     for (int s = 0; s < 16; s++) {
         size_t m = rng_below(r, M), i = rng_below(r, R), col = rng_below(r, 4);
         if (col == 2) col = 0;
         size_t j = m * 4 * R + col * R + i;
-        worst = fmax(worst, grad_rel_kt(dproj[j], fd_estimate(&c.proj[j], kt_gs_loss, &c, dproj[j])));
+        worst = t_worst(worst, grad_rel_kt(dproj[j], fd_estimate(&c.proj[j], kt_gs_loss, &c, dproj[j])));
         size_t jg = m * (R + 1) + i, jy = m * R + i;
-        worst = fmax(worst, grad_rel_kt(dg[jg], fd_estimate(&c.g[jg], kt_gs_loss, &c, dg[jg])));
-        worst = fmax(worst, grad_rel_kt(dy[jy], fd_estimate(&c.y[jy], kt_gs_loss, &c, dy[jy])));
+        worst = t_worst(worst, grad_rel_kt(dg[jg], fd_estimate(&c.g[jg], kt_gs_loss, &c, dg[jg])));
+        worst = t_worst(worst, grad_rel_kt(dy[jy], fd_estimate(&c.y[jy], kt_gs_loss, &c, dy[jy])));
     }
     CHECK(worst < 1e-6, "%s: backward vs finite differences off by %.3g", tag, worst);
     /* bias add on a strided view */
@@ -293,7 +293,7 @@ static void kt_gates_case(Rng *r, int M, int R, int approx) {
     double eb = 0;
     for (int m = 0; m < M; m++)
         for (int i = 0; i < R + 2; i++)
-            eb = fmax(eb, fabs(yb[(size_t)m * (R + 2) + i] - y0[(size_t)m * (R + 2) + i] - (i < R ? bias[i] : 0)));
+            eb = t_worst(eb, fabs(yb[(size_t)m * (R + 2) + i] - y0[(size_t)m * (R + 2) + i] - (i < R ? bias[i] : 0)));
     CHECK(eb < 1e-15, "%s: k_bias_add err %.3g", tag, eb);
     free(yb), free(bias), free(y0), free(dproj), free(dg), free(dy);
     free(c.proj), free(c.a), free(c.b), free(c.wa), free(c.wb), free(c.g), free(c.y), free(c.out), free(c.wo);

@@ -41,7 +41,7 @@ static void kt_norm_act(Rng *r) {
         for (int c = 0; c < ld; c++) {
             size_t i = (size_t)n * ld + c;
             double want = c < C ? a[i] / (1 + exp(-(double)a[i])) : b[i]; /* columns past C untouched */
-            e = fmax(e, fabs(s1[i] - want) / (1e-3 + fabs(want)));
+            e = t_worst(e, fabs(s1[i] - want) / (1e-3 + fabs(want)));
         }
     CHECK(e < 1e-12, "silu vs naive (strided) err %.3g", e);
     /* column sums, with and without a second factor */
@@ -64,11 +64,11 @@ static void kt_norm_act(Rng *r) {
     double ef = 0, eb = 0;
     for (size_t i = 0; i < n; i++) {
         double sg = 1 / (1 + exp(-(double)g[i])), silu = g[i] * sg;
-        ef = fmax(ef, fabs(h[i] - silu * u[i]) / (1e-3 + fabs(silu * u[i])));
+        ef = t_worst(ef, fabs(h[i] - silu * u[i]) / (1e-3 + fabs(silu * u[i])));
         double hp = 1e-6, fp = (g[i] + hp) / (1 + exp(-(g[i] + hp))), fm = (g[i] - hp) / (1 + exp(-(g[i] - hp)));
         double dgn = dh[i] * u[i] * (fp - fm) / (2 * hp); /* silu' by central differences */
-        eb = fmax(eb, fabs(dg[i] - dgn) / (1e-3 + fabs(dgn)));
-        eb = fmax(eb, fabs(du[i] - dh[i] * silu) / (1e-3 + fabs(dh[i] * silu)));
+        eb = t_worst(eb, fabs(dg[i] - dgn) / (1e-3 + fabs(dgn)));
+        eb = t_worst(eb, fabs(du[i] - dh[i] * silu) / (1e-3 + fabs(dh[i] * silu)));
     }
     CHECK(ef < 1e-12, "swiglu forward vs naive err %.3g", ef);
     CHECK(eb < 1e-7, "swiglu backward vs finite differences err %.3g", eb);
@@ -122,7 +122,7 @@ static void kt_xent(Rng *r) {
         want += mx + log(s) - x[lab[m]];
         for (int v = 0; v < V; v++) {
             double p = exp(x[v] - mx) / s, d = (p - (v == lab[m])) * scale;
-            e = fmax(e, fabs(g[(size_t)m * V + v] - d));
+            e = t_worst(e, fabs(g[(size_t)m * V + v] - d));
         }
         bad += ok[m] != (am == lab[m]);
     }
@@ -161,7 +161,7 @@ static void kt_model_ops(Rng *r) {
     CHECK(t_rel_err(gP, gPn, (size_t)nP * D, 1e-3) < 1e-13, "position scatter-add vs naive");
     k_add(hn, h, d, (size_t)n * D);
     double e = 0;
-    for (size_t i = 0; i < (size_t)n * D; i++) e = fmax(e, fabs(hn[i] - (h[i] + d[i])));
+    for (size_t i = 0; i < (size_t)n * D; i++) e = t_worst(e, fabs(hn[i] - (h[i] + d[i])));
     CHECK(e == 0, "k_add vs naive");
     real *gath = kt_alloc((size_t)5 * D), *sc = kt_alloc((size_t)n * D);
     k_rows_gather(h, rows, 5, D, gath);

@@ -34,8 +34,8 @@ static void kt_more_sigmoid(Rng *r) {
     double e = 0;
     for (int i = 0; i < 200; i++) {
         double x = 8 * rng_normal(r);
-        e = fmax(e, fabs((double)k_sigmoid((real)x) - kt_sig(x)));
-        e = fmax(e, fabs((double)k_sigmoid((real)-x) - (1 - kt_sig(x))));
+        e = t_worst(e, fabs((double)k_sigmoid((real)x) - kt_sig(x)));
+        e = t_worst(e, fabs((double)k_sigmoid((real)-x) - (1 - kt_sig(x))));
     }
     CHECK(e < 1e-14, "k_sigmoid vs 1/(1+exp(-x)) (%.3g)", e);
     CHECK(k_sigmoid(0) == 0.5 && k_sigmoid(60) <= 1 && k_sigmoid(60) > 0.999 && k_sigmoid(-60) >= 0 &&
@@ -252,8 +252,8 @@ static void kt_more_ssd_step(Rng *r, int nseq, int H, int P, int G, int N) {
                 }
             }
         k_ssd_step(S, ldS, xbc, ld, dt, Al, Dp, y, nseq, H, P, G, N);
-        ey = fmax(ey, kt_maxrel(y, yr, (size_t)nseq * I));
-        for (int s = 0; s < nseq; s++) es = fmax(es, kt_maxrel(S + s * ldS, Sr + s * ssz, ssz));
+        ey = t_worst(ey, kt_maxrel(y, yr, (size_t)nseq * I));
+        for (int s = 0; s < nseq; s++) es = t_worst(es, kt_maxrel(S + s * ldS, Sr + s * ssz, ssz));
     }
     CHECK(ey < 1e-12, "k_ssd_step nseq=%d H=%d P=%d G=%d N=%d: y vs naive (%.3g)", nseq, H, P, G, N, ey);
     CHECK(es < 1e-12, "k_ssd_step nseq=%d H=%d P=%d G=%d N=%d: state vs naive (%.3g)", nseq, H, P, G, N, es);
@@ -292,8 +292,8 @@ static void kt_more_gla_step(Rng *r, int nseq, int H, int dk, int dv) {
                     orf[(size_t)s * HV + h * dv + j] = acc;
                 }
         k_gla_step(S, ldS, q, k, v, gk, o, nseq, H, dk, dv, (real)scale);
-        eo = fmax(eo, kt_maxrel(o, orf, (size_t)nseq * HV));
-        for (int s = 0; s < nseq; s++) es = fmax(es, kt_maxrel(S + s * ldS, Sr + s * ssz, ssz));
+        eo = t_worst(eo, kt_maxrel(o, orf, (size_t)nseq * HV));
+        for (int s = 0; s < nseq; s++) es = t_worst(es, kt_maxrel(S + s * ldS, Sr + s * ssz, ssz));
     }
     CHECK(eo < 1e-12, "k_gla_step nseq=%d H=%d dk=%d dv=%d: o vs naive (%.3g)", nseq, H, dk, dv, eo);
     CHECK(es < 1e-12, "k_gla_step nseq=%d H=%d dk=%d dv=%d: state vs naive (%.3g)", nseq, H, dk, dv, es);

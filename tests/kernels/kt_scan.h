@@ -131,16 +131,16 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
     for (size_t j = 0; j < (size_t)B * c.ldS; j++) Sf[j] = 99; /* the padding between rows must survive */
     kt_scan_fwd(&c, c.y, S0, Sf, Sck, T, f, c.u, c.e, c.kq);
     double ey = 0, es = 0, ypad = 0, spad = 0, ymax = 1e-3;
-    for (size_t j = 0; j < nI; j++) ymax = fmax(ymax, fabs(yn[j]));
-    for (size_t j = 0; j < nI; j++) ey = fmax(ey, fabs(c.y[j] - yn[j]) / ymax);
+    for (size_t j = 0; j < nI; j++) ymax = t_worst(ymax, fabs(yn[j]));
+    for (size_t j = 0; j < nI; j++) ey = t_worst(ey, fabs(c.y[j] - yn[j]) / ymax);
     for (int b = 0; b < B; b++) {
         for (size_t j = 0; j < (size_t)I * N; j++)
-            es = fmax(es, fabs(Sf[(size_t)b * c.ldS + j] - Sfn[(size_t)b * I * N + j]) / fmax(1, fabs(Sfn[(size_t)b * I * N + j])));
-        for (size_t j = (size_t)I * N; j < c.ldS; j++) spad = fmax(spad, fabs(Sf[(size_t)b * c.ldS + j] - 99));
+            es = t_worst(es, fabs(Sf[(size_t)b * c.ldS + j] - Sfn[(size_t)b * I * N + j]) / fmax(1, fabs(Sfn[(size_t)b * I * N + j])));
+        for (size_t j = (size_t)I * N; j < c.ldS; j++) spad = t_worst(spad, fabs(Sf[(size_t)b * c.ldS + j] - 99));
     }
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD)
-            for (int i = 0; i < I; i++) ypad = fmax(ypad, fabs(c.y[m * I + i]));
+            for (int i = 0; i < I; i++) ypad = t_worst(ypad, fabs(c.y[m * I + i]));
     CHECK(ey < 1e-12, "%s: y vs naive (reverse channels: time-reversed rows) rel err %.3g", tag, ey);
     CHECK(es < 1e-12, "%s: final state vs naive err %.3g", tag, es);
     CHECK(spad == 0 && ypad == 0, "%s: wrote outside the state rows (%.3g) or y != 0 at PAD (%.3g)", tag, spad, ypad);
@@ -167,10 +167,10 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
         kt_scan_fwd(&c, y2, mid, mid, NULL, T - p, f2, u2, e2, q2);
         double e = 0;
         for (int b = 0; b < B; b++) {
-            for (size_t j = 0; j < (size_t)p * I; j++) e = fmax(e, fabs(y1[(size_t)b * p * I + j] - c.y[(size_t)b * T * I + j]) / ymax);
+            for (size_t j = 0; j < (size_t)p * I; j++) e = t_worst(e, fabs(y1[(size_t)b * p * I + j] - c.y[(size_t)b * T * I + j]) / ymax);
             for (size_t j = 0; j < (size_t)(T - p) * I; j++)
-                e = fmax(e, fabs(y2[(size_t)b * (T - p) * I + j] - c.y[((size_t)b * T + p) * I + j]) / ymax);
-            for (size_t j = 0; j < (size_t)I * N; j++) e = fmax(e, fabs(mid[(size_t)b * c.ldS + j] - Sf[(size_t)b * c.ldS + j]));
+                e = t_worst(e, fabs(y2[(size_t)b * (T - p) * I + j] - c.y[((size_t)b * T + p) * I + j]) / ymax);
+            for (size_t j = 0; j < (size_t)I * N; j++) e = t_worst(e, fabs(mid[(size_t)b * c.ldS + j] - Sf[(size_t)b * c.ldS + j]));
         }
         CHECK(e < 1e-12, "%s: two parts through S0/Sfinal vs one pass (%.3g)", tag, e);
         free(mid), free(y1), free(y2), free(u1), free(u2), free(e1), free(e2), free(q1), free(q2), free(f1), free(f2);
@@ -193,7 +193,7 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
             for (int b = 0; b < B; b++) memcpy(ystep + ((size_t)b * T + t) * I, ys + (size_t)b * I, sizeof(real) * I);
         }
         double e = t_rel_err(ystep, c.y, nI, 1e-3), e2 = 0;
-        for (int b = 0; b < B; b++) e2 = fmax(e2, t_rel_err(S + (size_t)b * lds, Sf + (size_t)b * c.ldS, (size_t)I * N, 1));
+        for (int b = 0; b < B; b++) e2 = t_worst(e2, t_rel_err(S + (size_t)b * lds, Sf + (size_t)b * c.ldS, (size_t)I * N, 1));
         CHECK(e < 1e-12 && e2 < 1e-12, "%s: step loop vs forward: y %.3g, state %.3g", tag, e, e2);
         free(S), free(ys), free(us), free(es_), free(qs), free(ystep);
     }
@@ -213,8 +213,8 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
     double padg = 0;
     for (size_t m = 0; f && m < M; m++)
         if (f[m] & FLAG_PAD) {
-            for (int i = 0; i < I; i++) padg = fmax(padg, fmax(fabs(du[m * I + i]), fabs(de[m * I + i])));
-            for (int n = 0; n < 2 * N; n++) padg = fmax(padg, fabs(dkq[m * c.ld + 1 + n]));
+            for (int i = 0; i < I; i++) padg = t_worst(padg, t_worst(fabs(du[m * I + i]), fabs(de[m * I + i])));
+            for (int n = 0; n < 2 * N; n++) padg = t_worst(padg, fabs(dkq[m * c.ld + 1 + n]));
         }
     CHECK(padg == 0, "%s: gradient at PAD tokens %.3g, not 0", tag, padg);
     if (do_fd) {
@@ -226,11 +226,11 @@ static void kt_scan_case(Rng *r, int mamba, int B, int T, int I, int N, int chun
             double gmax = 1e-6, worst = 0;
             size_t rows = ts[ti].n / ts[ti].stride;
             for (size_t rr = 0; rr < rows; rr++)
-                for (size_t cc = 0; cc < ts[ti].cols; cc++) gmax = fmax(gmax, fabs(ts[ti].g[rr * ts[ti].stride + ts[ti].off + cc]));
+                for (size_t cc = 0; cc < ts[ti].cols; cc++) gmax = t_worst(gmax, fabs(ts[ti].g[rr * ts[ti].stride + ts[ti].off + cc]));
             for (int s = 0; s < 6; s++) {
                 size_t j = rng_below(r, rows) * ts[ti].stride + ts[ti].off + rng_below(r, ts[ti].cols);
                 double num = fd_estimate(&ts[ti].x[j], kt_scan_loss, &c, ts[ti].g[j]);
-                worst = fmax(worst, fabs(num - ts[ti].g[j]) / fmax(1e-3 * gmax, fabs(num) + fabs(ts[ti].g[j])));
+                worst = t_worst(worst, fabs(num - ts[ti].g[j]) / fmax(1e-3 * gmax, fabs(num) + fabs(ts[ti].g[j])));
             }
             CHECK(worst < 1e-6, "%s: gradient of %s vs finite differences off by %.3g", tag, ts[ti].name, worst);
         }
@@ -275,12 +275,12 @@ static void kt_selective(Rng *r) {
     double e = 0, e2 = 0;
     for (size_t j = 0; j < nI; j++) {
         double v = pre0[j] + bias[j % I], sp = v > 20 ? v : log1p(exp(v));
-        e = fmax(e, fabs(pre[j] - v) + fabs(dl[j] - sp) / fmax(1, sp));
+        e = t_worst(e, fabs(pre[j] - v) + fabs(dl[j] - sp) / fmax(1, sp));
     }
     CHECK(e < 1e-13, "k_sel_delta_fwd vs naive softplus (%.3g)", e);
     memcpy(dl, g, sizeof(real) * nI);
     k_sel_delta_bwd(dl, pre, M, I);
-    for (size_t j = 0; j < nI; j++) e2 = fmax(e2, fabs(dl[j] - g[j] * kt_sig(pre[j])));
+    for (size_t j = 0; j < nI; j++) e2 = t_worst(e2, fabs(dl[j] - g[j] * kt_sig(pre[j])));
     CHECK(e2 < 1e-14, "k_sel_delta_bwd vs g·σ(pre) (%.3g)", e2);
     real *al = kt_alloc((size_t)I * N), *A = kt_alloc((size_t)I * N), *dA = kt_alloc((size_t)I * N), *ga = kt_alloc((size_t)I * N);
     kt_fill(al, (size_t)I * N, r, 1), kt_fill(dA, (size_t)I * N, r, 1), kt_fill(ga, (size_t)I * N, r, 1);
@@ -289,7 +289,7 @@ static void kt_selective(Rng *r) {
     k_sel_neg_exp(al, A, (size_t)I * N);
     k_sel_alog_bwd(dA, A, ga, (size_t)I * N);
     e = 0;
-    for (int j = 0; j < I * N; j++) e = fmax(e, fabs(A[j] + exp(al[j])) / exp(al[j]) + fabs(ga[j] - ga0[j] + dA[j] * exp(al[j])));
+    for (int j = 0; j < I * N; j++) e = t_worst(e, fabs(A[j] + exp(al[j])) / exp(al[j]) + fabs(ga[j] - ga0[j] + dA[j] * exp(al[j])));
     CHECK(e < 1e-13, "k_sel_neg_exp / k_sel_alog_bwd vs −exp(A_log), dA ⊙ A (%.3g)", e);
     /* β, ε and the ε backward by finite differences of Σ deps ⊙ ε(braw, k) */
     real *braw = kt_alloc(nI), *beta = kt_alloc(nI), *eps = kt_alloc(nI), *deps = kt_alloc(nI), *dbraw = kt_alloc(nI);
@@ -304,7 +304,7 @@ static void kt_selective(Rng *r) {
         for (int n = 0; n < N; n++) K2 += kk[(size_t)m * ld + 1 + n] * kk[(size_t)m * ld + 1 + n];
         for (int i = 0; i < I; i++) {
             double bt = kt_sig(braw[(size_t)m * I + i] + bias[i]);
-            e = fmax(e, fabs(beta[(size_t)m * I + i] - bt) + fabs(eps[(size_t)m * I + i] - bt / (1 + bt * K2)));
+            e = t_worst(e, fabs(beta[(size_t)m * I + i] - bt) + fabs(eps[(size_t)m * I + i] - bt / (1 + bt * K2)));
         }
     }
     CHECK(e < 1e-14, "k_sel_beta_eps_fwd vs naive (%.3g)", e);
@@ -316,7 +316,7 @@ static void kt_selective(Rng *r) {
         double an = onk ? dk[(size_t)m * ld + 1 + n] - dk0[(size_t)m * ld + 1 + n] : dbraw[(size_t)m * I + i];
         KtEps ce = {kk + (size_t)m * ld + 1, braw + (size_t)m * I, bias, deps + (size_t)m * I, I, N};
         double num = fd_estimate(x, kt_eps_loss, &ce, an);
-        worst = fmax(worst, fabs(num - an) / fmax(1e-6, fabs(num) + fabs(an)));
+        worst = t_worst(worst, fabs(num - an) / fmax(1e-6, fabs(num) + fabs(an)));
     }
     CHECK(worst < 1e-9, "k_sel_eps_bwd vs finite differences (%.3g)", worst);
     /* skip + gate and its backward (L = Σ dgated ⊙ gated is bilinear in y and silu(z)) */
@@ -335,7 +335,7 @@ static void kt_selective(Rng *r) {
             size_t j = (size_t)m * I + i;
             double z = xz[(size_t)m * 2 * I + I + i], sz = kt_sig(z), yy = y0[j] + Dp[i] * u[j];
             double dyc = dg[j] * z * sz, dz = dg[j] * yy * sz * (1 + z * (1 - sz));
-            e = fmax(e, fabs(y[j] - yy) + fabs(gated[j] - yy * z * sz) + fabs(dgc[j] - dyc) +
+            e = t_worst(e, fabs(y[j] - yy) + fabs(gated[j] - yy * z * sz) + fabs(dgc[j] - dyc) +
                             fabs(dxz[(size_t)m * 2 * I + I + i] - dz) + fabs(du[j] - Dp[i] * dyc) +
                             fabs(dxz[(size_t)m * 2 * I + i]));
         }
@@ -349,12 +349,12 @@ static void kt_selective(Rng *r) {
     for (int m = 0; m < M; m++)
         for (int i = 0; i < 2 * I; i++) {
             size_t j = (size_t)m * 2 * I + i;
-            if (i >= I) { worst = fmax(worst, fabs(sg[j] - sg0[j])); continue; }
+            if (i >= I) { worst = t_worst(worst, fabs(sg[j] - sg0[j])); continue; }
             real keep = sx[j];
             KtEw ew = {&sx[j], &sg0[j], 1, 0, NULL, 0, 0, 0};
             double num = fd_estimate(&sx[j], kt_ew_loss, &ew, sg[j]);
             sx[j] = keep;
-            worst = fmax(worst, fabs(num - sg[j]) / fmax(1e-6, fabs(num)));
+            worst = t_worst(worst, fabs(num - sg[j]) / fmax(1e-6, fabs(num)));
         }
     CHECK(worst < 1e-8, "k_silu_bwd vs finite differences (columns outside the view untouched) (%.3g)", worst);
     real *dst = kt_alloc((size_t)M * 9);
@@ -362,7 +362,7 @@ static void kt_selective(Rng *r) {
     k_copy(sx + 3, 2 * I, dst, 9, M, 7);
     e = 0;
     for (int m = 0; m < M; m++)
-        for (int j = 0; j < 9; j++) e = fmax(e, fabs(dst[(size_t)m * 9 + j] - (j < 7 ? sx[(size_t)m * 2 * I + 3 + j] : -1)));
+        for (int j = 0; j < 9; j++) e = t_worst(e, fabs(dst[(size_t)m * 9 + j] - (j < 7 ? sx[(size_t)m * 2 * I + 3 + j] : -1)));
     CHECK(e == 0, "k_copy: strided copy wrong (%.3g)", e);
     free(pre), free(pre0), free(bias), free(dl), free(g), free(al), free(A), free(dA), free(ga), free(ga0);
     free(braw), free(beta), free(eps), free(deps), free(dbraw), free(kk), free(dk), free(dk0);
