@@ -401,6 +401,30 @@ static void test_act16(const char *mixer) {
     CHECK(down_diff == 0, "%s: act16: down_proj's gradient (from bf16 h) bit for bit (sum |diff| %.3g)", mixer, down_diff);
     CHECK(e > 0 && e < 1e-2, "%s: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 1e-2))", mixer, e);
     act16_free(&r);
+    /* prefill (its own forward form, state carried, a PAD column) under act16: the same logits and
+     * decode state bit for bit as without */
+    int tok[B * T];
+    uint8_t flags[B * T];
+    rand_tokens(tok, B * T, V, 3);
+    memset(flags, 0, sizeof flags);
+    flags[0] = flags[T] = FLAG_SEG_START, flags[T + 5] = FLAG_PAD;
+    real *pl[2], *st[2];
+    size_t sf = 0;
+    eid_set_precision(EID_PREC_BF16, 0);
+    for (int p = 0; p < 2; p++) {
+        m->act16_off = !p;
+        Decoder *dec = decoder_new(m, B);
+        model_prefill(m, dec, tok, flags, B, T);
+        CHECK(m->sub[m->n_sub - 1].op.act16 == p, "%s: prefill planned with act16 = %d", mixer, p);
+        pl[p] = malloc(sizeof(real) * B * T * V), model_prefill_logits_all(m, pl[p]);
+        sf = dec->state_floats, st[p] = malloc(sizeof(real) * sf), memcpy(st[p], dec->state, sizeof(real) * sf);
+        decoder_free(dec);
+    }
+    m->act16_off = 0;
+    eid_set_precision(EID_PREC_FP32, 0);
+    CHECK(memcmp(pl[0], pl[1], sizeof(real) * B * T * V) == 0 && memcmp(st[0], st[1], sizeof(real) * sf) == 0,
+          "%s: prefill under act16: logits and state bit for bit", mixer);
+    for (int p = 0; p < 2; p++) free(pl[p]), free(st[p]);
     model_free(m);
 }
 
