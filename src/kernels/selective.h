@@ -9,6 +9,9 @@
 /* Mamba's step size: pre += b_dt (in place, kept for backward), Δ = softplus(pre) (docs/layers.md §0.1:
  * x if x > 20 else log1p(exp x)). pre and delta must not alias. */
 void k_sel_delta_fwd(real *pre, const real *bias, real *delta, int M, int I);
+/* Δ = softplus(pre) alone, from the biased pre k_sel_delta_fwd left: the same bits it wrote (backward
+ * recomputes Δ instead of keeping it). */
+void k_sel_softplus(const real *pre, real *delta, int M, int I);
 /* Its backward in place: dpre = dΔ ⊙ σ(pre). */
 void k_sel_delta_bwd(real *ddelta, const real *pre, int M, int I);
 /* A = −exp(A_log) over n entries. */

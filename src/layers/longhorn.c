@@ -21,7 +21,8 @@
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
-enum { X_IN, XZ, XC, U, XDBL, BETA, EPS, Y, GATED, SCK,               /* kept for backward */
+enum { X_IN, XZ, XC, U, XDBL, BPRE, BETA, EPS, Y, GATED, SCK,         /* kept for backward (BPRE: W_dt·r;
+                                                                          * U, BETA, EPS: scratch, recomputed) */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
        RING,                                                            /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y, NBUF }; /* one-token step */
@@ -55,10 +56,11 @@ static void lh_plan(Layer *l, Arena *a, int B, int T) {
     int nck = EID_CDIV(T, d.chunk);
     l->buf[XZ] = arena_take(a, M * 2 * d.I);
     l->buf[XC] = arena_take(a, M * d.I);
-    l->buf[U] = arena_take(a, M * d.I);
+    l->buf[U] = arena_scratch(a, M * d.I); /* silu(XC) */
     l->buf[XDBL] = arena_take(a, M * (d.R + 2 * d.N));
-    l->buf[BETA] = arena_take(a, M * d.I);
-    l->buf[EPS] = arena_take(a, M * d.I);
+    l->buf[BPRE] = arena_take(a, M * d.I);
+    l->buf[BETA] = arena_scratch(a, M * d.I); /* β and ε: from BPRE and k */
+    l->buf[EPS] = arena_scratch(a, M * d.I);
     l->buf[Y] = arena_take(a, M * d.I);
     l->buf[GATED] = take_saved16(l, a, M * d.I);
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
@@ -74,6 +76,14 @@ static void lh_plan(Layer *l, Arena *a, int B, int T) {
     l->B = B, l->T = T;
 }
 
+/* β = σ(BPRE + b_dt) and ε = β/(1 + β‖k‖²) into scratch, from the kept BPRE (docs/layers.md §2) */
+static void lh_beta_eps(Layer *l, int M, int ldx) {
+    Dims d = dims(l);
+    real **b = l->buf;
+    k_copy(b[BPRE], d.I, b[BETA], d.I, M, d.I);
+    k_sel_beta_eps_fwd(b[BETA], l->p[P_DT_B], b[XDBL] + d.R, ldx, b[EPS], M, d.I, d.N);
+}
+
 /* The forward pass; with `state` [B, state_size] (prefill) the conv and the scan continue from it
  * and leave in it the state after the last token (docs/layers.md §2.4). */
 static void lh_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *state) {
@@ -86,8 +96,8 @@ static void lh_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 0);
     selective_input_fwd(s, d.D, d.I, d.K, ldx, p, x, b[XZ], b[XC], b[U], b[XDBL], state ? b[RING] : NULL);
     if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 1);
-    eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[BETA], d.I);
-    k_sel_beta_eps_fwd(b[BETA], p[P_DT_B], b[XDBL] + d.R, ldx, b[EPS], M, d.I, d.N);
+    eid_gemm(0, 1, M, d.I, d.R, 1, b[XDBL], ldx, p[P_DT_W], d.R, 0, b[BPRE], d.I);
+    lh_beta_eps(l, M, ldx);
     k_longhorn_scan_fwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N, d.chunk,
                         s->flags, bidir_rev_from(l->cfg, d.I), S, S, ss, state ? NULL : b[SCK]);
     real *gated = saved16_work(l, b[GATED], b[D_GATED]);
@@ -103,6 +113,9 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
     real **b = l->buf, **p = l->p, **g = l->g;
+    /* u, β and ε again, bit for bit as the forward made them (the same kernels on the kept inputs) */
+    k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
+    lh_beta_eps(l, M, ldx);
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     gemm_saved16(l, 1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);

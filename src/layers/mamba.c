@@ -24,7 +24,8 @@
 enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_A_LOG, P_D, P_OUT, NPARAM };
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
-enum { X_IN, XZ, XC, U, XDBL, DTPRE, DELTA, Y, GATED, SCK, AD,           /* kept for backward; AD = [A ; dA] */
+enum { X_IN, XZ, XC, U, XDBL, DTPRE, DELTA, Y, GATED, SCK, AD,           /* kept for backward; AD = [A ; dA];
+                                                                          * U, DELTA: scratch, recomputed by backward */
        D_GATED, D_XZ, D_U, D_XDBL, D_DELTA, SCAN_WORK,                   /* backward scratch */
        RING,                                                             /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_DELTA, S_Y, NBUF }; /* one-token step */
@@ -78,10 +79,10 @@ static void mb_plan(Layer *l, Arena *a, int B, int T) {
     int nck = EID_CDIV(T, d.chunk);
     l->buf[XZ] = arena_take(a, M * 2 * d.I);
     l->buf[XC] = arena_take(a, M * d.I);
-    l->buf[U] = arena_take(a, M * d.I);
+    l->buf[U] = arena_scratch(a, M * d.I);     /* silu(XC): backward recomputes it */
     l->buf[XDBL] = arena_take(a, M * (d.R + 2 * d.N));
     l->buf[DTPRE] = arena_take(a, M * d.I);
-    l->buf[DELTA] = arena_take(a, M * d.I);
+    l->buf[DELTA] = arena_scratch(a, M * d.I); /* softplus(DTPRE): backward recomputes it */
     l->buf[Y] = arena_take(a, M * d.I);
     l->buf[GATED] = take_saved16(l, a, M * d.I);
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
@@ -128,6 +129,9 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     size_t IN = (size_t)d.I * d.N;
     real **b = l->buf, **p = l->p, **g = l->g;
     real *A = b[AD], *dA = b[AD] + IN;
+    /* u and Δ again, bit for bit as the forward made them (the same kernels on the kept inputs) */
+    k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
+    k_sel_softplus(b[DTPRE], b[DELTA], M, d.I);
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
     gemm_saved16(l, 1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);

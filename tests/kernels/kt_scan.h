@@ -278,6 +278,12 @@ static void kt_selective(Rng *r) {
         e = t_worst(e, fabs(pre[j] - v) + fabs(dl[j] - sp) / fmax(1, sp));
     }
     CHECK(e < 1e-13, "k_sel_delta_fwd vs naive softplus (%.3g)", e);
+    { /* backward's recomputation of Δ from the biased pre: the same bits */
+        real *dl2 = kt_alloc(nI);
+        k_sel_softplus(pre, dl2, M, I);
+        CHECK(memcmp(dl2, dl, sizeof(real) * nI) == 0, "k_sel_softplus == the Δ k_sel_delta_fwd wrote, bit for bit");
+        free(dl2);
+    }
     memcpy(dl, g, sizeof(real) * nI);
     k_sel_delta_bwd(dl, pre, M, I);
     for (size_t j = 0; j < nI; j++) e2 = t_worst(e2, fabs(dl[j] - g[j] * kt_sig(pre[j])));

@@ -5,17 +5,25 @@
 
 static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
 
+/* Δ from the stored pre in both k_sel_delta_fwd and k_sel_softplus (one function, so the bits agree) */
+void k_sel_softplus(const real *pre, real *delta, int M, int I) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const real *restrict pr = pre + (size_t)m * I;
+        real *restrict dl = delta + (size_t)m * I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) dl[i] = softplus(pr[i]);
+    }
+}
+
 void k_sel_delta_fwd(real *pre, const real *bias, real *delta, int M, int I) {
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
-        real *restrict pr = pre + (size_t)m * I, *restrict dl = delta + (size_t)m * I;
+        real *restrict pr = pre + (size_t)m * I;
 #pragma omp simd
-        for (int i = 0; i < I; i++) {
-            real v = pr[i] + bias[i];
-            pr[i] = v;
-            dl[i] = softplus(v);
-        }
+        for (int i = 0; i < I; i++) pr[i] += bias[i];
     }
+    k_sel_softplus(pre, delta, M, I);
 }
 
 void k_sel_delta_bwd(real *ddelta, const real *pre, int M, int I) {
