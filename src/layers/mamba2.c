@@ -22,7 +22,8 @@
 
 
 enum { P_IN, P_CONV_W, P_CONV_B, P_DT_B, P_ALOG, P_D, P_NORM, P_OUT, NPARAM };
-enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, RING, /* forward (WORK: backward scratch; RING: prefill) */
+enum { X_IN, ZX, XC, XBC, DLT, Y, YG, RSTD, NRM, SIN, WORK, RING, /* forward (XBC, YG, RSTD, NRM: recomputed by
+                                                                 * backward; WORK: backward scratch; RING: prefill) */
        D_N, D_ZX, D_XBC, D_DLT,                            /* backward */
        S_ZX, S_XBC, S_DLT, S_Y, S_YG, S_RSTD, S_N, NBUF }; /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "mamba2: more buffers than Layer.buf holds");
@@ -93,12 +94,12 @@ static void m2_plan(Layer *l, Arena *a, int B, int T) {
     int nck = EID_CDIV(T, d.Q);
     l->buf[ZX] = arena_take(a, M * d.DP);
     l->buf[XC] = arena_take(a, M * d.CD);
-    l->buf[XBC] = arena_take(a, M * d.CD);
+    l->buf[XBC] = arena_scratch(a, M * d.CD); /* XBC, YG, RSTD, NRM: backward recomputes them */
     l->buf[DLT] = arena_take(a, M * d.H);
     l->buf[Y] = arena_take(a, M * d.I);
-    l->buf[YG] = arena_take(a, M * d.I);
-    l->buf[RSTD] = arena_take(a, M * d.G);
-    l->buf[NRM] = arena_take(a, M * d.I);
+    l->buf[YG] = arena_scratch(a, M * d.I);
+    l->buf[RSTD] = arena_scratch(a, M * d.G);
+    l->buf[NRM] = arena_scratch(a, M * d.I);
     l->buf[SIN] = arena_take(a, (size_t)B * d.H * nck * d.P * d.N);
     l->buf[WORK] = arena_scratch(a, k_ssd_work(B, T, d.H, d.N));
     l->buf[RING] = arena_scratch(a, (size_t)B * d.CD * d.K); /* ≥ 1 even when K = 1 */
@@ -129,6 +130,11 @@ static void m2_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     Dims d = dims(l->cfg, l->D);
     int M = s->B * s->T;
     real **b = l->buf, **p = l->p, **g = l->g;
+    /* xBC, the gated y and its norm again, bit for bit as the forward made them (the same kernels on
+     * the kept ZX, XC, Y) */
+    k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);
+    k_mul_silu_fwd(b[Y], d.I, b[ZX], d.DP, b[YG], d.I, M, d.I);
+    k_gnorm_fwd(b[YG], p[P_NORM], b[NRM], b[RSTD], M, d.I, d.G, (real)1e-5);
     /* out = W_out·n */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_N], d.I);
     eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[NRM], d.I, 1, g[P_OUT], d.I);
