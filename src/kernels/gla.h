@@ -37,6 +37,9 @@ void k_gla_step(real *S, size_t ldS, const real *q, const real *k, const real *v
 
 /* Gate (docs/layers.md §4.2): pre [M, Dk] += bias (in place), gk = logsigmoid(pre)·inv_tau. */
 void k_gla_gate_fwd(real *pre, const real *bias, real *gk, int M, int Dk, real inv_tau);
+/* gk = logsigmoid(pre)·inv_tau alone, from the biased pre k_gla_gate_fwd left: the same bits it wrote
+ * (backward recomputes gk instead of keeping it). */
+void k_gla_gate_from_pre(const real *pre, real *gk, int M, int Dk, real inv_tau);
 /* Its adjoint in place: dpre = dgk·(1 − σ(pre))·inv_tau (dgk given in dpre). */
 void k_gla_gate_bwd(real *dpre, const real *pre, int M, int Dk, real inv_tau);
 /* Output gate adjoint (docs/layers.md §4.5): gated = y ⊙ swish(g), y = w ⊙ o·rstd per head (dv channels).

@@ -33,7 +33,8 @@ void k_linrec_step(real *h, size_t ldh, const real *a, const real *b, real *y, i
  *   a = exp(−c·σ(gr)·softplus(p)),   b = m·σ(gi)·x,   m = sqrt(1 − a²), or 1 at a fresh token;
  * a fresh token is a SEG_START, or the first real token of a row that starts fresh: every row when
  * mark is NULL, else row r iff mark[r·ldm] == 0 (the decode state's marker; set to 1 here once the
- * row has a real token). a = b = 0 at PAD. */
+ * row has a real token). a = b = 0 at PAD. br = bi = NULL: gr, gi already hold the biased
+ * pre-activations and stay as they are (backward recomputes a, b this way: the same bits). */
 void k_rglru_gate_fwd(const real *x, int ldx, real *gr, real *gi, const real *br, const real *bi, const real *p,
                       real *a, real *b, int B, int T, int R, const uint8_t *flags, real *mark, size_t ldm);
 /* Its adjoint for rows that started fresh (training): from da, db (∂L/∂a, ∂L/∂b) writes dx (stride

@@ -14,7 +14,7 @@
 #include "layers/layer.h"
 
 enum { P_I, P_Z, P_O, P_F, P_OUT, NPARAM };
-enum { X_IN, PROJ, A, BT, HS, GATED,    /* kept for backward (BT: forward scratch) */
+enum { X_IN, PROJ, A, BT, HS, GATED,    /* kept for backward (A, BT: scratch, recomputed) */
        D_GATED, D_PROJ, D_A, D_B,       /* backward scratch */
        S_PROJ, S_A, S_B, S_H, NBUF };   /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "gated-ssm: more buffers than Layer.buf holds");
@@ -42,7 +42,7 @@ static int gs_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
 static void gs_plan(Layer *l, Arena *a, int B, int T) {
     size_t MR = (size_t)B * T * gs_width(l->cfg, l->D);
     l->buf[PROJ] = arena_take(a, 4 * MR);
-    l->buf[A] = arena_take(a, MR);
+    l->buf[A] = arena_scratch(a, MR); /* the gates: backward recomputes them from PROJ */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input: forward only */
     l->buf[HS] = arena_take(a, MR);
     l->buf[GATED] = take_saved16(l, a, MR);
@@ -86,6 +86,7 @@ static void gs_prefill(Layer *l, real *state, const real *x, real *out, const Se
 static void gs_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) {
     int M = s->B * s->T, D = l->D, R = gs_width(l->cfg, D);
     real **b = l->buf, **p = l->p, **g = l->g;
+    k_gssm_gate_fwd(b[PROJ], 4 * R, b[A], b[BT], M, R); /* a (and b) again, bit for bit (the kept PROJ) */
     eid_gemm(0, 0, M, R, D, 1, dout, D, p[P_OUT], R, 0, b[D_GATED], R);
     gemm_saved16(l, 1, 0, D, R, M, 1, dout, D, b[GATED], R, 1, g[P_OUT], R);
     /* D_GATED becomes ∂L/∂s; the o columns of D_PROJ get ∂L/∂po */

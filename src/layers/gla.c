@@ -113,7 +113,7 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[G] = arena_take(a, M * d.Dv);
     l->buf[H0] = arena_take(a, M * d.r);
     l->buf[PRE] = arena_take(a, M * d.Dk);
-    l->buf[GK] = arena_take(a, M * d.Dk);
+    l->buf[GK] = arena_scratch(a, M * d.Dk); /* logsigmoid(PRE)/τ: backward recomputes it */
     l->buf[O] = arena_take(a, M * d.Dv);
     l->buf[RSTD] = arena_take(a, M * d.H);
     l->buf[GATED] = take_saved16(l, a, M * d.Dv);
@@ -213,6 +213,7 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     int M = s->B * s->T;
     real **b = l->buf, **p = l->p, **g = l->g;
     const real *x = b[X_IN];
+    k_gla_gate_from_pre(b[PRE], b[GK], M, d.Dk, 1 / d.tau); /* gk again, bit for bit (the kept PRE) */
     /* out = W_o·gated */
     eid_gemm(0, 0, M, d.Dv, d.D, 1, dout, d.D, p[P_O], d.Dv, 0, b[D_GATED], d.Dv);
     gemm_saved16(l, 1, 0, d.D, d.Dv, M, 1, dout, d.D, b[GATED], d.Dv, 1, g[P_O], d.Dv);

@@ -16,7 +16,7 @@
 
 enum { P_Y_W, P_Y_B, P_X_W, P_X_B, P_CONV_W, P_CONV_B, P_IG_W, P_IG_B, P_RG_W, P_RG_B, P_LAMBDA, P_OUT_W, P_OUT_B,
        NPARAM };
-enum { X_IN, XY, XC, GR, GI, A, BT, HS, GATED,              /* kept for backward (BT: forward scratch) */
+enum { X_IN, XY, XC, GR, GI, A, BT, HS, GATED,              /* kept for backward (A, BT: scratch, recomputed) */
        D_GATED, D_XY, D_XC, D_GR, D_GI, D_A, D_B,           /* backward scratch */
        RING,                                                /* prefill: conv rings [B, R, K−1] */
        S_XY, S_XC, S_GR, S_GI, S_A, S_B, S_H, NBUF };       /* one-token step */
@@ -91,7 +91,7 @@ static void hk_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[XC] = arena_take(a, MR);
     l->buf[GR] = arena_take(a, MR);
     l->buf[GI] = arena_take(a, MR);
-    l->buf[A] = arena_take(a, MR);
+    l->buf[A] = arena_scratch(a, MR); /* the decay: backward recomputes it (with BT) from XC, GR, GI */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input: forward only */
     l->buf[HS] = arena_take(a, MR);
     l->buf[GATED] = take_saved16(l, a, MR);
@@ -161,6 +161,8 @@ static void hk_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     Dims d = dims(l);
     int M = s->B * s->T, R = d.R, W = R / d.H;
     real **b = l->buf, **p = l->p, **g = l->g;
+    /* a (and b) again, bit for bit as the forward made them (the same kernel on the kept XC, GR, GI) */
+    k_rglru_gate_fwd(b[XC], d.R, b[GR], b[GI], NULL, NULL, p[P_LAMBDA], b[A], b[BT], s->B, s->T, d.R, s->flags, NULL, 0);
     /* out = W_out·gated + b_out */
     eid_gemm(0, 0, M, R, d.D, 1, dout, d.D, p[P_OUT_W], R, 0, b[D_GATED], R);
     gemm_saved16(l, 1, 0, d.D, R, M, 1, dout, d.D, b[GATED], R, 1, g[P_OUT_W], R);

@@ -227,6 +227,16 @@ static void kt_rglru_case(Rng *r, int B, int T, int R) {
         if (f[m] & FLAG_PAD)
             for (int i = 0; i < R; i++) padg = t_worst(padg, fabs(dx[m * R + i]) + fabs(dgr[m * R + i]) + fabs(dgi[m * R + i]));
     CHECK(padg == 0, "%s: gradient at PAD %.3g", tag, padg);
+    { /* backward's recomputation: no biases on the biased gates the forward left, the same a, b bits */
+        kt_rg_loss(&c); /* c.gr, c.gi biased; c.a, c.b */
+        real *a2 = kt_alloc(n), *b2 = kt_alloc(n), *gr1 = kt_alloc(n);
+        memcpy(gr1, c.gr, sizeof(real) * n);
+        k_rglru_gate_fwd(c.x, R, c.gr, c.gi, NULL, NULL, c.p, a2, b2, B, T, R, f, NULL, 0);
+        CHECK(memcmp(a2, c.a, sizeof(real) * n) == 0 && memcmp(b2, c.b, sizeof(real) * n) == 0 &&
+                  memcmp(gr1, c.gr, sizeof(real) * n) == 0,
+              "%s: k_rglru_gate_fwd without biases on the biased gates: the same a, b, gates untouched", tag);
+        free(a2), free(b2), free(gr1);
+    }
     free(dx), free(dgr), free(dgi), free(gp), free(f);
     free(c.x), free(c.gr0), free(c.gi0), free(c.gr), free(c.gi), free(c.br), free(c.bi), free(c.p), free(c.a), free(c.b),
         free(c.wa), free(c.wb);

@@ -195,6 +195,10 @@ static void kt_more_gla_gate(Rng *r, int M, int Dk) {
     int le0 = 1;
     for (size_t i = 0; i < n; i++) le0 &= gk[i] <= 0;
     CHECK(le0, "k_gla_gate_fwd M=%d Dk=%d: gk <= 0", M, Dk);
+    real *gk2 = kt_alloc(n);
+    k_gla_gate_from_pre(pre, gk2, M, Dk, (real)inv_tau);
+    CHECK(memcmp(gk2, gk, sizeof(real) * n) == 0, "k_gla_gate_from_pre M=%d Dk=%d == the gk k_gla_gate_fwd wrote, bit for bit", M, Dk);
+    free(gk2);
     k_gla_gate_bwd(dp, pre, M, Dk, (real)inv_tau);
     CHECK(kt_maxrel(dp, rdp, n) < 1e-8, "k_gla_gate_bwd M=%d Dk=%d vs finite differences", M, Dk);
     free(pre), free(pre0), free(bias), free(gk), free(dp), free(rpre), free(rgk), free(rdp);

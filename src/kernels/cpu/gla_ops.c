@@ -6,17 +6,25 @@
 /* logsigmoid(x) = −softplus(−x), evaluated stably for either sign (vectorisable: core/vmath.h) */
 static inline real logsigmoid(real x) { return (x < 0 ? x : 0) - rlog1p(rexp(-fabs(x))); }
 
+/* gk from the stored pre in both k_gla_gate_fwd and k_gla_gate_from_pre (one function: the same bits) */
+void k_gla_gate_from_pre(const real *pre, real *gk, int M, int Dk, real inv_tau) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const real *restrict pr = pre + (size_t)m * Dk;
+        real *restrict gr = gk + (size_t)m * Dk;
+#pragma omp simd
+        for (int j = 0; j < Dk; j++) gr[j] = logsigmoid(pr[j]) * inv_tau;
+    }
+}
+
 void k_gla_gate_fwd(real *pre, const real *bias, real *gk, int M, int Dk, real inv_tau) {
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
-        real *restrict pr = pre + (size_t)m * Dk, *restrict gr = gk + (size_t)m * Dk;
+        real *restrict pr = pre + (size_t)m * Dk;
 #pragma omp simd
-        for (int j = 0; j < Dk; j++) {
-            real v = pr[j] + bias[j];
-            pr[j] = v;
-            gr[j] = logsigmoid(v) * inv_tau;
-        }
+        for (int j = 0; j < Dk; j++) pr[j] += bias[j];
     }
+    k_gla_gate_from_pre(pre, gk, M, Dk, inv_tau);
 }
 
 void k_gla_gate_bwd(real *dpre, const real *pre, int M, int Dk, real inv_tau) {

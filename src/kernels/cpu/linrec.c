@@ -146,18 +146,28 @@ static inline real softplus(real x) { return x > 20 ? x : rlog1p(rexp(x)); }
 /* The gates' square roots are of values ≥ 0 only: the Makefile compiles this file with
  * -fno-math-errno so that these per-token loops vectorise. */
 
-/* One token of nc channels: gr, gi += biases; a, b of k_rglru_gate_fwd. */
+/* a, b of k_rglru_gate_fwd for one channel from the biased pre-activations vr, vi */
+static inline void rglru_ab(real vr, real vi, real sp, real xt, int fresh, real *a, real *b) {
+    real la = -RGLRU_C * k_sigmoid(vr) * sp; /* log a, never log of a */
+    real sq = rsqrt(one_minus_exp(2 * la)), m = fresh ? 1 : sq; /* sqrt(1 − a²) */
+    *a = rexp(la);
+    *b = m * k_sigmoid(vi) * xt;
+}
+
+/* One token of nc channels: gr, gi += biases (unless br is NULL: already biased); a, b of k_rglru_gate_fwd. */
 static inline void rglru_fwd_token(real *restrict gr, real *restrict gi, const real *restrict br, const real *restrict bi,
                                      const real *restrict sp, const real *restrict xt, real *restrict a,
                                      real *restrict b, int nc, int fresh) {
+    if (!br) {
+#pragma omp simd
+        for (int c = 0; c < nc; c++) rglru_ab(gr[c], gi[c], sp[c], xt[c], fresh, a + c, b + c);
+        return;
+    }
 #pragma omp simd
     for (int c = 0; c < nc; c++) {
         real vr = gr[c] + br[c], vi = gi[c] + bi[c];
         gr[c] = vr, gi[c] = vi;
-        real la = -RGLRU_C * k_sigmoid(vr) * sp[c]; /* log a, never log of a */
-        real sq = rsqrt(one_minus_exp(2 * la)), m = fresh ? 1 : sq; /* sqrt(1 − a²) */
-        a[c] = rexp(la);
-        b[c] = m * k_sigmoid(vi) * xt[c];
+        rglru_ab(vr, vi, sp[c], xt[c], fresh, a + c, b + c);
     }
 }
 
@@ -203,7 +213,7 @@ void k_rglru_gate_fwd(const real *x, int ldx, real *gr, real *gi, const real *br
                     }
                     int fresh = lane_reset_at(flags, bt) || (fresh_row && !seen);
                     seen = 1;
-                    rglru_fwd_token(gr + o, gi + o, br + c0, bi + c0, sp, xt, a + o, b + o, nc, fresh);
+                    rglru_fwd_token(gr + o, gi + o, br ? br + c0 : NULL, br ? bi + c0 : NULL, sp, xt, a + o, b + o, nc, fresh);
                 }
             }
         /* the markers after every block has read them */
