@@ -10,7 +10,7 @@
  * arena_scratch_rewind before each user plans, and the zone is as large as the most any one user
  * took. A scratch slice is valid only inside one call (one forward, one backward): the next
  * sublayer's call overwrites it, and nothing may assume it starts zeroed (arena_poison_scratch lets
- * tests fill it with NaN between calls to prove both). docs/design.md "Memory". */
+ * tests fill it with NaN between calls to prove both). docs/design.md "Parameters and memory". */
 #ifndef EIDETIC_ARENA_H
 #define EIDETIC_ARENA_H
 #include "core/common.h"
