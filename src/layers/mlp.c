@@ -23,13 +23,15 @@ static int mlp_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) 
     return NPARAM;
 }
 
-/* gate, up, h are kept for backward: fp32, or bf16 with act16 (h is read only by the bf16 product
- * dW_down += dyᵀ·h, which rounds it to the same bits anyway; gate and up feed the SwiGLU backward,
- * where their rounding is the only change: measured in docs/performance.md "Memory").
- * D_H, D_GATE, D_UP are scratch: backward's gradients, and with act16 forward's fp32 gate, up, h. */
+/* gate and up are kept for backward; h is recomputed from them (scratch: the same kernel, the same
+ * bits). With act16 all three are kept in bf16 (h is read only by the bf16 product dW_down += dyᵀ·h,
+ * which rounds it to the same bits anyway; gate and up feed the SwiGLU backward, where their rounding
+ * is the only change: measured in docs/performance.md "Memory"). D_H, D_GATE, D_UP are scratch:
+ * backward's gradients, and with act16 forward's fp32 gate, up, h. */
 static void mlp_plan(Layer *l, Arena *a, int B, int T) {
     size_t MF = (size_t)B * T * l->cfg->d_ff;
-    for (int k = GATE; k <= H; k++) l->buf[k] = take_saved16(l, a, MF);
+    l->buf[GATE] = take_saved16(l, a, MF), l->buf[UP] = take_saved16(l, a, MF);
+    l->buf[H] = l->act16 ? take_saved16(l, a, MF) : arena_scratch(a, MF);
     for (int k = D_H; k <= D_UP; k++) l->buf[k] = arena_scratch(a, MF);
     l->B = B, l->T = T;
 }
@@ -57,6 +59,7 @@ static void mlp_forward(Layer *l, const real *x, real *y, const SeqInfo *s) {
 static void mlp_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s) {
     int M = s->B * s->T, D = l->D, F = l->cfg->d_ff;
     real **b = l->buf, **p = l->p, **g = l->g;
+    if (!l->act16) k_swiglu_fwd(b[GATE], b[UP], b[H], (size_t)M * F); /* h again, bit for bit */
     eid_gemm(0, 0, M, F, D, 1, dy, D, p[P_DOWN], F, 0, b[D_H], F);
     gemm_saved16(l, 1, 0, D, F, M, 1, dy, D, b[H], F, 1, g[P_DOWN], F);
     if (l->act16) k_swiglu_bwd_b16(b[D_H], (const uint16_t *)b[GATE], (const uint16_t *)b[UP], b[D_GATE], b[D_UP], (size_t)M * F);
