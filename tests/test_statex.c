@@ -208,7 +208,8 @@ static void longhorn_cases(void) {
         const real *xp = param(mm, "backbone.layers.0.mixer.x_proj.weight", NULL);
         real *unused = logits(mm, tok);
         free(unused);
-        /* u = silu(conv(W_in·x)): taken from a naive pass over the block's normed input */
+        /* u = silu(conv(W_in·x)): taken from a naive pass over the block's normed input (the model keeps
+         * the last sublayer's after a forward: this one-sublayer model's) */
         const real *x = mm->normed, *win = param(mm, "backbone.layers.0.mixer.in_proj.weight", NULL);
         const real *cw = param(mm, "backbone.layers.0.mixer.conv1d.weight", NULL), *cb = param(mm, "backbone.layers.0.mixer.conv1d.bias", NULL);
         int K = mm->cfg.layer[0].d_conv;

@@ -111,7 +111,7 @@ static void attn_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     int M = s->B * s->T, HD = d.H * d.dh, KD = d.Hkv * d.dh;
     real **b = l->buf, **p = l->p;
     int *pos = (int *)b[POS];
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     eid_gemm(0, 1, M, HD, d.D, 1, x, d.D, p[P_Q], d.D, 0, b[QR], HD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_K], d.D, 0, b[KR], KD);
     eid_gemm(0, 1, M, KD, d.D, 1, x, d.D, p[P_V], d.D, 0, b[VV], KD);

@@ -301,7 +301,7 @@ static void bm_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     real **b = l->buf, **p = l->p;
     Idx ix = idx_of(l->cfg, l->D, NULL);
     Ints I = ints(l, M);
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     Layer *ssm = inner(l, INNER);
     ssm->ops->forward(ssm, x, b[F], s);
     real *qf = d.untied ? b[QF] : b[QR];

@@ -175,7 +175,7 @@ static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     Dims d = dims(l);
     int M = s->B * s->T;
     real **b = l->buf, **p = l->p;
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     if (d.K > 0) {
         real *xp = b[CONV], *xc = b[CONV] + (size_t)M * d.C3;
         project(&d, p, x, M, xp, xp + d.Dk, d.C3, xp + 2 * d.Dk, d.C3, b[G], b[H0], b[PRE], b[GK]);

@@ -138,7 +138,7 @@ static void hk_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     int M = s->B * s->T;
     size_t nr = (size_t)d.R * (d.K - 1), ss = nr + d.R + 1;
     real **b = l->buf, **p = l->p;
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     hk_in_proj(&d, p, x, b[XY], M);
     if (state && nr) k_copy(state, (int)ss, b[RING], (int)nr, s->B, (int)nr);
     real *ring = state ? b[RING] : NULL;

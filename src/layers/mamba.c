@@ -105,7 +105,7 @@ static void mb_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     size_t ss = (size_t)d.I * (d.K - 1) + (size_t)d.I * d.N;
     real **b = l->buf, **p = l->p;
     real *h = state ? state + (size_t)d.I * (d.K - 1) : NULL;
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 0);
     selective_input_fwd(s, d.D, d.I, d.K, ldx, p, x, b[XZ], b[XC], b[U], b[XDBL], state ? b[RING] : NULL);
     if (state) selective_rings(state, ss, b[RING], s->B, d.I, d.K, 1);

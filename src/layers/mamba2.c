@@ -114,7 +114,7 @@ static void m2_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     Dims d = dims(l->cfg, l->D);
     int M = s->B * s->T;
     real **b = l->buf, **p = l->p;
-    b[X_IN] = (real *)x; /* the model keeps the normed input alive until backward */
+    b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     eid_gemm(0, 1, M, d.DP, d.D, 1, x, d.D, p[P_IN], d.D, 0, b[ZX], d.DP);
     k_conv1d_fwd(b[ZX] + d.I, d.DP, p[P_CONV_W], p[P_CONV_B], b[XC], d.CD, s->B, s->T, d.CD, d.K, s->flags, NULL, NULL);
     k_silu_fwd(b[XC], d.CD, b[XBC], d.CD, M, d.CD);

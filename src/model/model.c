@@ -208,7 +208,7 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         Arena *a = &m->act;
         if (pass == 0) arena_begin_measure(a); else arena_commit(a);
         m->resid = arena_take(a, (S + 1) * M * D);
-        m->normed = arena_take(a, (S ? S : 1) * M * D);
+        m->normed = arena_take(a, M * D); /* one sublayer's at a time: backward recomputes it (model.h) */
         m->rstd = arena_take(a, (S + 1) * M);
         m->fn = arena_take(a, M * D);
         m->gath = arena_take(a, (size_t)hr * D);
@@ -274,7 +274,7 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
         k_add_rows_indexed(m->resid, m->pos_emb, m->cfg.max_pos, m->posn, M, D);
     }
     for (int s = 0; s < m->n_sub; s++) {
-        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
+        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
         poison_scratch(m);
         m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
@@ -358,6 +358,8 @@ static void trunk_backward(Model *m, const Batch *b) {
     for (int s = m->n_sub - 1; s >= 0; s--) {
         /* h_{s+1} = h_s + op(norm(h_s)): dresid flows through unchanged and gains the branch's part */
         k_fill(m->dnormed, M * D, 0);
+        /* the sublayer's normed input again (its forward read it from the same buffer): the same bits */
+        k_rmsnorm_fwd(m->resid + s * M * D, m->sub[s].norm_w, m->normed, m->rstd + s * M, (int)M, D, (real)m->cfg.norm_eps);
         poison_scratch(m);
         m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
         k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
@@ -508,7 +510,7 @@ const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t
         k_add_rows_indexed(m->resid, m->pos_emb, m->cfg.max_pos, m->posn, M, D);
     }
     for (int s = 0; s < m->n_sub; s++) {
-        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed + s * M * D;
+        real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed;
         Layer *l = &m->sub[s].op;
         k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
         if (l->ops->prefill) poison_scratch(m), l->ops->prefill(l, d->state + d->state_off[s], xn, m->tmp, &si);

@@ -48,7 +48,8 @@ typedef struct {
     int plan_act16;     /* Layer.act16 when planned (bf16 saved activations: --precision bf16, fixed gemm plan) */
     int act16_off;      /* 1: fp32 saved activations even under --precision bf16 (tests measure the difference) */
     real *resid;  /* [(n_sub+1), M, D] residual stream before each sublayer, and after the last */
-    real *normed; /* [n_sub, M, D] each sublayer's normed input */
+    real *normed; /* [M, D] the normed input of the sublayer running now: forward writes each in turn,
+                   * backward recomputes each (the same kernel on the kept residual: the same bits) */
     real *rstd;   /* [n_sub+1, M] */
     real *fn;     /* [M, D] final normed hidden */
     int head_rows;      /* rows of the LM head computed at once (the loss works in row blocks) */

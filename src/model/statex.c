@@ -134,7 +134,12 @@ Model *statex_expand(Model *src, const StatexPlan *p) {
     for (int k = 0; k < ns; k++) {
         int i = sel[k], s = mixer_sub(src, i);
         StatexReq q = p->req;
-        if (need) q.calib = src->normed + (size_t)s * B * T * D, q.calib_seq = &si;
+        if (need) { /* the mixer's normed input, as the forward made it (the model keeps one at a time) */
+            size_t M = (size_t)B * T;
+            k_rmsnorm_fwd(src->resid + (size_t)s * M * D, src->sub[s].norm_w, src->normed, src->rstd + (size_t)s * M, (int)M, D,
+                          (real)src->cfg.norm_eps);
+            q.calib = src->normed, q.calib_seq = &si;
+        }
         Rng r;
         rng_init(&r, rng_derive(p->seed, 0x5000 + (uint64_t)i), 0); /* one stream per block */
         unsigned out = 0;
