@@ -252,6 +252,22 @@ static void check_allocator_hook(void) {
     free(ref), free(got);
 }
 
+/* The sublayers share one scratch zone (core/arena.h): four blocks need no more scratch than one, and
+ * each block's kept activations add up. */
+static void shared_scratch(void) {
+    size_t zone[2], kept[2];
+    const char *stacks[2] = {"mamba", "mamba,mamba,mamba,mamba"};
+    for (int i = 0; i < 2; i++) {
+        Model *m = tiny_model(stacks[i], 40, 16, 24, 0, 8, 3);
+        CHECK(model_plan(m, 2, 32, 64) == 0, "shared scratch: plan %s", stacks[i]);
+        zone[i] = m->act.scratch_max, kept[i] = m->act.scratch_off;
+        CHECK(model_act_bytes(m) == kept[i] + zone[i], "shared scratch: the block is kept + zone (%s)", stacks[i]);
+        model_free(m);
+    }
+    CHECK(zone[0] > 0 && zone[1] == zone[0], "shared scratch: one block's zone %zu, four blocks' %zu", zone[0], zone[1]);
+    CHECK(kept[1] > kept[0], "shared scratch: four blocks keep more than one (%zu vs %zu)", kept[1], kept[0]);
+}
+
 int main(void) {
     eid_runtime_setup(2, 0);
     check_allocator_hook();
@@ -273,5 +289,6 @@ int main(void) {
     learned_positions();
     head_at_labels();
     head_blocks();
+    shared_scratch();
     return t_summary("test_model");
 }
