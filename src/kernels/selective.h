@@ -29,6 +29,9 @@ void k_sel_eps_bwd(const real *k, int ldk, const real *beta, const real *deps, r
 
 /* The output path: y += D ⊙ u ; gated = y ⊙ silu(z), z = the z half of xz. */
 void k_sel_skip_gate_fwd(const real *Dp, const real *u, const real *xz, real *y, real *gated, int M, int I);
+/* Its second half alone, gated = y ⊙ silu(z) from the y it left: the same bits (backward recomputes
+ * gated instead of keeping it). */
+void k_sel_gate_fwd(const real *xz, const real *y, real *gated, int M, int I);
 /* Its backward: dgated becomes dy_core = dgated ⊙ silu(z) (in place); dxz's z half = dz =
  * dgated ⊙ y ⊙ silu'(z) and its x half = 0 (the conv backward accumulates there); du = D ⊙ dy_core
  * (written). y includes the D skip (it is what the gate multiplied). */

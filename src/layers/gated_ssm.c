@@ -14,7 +14,7 @@
 #include "layers/layer.h"
 
 enum { P_I, P_Z, P_O, P_F, P_OUT, NPARAM };
-enum { X_IN, PROJ, A, BT, HS, GATED,    /* kept for backward (A, BT: scratch, recomputed) */
+enum { X_IN, PROJ, A, BT, HS, GATED,    /* kept for backward (A, BT, GATED: scratch, recomputed) */
        D_GATED, D_PROJ, D_A, D_B,       /* backward scratch */
        S_PROJ, S_A, S_B, S_H, NBUF };   /* one-token step */
 _Static_assert(NBUF <= EID_MAX_BUFS, "gated-ssm: more buffers than Layer.buf holds");
@@ -45,7 +45,7 @@ static void gs_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[A] = arena_scratch(a, MR); /* the gates: backward recomputes them from PROJ */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input: forward only */
     l->buf[HS] = arena_take(a, MR);
-    l->buf[GATED] = take_saved16(l, a, MR);
+    l->buf[GATED] = arena_scratch(a, MR); /* gelu(o)·s: backward recomputes it */
     l->buf[D_GATED] = arena_scratch(a, MR);
     l->buf[D_PROJ] = arena_scratch(a, 4 * MR);
     l->buf[D_A] = arena_scratch(a, MR);
@@ -75,9 +75,7 @@ static void gs_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     b[X_IN] = (real *)x;
     gs_in(l, x, b[PROJ], b[A], b[BT], M);
     k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, R, s->flags, bidir_rev_from(l->cfg, R), state, state, R);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    gs_out(l, b[PROJ], b[HS], gated, out, M);
-    save16(l, b[GATED], gated, (size_t)M * R);
+    gs_out(l, b[PROJ], b[HS], b[GATED], out, M);
 }
 
 static void gs_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { gs_run(l, x, out, s, NULL); }
@@ -87,8 +85,9 @@ static void gs_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     int M = s->B * s->T, D = l->D, R = gs_width(l->cfg, D);
     real **b = l->buf, **p = l->p, **g = l->g;
     k_gssm_gate_fwd(b[PROJ], 4 * R, b[A], b[BT], M, R); /* a (and b) again, bit for bit (the kept PROJ) */
+    k_mul_gelu_fwd(b[PROJ] + 2 * R, 4 * R, b[HS], R, b[GATED], R, M, R, 0); /* and the gated output, as gs_out */
     eid_gemm(0, 0, M, R, D, 1, dout, D, p[P_OUT], R, 0, b[D_GATED], R);
-    gemm_saved16(l, 1, 0, D, R, M, 1, dout, D, b[GATED], R, 1, g[P_OUT], R);
+    eid_gemm(1, 0, D, R, M, 1, dout, D, b[GATED], R, 1, g[P_OUT], R);
     /* D_GATED becomes ∂L/∂s; the o columns of D_PROJ get ∂L/∂po */
     k_mul_gelu_bwd(b[D_GATED], R, b[HS], R, b[PROJ] + 2 * R, 4 * R, b[D_PROJ] + 2 * R, 4 * R, M, R, 0);
     k_linrec_bwd(b[A], b[HS], b[D_GATED], b[D_A], b[D_B], s->B, s->T, R, s->flags, bidir_rev_from(l->cfg, R), NULL, 0);

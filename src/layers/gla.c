@@ -116,7 +116,7 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[GK] = arena_scratch(a, M * d.Dk); /* logsigmoid(PRE)/τ: backward recomputes it */
     l->buf[O] = arena_take(a, M * d.Dv);
     l->buf[RSTD] = arena_take(a, M * d.H);
-    l->buf[GATED] = take_saved16(l, a, M * d.Dv);
+    l->buf[GATED] = arena_scratch(a, M * d.Dv); /* RMSNorm(o)·swish(g): backward recomputes it (and RSTD) */
     l->buf[SIN] = arena_take(a, (size_t)B * nck * d.H * d.dk * d.dv);
     l->buf[CONV] = d.K > 0 ? arena_take(a, 2 * M * d.C3) : NULL;
     l->buf[D_GATED] = arena_scratch(a, M * d.Dv);
@@ -185,10 +185,8 @@ static void gla_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     }
     k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, bidir_rev_from(l->cfg, d.H), NULL,
                     NULL, 0, b[SIN]);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], gated, M);
-    eid_gemm(0, 1, M, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
-    save16(l, b[GATED], gated, (size_t)M * d.Dv);
+    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
+    eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
 
 /* Adjoint of short_conv_fwd: dq, dk, dv (gradients of silu's outputs) become those of xc in place,
@@ -214,9 +212,10 @@ static void gla_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s)
     real **b = l->buf, **p = l->p, **g = l->g;
     const real *x = b[X_IN];
     k_gla_gate_from_pre(b[PRE], b[GK], M, d.Dk, 1 / d.tau); /* gk again, bit for bit (the kept PRE) */
+    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);  /* and the gated output (RSTD rewritten) */
     /* out = W_o·gated */
     eid_gemm(0, 0, M, d.Dv, d.D, 1, dout, d.D, p[P_O], d.Dv, 0, b[D_GATED], d.Dv);
-    gemm_saved16(l, 1, 0, d.D, d.Dv, M, 1, dout, d.D, b[GATED], d.Dv, 1, g[P_O], d.Dv);
+    eid_gemm(1, 0, d.D, d.Dv, M, 1, dout, d.D, b[GATED], d.Dv, 1, g[P_O], d.Dv);
     /* gated = y ⊙ swish(g), y = w ⊙ o·rstd: dg, and dy into D_GATED */
     const real *w = p[P_NORM];
     k_gla_norm_gate_bwd(b[D_GATED], b[G], b[O], w, b[RSTD], b[D_G], M, d.H, d.dv);
@@ -332,10 +331,8 @@ static void gla_prefill(Layer *l, real *state, const real *x, real *out, const S
     }
     k_gla_chunk_fwd(b[Q], b[K], b[V], b[GK], b[O], s->B, s->T, d.H, d.dk, d.dv, d.scale, d.chunk, s->flags, bidir_rev_from(l->cfg, d.H), state,
                     state, (size_t)ss, b[SIN]);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], gated, M);
-    eid_gemm(0, 1, M, d.D, d.Dv, 1, gated, d.Dv, p[P_O], d.Dv, 0, out, d.D);
-    save16(l, b[GATED], gated, (size_t)M * d.Dv);
+    norm_gate(&d, p[P_NORM], b[O], b[G], b[RSTD], b[GATED], M);
+    eid_gemm(0, 1, M, d.D, d.Dv, 1, b[GATED], d.Dv, p[P_O], d.Dv, 0, out, d.D);
 }
 
 /* docs/tasks.md §1.4: key_dim · head_v_dim (+ short-conv state, counted as §1.4 counts a short conv of

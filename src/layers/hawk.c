@@ -16,7 +16,7 @@
 
 enum { P_Y_W, P_Y_B, P_X_W, P_X_B, P_CONV_W, P_CONV_B, P_IG_W, P_IG_B, P_RG_W, P_RG_B, P_LAMBDA, P_OUT_W, P_OUT_B,
        NPARAM };
-enum { X_IN, XY, XC, GR, GI, A, BT, HS, GATED,              /* kept for backward (A, BT: scratch, recomputed) */
+enum { X_IN, XY, XC, GR, GI, A, BT, HS, GATED,              /* kept for backward (A, BT, GATED: scratch, recomputed) */
        D_GATED, D_XY, D_XC, D_GR, D_GI, D_A, D_B,           /* backward scratch */
        RING,                                                /* prefill: conv rings [B, R, K−1] */
        S_XY, S_XC, S_GR, S_GI, S_A, S_B, S_H, NBUF };       /* one-token step */
@@ -94,7 +94,7 @@ static void hk_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[A] = arena_scratch(a, MR); /* the decay: backward recomputes it (with BT) from XC, GR, GI */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input: forward only */
     l->buf[HS] = arena_take(a, MR);
-    l->buf[GATED] = take_saved16(l, a, MR);
+    l->buf[GATED] = arena_scratch(a, MR); /* gelu(y)·s: backward recomputes it */
     l->buf[D_GATED] = arena_scratch(a, MR);
     l->buf[D_XY] = arena_scratch(a, 2 * MR);
     l->buf[D_XC] = arena_scratch(a, MR);
@@ -149,9 +149,7 @@ static void hk_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
                      s->flags, state ? state + nr + d.R : NULL, ss);
     real *S = state ? state + nr : NULL;
     k_linrec_fwd(b[A], b[BT], b[HS], s->B, s->T, d.R, s->flags, bidir_rev_from(l->cfg, d.R), S, S, ss);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    hk_out_proj(&d, p, b[XY], b[HS], gated, out, M);
-    save16(l, b[GATED], gated, (size_t)M * d.R);
+    hk_out_proj(&d, p, b[XY], b[HS], b[GATED], out, M);
 }
 
 static void hk_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { hk_run(l, x, out, s, NULL); }
@@ -163,9 +161,10 @@ static void hk_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     real **b = l->buf, **p = l->p, **g = l->g;
     /* a (and b) again, bit for bit as the forward made them (the same kernel on the kept XC, GR, GI) */
     k_rglru_gate_fwd(b[XC], d.R, b[GR], b[GI], NULL, NULL, p[P_LAMBDA], b[A], b[BT], s->B, s->T, d.R, s->flags, NULL, 0);
+    k_mul_gelu_fwd(b[XY], 2 * R, b[HS], R, b[GATED], R, M, R, 1); /* the gated output, as hk_out_proj made it */
     /* out = W_out·gated + b_out */
     eid_gemm(0, 0, M, R, d.D, 1, dout, d.D, p[P_OUT_W], R, 0, b[D_GATED], R);
-    gemm_saved16(l, 1, 0, d.D, R, M, 1, dout, d.D, b[GATED], R, 1, g[P_OUT_W], R);
+    eid_gemm(1, 0, d.D, R, M, 1, dout, d.D, b[GATED], R, 1, g[P_OUT_W], R);
     k_colsum_add(dout, d.D, NULL, 0, M, d.D, g[P_OUT_B]);
     /* gated = gelu(yp) ⊙ s: D_GATED becomes ∂L/∂s, the y half of D_XY ∂L/∂yp */
     k_mul_gelu_bwd(b[D_GATED], R, b[HS], R, b[XY], 2 * R, b[D_XY], 2 * R, M, R, 1);

@@ -130,22 +130,21 @@ struct Layer {
     real *buf[EID_MAX_BUFS]; /* activation / scratch slices; meaning private to the layer */
     int B, T;                /* planned sequence shape */
     int nseq;                /* planned decode batch */
-    /* Set before plan (model_plan: --precision bf16 in effect, --gemm-plan fixed): the layer may save activations for
-     * backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read (no bits change)
-     * and those whose error budget allows (measured: docs/performance.md "Memory"). */
+    /* Set before plan (model_plan: --precision bf16 in effect, --gemm-plan fixed): the layer may save
+     * activations for backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read
+     * (no bits change) and those whose error budget allows (measured: docs/performance.md "Memory"). */
     int act16;
 };
 
-/* Saved activations kept in bf16 under act16: take_saved16 plans the slice (half the bytes), the
- * forward computes the activation in fp32 where saved16_work says (with act16 a scratch slice `tmp`
- * of the same size), uses it, then save16 rounds it into the kept slice; gemm_saved16 multiplies by
- * it in backward. For an activation that backward reads only as the B operand of a product (dW +=
- * dyᵀ·act: a gated output before out_proj, the MLP's h) nothing changes: the bf16 product rounds it
- * to the same bits anyway. */
+/* Saved activations kept in bf16 under act16: take_saved16 plans the slice (half the bytes, or fp32
+ * without act16), the forward computes the activation in fp32 in a scratch slice of the same size,
+ * uses it, then save16 rounds it into the kept slice; gemm_saved16 multiplies by it in backward. For
+ * an activation that backward reads only as the B operand of a product (dW += dyᵀ·act: the MLP's h)
+ * nothing changes: the bf16 product rounds it to the same bits anyway. (The mixers' gated outputs,
+ * the same kind, are recomputed instead: docs/performance.md "Memory".) */
 static inline real *take_saved16(const Layer *l, Arena *a, size_t n) {
     return l->act16 ? (real *)arena_take_bytes(a, n * sizeof(uint16_t)) : arena_take(a, n);
 }
-static inline real *saved16_work(const Layer *l, real *saved, real *tmp) { return l->act16 ? tmp : saved; }
 static inline void save16(const Layer *l, real *saved, const real *work, size_t n) {
     if (l->act16) k_to_bf16((uint16_t *)saved, work, n);
 }

@@ -62,7 +62,7 @@ static void lh_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[BETA] = arena_scratch(a, M * d.I); /* β and ε: from BPRE and k */
     l->buf[EPS] = arena_scratch(a, M * d.I);
     l->buf[Y] = arena_take(a, M * d.I);
-    l->buf[GATED] = take_saved16(l, a, M * d.I);
+    l->buf[GATED] = arena_scratch(a, M * d.I); /* (y + D·u)·silu(z): backward recomputes it */
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
     /* backward scratch (the model passes an arena that is shared by all layers' backward) */
     l->buf[D_GATED] = arena_scratch(a, M * d.I);
@@ -100,10 +100,8 @@ static void lh_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     lh_beta_eps(l, M, ldx);
     k_longhorn_scan_fwd(b[U], b[EPS], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N, d.chunk,
                         s->flags, bidir_rev_from(l->cfg, d.I), S, S, ss, state ? NULL : b[SCK]);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], gated, M, d.I);
-    eid_gemm(0, 1, M, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
-    save16(l, b[GATED], gated, (size_t)M * d.I);
+    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
+    eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
 static void lh_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { lh_run(l, x, out, s, NULL); }
@@ -113,12 +111,13 @@ static void lh_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     Dims d = dims(l);
     int M = s->B * s->T, ldx = d.R + 2 * d.N;
     real **b = l->buf, **p = l->p, **g = l->g;
-    /* u, β and ε again, bit for bit as the forward made them (the same kernels on the kept inputs) */
+    /* u, β, ε and the gated output again, bit for bit as the forward made them (the same kernels on the kept inputs) */
     k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
     lh_beta_eps(l, M, ldx);
+    k_sel_gate_fwd(b[XZ], b[Y], b[GATED], M, d.I); /* Y holds y + D·u already */
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
-    gemm_saved16(l, 1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
+    eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
     k_sel_gate_bwd(p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M, d.I);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
     /* the scan writes dk, dq (columns R.. of D_XDBL) and deps */

@@ -84,7 +84,7 @@ static void mb_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[DTPRE] = arena_take(a, M * d.I);
     l->buf[DELTA] = arena_scratch(a, M * d.I); /* softplus(DTPRE): backward recomputes it */
     l->buf[Y] = arena_take(a, M * d.I);
-    l->buf[GATED] = take_saved16(l, a, M * d.I);
+    l->buf[GATED] = arena_scratch(a, M * d.I); /* (y + D·u)·silu(z): backward recomputes it */
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
     l->buf[AD] = arena_take(a, (size_t)2 * d.I * d.N);
     l->buf[D_GATED] = arena_scratch(a, M * d.I);
@@ -114,10 +114,8 @@ static void mb_run(Layer *l, const real *x, real *out, const SeqInfo *s, real *s
     k_sel_neg_exp(p[P_A_LOG], b[AD], (size_t)d.I * d.N);
     k_mamba_scan_fwd(b[U], b[DELTA], b[AD], b[XDBL] + d.R, b[XDBL] + d.R + d.N, ldx, b[Y], s->B, s->T, d.I, d.N,
                      d.chunk, s->flags, bidir_rev_from(l->cfg, d.I), h, h, ss, state ? NULL : b[SCK]);
-    real *gated = saved16_work(l, b[GATED], b[D_GATED]);
-    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], gated, M, d.I);
-    eid_gemm(0, 1, M, d.D, d.I, 1, gated, d.I, p[P_OUT], d.I, 0, out, d.D);
-    save16(l, b[GATED], gated, (size_t)M * d.I);
+    k_sel_skip_gate_fwd(p[P_D], b[U], b[XZ], b[Y], b[GATED], M, d.I);
+    eid_gemm(0, 1, M, d.D, d.I, 1, b[GATED], d.I, p[P_OUT], d.I, 0, out, d.D);
 }
 
 static void mb_forward(Layer *l, const real *x, real *out, const SeqInfo *s) { mb_run(l, x, out, s, NULL); }
@@ -129,12 +127,13 @@ static void mb_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     size_t IN = (size_t)d.I * d.N;
     real **b = l->buf, **p = l->p, **g = l->g;
     real *A = b[AD], *dA = b[AD] + IN;
-    /* u and Δ again, bit for bit as the forward made them (the same kernels on the kept inputs) */
+    /* u, Δ and the gated output again, bit for bit as the forward made them (the same kernels on the kept inputs) */
     k_silu_fwd(b[XC], d.I, b[U], d.I, M, d.I);
     k_sel_softplus(b[DTPRE], b[DELTA], M, d.I);
+    k_sel_gate_fwd(b[XZ], b[Y], b[GATED], M, d.I); /* Y holds y + D·u already */
     /* out = W_out·gated */
     eid_gemm(0, 0, M, d.I, d.D, 1, dout, d.D, p[P_OUT], d.I, 0, b[D_GATED], d.I);
-    gemm_saved16(l, 1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
+    eid_gemm(1, 0, d.D, d.I, M, 1, dout, d.D, b[GATED], d.I, 1, g[P_OUT], d.I);
     k_sel_gate_bwd(p[P_D], b[XZ], b[Y], b[D_GATED], b[D_XZ], b[D_U], M, d.I);
     k_colsum_add(b[D_GATED], d.I, b[U], d.I, M, d.I, g[P_D]); /* dD = Σ dy_core ⊙ u */
     /* the scan writes dΔ, dA and dB, dC (columns R.. of D_XDBL) */

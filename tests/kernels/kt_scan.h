@@ -346,6 +346,12 @@ static void kt_selective(Rng *r) {
                             fabs(dxz[(size_t)m * 2 * I + i]));
         }
     CHECK(e < 1e-13, "k_sel_skip_gate_fwd / k_sel_gate_bwd vs naive (x half of dxz zeroed) (%.3g)", e);
+    { /* backward's recomputation of gated from the y the forward left: the same bits */
+        real *g2 = kt_alloc(nI);
+        k_sel_gate_fwd(xz, y, g2, M, I);
+        CHECK(memcmp(g2, gated, sizeof(real) * nI) == 0, "k_sel_gate_fwd == the gated k_sel_skip_gate_fwd wrote, bit for bit");
+        free(g2);
+    }
     /* SiLU backward by finite differences; strided row copy */
     real *sx = kt_alloc(nI * 2), *sg = kt_alloc(nI * 2), *sg0 = kt_alloc(nI * 2);
     kt_fill(sx, nI * 2, r, 2), kt_fill(sg, nI * 2, r, 1);

@@ -83,17 +83,26 @@ void k_sel_eps_bwd(const real *k, int ldk, const real *beta, const real *deps, r
     }
 }
 
+/* gated from the stored y in both k_sel_skip_gate_fwd and k_sel_gate_fwd (one function: the same bits) */
+void k_sel_gate_fwd(const real *xz, const real *y, real *gated, int M, int I) {
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const real *restrict z = xz + (size_t)m * 2 * I + I, *restrict ym = y + (size_t)m * I;
+        real *restrict gm = gated + (size_t)m * I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) gm[i] = ym[i] * z[i] * k_sigmoid(z[i]);
+    }
+}
+
 void k_sel_skip_gate_fwd(const real *Dp, const real *u, const real *xz, real *y, real *gated, int M, int I) {
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
-        const real *restrict z = xz + (size_t)m * 2 * I + I, *restrict um = u + (size_t)m * I;
-        real *restrict ym = y + (size_t)m * I, *restrict gm = gated + (size_t)m * I;
+        const real *restrict um = u + (size_t)m * I;
+        real *restrict ym = y + (size_t)m * I;
 #pragma omp simd
-        for (int i = 0; i < I; i++) {
-            ym[i] += Dp[i] * um[i];
-            gm[i] = ym[i] * z[i] * k_sigmoid(z[i]);
-        }
+        for (int i = 0; i < I; i++) ym[i] += Dp[i] * um[i];
     }
+    k_sel_gate_fwd(xz, y, gated, M, I);
 }
 
 void k_sel_gate_bwd(const real *Dp, const real *xz, const real *y, real *dgated, real *dxz, real *du, int M, int I) {
