@@ -68,6 +68,21 @@ static void tl_plan_step(TLayer *t, int nseq) {
     t->l.ops->plan_step(&t->l, &t->stp, nseq);
 }
 
+/* Each call of the layer starts with its scratch zone full of NaN (core/arena.h): a layer that kept
+ * something in scratch between calls, or read scratch it had not written, fails these checks. */
+static void tl_forward(TLayer *t, const real *x, real *y, const SeqInfo *s) {
+    arena_poison_scratch(&t->act);
+    t->l.ops->forward(&t->l, x, y, s);
+}
+static void tl_backward(TLayer *t, const real *dy, real *dx, const SeqInfo *s) {
+    arena_poison_scratch(&t->act);
+    t->l.ops->backward(&t->l, dy, dx, s);
+}
+static void tl_prefill(TLayer *t, real *state, const real *x, real *y, const SeqInfo *s) {
+    arena_poison_scratch(&t->act);
+    t->l.ops->prefill(&t->l, state, x, y, s);
+}
+
 static void rand_fill(real *x, size_t n, Rng *r, double scale) {
     for (size_t i = 0; i < n; i++) x[i] = (real)(scale * rng_normal(r));
 }
@@ -75,7 +90,7 @@ static void rand_fill(real *x, size_t n, Rng *r, double scale) {
 /* L = Σ y ⊙ w for a fixed random w */
 static double tl_loss(TLayer *t, const real *x, const real *w, real *y, const SeqInfo *s) {
     size_t n = (size_t)s->B * s->T * t->l.D;
-    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, s);
+    tl_forward(t, x, y, s);
     double L = 0;
     for (size_t i = 0; i < n; i++) L += (double)y[i] * w[i];
     return L;
@@ -105,7 +120,7 @@ static void check_gradients(TLayer *t, int B, int T, const uint8_t *flags, const
     rand_fill(x, n, &r, 1), rand_fill(w, n, &r, 1);
     for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
     tl_loss(t, x, w, y, &s);
-    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, w, dx, &s);
+    tl_backward(t, w, dx, &s);
     for (int i = -1; i < t->l.nparam; i++) {
         real *p = i < 0 ? x : t->l.p[i], *g = i < 0 ? dx : t->l.g[i];
         size_t cnt = i < 0 ? n : t->numel[i];
@@ -139,7 +154,7 @@ static void check_step_equivalence(TLayer *t, int B, int T, const uint8_t *flags
     real *x = eid_aligned_alloc(n * sizeof(real)), *y = eid_aligned_alloc(n * sizeof(real));
     real *ys = eid_aligned_alloc(n * sizeof(real));
     rand_fill(x, n, &r, 1);
-    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, &s);
+    tl_forward(t, x, y, &s);
     tl_plan_step(t, 1);
     real *state = eid_aligned_alloc((ss ? ss : 1) * sizeof(real)), *snap = eid_aligned_alloc((ss ? ss : 1) * sizeof(real));
     real *y2 = eid_aligned_alloc(D * sizeof(real));
@@ -195,8 +210,8 @@ static void check_chunks(TLayer *t, int B, int T, const uint8_t *flags, const ch
         tl_plan(t, B, T);
         for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
         memset(dx, 0, n * sizeof(real));
-        arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, x, y, &s);
-        arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, w, dx, &s);
+        tl_forward(t, x, y, &s);
+        tl_backward(t, w, dx, &s);
         if (c == 0) {
             memcpy(y0, y, n * sizeof(real)), memcpy(dx0, dx, n * sizeof(real));
             for (int i = 0; i < t->l.nparam; i++) {
@@ -235,7 +250,7 @@ static void tl_prefill_part(TLayer *t, real *state, const real *x, const uint8_t
     if (flags) slice_flags(flags, B, T, t0, t1, fs);
     SeqInfo s = {B, n, fs};
     tl_plan(t, B, n);
-    arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, state, xs, ys, &s);
+    tl_prefill(t, state, xs, ys, &s);
     for (int b = 0; b < B; b++)
         memcpy(y + ((size_t)b * T + t0) * D, ys + (size_t)b * n * D, sizeof(real) * (size_t)n * D);
     free(xs), free(ys), free(fs);
@@ -352,16 +367,16 @@ static void check_pad(TLayer *t, int B, int Tc, double tol, const char *tag) {
     SeqInfo sc = {B, Tc, fc}, sp = {B, T, fp};
     tl_plan(t, B, Tc);
     for (int i = 0; i < t->l.nparam; i++) memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
-    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, xc, yc, &sc);
-    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, wc, dxc, &sc);
+    tl_forward(t, xc, yc, &sc);
+    tl_backward(t, wc, dxc, &sc);
     for (int i = 0; i < t->l.nparam; i++) {
         g0[i] = eid_aligned_alloc(t->numel[i] * sizeof(real));
         memcpy(g0[i], t->l.g[i], t->numel[i] * sizeof(real));
         memset(t->l.g[i], 0, t->numel[i] * sizeof(real));
     }
     tl_plan(t, B, T);
-    arena_poison_scratch(&t->act), t->l.ops->forward(&t->l, xp, yp, &sp);
-    arena_poison_scratch(&t->act), t->l.ops->backward(&t->l, wp, dxp, &sp);
+    tl_forward(t, xp, yp, &sp);
+    tl_backward(t, wp, dxp, &sp);
     double ey = 0, edx = 0, epad = 0, eg = 0;
     for (int b = 0; b < B; b++)
         for (int tt = 0; tt < T; tt++) {
@@ -383,9 +398,9 @@ static void check_pad(TLayer *t, int B, int Tc, double tol, const char *tag) {
         size_t ss = t->l.ops->state_size(&t->cfg, D), sb = (size_t)B * ss + 1;
         real *s1 = eid_aligned_alloc(sb * sizeof(real)), *s2 = eid_aligned_alloc(sb * sizeof(real));
         tl_plan(t, B, Tc);
-        arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, s1, xc, yc, &sc);
+        tl_prefill(t, s1, xc, yc, &sc);
         tl_plan(t, B, T);
-        arena_poison_scratch(&t->act), t->l.ops->prefill(&t->l, s2, xp, yp, &sp);
+        tl_prefill(t, s2, xp, yp, &sp);
         double es = ss ? t_rel_err(s2, s1, (size_t)B * ss, 1e-3) : 0;
         CHECK(es < tol, "%s %s: prefill state with PAD tokens vs without rel err %.3g", name, tag, es);
         free(s1), free(s2);

@@ -50,7 +50,7 @@ void *arena_scratch_bytes(Arena *a, size_t bytes) {
     return p;
 }
 
-size_t arena_scratch_size(const Arena *a) { return a->base ? a->scratch_max : EID_MAX(a->scratch_max, a->scratch_used); }
+static size_t arena_scratch_size(const Arena *a) { return a->base ? a->scratch_max : EID_MAX(a->scratch_max, a->scratch_used); }
 
 size_t arena_bytes(const Arena *a) { return a->base ? a->cap : a->used + arena_scratch_size(a); }
 

@@ -42,7 +42,6 @@ static inline real *arena_take(Arena *a, size_t n) { return (real *)arena_take_b
 void *arena_scratch_bytes(Arena *a, size_t bytes);
 static inline real *arena_scratch(Arena *a, size_t n) { return (real *)arena_scratch_bytes(a, n * sizeof(real)); }
 void arena_scratch_rewind(Arena *a);  /* the next user's scratch starts at the zone's start */
-size_t arena_scratch_size(const Arena *a);
 size_t arena_bytes(const Arena *a);   /* the whole block: kept + scratch (measured so far, or committed) */
 void arena_poison_scratch(Arena *a);  /* tests: the zone filled with NaN (a committed arena) */
 

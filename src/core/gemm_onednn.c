@@ -85,7 +85,9 @@ static void *buf_reserve(Buf *b, size_t bytes) {
     return p;
 }
 
+#ifndef EIDETIC_FP64 /* the mirrors and packed copies are bf16-only: not in the fp64 build */
 static void packed_purge(const void *from, size_t bytes);
+#endif
 
 /* ---- bf16 mirrors of weight buffers (gemm_onednn.h) ---- */
 #define MAX_MIRRORS 64
@@ -317,6 +319,7 @@ static pthread_mutex_t g_packed_lock = PTHREAD_MUTEX_INITIALIZER;
 /* bytes of bf16 weight copies read by products so far (eid_bf16_weight_bytes_read) */
 static uint64_t g_weight_read;
 
+#ifndef EIDETIC_FP64
 /* Forgets the packed copies of operands inside from[0..bytes): their mirror is being re-synced or freed. */
 static void packed_purge(const void *from, size_t bytes) {
     if (!from) return;
@@ -334,6 +337,7 @@ static void packed_purge(const void *from, size_t bytes) {
     }
     pthread_mutex_unlock(&g_packed_lock);
 }
+#endif
 
 /* B of key k (stored at src: bf16, or fp32 when src_f32, with k's strides) in the layout md: the cached
  * copy, or one made now by a oneDNN reorder (which rounds fp32 to bf16 to nearest even, as the mirrors
@@ -434,6 +438,18 @@ static int run_matmul(const Key *k, const void *a, const void *b, int b_f32, flo
     return ok ? 0 : -1;
 }
 
+/* op(A) in bf16: its weight mirror as stored (row stride lda), or rounded here into this thread's
+ * contiguous buffer (row stride a_cols, returned in *ld). NULL when the buffer could not grow. */
+static const uint16_t *a_operand(int ta, int M, int K, const float *A, int lda, int *ld, int *from_mirror) {
+    int a_rows = ta ? K : M, a_cols = ta ? M : K;
+    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda);
+    *from_mirror = a_mir != NULL, *ld = a_mir ? lda : a_cols;
+    if (a_mir) return a_mir;
+    uint16_t *a16 = buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
+    if (a16) to_bf16(a16, A, a_rows, a_cols, lda);
+    return a16;
+}
+
 int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
     int team;
@@ -441,14 +457,12 @@ int eid_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float 
     /* each operand: its weight mirror as stored, or rounded here into a contiguous buffer; a mirrored
      * weight times a few rows (decoding) is read from a packed copy (see the top of this file), made
      * from the mirror's bf16 copy or, for a weight registered without one, from its fp32 values */
-    int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda), *b_mir;
+    int b_rows = tb ? N : K, b_cols = tb ? K : N, a_ld, a_mir;
+    const uint16_t *b_mir;
     int pack = mirror_of(B, b_rows, b_cols, ldb, &b_mir) != NULL && M <= EID_BF16_PACK_MAX_ROWS;
-    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
-    if (!a_mir && !a16) return -1;
-    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
-    const void *a_op = a_mir ? (const void *)a_mir : a16;
-    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, ldb, ldc, team, pack, alpha, beta};
+    const uint16_t *a_op = a_operand(ta, M, K, A, lda, &a_ld, &a_mir);
+    if (!a_op) return -1;
+    Key k = {1, ta, tb, M, N, K, a_ld, ldb, ldc, team, pack, alpha, beta};
     int rc = -2;
     if (pack) rc = run_matmul(&k, a_op, b_mir ? (const void *)b_mir : B, !b_mir, C);
     if (rc == -2) { /* not packed: B's bf16 copy, or B rounded here */
@@ -468,13 +482,11 @@ int eid_gemm_bf16_b16(int ta, int tb, int M, int N, int K, float alpha, const fl
                       int ldb, float beta, float *C, int ldc) {
     int team;
     if (M <= 0 || N <= 0 || K <= 0 || thread_setup(&team) != 0) return -1;
-    int a_rows = ta ? K : M, a_cols = ta ? M : K;
-    const uint16_t *a_mir = mirrored(A, a_rows, a_cols, lda);
-    uint16_t *a16 = a_mir ? NULL : buf_reserve(&t_a, (size_t)a_rows * a_cols * 2);
-    if (!a_mir && !a16) return -1;
-    if (!a_mir) to_bf16(a16, A, a_rows, a_cols, lda);
-    Key k = {1, ta, tb, M, N, K, a_mir ? lda : a_cols, ldb, ldc, team, 0, alpha, beta};
-    return run_matmul(&k, a_mir ? (const void *)a_mir : a16, B16, 0, C);
+    int a_ld, a_mir;
+    const uint16_t *a_op = a_operand(ta, M, K, A, lda, &a_ld, &a_mir);
+    if (!a_op) return -1;
+    Key k = {1, ta, tb, M, N, K, a_ld, ldb, ldc, team, 0, alpha, beta};
+    return run_matmul(&k, a_op, B16, 0, C);
 }
 
 int eid_gemm_onednn_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

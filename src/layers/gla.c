@@ -23,7 +23,8 @@
 enum { P_Q, P_K, P_V, P_G, P_GK0, P_GK1, P_GK1B, P_NORM, P_O, NPARAM, P_QC = NPARAM, P_KC, P_VC, NPARAM_CONV };
 /* CONV [2, M, C3] (C3 = 2·Dk + Dv, rows [q | k | v]): the conv inputs W_{q,k,v} h, then the conv
  * outputs before silu; D_CONV [M, C3]: their gradient. Both only when d_conv > 0. */
-enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for backward */
+enum { X_IN, Q, K, V, G, H0, PRE, GK, O, RSTD, GATED, SIN, CONV,  /* kept for backward (GK, RSTD, GATED:
+                                                                   * scratch, recomputed) */
        D_GATED, D_O, D_Q, D_K, D_V, D_G, D_PRE, D_H0, D_CONV, /* backward scratch */
        RING,                                                      /* prefill: conv rings [B, C3, K−1] */
        STEP, NBUF }; /* one-token step scratch */
@@ -115,7 +116,7 @@ static void gla_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[PRE] = arena_take(a, M * d.Dk);
     l->buf[GK] = arena_scratch(a, M * d.Dk); /* logsigmoid(PRE)/τ: backward recomputes it */
     l->buf[O] = arena_take(a, M * d.Dv);
-    l->buf[RSTD] = arena_take(a, M * d.H);
+    l->buf[RSTD] = arena_scratch(a, M * d.H); /* with GATED: backward's norm_gate rewrites it */
     l->buf[GATED] = arena_scratch(a, M * d.Dv); /* RMSNorm(o)·swish(g): backward recomputes it (and RSTD) */
     l->buf[SIN] = arena_take(a, (size_t)B * nck * d.H * d.dk * d.dv);
     l->buf[CONV] = d.K > 0 ? arena_take(a, 2 * M * d.C3) : NULL;

@@ -92,7 +92,7 @@ static void hk_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[GR] = arena_take(a, MR);
     l->buf[GI] = arena_take(a, MR);
     l->buf[A] = arena_scratch(a, MR); /* the decay: backward recomputes it (with BT) from XC, GR, GI */
-    l->buf[BT] = arena_scratch(a, MR); /* the recurrence input: forward only */
+    l->buf[BT] = arena_scratch(a, MR); /* the recurrence input (backward's recompute rewrites it, unread) */
     l->buf[HS] = arena_take(a, MR);
     l->buf[GATED] = arena_scratch(a, MR); /* gelu(y)·s: backward recomputes it */
     l->buf[D_GATED] = arena_scratch(a, MR);

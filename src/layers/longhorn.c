@@ -22,7 +22,7 @@ enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_D, P_OUT, NPARAM };
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, BPRE, BETA, EPS, Y, GATED, SCK,         /* kept for backward (BPRE: W_dt·r;
-                                                                          * U, BETA, EPS: scratch, recomputed) */
+                                                                          * U, BETA, EPS, GATED: scratch, recomputed) */
        D_GATED, D_XZ, D_U, D_XDBL, D_EPS, D_BRAW, SCAN_WORK,            /* backward scratch */
        RING,                                                            /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_EPS, S_Y, NBUF }; /* one-token step */

@@ -25,7 +25,7 @@ enum { P_IN, P_CONV_W, P_CONV_B, P_X, P_DT_W, P_DT_B, P_A_LOG, P_D, P_OUT, NPARA
 _Static_assert((int)P_IN == SEL_IN && (int)P_CONV_W == SEL_CONV_W && (int)P_CONV_B == SEL_CONV_B &&
                    (int)P_X == SEL_X && (int)P_DT_W == SEL_DT_W && (int)P_DT_B == SEL_DT_B, "shared input path: parameter order of selective.h");
 enum { X_IN, XZ, XC, U, XDBL, DTPRE, DELTA, Y, GATED, SCK, AD,           /* kept for backward; AD = [A ; dA];
-                                                                          * U, DELTA: scratch, recomputed by backward */
+                                                                          * U, DELTA, GATED: scratch, recomputed */
        D_GATED, D_XZ, D_U, D_XDBL, D_DELTA, SCAN_WORK,                   /* backward scratch */
        RING,                                                             /* prefill: conv rings [B, I, K−1] */
        S_XZ, S_XC, S_U, S_XDBL, S_DELTA, S_Y, NBUF }; /* one-token step */

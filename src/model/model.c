@@ -254,6 +254,14 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, const char *
     return 0;
 }
 
+/* m->normed = RMSNorm(h_s) for sublayer s over the M rows of the plan (rstd of s written too): what
+ * its forward reads, and what its backward gets again — the same kernel on the kept residual, so the
+ * same bits (model.h). */
+void model_norm_input(Model *m, int s, size_t M) {
+    int D = m->cfg.d_model;
+    k_rmsnorm_fwd(m->resid + s * M * D, m->sub[s].norm_w, m->normed, m->rstd + s * M, (int)M, D, (real)m->cfg.norm_eps);
+}
+
 /* EIDETIC_POISON_SCRATCH=1 (the test runs set it): the arena's shared scratch zone is filled with NaN
  * before every sublayer call, so a layer that kept something in scratch from one call to the next,
  * or read scratch it had not written, gives NaN (core/arena.h). */
@@ -275,7 +283,7 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
     }
     for (int s = 0; s < m->n_sub; s++) {
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed;
-        k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
+        model_norm_input(m, s, M);
         poison_scratch(m);
         m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
         k_add(hn, h, m->tmp, M * D);
@@ -358,8 +366,7 @@ static void trunk_backward(Model *m, const Batch *b) {
     for (int s = m->n_sub - 1; s >= 0; s--) {
         /* h_{s+1} = h_s + op(norm(h_s)): dresid flows through unchanged and gains the branch's part */
         k_fill(m->dnormed, M * D, 0);
-        /* the sublayer's normed input again (its forward read it from the same buffer): the same bits */
-        k_rmsnorm_fwd(m->resid + s * M * D, m->sub[s].norm_w, m->normed, m->rstd + s * M, (int)M, D, (real)m->cfg.norm_eps);
+        model_norm_input(m, s, M); /* the sublayer's normed input again */
         poison_scratch(m);
         m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
         k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
@@ -512,7 +519,7 @@ const real *model_prefill(Model *m, Decoder *d, const int *tokens, const uint8_t
     for (int s = 0; s < m->n_sub; s++) {
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed;
         Layer *l = &m->sub[s].op;
-        k_rmsnorm_fwd(h, m->sub[s].norm_w, xn, m->rstd + s * M, (int)M, D, eps);
+        model_norm_input(m, s, M);
         if (l->ops->prefill) poison_scratch(m), l->ops->prefill(l, d->state + d->state_off[s], xn, m->tmp, &si);
         else prefill_by_steps(m, d, s, xn, m->tmp, flags, B, T);
         k_add(hn, h, m->tmp, M * D);

@@ -92,6 +92,8 @@ void model_free(Model *m);
 void model_weights_changed(Model *m);
 void model_init_params(Model *m, uint64_t seed);
 int model_plan(Model *m, int B, int T, int max_labels); /* (re)plans activations when the shape changes */
+/* m->normed = sublayer s's normed input (RMSNorm of the residual before it; M = B·T rows of the plan) */
+void model_norm_input(Model *m, int s, size_t M);
 size_t model_act_bytes(const Model *m);
 /* The bytes model_plan(m, B, T, max_labels) would take, measured without allocating them. */
 size_t model_plan_bytes(Model *m, int B, int T, int max_labels);

@@ -135,9 +135,7 @@ Model *statex_expand(Model *src, const StatexPlan *p) {
         int i = sel[k], s = mixer_sub(src, i);
         StatexReq q = p->req;
         if (need) { /* the mixer's normed input, as the forward made it (the model keeps one at a time) */
-            size_t M = (size_t)B * T;
-            k_rmsnorm_fwd(src->resid + (size_t)s * M * D, src->sub[s].norm_w, src->normed, src->rstd + (size_t)s * M, (int)M, D,
-                          (real)src->cfg.norm_eps);
+            model_norm_input(src, s, (size_t)B * T);
             q.calib = src->normed, q.calib_seq = &si;
         }
         Rng r;
