@@ -132,6 +132,12 @@ $(BUILD)/bench/gemv_stream: bench/gemv_stream.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -fopenmp $(BLAS_CFLAGS) -o $@ $< $(BLAS_LIBS) $(DNNL_LIBS) -fopenmp
 
+# bench/plan_memory.c: the activation memory a training step plans, fp32 / bf16 / bf16 saved activations
+# (docs/performance.md "Memory"); internal API, built with the tests so that it keeps compiling
+$(BUILD)/bench/plan_memory: bench/plan_memory.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 # the RG-LRU gate loops take square roots of values >= 0 only; without errno they vectorise
 $(BUILD)/src/kernels/cpu/linrec.o: CFLAGS += -fno-math-errno
 $(BUILD)/%.o: %.c
@@ -178,7 +184,7 @@ $(BUILD)/tests/test_gemm_plan: tests/gemm_plan_check.c $(wildcard tests/*.h test
 # (make asan; docs/reliability.md "Sanitizers"); the fuzz regression inputs run in both.
 # (build/eidetic-mpi too when mpicc is there; tests/cli/mpi.sh fails loudly when it is not)
 HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
-test: all $(EXAMPLES) $(BUILD)/bench/isa_peak $(BUILD)/bench/gemv_stream $(TESTS) $(TESTS32) asan-build $(if $(HAVE_MPICC),$(BUILD)/eidetic-mpi)
+test: all $(EXAMPLES) $(BUILD)/bench/isa_peak $(BUILD)/bench/gemv_stream $(BUILD)/bench/plan_memory $(TESTS) $(TESTS32) asan-build $(if $(HAVE_MPICC),$(BUILD)/eidetic-mpi)
 	@bash tests/run_all.sh $(BUILD); a=$$?; echo; echo "== sanitizer pass (ASan+UBSan+LSan, $(ASAN_BUILD)) =="; \
 	  bash tests/run_asan.sh $(ASAN_BUILD); b=$$?; [ $$a -eq 0 ] && [ $$b -eq 0 ]
 

@@ -317,6 +317,8 @@ static void test_model(const char *mixer) {
 typedef struct {
     real *logit[2], *grad[2];
     size_t bytes[2], kept[2], zone[2]; /* the plan, its kept slices, its shared scratch zone */
+    size_t saved16;                    /* bytes take_act16 registered (bf16 copies, aligned) */
+    size_t saved_fp32;                 /* the same activations' bytes in fp32 (aligned) */
     int n_act16, n_mlp;
 } Act16Runs;
 
@@ -325,13 +327,19 @@ static void act16_runs(Model *m, int B, int T, int V, Act16Runs *r) {
     rand_tokens(tok, B * T, V, 1), rand_tokens(lab, B * T, V, 2);
     Batch b = {tok, lab, NULL, B, T, 0};
     eid_set_precision(EID_PREC_BF16, 0);
-    r->n_act16 = r->n_mlp = 0;
+    r->n_act16 = r->n_mlp = 0, r->saved16 = r->saved_fp32 = 0;
     for (int p = 0; p < 2; p++) {
         m->act16_off = !p;
         if (model_plan(m, B, T, B * T) != 0) CHECK(0, "plan failed: %s", eid_last_error());
         r->bytes[p] = model_act_bytes(m), r->kept[p] = m->act.scratch_off, r->zone[p] = m->act.scratch_max;
-        for (int s = 0; s < m->n_sub; s++)
-            r->n_act16 += p && m->sub[s].op.act16, r->n_mlp += p && m->sub[s].op.ops == &mlp_ops;
+        for (int s = 0; s < m->n_sub; s++) {
+            const Layer *l = &m->sub[s].op;
+            r->n_act16 += p && l->act16, r->n_mlp += p && l->ops == &mlp_ops;
+            CHECK(p || l->n_saved16 == 0, "%s: without act16 nothing is registered in bf16", l->ops->name);
+            for (int i = 0; p && i < l->n_saved16; i++)
+                r->saved16 += EID_CDIV(l->saved16[i].n * 2, EID_ALIGN) * EID_ALIGN,
+                    r->saved_fp32 += EID_CDIV(l->saved16[i].n * 4, EID_ALIGN) * EID_ALIGN;
+        }
         model_zero_grad(m);
         LossOut lo;
         model_trunk_forward(m, tok, NULL, B, T);
@@ -350,28 +358,52 @@ static void act16_free(Act16Runs *r) {
     for (int p = 0; p < 2; p++) free(r->logit[p]), free(r->grad[p]);
 }
 
+/* Relative error in norm of act16's gradient against fp32 saved activations' (both bf16 products);
+ * *down_diff: Σ|diff| over the last MLP's down_proj gradient. */
+static double act16_grad_err(const Model *m, const Act16Runs *r, double *down_diff) {
+    double num = 0, den = 0;
+    *down_diff = 0;
+    for (int j = 0; j < m->nparam; j++) {
+        const ParamEntry *pe = &m->param[j];
+        int is_down = strstr(pe->name, "mlp.down_proj.weight") != NULL && pe->layer == m->sub_block[m->n_sub - 1];
+        for (size_t i = pe->offset; i < pe->offset + pe->numel; i++) {
+            double d = (double)r->grad[1][i] - r->grad[0][i];
+            if (is_down) *down_diff += fabs(d);
+            num += d * d, den += (double)r->grad[0][i] * r->grad[0][i];
+        }
+    }
+    return sqrt(num / (den + 1e-30));
+}
+
 /* Activations saved in bf16 for backward (Layer.act16, planned under --precision bf16) against the
- * same bf16 run with fp32 saved activations. Without MLPs nothing is saved in bf16 (the mixers
- * recompute what only a product reads), so outputs, every gradient and the plan are the same. With
- * MLPs the SwiGLU backward reads bf16 gate and up: the outputs and the last MLP's down_proj gradient
- * (a bf16 product of the saved h whose dy is the same in both runs) stay bit for bit, the other
- * gradients move by that rounding (measured, bounded), and each MLP keeps gate, up and h in bf16
- * instead of gate and up in fp32. */
+ * same bf16 run with fp32 saved activations. The forward computes with the fp32 values either way, so
+ * the outputs are bit for bit; backward reads the rounded copies (take_act16: the mixers' scan and
+ * elementwise inputs; the MLP's gate and up), so the gradients move by that rounding — measured and
+ * bounded (docs/performance.md "Memory"). The last MLP's down_proj gradient (a bf16 product of the
+ * saved h whose dy is the same in both runs) stays bit for bit. Each registered activation keeps a
+ * bf16 copy instead of an fp32 slice, its fp32 form moving to the shared scratch zone; each MLP keeps
+ * gate, up and h in bf16 instead of gate and up in fp32. */
 static void test_act16(const char *mixer) {
     const int V = 40, D = 32, B = 2, T = 48, F = 48;
     char layers[64];
     snprintf(layers, sizeof layers, "%s,%s", mixer, mixer);
-    /* without MLPs: exact */
+    /* without MLPs */
     Model *m = tiny_model(layers, V, D, 0, 0, 16, 5);
     Act16Runs r;
     act16_runs(m, B, T, V, &r);
     CHECK(r.n_act16 == m->n_sub, "%s: every sublayer planned with act16 (%d of %d)", mixer, r.n_act16, m->n_sub);
-    CHECK(r.kept[1] == r.kept[0] && r.zone[1] == r.zone[0],
-          "%s, no MLP: act16 keeps %zu bytes (scratch %zu), fp32 saved %zu (%zu)", mixer, r.kept[1], r.zone[1], r.kept[0],
-          r.zone[0]);
-    CHECK(memcmp(r.logit[0], r.logit[1], sizeof(real) * B * T * V) == 0 &&
-              memcmp(r.grad[0], r.grad[1], sizeof(real) * m->n_reals) == 0,
-          "%s, no MLP: act16 leaves outputs and gradients bit for bit", mixer);
+    CHECK(r.saved16 > 0, "%s: the mixer keeps some activations in bf16", mixer);
+    /* B'MOJO's inner SSM registers its own (not counted here): at least the mixer's own then */
+    int nested = !strncmp(mixer, "bmojo", 5);
+    size_t own = r.saved_fp32 - r.saved16, less = r.kept[0] - r.kept[1];
+    CHECK((nested ? less > own : less == own) && r.zone[1] >= r.zone[0],
+          "%s, no MLP: act16 keeps %zu bytes (scratch %zu), fp32 saved %zu (%zu); registered %zu in bf16 (%zu in fp32)",
+          mixer, r.kept[1], r.zone[1], r.kept[0], r.zone[0], r.saved16, r.saved_fp32);
+    CHECK(memcmp(r.logit[0], r.logit[1], sizeof(real) * B * T * V) == 0, "%s, no MLP: act16 leaves the outputs bit for bit", mixer);
+    double dd, e = act16_grad_err(m, &r, &dd);
+    printf("  %-10s act16 vs fp32 saved activations (both bf16 products), no MLP: gradient (norm) %.2e\n", mixer, e);
+    CHECK(e > 0 && e < 1e-2, "%s, no MLP: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 1e-2))",
+          mixer, e);
     act16_free(&r);
     model_free(m);
     /* with MLPs */
@@ -381,24 +413,14 @@ static void test_act16(const char *mixer) {
     /* each MLP keeps gate and up in fp32 (h recomputed), or gate, up and h in bf16 */
     size_t mf = (size_t)B * T * F, want = (size_t)r.n_mlp *
                 (2 * EID_CDIV(mf * 4, EID_ALIGN) - 3 * EID_CDIV(mf * 2, EID_ALIGN)) * EID_ALIGN;
-    CHECK(r.kept[0] - r.kept[1] == want && r.zone[1] <= r.zone[0],
-          "%s: bf16 saved activations keep %zu bytes less (expected %zu), scratch %zu vs %zu", mixer, r.kept[0] - r.kept[1],
-          want, r.zone[1], r.zone[0]);
+    want += r.saved_fp32 - r.saved16;
+    CHECK(nested ? r.kept[0] - r.kept[1] > want : r.kept[0] - r.kept[1] == want, "%s: bf16 saved activations keep %zu bytes less (expected %zu)", mixer,
+          r.kept[0] - r.kept[1], want);
     CHECK(memcmp(r.logit[0], r.logit[1], sizeof(real) * B * T * V) == 0, "%s: act16 leaves the outputs bit for bit", mixer);
-    double num = 0, den = 0, down_diff = 0;
-    for (int j = 0; j < m->nparam; j++) {
-        const ParamEntry *pe = &m->param[j];
-        int is_down = strstr(pe->name, "mlp.down_proj.weight") != NULL && pe->layer == m->sub_block[m->n_sub - 1];
-        for (size_t i = pe->offset; i < pe->offset + pe->numel; i++) {
-            double d = (double)r.grad[1][i] - r.grad[0][i];
-            if (is_down) down_diff += fabs(d);
-            num += d * d, den += (double)r.grad[0][i] * r.grad[0][i];
-        }
-    }
-    double e = sqrt(num / (den + 1e-30));
+    e = act16_grad_err(m, &r, &dd);
     printf("  %-10s act16 vs fp32 saved activations (both bf16 products): gradient (norm) %.2e, %zu bytes less\n",
            mixer, e, r.bytes[0] - r.bytes[1]);
-    CHECK(down_diff == 0, "%s: act16: down_proj's gradient (from bf16 h) bit for bit (sum |diff| %.3g)", mixer, down_diff);
+    CHECK(dd == 0, "%s: act16: down_proj's gradient (from bf16 h) bit for bit (sum |diff| %.3g)", mixer, dd);
     CHECK(e > 0 && e < 1e-2, "%s: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 1e-2))", mixer, e);
     act16_free(&r);
     /* prefill (its own forward form, state carried, a PAD column) under act16: the same logits and

@@ -43,6 +43,8 @@ void k_swiglu_bwd_b16(const real *dh, const uint16_t *g, const uint16_t *u, real
 
 /* dst[n] = src[n] rounded to bf16 (core/bf16.h: nearest, ties to even): an activation saved in bf16. */
 void k_to_bf16(uint16_t *dst, const real *src, size_t n);
+/* dst[n] = src[n] widened (exact): a bf16-saved activation back in fp32 for backward. */
+void k_from_bf16(real *dst, const uint16_t *src, size_t n);
 
 /* out[c] += Σ_m a[m,c]·b[m,c] (b == NULL: Σ_m a[m,c]); a, b [M, C] with row strides lda, ldb. */
 void k_colsum_add(const real *a, int lda, const real *b, int ldb, int M, int C, real *out);

@@ -246,26 +246,27 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l);
     size_t M = (size_t)B * T;
     Inner tmp, *in = take_inner(l, a, &tmp);
-    in->l.ops->plan(&in->l, a, B, T);
+    in->l.act16 = l->act16;
+    layer_plan(&in->l, a, B, T);
     l->buf[INNER] = in == &tmp ? NULL : (real *)in;
-    l->buf[F] = arena_take(a, M * d.D);
-    l->buf[QR] = arena_take(a, M * d.HD);
-    l->buf[QF] = arena_take(a, M * d.HD);
-    l->buf[KR] = arena_take(a, M * d.KD);
-    l->buf[VV] = arena_take(a, M * d.KD);
-    l->buf[KF] = arena_take(a, M * d.KD);
-    l->buf[VF] = arena_take(a, M * d.KD);
-    l->buf[K0] = arena_take(a, d.store ? M * d.KD : 1);
-    l->buf[PRE] = arena_take(a, d.qk ? M * (2 * d.HD + 2 * d.KD) : 1);
+    l->buf[F] = take_act16(l, a, M * d.D);
+    l->buf[QR] = take_act16(l, a, M * d.HD);
+    l->buf[QF] = take_act16(l, a, M * d.HD);
+    l->buf[KR] = take_act16(l, a, M * d.KD);
+    l->buf[VV] = take_act16(l, a, M * d.KD);
+    l->buf[KF] = take_act16(l, a, M * d.KD);
+    l->buf[VF] = take_act16(l, a, M * d.KD);
+    l->buf[K0] = take_act16(l, a, d.store ? M * d.KD : 1);
+    l->buf[PRE] = take_act16(l, a, d.qk ? M * (2 * d.HD + 2 * d.KD) : 1);
     l->buf[RSTD] = arena_take(a, d.qk ? M * (2 * d.H + 2 * d.Hkv) : 1);
-    l->buf[ATT] = arena_take(a, M * d.HD);
+    l->buf[ATT] = take_act16(l, a, M * d.HD);
     l->buf[LSE] = arena_take(a, M * d.H);
-    l->buf[PART] = arena_take(a, M * (d.HD + d.H));
+    l->buf[PART] = arena_scratch(a, M * (d.HD + d.H)); /* the forward's partial outputs and lse: merged there */
     l->buf[INTS] = (real *)arena_take_bytes(a, sizeof(int) * M * 9);
     l->buf[ROPE] = arena_take(a, 2 * (size_t)T * (d.dh / 2));
     l->buf[E] = arena_take(a, M);
-    l->buf[FPREV] = arena_take(a, d.store ? M * d.D : 1);
-    l->buf[PRED] = arena_take(a, d.store ? M * d.KD : 1);
+    l->buf[FPREV] = take_act16(l, a, d.store ? M * d.D : 1);
+    l->buf[PRED] = take_act16(l, a, d.store ? M * d.KD : 1);
     l->buf[D_ATT] = arena_scratch(a, M * d.HD);
     l->buf[DBUF] = arena_scratch(a, M * (2 * d.HD + 4 * d.KD + d.H) + (d.qk ? M * (2 * d.HD + 2 * d.KD) : 0));
     l->buf[D_F] = arena_scratch(a, M * d.D);
@@ -303,7 +304,7 @@ static void bm_forward(Layer *l, const real *x, real *out, const SeqInfo *s) {
     Ints I = ints(l, M);
     b[X_IN] = (real *)x; /* the model gives backward the same normed input again (model.h) */
     Layer *ssm = inner(l, INNER);
-    ssm->ops->forward(ssm, x, b[F], s);
+    layer_forward(ssm, x, b[F], s);
     real *qf = d.untied ? b[QF] : b[QR];
     project(l, &d, x, b[F], M, b[QR], qf, b[KR], b[VV], b[KF], b[VF], b[PRE], b[RSTD]);
     k_token_positions(s->flags, B, T, NULL, I.pos);
@@ -393,7 +394,7 @@ static void bm_backward(Layer *l, const real *dout, real *dx, const SeqInfo *s) 
     eid_gemm(0, 0, M, D, KD, 1, dkf, KD, p[wk], D, 0, b[D_F], D);
     eid_gemm(0, 0, M, D, KD, 1, db.dvf, KD, p[wv], D, 1, b[D_F], D);
     Layer *ssm = inner(l, INNER);
-    ssm->ops->backward(ssm, b[D_F], dx, s);
+    layer_backward(ssm, b[D_F], dx, s);
     /* the predictor's own loss mean_t e_t (stop-gradient on K⁰ and F_{t−1}) */
     if (d.store && d.score == SC_PRED) {
         int n_real = 0;

@@ -41,10 +41,10 @@ static int gs_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o) {
 
 static void gs_plan(Layer *l, Arena *a, int B, int T) {
     size_t MR = (size_t)B * T * gs_width(l->cfg, l->D);
-    l->buf[PROJ] = arena_take(a, 4 * MR);
+    l->buf[PROJ] = take_act16(l, a, 4 * MR);
     l->buf[A] = arena_scratch(a, MR); /* the gates: backward recomputes them from PROJ */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input (backward's recompute rewrites it, unread) */
-    l->buf[HS] = arena_take(a, MR);
+    l->buf[HS] = take_act16(l, a, MR);
     l->buf[GATED] = arena_scratch(a, MR); /* gelu(o)·s: backward recomputes it */
     l->buf[D_GATED] = arena_scratch(a, MR);
     l->buf[D_PROJ] = arena_scratch(a, 4 * MR);

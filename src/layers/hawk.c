@@ -87,13 +87,13 @@ static void hk_init_custom(const LayerCfg *c, int D, int idx, real *p, Rng *r) {
 static void hk_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l);
     size_t M = (size_t)B * T, MR = M * d.R;
-    l->buf[XY] = arena_take(a, 2 * MR);
-    l->buf[XC] = arena_take(a, MR);
-    l->buf[GR] = arena_take(a, MR);
-    l->buf[GI] = arena_take(a, MR);
+    l->buf[XY] = take_act16(l, a, 2 * MR);
+    l->buf[XC] = take_act16(l, a, MR);
+    l->buf[GR] = take_act16(l, a, MR);
+    l->buf[GI] = take_act16(l, a, MR);
     l->buf[A] = arena_scratch(a, MR); /* the decay: backward recomputes it (with BT) from XC, GR, GI */
     l->buf[BT] = arena_scratch(a, MR); /* the recurrence input (backward's recompute rewrites it, unread) */
-    l->buf[HS] = arena_take(a, MR);
+    l->buf[HS] = take_act16(l, a, MR);
     l->buf[GATED] = arena_scratch(a, MR); /* gelu(y)·s: backward recomputes it */
     l->buf[D_GATED] = arena_scratch(a, MR);
     l->buf[D_XY] = arena_scratch(a, 2 * MR);

@@ -31,6 +31,15 @@ typedef enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM, INIT_NORMAL, INIT_CUSTOM } Ini
 #define EID_MAX_DIMS 4
 #define EID_MAX_PARAMS 32
 #define EID_MAX_BUFS 32
+#define EID_MAX_SAVED16 16
+
+/* An activation kept in bf16 between a forward and its backward (take_act16 below): the fp32 slice the
+ * layer reads and writes (scratch), its kept bf16 copy, their length. */
+typedef struct {
+    real *work;
+    uint16_t *kept;
+    size_t n;
+} Saved16;
 
 typedef struct {
     char name[64]; /* leaf name under the layer, e.g. "mixer.in_proj.weight" */
@@ -131,9 +140,11 @@ struct Layer {
     int B, T;                /* planned sequence shape */
     int nseq;                /* planned decode batch */
     /* Set before plan (model_plan: --precision bf16 in effect, --gemm-plan fixed): the layer may save
-     * activations for backward as bf16 (uint16_t slices, core/bf16.h) — those only bf16 products read
-     * (no bits change) and those whose error budget allows (measured: docs/performance.md "Memory"). */
+     * activations for backward as bf16 (uint16_t slices, core/bf16.h): the MLP's (take_saved16), the
+     * mixers' scan and elementwise inputs (take_act16); error measured in docs/performance.md "Memory". */
     int act16;
+    Saved16 saved16[EID_MAX_SAVED16]; /* the activations take_act16 registered (plan) */
+    int n_saved16;
 };
 
 /* Saved activations kept in bf16 under act16: take_saved16 plans the slice (half the bytes, or fp32
@@ -153,6 +164,22 @@ static inline void gemm_saved16(const Layer *l, int ta, int tb, int M, int N, in
     if (l->act16) eid_gemm_b16(ta, tb, M, N, K, alpha, A, lda, (const uint16_t *)saved, ldb, beta, C, ldc);
     else eid_gemm(ta, tb, M, N, K, alpha, A, lda, saved, ldb, beta, C, ldc);
 }
+
+/* An activation the forward computes and the backward reads (an elementwise or scan backward: the
+ * rounding changes its gradient, measured in docs/performance.md "Memory"). Without act16: a kept fp32
+ * slice. With act16: the layer reads and writes an fp32 *scratch* slice, exactly as before, and a kept
+ * bf16 copy is registered with it: layer_forward rounds the slice into the copy after the forward, and
+ * layer_backward widens the copy back into the slice before the backward. The forward (and a prefill)
+ * computes with the fp32 values, so outputs and decode states do not change; the backward sees the
+ * rounded ones. */
+real *take_act16(Layer *l, Arena *a, size_t n);
+
+/* The model's (and a wrapping layer's) way to run a sublayer: plan (resets the registered bf16
+ * activations first), forward then rounding them into their kept copies, widening them back then
+ * backward. A layer without act16 registers nothing, and these are its ops'. */
+void layer_plan(Layer *l, Arena *a, int B, int T);
+void layer_forward(Layer *l, const real *x, real *y, const SeqInfo *s);
+void layer_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s);
 
 const LayerOps *layer_find(const char *name); /* registry.c; NULL if unknown */
 const char *layer_names(void);                /* "longhorn, ..." for messages */

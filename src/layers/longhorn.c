@@ -54,14 +54,14 @@ static void lh_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l);
     size_t M = (size_t)B * T;
     int nck = EID_CDIV(T, d.chunk);
-    l->buf[XZ] = arena_take(a, M * 2 * d.I);
-    l->buf[XC] = arena_take(a, M * d.I);
+    l->buf[XZ] = take_act16(l, a, M * 2 * d.I);
+    l->buf[XC] = take_act16(l, a, M * d.I);
     l->buf[U] = arena_scratch(a, M * d.I); /* silu(XC) */
-    l->buf[XDBL] = arena_take(a, M * (d.R + 2 * d.N));
-    l->buf[BPRE] = arena_take(a, M * d.I);
+    l->buf[XDBL] = take_act16(l, a, M * (d.R + 2 * d.N));
+    l->buf[BPRE] = take_act16(l, a, M * d.I);
     l->buf[BETA] = arena_scratch(a, M * d.I); /* β and ε: from BPRE and k */
     l->buf[EPS] = arena_scratch(a, M * d.I);
-    l->buf[Y] = arena_take(a, M * d.I);
+    l->buf[Y] = take_act16(l, a, M * d.I);
     l->buf[GATED] = arena_scratch(a, M * d.I); /* (y + D·u)·silu(z): backward recomputes it */
     l->buf[SCK] = arena_take(a, (size_t)B * nck * d.I * d.N);
     /* backward scratch (the model passes an arena that is shared by all layers' backward) */

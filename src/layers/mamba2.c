@@ -92,11 +92,11 @@ static void m2_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l->cfg, l->D);
     size_t M = (size_t)B * T;
     int nck = EID_CDIV(T, d.Q);
-    l->buf[ZX] = arena_take(a, M * d.DP);
-    l->buf[XC] = arena_take(a, M * d.CD);
+    l->buf[ZX] = take_act16(l, a, M * d.DP);
+    l->buf[XC] = take_act16(l, a, M * d.CD);
     l->buf[XBC] = arena_scratch(a, M * d.CD); /* XBC, YG, RSTD, NRM: backward recomputes them */
-    l->buf[DLT] = arena_take(a, M * d.H);
-    l->buf[Y] = arena_take(a, M * d.I);
+    l->buf[DLT] = take_act16(l, a, M * d.H);
+    l->buf[Y] = take_act16(l, a, M * d.I);
     l->buf[YG] = arena_scratch(a, M * d.I);
     l->buf[RSTD] = arena_scratch(a, M * d.G);
     l->buf[NRM] = arena_scratch(a, M * d.I);

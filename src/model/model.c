@@ -225,7 +225,7 @@ int model_plan(Model *m, int B, int T, int max_labels) {
         for (int s = 0; s < S; s++) {
             arena_scratch_rewind(a);
             m->sub[s].op.act16 = act16;
-            m->sub[s].op.ops->plan(&m->sub[s].op, a, B, T);
+            layer_plan(&m->sub[s].op, a, B, T);
         }
         if (pass == 0 && m->measure_only) return 0; /* model_plan_bytes: the size is all it wants */
     }
@@ -285,7 +285,7 @@ void model_trunk_forward(Model *m, const int *tokens, const uint8_t *flags, int 
         real *h = m->resid + s * M * D, *hn = m->resid + (s + 1) * M * D, *xn = m->normed;
         model_norm_input(m, s, M);
         poison_scratch(m);
-        m->sub[s].op.ops->forward(&m->sub[s].op, xn, m->tmp, &si);
+        layer_forward(&m->sub[s].op, xn, m->tmp, &si);
         k_add(hn, h, m->tmp, M * D);
     }
     k_rmsnorm_fwd(m->resid + m->n_sub * M * D, m->norm_f, m->fn, m->rstd + m->n_sub * M, (int)M, D, eps);
@@ -368,7 +368,7 @@ static void trunk_backward(Model *m, const Batch *b) {
         k_fill(m->dnormed, M * D, 0);
         model_norm_input(m, s, M); /* the sublayer's normed input again */
         poison_scratch(m);
-        m->sub[s].op.ops->backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
+        layer_backward(&m->sub[s].op, m->dresid, m->dnormed, &si);
         k_rmsnorm_bwd(m->dnormed, m->resid + s * M * D, m->sub[s].norm_w, m->rstd + s * M, m->dresid, m->sub[s].norm_g,
                       (int)M, D);
     }

@@ -166,3 +166,8 @@ void k_to_bf16(uint16_t *dst, const real *src, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= 65536)
     for (size_t j = 0; j < n; j++) dst[j] = eid_bf16_bits((float)src[j]);
 }
+
+void k_from_bf16(real *dst, const uint16_t *src, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+    for (size_t j = 0; j < n; j++) dst[j] = eid_bf16_float(src[j]);
+}
