@@ -90,6 +90,17 @@ static void kt_norm_act(Rng *r) {
             er = t_worst(er, fabs(gw[i] - g[i]) / (1e-30 + fabs(g[i])));
         }
         CHECK(er > 0 && er <= 1.0 / 256, "k_to_bf16: relative rounding error %.3g in (0, 2^-8]", er);
+        /* k_from_bf16 widens exactly: the same values as the scalar widening, and a round trip of
+         * widened values changes no bit */
+        real *back = kt_alloc(n);
+        uint16_t *again = malloc(n * 2);
+        for (size_t i = 0; i < n; i++) back[i] = -1;
+        k_from_bf16(back, g16, n);
+        k_to_bf16(again, back, n);
+        int differ = 0;
+        for (size_t i = 0; i < n; i++) differ += back[i] != gw[i] || again[i] != g16[i];
+        CHECK(differ == 0, "k_from_bf16: exact widening, round trip bit for bit (%d differ)", differ);
+        free(back), free(again);
         k_swiglu_bwd(dh, gw, uw, dg, du, n);
         k_swiglu_bwd_b16(dh, g16, u16, dg2, du2, n);
         CHECK(t_rel_err(dg2, dg, n, 1e-30) < 1e-12 && t_rel_err(du2, du, n, 1e-30) < 1e-12,
