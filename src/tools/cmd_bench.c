@@ -515,6 +515,11 @@ static int child_decode(const BenchOpts *o) {
     double bf16_b = (double)(eidetic_bf16_weight_bytes_read() - bf16_read0) / ns;
     double w_b = (double)eidetic_model_n_params(m) * sizeof(float) - bf16_b, st_b = state * nseq * sizeof(float);
     double bytes = w_b + 2 * st_b, bound = bw > 0 ? bw * 1e9 / bytes * nseq : NAN;
+    /* a KV cache is planned for its whole capacity, but a step reads only the tokens in it so far: no
+     * byte count, so no bound (null in the JSON, n/a in the table) */
+    int kv = 0;
+    for (int s = 0; s < eidetic_model_n_sublayers(m); s++) kv |= (eidetic_model_sublayer_options(m, s) & EIDETIC_MIXER_KV_CACHE) != 0;
+    if (kv) st_b = bytes = bound = NAN;
     cJSON *j = cJSON_CreateObject();
     row_common(j, o, m);
     if (o->context) cJSON_AddNumberToObject(j, "context", o->context);
@@ -842,6 +847,13 @@ static void emit_pass_medians(Bench *b) {
     b->pass_rows = NULL;
 }
 
+/* v with `prec` decimals into buf[32], or "n/a" when it is not a number. */
+static const char *fmt_or_na(char *buf, double v, int prec) {
+    if (isnan(v)) snprintf(buf, 32, "n/a");
+    else snprintf(buf, 32, "%.*f", prec, v);
+    return buf;
+}
+
 static double num(const cJSON *row, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -1011,7 +1023,8 @@ static void md_decode(FILE *f, const Bench *b) {
                "row itself just before it (256 MiB, all threads; this VM's bandwidth drifts by up to 2x within "
                "minutes — the start-up measurement above was %.1f GB/s). 'BLAS gemv GB/s': one matrix-vector "
                "product (eid_gemm, M = 1: OpenBLAS sgemv in fp32, oneDNN from packed bf16 weights in bf16) over every weight matrix of the model and nothing else — "
-               "the ceiling of a step built on BLAS; '%% of gemv' = the step's bytes/s ÷ that. 'alloc in step': "
+               "the ceiling of a step built on BLAS; '%% of gemv' = the step's bytes/s ÷ that (n/a with a KV cache: "
+               "a step reads only its filled part, so no byte count). 'alloc in step': "
                "whether the heap in use (mallinfo2: malloc'd + mmapped blocks) changed over the timed steps; 'RSS "
                "growth': peak RSS gained over them (first touches of planned memory count here, not as "
                "allocation).\n\n", o->bw_gbs);
@@ -1020,11 +1033,14 @@ static void md_decode(FILE *f, const Bench *b) {
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
     cJSON_ArrayForEach(r, b->rows) {
         if (strcmp(str(r, "suite"), "decode")) continue;
-        fprintf(f, "| %s %s | %.0f | %.3f | %.1f | %.0f | %.1f | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %.0f | %.0f |\n",
+        char mb[32], bound[32], pct[32], step_gbs[32], pct_gemv[32]; /* n/a for a KV cache (child_decode) */
+        fprintf(f, "| %s %s | %.0f | %.3f | %.1f | %.0f | %s | %.1f | %s | %s | %.1f | %s | %s | %s | %.0f | %.0f |\n",
                 str(r, "label"), str(r, "mixer"), num(r, "batch"), num(r, "step_ms"), num(r, "us_per_token"),
-                num(r, "tokens_per_s"), num(r, "bytes_per_step") / 1048576, num(r, "bw_gbs"), num(r, "bound_tokens_per_s"),
-                num(r, "pct_of_bound"), num(r, "gemv_gbs"), num(r, "achieved_gbs"), num(r, "pct_of_gemv"),
-                str(r, "alloc_in_step"), num(r, "rss_growth_kb"), num(r, "rss_mb"));
+                num(r, "tokens_per_s"), fmt_or_na(mb, num(r, "bytes_per_step") / 1048576, 1), num(r, "bw_gbs"),
+                fmt_or_na(bound, num(r, "bound_tokens_per_s"), 0), fmt_or_na(pct, num(r, "pct_of_bound"), 1),
+                num(r, "gemv_gbs"), fmt_or_na(step_gbs, num(r, "achieved_gbs"), 1),
+                fmt_or_na(pct_gemv, num(r, "pct_of_gemv"), 1), str(r, "alloc_in_step"), num(r, "rss_growth_kb"),
+                num(r, "rss_mb"));
     }
     fprintf(f, "\n");
 }

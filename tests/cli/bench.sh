@@ -90,6 +90,20 @@ grep -qx ok "$T/checkr" && ok || bad "--repeat rows: $(cat "$T/checkr")"
 grep -q "(pass 3/3)" "$T/errr" && grep -qF "passes ms" "$T/outr" && ok || bad "--repeat: no pass progress or column"
 expect_fail "bad repeat" "--repeat: must be in" "$E" bench --repeat 0
 
+# ---- decoding with a KV cache: no byte count, so no bound (null in the JSON, n/a in the table) ----
+if "$E" bench decode --quick --mixer attn --threads 1 --bw-gbs 10 --out "$T/kv" >"$T/outk" 2>"$T/errk"; then ok
+else bad "decode attn: $(tail -3 "$T/errk")"; fi
+/usr/bin/python3 - "$T/kv/bench.jsonl" >"$T/checkk" 2>&1 <<'EOF'
+import json, sys
+de = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+de = [r for r in de if r.get("suite") == "decode"]
+ok = len(de) == 2 and all(r["step_ms"] > 0 and r["bound_tokens_per_s"] is None and r["pct_of_bound"] is None
+                          and r["bytes_per_step"] is None and r["pct_of_gemv"] is None for r in de)
+print("ok" if ok else f"bad: {de}")
+EOF
+grep -qx ok "$T/checkk" && ok || bad "decode attn rows: $(cat "$T/checkk")"
+grep -q "^| .*attn | 1 | .* | n/a | .* | n/a | n/a |" "$T/outk" && ok || bad "decode attn table: no n/a bound"
+
 # ---- bad input: one clear line, non-zero exit ----
 expect_fail "unknown suite" "unknown suite 'frob'" "$E" bench frob
 expect_fail "bad number" "--steps: expected an integer, got 'x'" "$E" bench --steps x
