@@ -37,7 +37,7 @@ static void row(const char *mixer, int L) {
     if (!m) { fprintf(stderr, "plan_memory: %s\n", eid_last_error()); exit(1); }
     eid_set_precision(EID_PREC_FP32, 0);
     Plan p32 = plan_of(m, 0);
-    eid_set_precision(EID_PREC_BF16, 0);
+    if (eid_set_precision(EID_PREC_BF16, 0) != EID_PREC_BF16) { fprintf(stderr, "plan_memory: no bf16 mode\n"); exit(1); }
     Plan p16off = plan_of(m, 1), p16 = plan_of(m, 0);
     printf("| %s | %d | %.0f + %.0f = %.0f | %.0f + %.0f = %.0f | %.0f + %.0f = %.0f | %+.1f %% |\n", mixer, L, p32.kept,
            p32.zone, p32.kept + p32.zone, p16off.kept, p16off.zone, p16off.kept + p16off.zone, p16.kept, p16.zone,

@@ -324,8 +324,11 @@ typedef struct {
 
 static void act16_runs(Model *m, int B, int T, int V, Act16Runs *r) {
     int tok[B * T], lab[B * T];
+    uint8_t flags[B * T]; /* a second segment in the first row, a PAD token in the second */
     rand_tokens(tok, B * T, V, 1), rand_tokens(lab, B * T, V, 2);
-    Batch b = {tok, lab, NULL, B, T, 0};
+    memset(flags, 0, sizeof flags);
+    flags[0] = flags[T / 2] = flags[T] = FLAG_SEG_START, flags[T + 5] = FLAG_PAD, lab[T + 5] = -100;
+    Batch b = {tok, lab, flags, B, T, 0};
     eid_set_precision(EID_PREC_BF16, 0);
     r->n_act16 = r->n_mlp = 0, r->saved16 = r->saved_fp32 = 0;
     for (int p = 0; p < 2; p++) {
@@ -342,7 +345,7 @@ static void act16_runs(Model *m, int B, int T, int V, Act16Runs *r) {
         }
         model_zero_grad(m);
         LossOut lo;
-        model_trunk_forward(m, tok, NULL, B, T);
+        model_trunk_forward(m, tok, flags, B, T);
         model_loss(m, &b, &lo);
         model_backward(m, &b);
         r->logit[p] = malloc(sizeof(real) * B * T * V);
@@ -379,7 +382,9 @@ static double act16_grad_err(const Model *m, const Act16Runs *r, double *down_di
  * same bf16 run with fp32 saved activations. The forward computes with the fp32 values either way, so
  * the outputs are bit for bit; backward reads the rounded copies (take_act16: the mixers' scan and
  * elementwise inputs; the MLP's gate and up), so the gradients move by that rounding — measured and
- * bounded (docs/performance.md "Memory"). The last MLP's down_proj gradient (a bf16 product of the
+ * bounded at 2e-2, half what the bf16 products themselves move them against fp32 for GLA (measured
+ * 0.8e-3-8.6e-3: docs/performance.md "Memory"). A second segment and a PAD token run through both.
+ * The last MLP's down_proj gradient (a bf16 product of the
  * saved h whose dy is the same in both runs) stays bit for bit. Each registered activation keeps a
  * bf16 copy instead of an fp32 slice, its fp32 form moving to the shared scratch zone; each MLP keeps
  * gate, up and h in bf16 instead of gate and up in fp32. */
@@ -402,7 +407,7 @@ static void test_act16(const char *mixer) {
     CHECK(memcmp(r.logit[0], r.logit[1], sizeof(real) * B * T * V) == 0, "%s, no MLP: act16 leaves the outputs bit for bit", mixer);
     double dd, e = act16_grad_err(m, &r, &dd);
     printf("  %-10s act16 vs fp32 saved activations (both bf16 products), no MLP: gradient (norm) %.2e\n", mixer, e);
-    CHECK(e > 0 && e < 1e-2, "%s, no MLP: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 1e-2))",
+    CHECK(e > 0 && e < 2e-2, "%s, no MLP: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 2e-2))",
           mixer, e);
     act16_free(&r);
     model_free(m);
@@ -421,7 +426,7 @@ static void test_act16(const char *mixer) {
     printf("  %-10s act16 vs fp32 saved activations (both bf16 products): gradient (norm) %.2e, %zu bytes less\n",
            mixer, e, r.bytes[0] - r.bytes[1]);
     CHECK(dd == 0, "%s: act16: down_proj's gradient (from bf16 h) bit for bit (sum |diff| %.3g)", mixer, dd);
-    CHECK(e > 0 && e < 1e-2, "%s: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 1e-2))", mixer, e);
+    CHECK(e > 0 && e < 2e-2, "%s: act16 gradient vs fp32 saved activations: rel err in norm %.3g (expected (0, 2e-2))", mixer, e);
     act16_free(&r);
     /* prefill (its own forward form, state carried, a PAD column) under act16: the same logits and
      * decode state bit for bit as without */

@@ -82,8 +82,10 @@ static int attn_params(const LayerCfg *c, int D, int n_res_layers, ParamSpec *o)
 static void attn_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l);
     size_t M = (size_t)B * T, HD = (size_t)d.H * d.dh, KD = (size_t)d.Hkv * d.dh;
-    l->buf[QR] = take_act16(l, a, M * HD);
-    l->buf[KR] = take_act16(l, a, M * KD);
+    /* q and k stay fp32: backward recomputes the softmax against the forward's lse, so its scores must
+     * be the forward's (rounded q, k would leave the rows unnormalised by up to |s|·2⁻⁸) */
+    l->buf[QR] = arena_take(a, M * HD);
+    l->buf[KR] = arena_take(a, M * KD);
     l->buf[VV] = take_act16(l, a, M * KD);
     l->buf[ATT] = take_act16(l, a, M * HD);
     l->buf[LSE] = arena_take(a, M * d.H);

@@ -250,11 +250,13 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     layer_plan(&in->l, a, B, T);
     l->buf[INNER] = in == &tmp ? NULL : (real *)in;
     l->buf[F] = take_act16(l, a, M * d.D);
-    l->buf[QR] = take_act16(l, a, M * d.HD);
-    l->buf[QF] = take_act16(l, a, M * d.HD);
-    l->buf[KR] = take_act16(l, a, M * d.KD);
+    /* queries and keys stay fp32: backward recomputes the merged softmax against the forward's lse
+     * (attention.c) */
+    l->buf[QR] = arena_take(a, M * d.HD);
+    l->buf[QF] = arena_take(a, M * d.HD);
+    l->buf[KR] = arena_take(a, M * d.KD);
     l->buf[VV] = take_act16(l, a, M * d.KD);
-    l->buf[KF] = take_act16(l, a, M * d.KD);
+    l->buf[KF] = arena_take(a, M * d.KD);
     l->buf[VF] = take_act16(l, a, M * d.KD);
     l->buf[K0] = take_act16(l, a, d.store ? M * d.KD : 1);
     l->buf[PRE] = take_act16(l, a, d.qk ? M * (2 * d.HD + 2 * d.KD) : 1);
