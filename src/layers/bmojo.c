@@ -245,6 +245,7 @@ static Pre rstd_of(real *b, const Dims *d, size_t M) {
 static void bm_plan(Layer *l, Arena *a, int B, int T) {
     Dims d = dims(l);
     size_t M = (size_t)B * T;
+    int pred = d.store && d.score == SC_PRED; /* the predictor's slices: only its score reads them */
     Inner tmp, *in = take_inner(l, a, &tmp);
     in->l.act16 = l->act16;
     layer_plan(&in->l, a, B, T);
@@ -253,12 +254,12 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     /* queries and keys stay fp32: backward recomputes the merged softmax against the forward's lse
      * (attention.c) */
     l->buf[QR] = arena_take(a, M * d.HD);
-    l->buf[QF] = arena_take(a, M * d.HD);
+    l->buf[QF] = arena_take(a, d.untied ? M * d.HD : 1); /* tied: q~ is q (QR) */
     l->buf[KR] = arena_take(a, M * d.KD);
     l->buf[VV] = take_act16(l, a, M * d.KD);
     l->buf[KF] = arena_take(a, M * d.KD);
     l->buf[VF] = take_act16(l, a, M * d.KD);
-    l->buf[K0] = take_act16(l, a, d.store ? M * d.KD : 1);
+    l->buf[K0] = take_act16(l, a, pred ? M * d.KD : 1);
     l->buf[PRE] = take_act16(l, a, d.qk ? M * (2 * d.HD + 2 * d.KD) : 1);
     l->buf[RSTD] = arena_take(a, d.qk ? M * (2 * d.H + 2 * d.Hkv) : 1);
     l->buf[ATT] = take_act16(l, a, M * d.HD);
@@ -267,12 +268,12 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     l->buf[INTS] = (real *)arena_take_bytes(a, sizeof(int) * M * 9);
     l->buf[ROPE] = arena_take(a, 2 * (size_t)T * (d.dh / 2));
     l->buf[E] = arena_take(a, M);
-    l->buf[FPREV] = take_act16(l, a, d.store ? M * d.D : 1);
-    l->buf[PRED] = take_act16(l, a, d.store ? M * d.KD : 1);
+    l->buf[FPREV] = take_act16(l, a, pred ? M * d.D : 1);
+    l->buf[PRED] = take_act16(l, a, pred ? M * d.KD : 1);
     l->buf[D_ATT] = arena_scratch(a, M * d.HD);
     l->buf[DBUF] = arena_scratch(a, M * (2 * d.HD + 4 * d.KD + d.H) + (d.qk ? M * (2 * d.HD + 2 * d.KD) : 0));
     l->buf[D_F] = arena_scratch(a, M * d.D);
-    l->buf[D_PRED] = arena_scratch(a, d.store ? M * d.KD : 1);
+    l->buf[D_PRED] = arena_scratch(a, pred ? M * d.KD : 1);
     l->B = B, l->T = T;
 }
 
