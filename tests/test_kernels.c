@@ -46,8 +46,55 @@ static void kt_scale(void) {
     CHECK(ok, "k_scale: wrong values or touched the row padding");
 }
 
+/* The VmFlags of the mapping holding p (/proc/self/smaps), "" when not found. */
+static void kt_vm_flags(const void *p, char *flags, size_t cap) {
+    flags[0] = 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    char line[512];
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') == line + strspn(line, "0123456789abcdef"))
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* eid_aligned_alloc: large buffers start on a 2 MiB boundary, zeroed, and are marked for transparent
+ * huge pages ("hg" in smaps) unless EIDETIC_HUGEPAGES=0; small ones keep EID_ALIGN (common.c). */
+static void kt_huge_pages(void) {
+    size_t big = (5u << 20) + 123, small = 4096 + 7;
+    unsigned char *b = eid_aligned_alloc(big), *s = eid_aligned_alloc(small);
+    CHECK((uintptr_t)b % (2u << 20) == 0, "large allocation not on a 2 MiB boundary: %p", (void *)b);
+    CHECK((uintptr_t)s % EID_ALIGN == 0, "small allocation not EID_ALIGN-aligned: %p", (void *)s);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < big; i++) nonzero += b[i] != 0;
+    for (size_t i = 0; i < small; i++) nonzero += s[i] != 0;
+    CHECK(nonzero == 0, "eid_aligned_alloc: %zu bytes not zeroed", nonzero);
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (thp) { /* a kernel with THP: the advice must show on the mapping */
+        fclose(thp);
+        char flags[512];
+        kt_vm_flags(b + (1u << 20), flags, sizeof flags);
+        CHECK(strstr(flags, " hg") != NULL, "large allocation not advised for huge pages (VmFlags:%s)", flags);
+        setenv("EIDETIC_HUGEPAGES", "0", 1);
+        unsigned char *off = eid_aligned_alloc(big);
+        kt_vm_flags(off + (1u << 20), flags, sizeof flags);
+        CHECK(strstr(flags, " hg") == NULL, "EIDETIC_HUGEPAGES=0 still advised huge pages (VmFlags:%s)", flags);
+        unsetenv("EIDETIC_HUGEPAGES");
+        free(off);
+    }
+    free(b), free(s);
+}
+
 int main(void) {
     eid_runtime_setup(0, 0);
+    kt_huge_pages();
     kt_scale();
     kt_conv();
     kt_scan();

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 static _Thread_local char g_err[1024];
 int eid_log_level = 1;
@@ -66,11 +69,35 @@ void *eid_xrealloc(void *p, size_t n) {
     if (!q) eid_fatal("out of memory growing a buffer to %zu bytes", n);
     return q;
 }
-void *eid_aligned_alloc(size_t n) {
-    size_t sz = EID_CDIV(n ? n : 1, EID_ALIGN) * EID_ALIGN;
-    void *p = aligned_alloc(EID_ALIGN, sz);
-    if (!p) eid_fatal("out of memory allocating %zu bytes", n);
+/* Buffers of EID_HUGE_PAGE bytes or more (weights, arenas, bf16 copies, the read test) start on a
+ * huge-page boundary and are offered to the kernel's transparent huge pages: where THP is "madvise"
+ * (Debian's default) plain allocations get 4 KiB pages, and streaming a decode step's hundreds of MB
+ * of weights then walks the page tables every 4 KiB (docs/performance.md "Huge pages": what it
+ * measured). EIDETIC_HUGEPAGES=0 turns it off; elsewhere than Linux it is a no-op. */
+enum { EID_HUGE_PAGE = 2 << 20 };
+static int huge_pages_wanted(void) { /* read each time: large allocations are few, and tests flip it */
+    const char *e = getenv("EIDETIC_HUGEPAGES");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+void *eid_aligned_alloc_try(size_t n) {
+    size_t sz = EID_CDIV(n ? n : 1, EID_ALIGN) * EID_ALIGN, align = EID_ALIGN;
+#ifdef MADV_HUGEPAGE
+    int huge = sz >= EID_HUGE_PAGE && huge_pages_wanted();
+    if (huge) sz = EID_CDIV(sz, EID_HUGE_PAGE) * EID_HUGE_PAGE, align = EID_HUGE_PAGE;
+#endif
+    void *p = aligned_alloc(align, sz);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (huge) (void)madvise(p, sz, MADV_HUGEPAGE); /* advice only: a kernel without THP ignores it */
+#endif
     memset(p, 0, sz);
+    return p;
+}
+
+void *eid_aligned_alloc(size_t n) {
+    void *p = eid_aligned_alloc_try(n);
+    if (!p) eid_fatal("out of memory allocating %zu bytes", n);
     return p;
 }
 char *eid_xstrdup(const char *s) {

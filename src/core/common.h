@@ -69,7 +69,8 @@ void eid_set_log_sink(EidLogSink fn, void *user);
 void *eid_xmalloc(size_t n);
 void *eid_xcalloc(size_t n, size_t size);
 void *eid_xrealloc(void *p, size_t n);
-void *eid_aligned_alloc(size_t n); /* zeroed, EID_ALIGN-aligned */
+void *eid_aligned_alloc(size_t n); /* zeroed, EID_ALIGN-aligned (2 MiB and huge pages when large: common.c) */
+void *eid_aligned_alloc_try(size_t n); /* the same, NULL when out of memory (for caches that can do without) */
 char *eid_xstrdup(const char *s);
 
 double eid_now(void); /* monotonic seconds */

@@ -121,7 +121,7 @@ static void mirror_set(const real *w, size_t n, int copy) {
     if (i == g_n_mirror && g_n_mirror < MAX_MIRRORS) g_n_mirror++;
     if (i < g_n_mirror) {
         Mirror *m = &g_mirror[i];
-        if (copy && !m->bf) m->bf = malloc(n * sizeof(uint16_t));
+        if (copy && !m->bf) m->bf = eid_aligned_alloc_try(n * sizeof(uint16_t));
         m->w = w, m->n = n;
         if (m->bf) { /* one vectorised pass, in rows of 4096 so that it also runs on every thread */
             size_t rows = n / 4096, done = rows * 4096;
@@ -352,7 +352,7 @@ static const void *packed_get(const Key *k, const void *src, int src_f32, const 
         return found;
     }
     size_t bytes = dnnl_memory_desc_get_size(md);
-    void *data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    void *data = eid_aligned_alloc_try(bytes);
     dnnl_memory_desc_t smd;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t reorder = NULL;
