@@ -74,11 +74,13 @@ void *eid_xrealloc(void *p, size_t n) {
  * (Debian's default) plain allocations get 4 KiB pages, and streaming a decode step's hundreds of MB
  * of weights then walks the page tables every 4 KiB (docs/performance.md "Huge pages": what it
  * measured). EIDETIC_HUGEPAGES=0 turns it off; elsewhere than Linux it is a no-op. */
+#ifdef MADV_HUGEPAGE
 enum { EID_HUGE_PAGE = 2 << 20 };
 static int huge_pages_wanted(void) { /* read each time: large allocations are few, and tests flip it */
     const char *e = getenv("EIDETIC_HUGEPAGES");
     return !(e && strcmp(e, "0") == 0);
 }
+#endif
 
 void *eid_aligned_alloc_try(size_t n) {
     size_t sz = EID_CDIV(n ? n : 1, EID_ALIGN) * EID_ALIGN, align = EID_ALIGN;
