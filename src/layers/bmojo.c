@@ -247,8 +247,7 @@ static void bm_plan(Layer *l, Arena *a, int B, int T) {
     size_t M = (size_t)B * T;
     int pred = d.store && d.score == SC_PRED; /* the predictor's slices: only its score reads them */
     Inner tmp, *in = take_inner(l, a, &tmp);
-    in->l.act16 = l->act16;
-    layer_plan(&in->l, a, B, T);
+    layer_plan_nested(l, &in->l, a, B, T);
     l->buf[INNER] = in == &tmp ? NULL : (real *)in;
     l->buf[F] = take_act16(l, a, M * d.D);
     /* queries and keys stay fp32: backward recomputes the merged softmax against the forward's lse

@@ -7,12 +7,20 @@ real *take_act16(Layer *l, Arena *a, size_t n) {
     real *work = arena_scratch(a, n);
     uint16_t *kept = arena_take_bytes(a, n * sizeof(uint16_t));
     l->saved16[l->n_saved16++] = (Saved16){work, kept, n};
+    l->act16_kept += EID_CDIV(n * sizeof(uint16_t), EID_ALIGN) * EID_ALIGN;
+    l->act16_kept_fp32 += EID_CDIV(n * sizeof(real), EID_ALIGN) * EID_ALIGN;
     return work;
 }
 
 void layer_plan(Layer *l, Arena *a, int B, int T) {
-    l->n_saved16 = 0;
+    l->n_saved16 = 0, l->act16_kept = l->act16_kept_fp32 = 0;
     l->ops->plan(l, a, B, T);
+}
+
+void layer_plan_nested(Layer *outer, Layer *inner, Arena *a, int B, int T) {
+    inner->act16 = outer->act16;
+    layer_plan(inner, a, B, T);
+    outer->act16_kept += inner->act16_kept, outer->act16_kept_fp32 += inner->act16_kept_fp32;
 }
 
 void layer_forward(Layer *l, const real *x, real *y, const SeqInfo *s) {

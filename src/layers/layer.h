@@ -145,6 +145,9 @@ struct Layer {
     int act16;
     Saved16 saved16[EID_MAX_SAVED16]; /* the activations take_act16 registered (plan) */
     int n_saved16;
+    /* Kept bytes of those bf16 copies, and what the same slices would keep in fp32 (both aligned as
+     * the arena aligns), including a wrapped sublayer's (B'MOJO's SSM: layer_plan_nested). */
+    size_t act16_kept, act16_kept_fp32;
 };
 
 /* Saved activations kept in bf16 under act16: take_saved16 plans the slice (half the bytes, or fp32
@@ -178,6 +181,7 @@ real *take_act16(Layer *l, Arena *a, size_t n);
  * activations first), forward then rounding them into their kept copies, widening them back then
  * backward. A layer without act16 registers nothing, and these are its ops'. */
 void layer_plan(Layer *l, Arena *a, int B, int T);
+void layer_plan_nested(Layer *outer, Layer *inner, Arena *a, int B, int T); /* plan inner inside outer's plan */
 void layer_forward(Layer *l, const real *x, real *y, const SeqInfo *s);
 void layer_backward(Layer *l, const real *dy, real *dx, const SeqInfo *s);
 
