@@ -16,6 +16,9 @@
 
 static void try_task(TrainCfg *c) {
     if (train_cfg_resolve(c) != 0) return;
+    /* a language model on --data: the task gave only its row length and was not resolved, so its
+     * generator is never run (an unchecked vocab 5 MQAR would draw distinct keys forever) */
+    if (c->data[0] && !c->finetune_steps) return;
     const TaskCfg *t = &c->task;
     if (t->seq_len > 4096 || t->vocab_size > 65536) return;
     int *in = malloc(sizeof(int) * (size_t)t->seq_len), *lab = malloc(sizeof(int) * (size_t)t->seq_len);

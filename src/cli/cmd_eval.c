@@ -1,6 +1,8 @@
 /* cmd_eval.c — `eidetic eval --ckpt DIR`: test accuracy of a checkpoint on a task with the task's
  * scorer. The task defaults to the one the checkpoint was trained on (from its training state);
- * flags override. --lengths evaluates the same task at other lengths (docs/tasks.md §10). */
+ * flags override. --lengths evaluates the same task at other lengths (docs/tasks.md §10). --data
+ * evaluates a dataset's validation split instead (docs/lm.md), and is the default for a checkpoint
+ * trained as a language model on one (train --data without a fine-tuning task). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ typedef struct {
     uint64_t seed;
     char lengths[512], out[512];
     char data[512];
+    char stored_data[512]; /* the dataset a language-model checkpoint was trained on (not an option) */
 } EvalCfg;
 
 #define O(n, t, f, h) {n, t, offsetof(EvalCfg, f), sizeof(((EvalCfg *)0)->f), h}
@@ -55,7 +58,9 @@ static void eval_help(void) {
            "(docs/tasks.md §3.2); passkey/niah: exact match of the digits (teacher-forced digit accuracy is\n"
            "logged); MAD tasks: class-macro-averaged accuracy (micro logged); mqar-mix: one line per test\n"
            "slice, then the mean over all test examples. With --lengths L1,L2,... one line\n"
-           "'L=N accuracy: X' per length (MQAR K, copy string lengths, phone-book entries scale with L).\n\n"
+           "'L=N accuracy: X' per length (MQAR K, copy string lengths, phone-book entries scale with L).\n"
+           "With --data DIR, or by default for a checkpoint trained on --data with no fine-tuning task:\n"
+           "'loss:', 'perplexity:' and 'bits_per_byte:' of the dataset's whole validation split (docs/lm.md).\n\n"
            "tasks:\n%s\noptions:\n", task_help());
     opts_help(eval_opts, N_EVAL_OPTS, stdout);
 }
@@ -69,7 +74,11 @@ static int load_stored(EvalCfg *e) {
     if (st_open(&f, path) != 0) return -1;
     const char *js = st_meta(&f, "train_config");
     TrainCfg *tc = eid_xcalloc(1, sizeof *tc);
-    if (js && train_cfg_apply_json(tc, js, path) == 0) e->task = tc->task, e->seed = tc->seed;
+    if (js && train_cfg_apply_json(tc, js, path) == 0) {
+        e->task = tc->task, e->seed = tc->seed;
+        /* trained on text with no task after it: the stored task only gave the row length */
+        if (tc->data[0] && !tc->finetune_steps) snprintf(e->stored_data, sizeof e->stored_data, "%s", tc->data);
+    }
     free(tc);
     st_close(&f);
     return 0;
@@ -165,6 +174,28 @@ static int run_eval(EvalCfg *e, Model *m) {
     return rc;
 }
 
+/* With --data: the options that choose or size a task (all of the task's but --seq-len, and
+ * --examples, --seed, --lengths) have nothing to act on: refused by name rather than ignored. */
+static int refuse_task_options(const EvalCfg *e, int defaulted, int argc, char **argv) {
+    size_t lo = offsetof(EvalCfg, task), hi = lo + sizeof(TaskCfg);
+    for (int i = 0; i < N_EVAL_OPTS; i++) {
+        const OptDesc *o = &eval_opts[i];
+        int task_only = (o->offset >= lo && o->offset < hi && strcmp(o->name, "seq-len") != 0) ||
+                        !strcmp(o->name, "examples") || !strcmp(o->name, "seed") || !strcmp(o->name, "lengths");
+        if (!task_only || !opts_given(eval_opts, N_EVAL_OPTS, argc, argv, o->name)) continue;
+        if (!strcmp(o->name, "task"))
+            return eid_error("--task %s and --data %s: one or the other (a task's test stream, or a dataset's "
+                             "validation split)", e->task.name, e->data), -1;
+        if (defaulted)
+            return eid_error("--%s applies to a task; %s was trained as a language model on %s and is evaluated on "
+                             "its validation split by default: give --task NAME to evaluate a task", o->name, e->ckpt,
+                             e->data), -1;
+        return eid_error("--%s applies to a task, not to --data (the whole validation split of %s is evaluated, in "
+                         "rows of --seq-len)", o->name, e->data), -1;
+    }
+    return 0;
+}
+
 /* --data: the validation split of a dataset, tokenised by the checkpoint's own tokenizer (docs/lm.md). */
 static int eval_data(const EvalCfg *e, Model *m) {
     char dir[1024];
@@ -194,7 +225,19 @@ static int eval_data(const EvalCfg *e, Model *m) {
     fprintf(stderr, "eidetic: %s on %s (validation): %llu tokens, %llu bytes, rows of %d, %.1fs\n", e->ckpt, e->data,
             (unsigned long long)r.tokens, (unsigned long long)r.bytes, e->task.seq_len, eid_now() - t0);
     printf("loss: %.4f\nperplexity: %.4f\nbits_per_byte: %.4f\n", r.loss, r.ppl, r.bpb);
-    return 0;
+    if (!e->out[0]) return 0;
+    cJSON *js = cJSON_CreateObject();
+    cJSON_AddStringToObject(js, "checkpoint", e->ckpt);
+    cJSON_AddStringToObject(js, "data", e->data);
+    cJSON_AddNumberToObject(js, "seq_len", e->task.seq_len);
+    cJSON_AddNumberToObject(js, "loss", r.loss);
+    cJSON_AddNumberToObject(js, "perplexity", r.ppl);
+    cJSON_AddNumberToObject(js, "bits_per_byte", r.bpb);
+    cJSON_AddNumberToObject(js, "tokens", (double)r.tokens);
+    cJSON_AddNumberToObject(js, "bytes", (double)r.bytes);
+    rc = write_json(e->out, js);
+    cJSON_Delete(js);
+    return rc;
 }
 
 /* the tokenizer stored with a checkpoint, for --task NAME; NULL + eid_error when it has none */
@@ -228,6 +271,17 @@ int cmd_eval(int argc, char **argv) {
     }
     if (opts_parse(eval_opts, N_EVAL_OPTS, &e, argc - 2, argv + 2, "eval") != 0) return cli_fail("eval");
     if (e.examples < 1 || e.batch < 1) return eid_error("--examples and --batch must be >= 1"), cli_fail("eval");
+    int defaulted = !e.data[0] && !flags.task.name[0] && e.stored_data[0];
+    if (defaulted) { /* a language model: its own dataset */
+        if (access(e.stored_data, F_OK) != 0)
+            return eid_error("%s was trained as a language model on %s, which is not there now (%s): give --data DIR "
+                             "(a dataset made with the same tokenizer) or --task NAME", e.ckpt, e.stored_data,
+                             strerror(errno)), cli_fail("eval");
+        snprintf(e.data, sizeof e.data, "%s", e.stored_data);
+        fprintf(stderr, "eidetic: %s was trained as a language model on %s: evaluating its validation split "
+                "(--task NAME evaluates a task instead)\n", e.ckpt, e.data);
+    }
+    if (e.data[0] && refuse_task_options(&e, defaulted, argc - 2, argv + 2) != 0) return cli_fail("eval");
     eid_runtime_setup(e.threads, 1);
     if (cli_set_precision(e.precision, 1) != 0) return cli_fail("eval");
     if (cli_set_gemm_plan(e.gemm_plan, 1) != 0) return cli_fail("eval");

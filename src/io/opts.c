@@ -61,6 +61,23 @@ int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, co
     return 0;
 }
 
+int opts_given(const OptDesc *opts, int n, int argc, char **argv, const char *name) {
+    size_t want = strlen(name);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) continue;
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len == want && strncmp(a + 2, name, len) == 0) return 1;
+        char nm[128];
+        if (len >= sizeof nm) continue;
+        memcpy(nm, a + 2, len), nm[len] = 0;
+        const OptDesc *o = opt_find(opts, n, nm);
+        if (o && !eq && o->type != OPT_FLAG) i++; /* skip its value */
+    }
+    return 0;
+}
+
 void opts_help(const OptDesc *opts, int n, FILE *f) {
     for (int i = 0; i < n; i++) {
         const char *t = opts[i].type == OPT_FLAG ? "" : opts[i].type == OPT_STR ? " S" : opts[i].type == OPT_DBL ? " X" : " N";

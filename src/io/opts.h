@@ -19,6 +19,8 @@ typedef struct {
 /* Parse argv (flags of opts, stored into base); unknown flags, missing values and bad numbers are
  * errors naming the flag (-1 + eid_error). cmd names the command in messages. */
 int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd);
+/* 1 when argv (already accepted by opts_parse with the same table) sets the option `name`. */
+int opts_given(const OptDesc *opts, int n, int argc, char **argv, const char *name);
 int opt_set(const OptDesc *o, void *base, const char *val, const char *where);
 const OptDesc *opt_find(const OptDesc *opts, int n, const char *name); /* '_' matches '-' */
 void opts_help(const OptDesc *opts, int n, FILE *f);

@@ -689,7 +689,7 @@ static int null_or(const char *path, const cJSON *model, const char *key, const 
 
 /* Sets a token's raw bytes (arena grows). */
 static void set_token(Bpe *b, size_t *acap, size_t *alen, int id, const char *raw, size_t n) {
-    if (*alen + n > *acap) {
+    if (!b->arena || *alen + n > *acap) { /* allocated even for an empty first token: no NULL + 0 */
         *acap = (*alen + n) * 2 + 1024;
         b->arena = eid_xrealloc(b->arena, *acap);
     }

@@ -25,7 +25,7 @@ for src in "$ROOT"/fuzz/fuzz_*.c; do
     files=()
     for f in "$ROOT/fuzz/seeds/$h"/* "$ROOT/fuzz/regress/$h"/*; do [ -f "$f" ] && files+=("$f"); done
     [ ${#files[@]} -gt 0 ] || { bad "$h: no seeds or regression inputs"; continue; }
-    out=$("$d" "${files[@]}" 2>&1); rc=$?
+    out=$(timeout 600 "$d" "${files[@]}" 2>&1); rc=$? # a hang (once a fuzzer timeout) fails, with rc 124
     if [ $rc -eq 0 ] && ! printf '%s' "$out" | grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:'; then ok
     else bad "$h on ${#files[@]} inputs (rc=$rc): $(printf '%s\n' "$out" | grep -E 'ERROR|runtime error|SUMMARY|#[0-9] ' | head -12)"; fi
     n=$((n + ${#files[@]}))

@@ -47,6 +47,15 @@ awk -v a="$first" -v b="$last" 'BEGIN { exit !(b + 0 < a - 0.5) }' && ok || bad 
 expect_ok "eval --data" "$E" eval --ckpt "$R" --data "$D" --threads 1
 ppl=$(sed -n 's/^perplexity: //p' "$T/out"); bpb=$(sed -n 's/^bits_per_byte: //p' "$T/out")
 awk -v p="$ppl" -v b="$bpb" 'BEGIN { exit !(p > 1 && p < 257 && b > 0 && b < 9) }' && ok || bad "eval --data: perplexity '$ppl', bits per byte '$bpb'"
+# without --data (or --task), a language model is evaluated on the dataset it was trained on: the same
+# numbers, said on stderr; --out writes them as JSON
+expect_ok "eval, LM default" "$E" eval --ckpt "$R" --threads 1 --out "$T/lm_eval.json"
+[ "$(sed -n 's/^bits_per_byte: //p' "$T/out")" = "$bpb" ] && ok || bad "eval without --data: $(cat "$T/out") (with --data: $bpb)"
+grep -q "trained as a language model on $D: evaluating its validation split" "$T/err" && ok || bad "eval LM default not said: $(cat "$T/err")"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['data']==sys.argv[2] and abs(j['bits_per_byte']-float(sys.argv[3]))<1e-4 and j['tokens']>0" \
+    "$T/lm_eval.json" "$D" "$bpb" && ok || bad "eval --out on a dataset: $(cat "$T/lm_eval.json" 2>&1)"
+expect_ok "eval, LM, a task asked for" "$E" eval --ckpt "$R" --task mqar --seq-len 64 --examples 16 --threads 1
+grep -qE '^accuracy: [0-9.]+$' "$T/out" && ok || bad "eval --task on an LM checkpoint: $(cat "$T/out")"
 
 expect_fail "vocab smaller than the tokenizer's" "--vocab 100: smaller than the vocabulary of the dataset's tokenizer \\(257" \
     "$E" "${TR[@]}" --steps 2 --vocab 100 --out "$T/r2"
@@ -56,6 +65,14 @@ expect_fail "truncated shard" "$T/dsbad/train.tok: truncated" "$E" "${TR[@]}" --
 printf 'GARBAGEGARBAGEGARBAGEGARBAGEGARBAGEGARBAGEGARBAGEGARBAGEGARBAGEGARBAGE' > "$T/dsbad/train.tok"
 expect_fail "foreign shard" "$T/dsbad/train.tok: not an eidetic token shard" "$E" "${TR[@]}" --data "$T/dsbad" --steps 2 --out "$T/r3"
 expect_fail "eval --data corrupted" "$T/dsbad/train.tok" "$E" eval --ckpt "$R" --data "$T/dsbad"
+# task options have nothing to act on with a dataset: refused by name, not ignored
+expect_fail "eval --data --examples" "--examples applies to a task, not to --data" "$E" eval --ckpt "$R" --data "$D" --examples 5
+expect_fail "eval --data --task" "--task mqar and --data $D: one or the other" "$E" eval --ckpt "$R" --data "$D" --task mqar
+expect_fail "eval LM --lengths" "--lengths applies to a task; .* give --task NAME" "$E" eval --ckpt "$R" --lengths 32,64
+expect_fail "eval LM --kv-pairs" "--kv-pairs applies to a task" "$E" eval --ckpt "$R" --kv-pairs=2
+mv "$D" "$T/ds_moved"
+expect_fail "eval LM, dataset moved" "trained as a language model on $D, which is not there now .*give --data DIR" "$E" eval --ckpt "$R"
+mv "$T/ds_moved" "$D"
 # resuming with another tokenizer than the run's is refused
 rm "$R/current/eidetic_tokenizer.json"
 expect_fail "resume, other tokenizer" "not the one the run in .* was trained with" "$E" train --resume "$R" --steps 80
