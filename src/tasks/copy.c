@@ -36,9 +36,9 @@ static int copy_resolve(TaskCfg *t) {
     if (k == COPY && t->answer_len > t->min_len)
         return eid_error("--answer-len %d: longer than the shortest string (--min-len %d)", t->answer_len, t->min_len), -1;
     /* n-grams: at least one start in [0, n − g − la − 1) (the reference's range) */
-    if (k != COPY && t->min_len < t->ngram + t->answer_len + 2)
-        return eid_error("--min-len %d: %s needs min-len >= ngram + answer-len + 2 = %d", t->min_len, t->name,
-                         t->ngram + t->answer_len + 2), -1;
+    if (k != COPY && t->min_len < (long)t->ngram + t->answer_len + 2) /* in long: huge flags must not wrap */
+        return eid_error("--min-len %d: %s needs min-len >= ngram + answer-len + 2 = %ld", t->min_len, t->name,
+                         (long)t->ngram + t->answer_len + 2), -1;
     if (t->vocab_size < t->alphabet + 4)
         return eid_error("--vocab %d: %s needs alphabet + 4 specials = %d tokens", t->vocab_size, t->name, t->alphabet + 4), -1;
     if (t->seq_len < max_string(t) - 1)

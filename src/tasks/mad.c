@@ -129,8 +129,8 @@ const TaskOps task_mad_fuzzy = {"mad-fuzzy", "MAD fuzzy in-context recall (§7):
 static int madsel_resolve(TaskCfg *t) {
     if (!t->num_tokens) t->num_tokens = 16;
     if (t->num_tokens < 1) return eid_error("--num-tokens: must be >= 1, got %d", t->num_tokens), -1;
-    if (t->seq_len <= 2 * t->num_tokens + 1)
-        return eid_error("--seq-len %d: mad-selcopy needs seq_len > 2*num-tokens + 1 = %d", t->seq_len, 2 * t->num_tokens + 1), -1;
+    if (t->seq_len <= 2L * t->num_tokens + 1) /* in long: a huge --num-tokens must not wrap */
+        return eid_error("--seq-len %d: mad-selcopy needs seq_len > 2*num-tokens + 1 = %ld", t->seq_len, 2L * t->num_tokens + 1), -1;
     if (t->vocab_size < 3) return eid_error("--vocab: mad-selcopy needs >= 3 tokens (data, blank V-2, copy V-1)"), -1;
     return 0;
 }

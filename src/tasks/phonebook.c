@@ -50,9 +50,9 @@ static int pb_resolve(TaskCfg *t) {
     if ((long)t->first_names * t->surnames < 2L * t->max_len)
         return eid_error("--first-names x --surnames = %ld names: need at least 2 x --max-len (%d) for distinct entries",
                          (long)t->first_names * t->surnames, t->max_len), -1;
-    if (t->vocab_size < NAME0 + t->first_names + t->surnames)
-        return eid_error("--vocab %d: phonebook needs 32 + first-names + surnames = %d tokens", t->vocab_size,
-                         NAME0 + t->first_names + t->surnames), -1;
+    if (t->vocab_size < (long)NAME0 + t->first_names + t->surnames) /* in long: huge flags must not wrap */
+        return eid_error("--vocab %d: phonebook needs 32 + first-names + surnames = %ld tokens", t->vocab_size,
+                         (long)NAME0 + t->first_names + t->surnames), -1;
     int need = pb_tokens(t, t->max_len, t->max_queries) - 1;
     if (t->seq_len < need)
         return eid_error("--seq-len %d: %d entries and %d queries need seq_len >= %d", t->seq_len, t->max_len, t->max_queries, need), -1;

@@ -12,9 +12,9 @@
 static int sel_resolve(TaskCfg *t) {
     if (!t->num_tokens) t->num_tokens = 16;
     if (t->num_tokens < 1) return eid_error("--num-tokens: must be >= 1, got %d", t->num_tokens), -1;
-    if (t->seq_len < 2 * t->num_tokens + 1)
-        return eid_error("--seq-len %d: selcopy needs seq_len = L + 2*num-tokens with L >= 1 (>= %d)", t->seq_len,
-                         2 * t->num_tokens + 1), -1;
+    if (t->seq_len < 2L * t->num_tokens + 1) /* in long: a huge --num-tokens must not wrap */
+        return eid_error("--seq-len %d: selcopy needs seq_len = L + 2*num-tokens with L >= 1 (>= %ld)", t->seq_len,
+                         2L * t->num_tokens + 1), -1;
     if (t->vocab_size < 3) return eid_error("--vocab: selcopy needs >= 3 tokens (noise 0, data, marker V-1)"), -1;
     return 0;
 }

@@ -325,7 +325,7 @@ static char *write_gp(const Plot *p, const Metrics *m, const Blocks *b) {
                " else { set terminal png size %d,%d noenhanced } }\n"
                "  set output outbase.'.'.fmt\n",
             W, H, W, H, W, H);
-    char title[400];
+    char title[1100]; /* --run (< 1024) and the step range fit whole */
     /* one panel: its own title, or --title; several: --title (default: the run) above the panels' titles */
     if (p->o.title[0]) snprintf(title, sizeof title, "%s", p->o.title);
     else snprintf(title, sizeof title, "%s (steps %ld..%ld)", p->o.run, m->rows[0].step, b->last_step);

@@ -38,6 +38,11 @@ expect_fail "bad int" "expected an integer" "$E" train --steps ten
 expect_fail "bad number" "expected a number" "$E" train --lr fast
 expect_fail "missing value" "needs a value" "$E" train --steps
 expect_fail "bad preset" "unknown preset" "$E" train --preset nope
+# task sizes so large that their sums and products overflowed int (fuzz_cli): refused with the true size
+expect_fail "selcopy huge --num-tokens" "selcopy needs .*>= 2545090873" "$E" train --preset selcopy --num-tokens 1272545436 --out "$T/x"
+expect_fail "mad-selcopy huge --num-tokens" "= 4000000001" "$E" train --task mad-selcopy --num-tokens 2000000000 --out "$T/x"
+expect_fail "n-gram huge --ngram" "= 2147483649" "$E" train --task prefix-ngram --ngram 2147483647 --out "$T/x"
+expect_fail "phonebook huge names" "= 4294966032 tokens" "$E" train --task phonebook --first-names 2147483000 --surnames 2147483000 --out "$T/x"
 expect_fail "bad mixer" "unknown mixer 'lstm'" "$E" train --layers lstm --out "$T/x"
 expect_fail "shards not dividing the batch" "--shards 3 must divide --batch 64" "$E" train --shards 3 --out "$T/x"
 expect_fail "negative shards" "--shards: must be in \\[0, 64\\]" "$E" train --shards -1 --out "$T/x"
