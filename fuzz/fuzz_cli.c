@@ -51,7 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         c->eval_examples = 1;
         for (int i = 0; i + 1 < argc; i++)
             if (!strcmp(argv[i], "--preset") && preset_apply(c, argv[i + 1]) != 0) goto opts_file;
-        if (opts_parse(train_opts, n_train_opts, c, argc, argv, "train") == 0) try_task(c);
+        if (opts_parse(train_opts, n_train_opts, c, argc, argv, "train") == 0) {
+            int given = 0; /* opts_given walks the same argv (eval's task-option refusals) */
+            for (int i = 0; i < n_train_opts; i++) given += opts_given(train_opts, n_train_opts, argc, argv, train_opts[i].name);
+            if (given > argc) abort(); /* each argument sets at most one option */
+            try_task(c);
+        }
     }
 opts_file:
     /* the original bytes as an options file (JSON) */

@@ -62,17 +62,17 @@ int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, co
 }
 
 int opts_given(const OptDesc *opts, int n, int argc, char **argv, const char *name) {
-    size_t want = strlen(name);
-    for (int i = 0; i < argc; i++) {
+    const OptDesc *want = opt_find(opts, n, name);
+    for (int i = 0; want && i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) continue;
         const char *eq = strchr(a + 2, '=');
         size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len == want && strncmp(a + 2, name, len) == 0) return 1;
         char nm[128];
         if (len >= sizeof nm) continue;
         memcpy(nm, a + 2, len), nm[len] = 0;
-        const OptDesc *o = opt_find(opts, n, nm);
+        const OptDesc *o = opt_find(opts, n, nm); /* as opts_parse finds it: '_' matches '-' */
+        if (o == want) return 1;
         if (o && !eq && o->type != OPT_FLAG) i++; /* skip its value */
     }
     return 0;

@@ -69,7 +69,7 @@ expect_fail "eval --data corrupted" "$T/dsbad/train.tok" "$E" eval --ckpt "$R" -
 expect_fail "eval --data --examples" "--examples applies to a task, not to --data" "$E" eval --ckpt "$R" --data "$D" --examples 5
 expect_fail "eval --data --task" "--task mqar and --data $D: one or the other" "$E" eval --ckpt "$R" --data "$D" --task mqar
 expect_fail "eval LM --lengths" "--lengths applies to a task; .* give --task NAME" "$E" eval --ckpt "$R" --lengths 32,64
-expect_fail "eval LM --kv-pairs" "--kv-pairs applies to a task" "$E" eval --ckpt "$R" --kv-pairs=2
+expect_fail "eval LM --kv_pairs" "--kv-pairs applies to a task" "$E" eval --ckpt "$R" --kv_pairs=2
 mv "$D" "$T/ds_moved"
 expect_fail "eval LM, dataset moved" "trained as a language model on $D, which is not there now .*give --data DIR" "$E" eval --ckpt "$R"
 mv "$T/ds_moved" "$D"
