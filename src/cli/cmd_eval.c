@@ -290,7 +290,8 @@ int cmd_eval(int argc, char **argv) {
     e.task.vocab_size = m->cfg.vocab_size;
     if (!e.task.seq_len) {
         model_free(m);
-        fprintf(stderr, "eidetic eval: error: no stored task in %s: give --task and --seq-len (and its sizes)\n", e.ckpt);
+        fprintf(stderr, "eidetic eval: error: %s has no training state to take the task or dataset from: give "
+                "--task NAME --seq-len L (and its sizes), or --data DIR --seq-len L\n", e.ckpt);
         return 1;
     }
     /* a text task reads its examples through the checkpoint's own tokenizer (tasks/task.h) */

@@ -73,6 +73,11 @@ expect_fail "eval LM --kv_pairs" "--kv-pairs applies to a task" "$E" eval --ckpt
 mv "$D" "$T/ds_moved"
 expect_fail "eval LM, dataset moved" "trained as a language model on $D, which is not there now .*give --data DIR" "$E" eval --ckpt "$R"
 mv "$T/ds_moved" "$D"
+# a checkpoint without training state (an exported or expanded one): neither a task nor a dataset to assume
+mkdir -p "$T/bare" && cp "$R/current/config.json" "$R/current/model.safetensors" "$R/current/eidetic_tokenizer.json" "$T/bare/"
+expect_fail "eval, no training state" "no training state .* or --data DIR --seq-len L" "$E" eval --ckpt "$T/bare"
+expect_ok "eval --data, no training state" "$E" eval --ckpt "$T/bare" --data "$D" --seq-len 32 --threads 1
+[ "$(sed -n 's/^bits_per_byte: //p' "$T/out")" = "$bpb" ] && ok || bad "eval of the bare copy: $(cat "$T/out") (run: $bpb)"
 # resuming with another tokenizer than the run's is refused
 rm "$R/current/eidetic_tokenizer.json"
 expect_fail "resume, other tokenizer" "not the one the run in .* was trained with" "$E" train --resume "$R" --steps 80
