@@ -39,16 +39,24 @@ int opt_set(const OptDesc *o, void *base, const char *val, const char *where) {
     return -1;
 }
 
+/* The name of option argument a ("--name" or "--name=value") into name[128], *eq at its '=' (or NULL).
+ * -1 when the name does not fit. */
+static int arg_name(const char *a, char name[128], const char **eq) {
+    *eq = strchr(a + 2, '=');
+    size_t len = *eq ? (size_t)(*eq - a - 2) : strlen(a + 2);
+    if (len >= 128) return -1;
+    memcpy(name, a + 2, len), name[len] = 0;
+    return 0;
+}
+
 int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, const char *cmd) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0)
             return eid_error("%s: unexpected argument '%s' (options start with --; see eidetic %s --help)", cmd, a, cmd), -1;
         char name[128];
-        const char *eq = strchr(a + 2, '=');
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) return eid_error("%s: option too long: %s", cmd, a), -1;
-        memcpy(name, a + 2, len), name[len] = 0;
+        const char *eq;
+        if (arg_name(a, name, &eq) != 0) return eid_error("%s: option too long: %s", cmd, a), -1;
         const OptDesc *o = opt_find(opts, n, name);
         if (!o) return eid_error("%s: unknown option --%s (see eidetic %s --help)", cmd, name, cmd), -1;
         const char *val;
@@ -64,13 +72,9 @@ int opts_parse(const OptDesc *opts, int n, void *base, int argc, char **argv, co
 int opts_given(const OptDesc *opts, int n, int argc, char **argv, const char *name) {
     const OptDesc *want = opt_find(opts, n, name);
     for (int i = 0; want && i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0) continue;
-        const char *eq = strchr(a + 2, '=');
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
         char nm[128];
-        if (len >= sizeof nm) continue;
-        memcpy(nm, a + 2, len), nm[len] = 0;
+        const char *eq;
+        if (strncmp(argv[i], "--", 2) != 0 || arg_name(argv[i], nm, &eq) != 0) continue;
         const OptDesc *o = opt_find(opts, n, nm); /* as opts_parse finds it: '_' matches '-' */
         if (o == want) return 1;
         if (o && !eq && o->type != OPT_FLAG) i++; /* skip its value */
